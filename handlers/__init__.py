@@ -1,0 +1,26 @@
+"""aiogram routers, one per feature; thin: parse, call a service, render a reply."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def get_routers() -> list[Router]:
+    """All routers in the order they are tried; the fallback router comes last.
+
+    Routers are created at import and can be attached to one Dispatcher only, so a
+    fresh import is made for each application (tests build several).
+    """
+    import importlib
+    import sys
+
+    names = ["common", "registration", "profile", "groups", "fallback"]
+    routers = []
+    for name in names:
+        module_name = f"handlers.{name}"
+        if module_name in sys.modules:
+            module = importlib.reload(sys.modules[module_name])
+        else:
+            module = importlib.import_module(module_name)
+        routers.append(module.router)
+    return routers

@@ -1,0 +1,100 @@
+"""Every user-facing text, as Jinja2 templates per locale (HTML parse mode, autoescaped).
+
+Templates live in `messages/<locale>/<domain>.toml`; the key of a text is
+`<domain>.<name>`, e.g. `registration.ask_name`. Both locales must hold the same keys.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined, Template, Undefined
+
+LOCALES: tuple[str, ...] = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
+MESSAGES_DIR = Path(__file__).parent
+
+
+def locale_from_telegram(language_code: str | None) -> str:
+    """Map Telegram's `language_code` (IETF tag) to one of our locales."""
+    if language_code and language_code.lower().startswith("en"):
+        return "en"
+    return DEFAULT_LOCALE
+
+
+def normalise_locale(value: str | None) -> str:
+    if value in LOCALES:
+        return value  # type: ignore[return-value]
+    return locale_from_telegram(value)
+
+
+def _make_environment(undefined: type[Undefined]) -> Environment:
+    env = Environment(autoescape=True, undefined=undefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["date"] = lambda d, fmt="%Y-%m-%d": d.strftime(fmt) if hasattr(d, "strftime") else d
+    return env
+
+
+class Catalog:
+    """All templates of all locales, compiled once per process."""
+
+    def __init__(self, directory: Path = MESSAGES_DIR, undefined: type[Undefined] = StrictUndefined):
+        self.env = _make_environment(undefined)
+        self.sources: dict[str, dict[str, str]] = {}
+        self._compiled: dict[tuple[str, str], Template] = {}
+        for locale in LOCALES:
+            texts: dict[str, str] = {}
+            for path in sorted((directory / locale).glob("*.toml")):
+                with path.open("rb") as fh:
+                    data = tomllib.load(fh)
+                for name, value in _flatten(data):
+                    texts[f"{path.stem}.{name}"] = value
+            self.sources[locale] = texts
+
+    def keys(self, locale: str = DEFAULT_LOCALE) -> Iterable[str]:
+        return self.sources[locale].keys()
+
+    def has(self, key: str, locale: str = DEFAULT_LOCALE) -> bool:
+        return key in self.sources[normalise_locale(locale)]
+
+    def template(self, locale: str, key: str) -> Template:
+        locale = normalise_locale(locale)
+        found = self._compiled.get((locale, key))
+        if found is None:
+            source = self.sources[locale].get(key)
+            if source is None:
+                raise KeyError(f"no message {key!r} in locale {locale}")
+            found = self.env.from_string(source)
+            self._compiled[(locale, key)] = found
+        return found
+
+    def render(self, locale: str, key: str, /, **params: Any) -> str:
+        return self.template(locale, key).render(**params).strip()
+
+    def translator(self, locale: str) -> Translator:
+        return Translator(self, normalise_locale(locale))
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, str]]:
+    for name, value in data.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", str(value)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """The catalog bound to one user's locale: `t("registration.ask_name", step=2)`."""
+
+    catalog: Catalog
+    locale: str
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return self.catalog.render(self.locale, key, **params)
+
+    def has(self, key: str) -> bool:
+        return self.catalog.has(key, self.locale)

@@ -1,0 +1,185 @@
+"""The application factory: Bot + Dispatcher + database (+ later the scheduler and
+sender), built from settings with no module-level singletons."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.commands import install_commands
+from bot.db.migrate import upgrade
+from bot.db.session import create_engine, create_sessionmaker
+from bot.errors import install_error_handler
+from bot.fsm_storage import DatabaseStorage
+from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.settings import Settings
+from messages import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A problem an operator must fix before the bot can run (one-line explanation)."""
+
+
+@dataclass
+class Application:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    catalog: Catalog
+    bot: Bot
+    dispatcher: Dispatcher
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    bot_username: str = ""
+    _background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def create(
+        cls,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        migrate: bool | None = None,
+        catalog: Catalog | None = None,
+    ) -> Application:
+        """Build everything; migrate the database when it is the embedded default
+        (or when asked), and fail with a StartupError an operator can act on."""
+        problem = settings.token_problem()
+        if problem:
+            raise StartupError(problem)
+        clock = clock or SystemClock()
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            if migrate if migrate is not None else settings.is_sqlite:
+                await upgrade(engine)
+        except (OperationalError, OSError, SQLAlchemyError) as exc:
+            await engine.dispose()
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+            raise StartupError(f"cannot use the database at {_safe_url(settings)}: {reason}") from exc
+        sessionmaker = create_sessionmaker(engine)
+        catalog = catalog or Catalog()
+        storage, isolation = _fsm_storage(settings, sessionmaker, clock)
+        bot = _make_bot(settings)
+        dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+        app = cls(
+            settings=settings,
+            clock=clock,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            catalog=catalog,
+            bot=bot,
+            dispatcher=dispatcher,
+            storage=storage,
+            isolation=isolation,
+        )
+        app._wire()
+        return app
+
+    def _wire(self) -> None:
+        from handlers import get_routers
+
+        dp = self.dispatcher
+        dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker))
+        dp.update.outer_middleware(IdentityMiddleware(self.catalog))
+        dp.include_routers(*get_routers())
+        install_error_handler(dp)
+        # Handlers receive these by name (aiogram workflow data), never from globals.
+        dp.workflow_data.update(
+            app=self,
+            settings=self.settings,
+            clock=self.clock,
+            catalog=self.catalog,
+            sessionmaker=self.sessionmaker,
+        )
+
+    async def prepare(self) -> None:
+        """Ask Telegram who we are and install the command menus."""
+        me = await self.bot.me()
+        self.bot_username = me.username or ""
+        self.dispatcher.workflow_data["bot_username"] = self.bot_username
+        async with self.sessionmaker() as session:
+            await install_commands(self.bot, self.catalog, session)
+
+    async def run_polling(self, *, handle_as_tasks: bool = True, polling_timeout: int = 25) -> None:
+        """Long polling until stopped (stop_polling or a signal)."""
+        await self.prepare()
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self.dispatcher.start_polling(
+            self.bot,
+            handle_as_tasks=handle_as_tasks,
+            polling_timeout=polling_timeout,
+            handle_signals=False,
+            close_bot_session=False,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
+
+    def start_background(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._background.append(task)
+        return task
+
+    async def close(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            await self.dispatcher.stop_polling()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
+        await self.bot.session.close()
+        await self.storage.close()
+        await self.isolation.close()
+        await self.engine.dispose()
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _make_bot(settings: Settings) -> Bot:
+    session = AiohttpSession()
+    if settings.telegram_api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def _fsm_storage(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    if settings.redis_url:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        storage = RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix)
+        )
+        # Updates of one user are handled in order across processes.
+        return storage, storage.create_isolation()
+    return DatabaseStorage(sessionmaker, clock), SimpleEventIsolation()

@@ -1,0 +1,1 @@
+"""Domain services: plain async functions taking a session, testable without Telegram."""

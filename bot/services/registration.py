@@ -1,0 +1,274 @@
+"""Consent and household registration (R-REG, R-PRIV)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.models import Consent, Household, Person, UserPreference
+from bot.services import audit
+from bot.services.directory import household_members
+from bot.services.errors import DomainError, NotFound
+
+# Bump when the consent text in messages/*/registration.toml changes materially:
+# each decision records the version the person actually saw.
+CONSENT_VERSION = "2026-11-v1"
+MAX_MEMBERS = 12
+
+
+@dataclass
+class MemberDraft:
+    name: str
+    relation: str | None = None
+
+
+@dataclass
+class RegistrationDraft:
+    household_id: int
+    name: str
+    phone: str
+    members: list[MemberDraft] = field(default_factory=list)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "household_id": self.household_id,
+            "name": self.name,
+            "phone": self.phone,
+            "members": [{"name": m.name, "relation": m.relation} for m in self.members],
+        }
+
+
+@dataclass
+class RegistrationResult:
+    person: Person
+    household: Household
+    joined_existing: bool
+    claimed_member: bool
+    added_members: list[Person]
+
+
+async def record_consent(
+    session: AsyncSession, clock: Clock, *, telegram_user_id: int, locale: str, granted: bool
+) -> Consent:
+    """Record a consent decision. A decline stores only the decision itself."""
+    consent = Consent(
+        telegram_user_id=telegram_user_id,
+        text_version=CONSENT_VERSION,
+        locale=locale,
+        granted=granted,
+        at=clock.now(),
+    )
+    session.add(consent)
+    await session.flush()
+    return consent
+
+
+async def has_consent(session: AsyncSession, telegram_user_id: int) -> bool:
+    """Whether the latest decision of this user is a grant of the current text version."""
+    latest = await session.scalar(
+        select(Consent)
+        .where(Consent.telegram_user_id == telegram_user_id)
+        .order_by(Consent.at.desc(), Consent.id.desc())
+        .limit(1)
+    )
+    return bool(latest and latest.granted and latest.text_version == CONSENT_VERSION)
+
+
+async def register_household(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    telegram_user_id: int,
+    language: str,
+    draft: RegistrationDraft,
+) -> RegistrationResult:
+    """Save a confirmed registration.
+
+    A second Telegram user of a household joins it (no duplicate household); if the
+    head already listed them as a member without Telegram, that record is claimed
+    rather than duplicated. Registering again updates the person's own record.
+    """
+    if not await has_consent(session, telegram_user_id):
+        raise DomainError("registration.consent_required")
+    household = await session.get(Household, draft.household_id)
+    if household is None:
+        raise NotFound("registration.room_unknown")
+    now = clock.now()
+    existing = await household_members(session, household.id)
+    person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
+    claimed = False
+    if person is None:
+        unclaimed = _same_name(existing, draft.name, without_telegram=True)
+        if unclaimed is not None:
+            person, claimed = unclaimed, True
+            person.telegram_user_id = telegram_user_id
+        else:
+            person = Person(telegram_user_id=telegram_user_id, name=draft.name, created_at=now)
+            session.add(person)
+    others = [p for p in existing if p is not person]
+    joined_existing = bool(others)
+    person.name = draft.name
+    person.phone = draft.phone
+    person.language = language
+    person.household_id = household.id
+    person.updated_at = now
+    if not any(p.is_head for p in others):
+        person.is_head = True
+    await session.flush()
+
+    added = []
+    everyone = [*others, person]
+    for member in draft.members:
+        if _same_name(everyone, member.name) is not None:
+            continue
+        if len(everyone) >= MAX_MEMBERS:
+            raise DomainError("registration.too_many_members", limit=MAX_MEMBERS)
+        new = Person(
+            household_id=household.id,
+            name=member.name,
+            relation=member.relation,
+            reported_by_id=person.id,
+            created_at=now,
+        )
+        session.add(new)
+        added.append(new)
+        everyone.append(new)
+    await session.flush()
+    await _attach_consent(session, telegram_user_id, person.id)
+    await audit.record(
+        session,
+        at=now,
+        actor=person,
+        action="registration.saved",
+        entity="household",
+        entity_id=household.id,
+        details={
+            "joined_existing": joined_existing,
+            "claimed_member": claimed,
+            "members_added": [m.id for m in added],
+        },
+    )
+    return RegistrationResult(person, household, joined_existing, claimed, added)
+
+
+def _same_name(people: list[Person], name: str, *, without_telegram: bool = False) -> Person | None:
+    wanted = name.casefold()
+    for p in people:
+        if p.name.casefold() == wanted and not (without_telegram and p.telegram_user_id):
+            return p
+    return None
+
+
+async def _attach_consent(session: AsyncSession, telegram_user_id: int, person_id: int) -> None:
+    consents = await session.scalars(
+        select(Consent).where(
+            Consent.telegram_user_id == telegram_user_id, Consent.person_id.is_(None)
+        )
+    )
+    for consent in consents:
+        consent.person_id = person_id
+
+
+async def update_profile(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    person: Person,
+    name: str | None = None,
+    phone: str | None = None,
+) -> Person:
+    changed = {}
+    if name is not None and name != person.name:
+        changed["name"] = True
+        person.name = name
+    if phone is not None and phone != person.phone:
+        changed["phone"] = True
+        person.phone = phone
+    if changed:
+        person.updated_at = clock.now()
+        await audit.record(
+            session, at=clock.now(), actor=person, action="person.update", entity="person",
+            entity_id=person.id, details=changed,
+        )
+    return person
+
+
+async def add_member(
+    session: AsyncSession, clock: Clock, *, reporter: Person, member: MemberDraft
+) -> Person:
+    """The head (or any registered member) adds someone without Telegram."""
+    if reporter.household_id is None:
+        raise DomainError("registration.not_registered")
+    members = await household_members(session, reporter.household_id)
+    if _same_name(members, member.name) is not None:
+        raise DomainError("registration.member_exists", name=member.name)
+    if len(members) >= MAX_MEMBERS:
+        raise DomainError("registration.too_many_members", limit=MAX_MEMBERS)
+    new = Person(
+        household_id=reporter.household_id,
+        name=member.name,
+        relation=member.relation,
+        reported_by_id=reporter.id,
+        created_at=clock.now(),
+    )
+    session.add(new)
+    await session.flush()
+    await audit.record(
+        session, at=clock.now(), actor=reporter, action="member.add", entity="person",
+        entity_id=new.id,
+    )
+    return new
+
+
+async def remove_member(
+    session: AsyncSession, clock: Clock, *, reporter: Person, member_id: int
+) -> Person:
+    """Remove a member without Telegram from the reporter's own household."""
+    member = await session.get(Person, member_id)
+    if (
+        member is None
+        or reporter.household_id is None
+        or member.household_id != reporter.household_id
+        or member.telegram_user_id is not None
+    ):
+        raise NotFound("registration.member_unknown")
+    member.household_id = None
+    member.updated_at = clock.now()
+    await audit.record(
+        session, at=clock.now(), actor=reporter, action="member.remove", entity="person",
+        entity_id=member.id,
+    )
+    return member
+
+
+async def count_members(session: AsyncSession, household_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(Person).where(Person.household_id == household_id)
+        )
+        or 0
+    )
+
+
+async def preferred_language(session: AsyncSession, telegram_user_id: int) -> str | None:
+    pref = await session.get(UserPreference, telegram_user_id)
+    return pref.language if pref else None
+
+
+async def set_language(
+    session: AsyncSession, clock: Clock, *, telegram_user_id: int, language: str
+) -> None:
+    pref = await session.get(UserPreference, telegram_user_id)
+    if pref is None:
+        session.add(UserPreference(telegram_user_id=telegram_user_id, language=language, updated_at=clock.now()))
+    else:
+        pref.language = language
+        pref.updated_at = clock.now()
+    person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
+    if person is not None:
+        person.language = language
+    await session.flush()

@@ -1,0 +1,52 @@
+"""Callback data of every inline button. aiogram packs these as `prefix:field:...`;
+a test packs each with extreme values and checks Telegram's 64-byte limit.
+
+Forged data either fails to parse (the fallback handler answers "button expired") or
+names something the handler checks against the database and the conversation state.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class ConsentCb(CallbackData, prefix="consent"):
+    granted: bool
+
+
+class RegPick(CallbackData, prefix="rp"):
+    """A choice in the address picker: level c(ompound) / b(uilding) / u(nit) / r(oom)."""
+
+    level: str
+    id: int
+
+
+class RegPage(CallbackData, prefix="rpg"):
+    level: str
+    parent: int
+    page: int
+
+
+class RegAction(CallbackData, prefix="ra"):
+    action: str
+
+
+class RelationCb(CallbackData, prefix="rel"):
+    relation: str
+
+
+class ProfileAction(CallbackData, prefix="pf"):
+    action: str
+    member_id: int = 0
+
+
+class LanguageCb(CallbackData, prefix="lang"):
+    locale: str
+
+
+class BindCb(CallbackData, prefix="bind"):
+    compound_id: int
+
+
+class MenuCb(CallbackData, prefix="menu"):
+    action: str

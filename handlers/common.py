@@ -1,0 +1,62 @@
+"""Commands every private chat has: /cancel, /help, /language."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.services.registration import set_language
+from handlers.callbacks import LanguageCb
+from handlers.keyboards import buttons
+from handlers.replies import edit_or_send
+from messages import LOCALES, Catalog, Translator
+
+router = Router(name="common")
+router.message.filter(F.chat.type == "private")
+
+
+@router.message(Command("cancel"), StateFilter("*"))
+async def cancel(message: Message, state: FSMContext, t: Translator) -> None:
+    """Leave any conversation; what was being entered is dropped, nothing is saved."""
+    had_state = await state.get_state() is not None
+    await state.clear()
+    key = "common.cancelled" if had_state else "common.nothing_to_cancel"
+    await message.answer(t(key), reply_markup=ReplyKeyboardRemove())
+
+
+@router.message(Command("help"), StateFilter("*"))
+async def help_(message: Message, t: Translator) -> None:
+    await message.answer(t("common.help"))
+
+
+@router.message(Command("language"), StateFilter("*"))
+async def language(message: Message, t: Translator) -> None:
+    await message.answer(
+        t("common.choose_language"),
+        reply_markup=buttons([[(t(f"common.language_name_{loc}"), LanguageCb(locale=loc))
+                               for loc in LOCALES]]),
+    )
+
+
+@router.callback_query(LanguageCb.filter())
+async def language_chosen(
+    query: CallbackQuery,
+    callback_data: LanguageCb,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    t: Translator,
+) -> None:
+    if callback_data.locale not in LOCALES:
+        await query.answer(t("common.button_expired"), show_alert=True)
+        return
+    await set_language(
+        session, clock, telegram_user_id=query.from_user.id, language=callback_data.locale
+    )
+    new_t = catalog.translator(callback_data.locale)
+    await query.answer()
+    await edit_or_send(query, new_t("common.language_set"))

@@ -1,0 +1,34 @@
+"""Last resort: answers anything no feature handled, so no one is left without a reply."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.types import CallbackQuery, Message
+
+from bot.services.identity import Identity
+from handlers.menu import show_main_menu
+from messages import Translator
+
+router = Router(name="fallback")
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery, t: Translator) -> None:
+    """Unparseable (forged) data, or a button of a finished conversation."""
+    await query.answer(t("common.button_expired"), show_alert=True)
+
+
+@router.message(F.chat.type == "private", StateFilter(None))
+async def unknown_private(message: Message, identity: Identity, t: Translator) -> None:
+    if identity.is_registered:
+        await show_main_menu(message, identity, t)
+    else:
+        await message.answer(t("common.unknown_unregistered"))
+
+
+@router.message(F.chat.type == "private")
+async def unexpected_in_conversation(message: Message, t: Translator) -> None:
+    """Inside a conversation, something of the wrong kind (a sticker where a name
+    was asked): keep the state, say what is expected."""
+    await message.answer(t("common.unexpected_input"))
