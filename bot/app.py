@@ -27,8 +27,10 @@ from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
 from bot.fsm_storage import DatabaseStorage
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.sender import Sender
 from bot.settings import Settings
 from messages import Catalog
+from scheduler import JobContext, run_ticks
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,9 @@ class Application:
     dispatcher: Dispatcher
     storage: BaseStorage
     isolation: BaseEventIsolation
+    sender: Sender
     bot_username: str = ""
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -91,6 +95,7 @@ class Application:
             dispatcher=dispatcher,
             storage=storage,
             isolation=isolation,
+            sender=Sender(bot, sessionmaker, clock, max_attempts=settings.send_max_attempts),
         )
         app._wire()
         return app
@@ -120,6 +125,14 @@ class Application:
         async with self.sessionmaker() as session:
             await install_commands(self.bot, self.catalog, session)
 
+    def job_context(self) -> JobContext:
+        return JobContext(self.sessionmaker, self.clock, self.settings, self.catalog)
+
+    def start_workers(self) -> None:
+        """The scheduler's tick and the sender, in this process."""
+        self.start_background(run_ticks(self.job_context(), self._stop))
+        self.start_background(self.sender.run(self._stop))
+
     async def run_polling(self, *, handle_as_tasks: bool = True, polling_timeout: int = 25) -> None:
         """Long polling until stopped (stop_polling or a signal)."""
         await self.prepare()
@@ -139,6 +152,7 @@ class Application:
         return task
 
     async def close(self) -> None:
+        self._stop.set()
         with contextlib.suppress(RuntimeError):
             await self.dispatcher.stop_polling()
         for task in self._background:

@@ -91,6 +91,7 @@ async def _run(args: argparse.Namespace) -> int:
         app = await Application.create(settings)
     except StartupError as exc:
         raise CliError(str(exc)) from None
+    app.start_workers()
     try:
         if settings.webhook_url and not args.polling:
             from bot.webhook import run_webhook

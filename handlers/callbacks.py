@@ -50,3 +50,10 @@ class BindCb(CallbackData, prefix="bind"):
 
 class MenuCb(CallbackData, prefix="menu"):
     action: str
+
+
+class CaseCb(CallbackData, prefix="case"):
+    """A button on a case card: ack(nowledge) / take / resolve."""
+
+    action: str
+    case_id: int

@@ -1,0 +1,80 @@
+"""When things are due. APScheduler runs one short `tick` job every TICK_SECONDS; the
+tick asks each registered periodic task what is due *now* (in each community's own
+time zone) and writes it to durable tables (the outbox, check-in rows, job runs).
+
+A task never sends directly and is idempotent: running a tick twice, or after the bot
+was stopped for hours, does no harm, because what was done is recorded in our tables,
+not in APScheduler's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.settings import Settings
+from messages import Catalog
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a periodic task needs; handed in, never global."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    settings: Settings
+    catalog: Catalog
+
+
+PeriodicTask = Callable[[JobContext], Awaitable[object]]
+
+
+def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
+    """Every periodic task, in the order a tick runs them (features add theirs here)."""
+    return []
+
+
+async def tick(ctx: JobContext) -> None:
+    """Run each periodic task once; one failing task does not stop the others."""
+    for name, task in periodic_tasks():
+        try:
+            await task(ctx)
+        except Exception:
+            log.exception("periodic task %s failed", name)
+
+
+def build_scheduler(ctx: JobContext) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=TICK_SECONDS,
+        args=[ctx],
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=None,
+    )
+    return scheduler
+
+
+async def run_ticks(ctx: JobContext, stop: asyncio.Event) -> None:
+    """The scheduler's loop for one process (the leader): tick until stopped."""
+    scheduler = build_scheduler(ctx)
+    scheduler.start()
+    job = scheduler.get_job("tick")
+    if job is not None:
+        job.modify(next_run_time=ctx.clock.now())
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)

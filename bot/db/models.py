@@ -135,6 +135,8 @@ class Community(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Language of what the bot posts in group chats and the officers' chat.
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
     officer_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     # isolation monitoring (R-ISO, R-CHK)
     isolation_days: Mapped[int] = mapped_column(Integer, default=14)

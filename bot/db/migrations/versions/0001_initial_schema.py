@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 13:44:55.439082
+Create Date: 2026-11-28 13:47:15.882908
 """
 
 from collections.abc import Sequence
@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
     sa.Column('officer_chat_id', sa.BigInteger(), nullable=True),
     sa.Column('isolation_days', sa.Integer(), nullable=False),
     sa.Column('checkin_time', sa.Time(), nullable=False),

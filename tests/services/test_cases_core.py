@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import Case, CaseEvent, CaseKind, Community, Delivery
+from bot.services.cases import open_case
+from messages import Catalog
+from tests.support.community import SeededCommunity
+
+OFFICER_CHAT = -100777
+
+
+async def test_open_case_routes_to_grid_worker_and_queues_one_card(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+    catalog: Catalog,
+) -> None:
+    household = community.household("阳光花园/1栋/1单元/101")
+    async with sessionmaker.begin() as session:
+        c = await session.get(Community, community.community_id)
+        assert c is not None
+        c.officer_chat_id = OFFICER_CHAT
+        first = await open_case(
+            session, clock, catalog, community_id=c.id, kind=CaseKind.SYMPTOM, urgent=True,
+            household_id=household, details={"summary": "<发热> 38.5"}, dedup_key="report:1",
+        )
+        again = await open_case(
+            session, clock, catalog, community_id=c.id, kind=CaseKind.SYMPTOM, urgent=True,
+            household_id=household, dedup_key="report:1",
+        )
+        assert again.id == first.id
+    async with sessionmaker() as session:
+        case = await session.scalar(select(Case))
+        assert case is not None and case.grid_id == community.grid_ids["第一网格"]
+        deliveries = (await session.scalars(select(Delivery))).all()
+        assert len(deliveries) == 1
+        card = deliveries[0]
+        assert card.chat_id == OFFICER_CHAT and card.case_id == case.id
+        text = card.payload["text"]
+        assert "李网格" in text and "1栋" in text and "&lt;发热&gt; 38.5" in text and "紧急" in text
+        buttons = card.payload["reply_markup"]["inline_keyboard"][0]
+        assert [b["callback_data"] for b in buttons] == [
+            f"case:ack:{case.id}", f"case:take:{case.id}", f"case:resolve:{case.id}"
+        ]
+        assert [e.action for e in await session.scalars(select(CaseEvent))] == ["opened"]
+
+
+async def test_case_without_officer_chat_is_kept_without_card(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+    catalog: Catalog,
+) -> None:
+    async with sessionmaker.begin() as session:
+        await open_case(
+            session, clock, catalog, community_id=community.community_id,
+            kind=CaseKind.TIPOFF, urgent=False,
+        )
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Case)) is not None
+        assert (await session.scalars(select(Delivery))).all() == []
