@@ -99,7 +99,13 @@ class _TelegramHTML(HTMLParser):
         elif tag == "a":
             href = attributes.get("href") or ""
             if href.startswith("tg://user?id="):
-                entity = {"type": "text_mention", "user": {"id": int(href.split("=", 1)[1])}}
+                user_id = href.split("=", 1)[1]
+                if not user_id.isdigit():
+                    self._fail(f"Wrong user identifier in {href!r}")
+                    return
+                # Telegram sends the full User; callers replace this stub when they know it.
+                user = {"id": int(user_id), "is_bot": False, "first_name": ""}
+                entity = {"type": "text_mention", "user": user}
             else:
                 entity = {"type": "text_link", "url": href}
         elif tag == "tg-emoji":

@@ -154,6 +154,18 @@ class BotApiMethods:
         target.pop("reply_to_message", None)  # Telegram nests only one level.
         return target
 
+    def _known_users(self, formatted: FormattedText | None) -> FormattedText | None:
+        """Replace text_mention user stubs with the users the double knows."""
+        if formatted is None:
+            return None
+        for entity in formatted.entities:
+            stub = entity.get("user")
+            if entity.get("type") == "text_mention" and isinstance(stub, dict):
+                known = self.state.users.get(int(stub["id"]))
+                if known is not None:
+                    entity["user"] = known.to_api()
+        return formatted
+
     def _limit(self, chat: FakeChat, params: dict[str, Any]) -> None:
         self.limiter.check(
             chat.id, chat.type == "private", bool(params.get("allow_paid_broadcast"))
@@ -224,7 +236,9 @@ class BotApiMethods:
     def _send_media(self, ctx: CallContext, kind: str) -> dict[str, Any]:
         p = ctx.params
         chat = self.state.resolve_send_target(p.get("chat_id"))
-        caption = render_caption(p.get("caption"), p.get("parse_mode"), p.get("caption_entities"))
+        caption = self._known_users(
+            render_caption(p.get("caption"), p.get("parse_mode"), p.get("caption_entities"))
+        )
         markup = validate_reply_markup(p.get("reply_markup"))
         reply_to = self._reply_target(chat, p)
         if p.get(kind) is None:
@@ -380,6 +394,7 @@ class BotApiMethods:
         p = ctx.params
         chat = self.state.resolve_send_target(p.get("chat_id"))
         formatted = render_text(p.get("text"), p.get("parse_mode"), p.get("entities"))
+        self._known_users(formatted)
         markup = validate_reply_markup(p.get("reply_markup"))
         reply_to = self._reply_target(chat, p)
         self._limit(chat, p)
@@ -425,7 +440,10 @@ class BotApiMethods:
             caption = render_caption(
                 item.get("caption"), item.get("parse_mode"), item.get("caption_entities")
             )
-            prepared.append((str(item["type"]), item.get("media"), caption, item.get("caption")))
+            kind = str(item["type"])
+            if item.get("media") is None:
+                raise bad_request(f"there is no {kind} in the request")
+            prepared.append((kind, item.get("media"), caption, item.get("caption")))
         reply_to = self._reply_target(chat, p)
         self._limit(chat, p)
         group_id = self.state.new_media_group_id()
@@ -525,6 +543,7 @@ class BotApiMethods:
         if "text" not in record.data:
             raise bad_request("there is no text in the message to edit")
         formatted = render_text(p.get("text"), p.get("parse_mode"), p.get("entities"))
+        self._known_users(formatted)
         markup = self._edit_markup(p)
         if (
             formatted.text == record.data.get("text")
@@ -605,6 +624,8 @@ class BotApiMethods:
             raise bad_request(
                 "query is too old and response timeout expired or query ID is invalid"
             )
+        if len(str(p.get("text") or "")) > 200:
+            raise bad_request("MESSAGE_TOO_LONG")
         pending.answered = True
         self.state.callback_answers[query_id] = CallbackAnswer(
             callback_query_id=query_id,

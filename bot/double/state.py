@@ -19,6 +19,7 @@ from aiogram.types import Update
 from bot.double.formatting import command_entities, inline_rows
 from bot.double.models import (
     ApiCall,
+    ApiError,
     CallbackAnswer,
     ChatType,
     FakeChat,
@@ -208,6 +209,7 @@ class DoubleState:
 
         self.calls: list[ApiCall] = []
         self._call_seq = 0
+        self._listeners: list[Callable[[ApiCall], None]] = []
 
     # ----------------------------------------------------------------- helpers
 
@@ -534,15 +536,13 @@ class DoubleState:
         if record is None:
             raise LookupError(f"message {message_id} in chat {chat_id} does not exist")
         if strict:
-            datas = [data for row in inline_rows(record.reply_markup) for _, data in row]
-            if not record.from_bot or callback_data not in [
-                b.get("callback_data")
-                for row in (record.reply_markup or {}).get("inline_keyboard", [])
-                for b in row
-            ]:
+            # Only the message's current inline keyboard can produce a callback query.
+            buttons = (record.reply_markup or {}).get("inline_keyboard", [])
+            datas = [button.get("callback_data") for row in buttons for button in row]
+            if not record.from_bot or callback_data not in datas:
                 raise LookupError(
                     f"message {message_id} has no button with callback_data {callback_data!r}"
-                    f" (buttons: {datas})"
+                    f" (buttons: {inline_rows(record.reply_markup)})"
                 )
         self.users.setdefault(user.id, user)
         query_id = f"{self.bot_id}{next(self._callback_seq):010d}"
@@ -700,7 +700,17 @@ class DoubleState:
         self._call_seq += 1
         self.calls.append(call)
         self.pulse.fire()
+        for listener in list(self._listeners):
+            listener(call)
         return call
+
+    def add_listener(self, listener: Callable[[ApiCall], None]) -> None:
+        """Call ``listener`` synchronously for every recorded call (e.g. a sandbox printer)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[ApiCall], None]) -> None:
+        """Stop notifying ``listener``."""
+        self._listeners.remove(listener)
 
     # ------------------------------------------------------------ chat checks
 
@@ -751,8 +761,6 @@ class DoubleState:
 
 def raise_migrated(new_id: int) -> None:
     """400 telling the bot the group became a supergroup."""
-    from bot.double.models import ApiError
-
     raise ApiError(
         400,
         "Bad Request: group chat was upgraded to a supergroup chat",

@@ -595,3 +595,24 @@ async def test_wait_processed_with_real_polling(double: BotApiDouble, alice: Fak
         await polling
     with pytest.raises(TimeoutError):
         await double.wait_for(lambda c: c.method == "sendMessage", timeout=0.05)
+
+
+async def test_start_spellings_and_listener(double: BotApiDouble, bot: Bot) -> None:
+    carol = double.user(3003, first_name="Carol")
+    update = double.start(carol, "invite-42")  # the user-acting spelling of start()
+    assert update.message is not None and update.message.text == "/start invite-42"
+    seen: list[str] = []
+    double.add_listener(lambda call: seen.append(call.method))
+    mention = await bot.send_message(
+        carol.id, f'<a href="tg://user?id={carol.id}">Carol</a>', parse_mode="HTML"
+    )
+    assert mention.entities is not None and mention.entities[0].user is not None
+    assert mention.entities[0].user.first_name == "Carol"
+    assert seen == ["sendMessage"]
+
+    async with BotApiDouble(token="42:OTHER") as other:
+        assert other.bot_id == 42 and other.port != double.port
+    third = BotApiDouble()
+    await third.start(host="127.0.0.1", port=0)  # the server spelling of start()
+    assert third.base_url == f"http://127.0.0.1:{third.port}"
+    await third.stop()
