@@ -82,6 +82,7 @@ class CallContext:
 
     params: dict[str, Any]
     created: list[StoredMessage] = field(default_factory=list)
+    edited: list[StoredMessage] = field(default_factory=list)
     description: str | None = None
 
 
@@ -280,7 +281,9 @@ class BotApiMethods:
             raise bad_request("inline keyboard expected")
         return markup
 
-    def _finish_edit(self, record: StoredMessage, markup: dict[str, Any] | None) -> dict[str, Any]:
+    def _finish_edit(
+        self, ctx: CallContext, record: StoredMessage, markup: dict[str, Any] | None
+    ) -> dict[str, Any]:
         if markup is None:
             record.data.pop("reply_markup", None)
         else:
@@ -288,6 +291,7 @@ class BotApiMethods:
         record.reply_markup = markup
         record.data["edit_date"] = self.state.now()
         record.edited = True
+        ctx.edited.append(record)
         return copy.deepcopy(record.data)
 
     # ------------------------------------------------------------------ bot
@@ -557,7 +561,7 @@ class BotApiMethods:
             record.data["entities"] = formatted.entities
         record.raw_text = p.get("text")
         record.parse_mode = p.get("parse_mode")
-        return self._finish_edit(record, markup)
+        return self._finish_edit(ctx, record, markup)
 
     def api_editMessageCaption(self, ctx: CallContext) -> dict[str, Any] | bool:
         p = ctx.params
@@ -577,7 +581,7 @@ class BotApiMethods:
         self._apply_caption(record.data, caption)
         record.raw_caption = p.get("caption")
         record.parse_mode = p.get("parse_mode")
-        return self._finish_edit(record, markup)
+        return self._finish_edit(ctx, record, markup)
 
     def api_editMessageReplyMarkup(self, ctx: CallContext) -> dict[str, Any] | bool:
         p = ctx.params
@@ -587,7 +591,7 @@ class BotApiMethods:
         markup = self._edit_markup(p)
         if markup == record.data.get("reply_markup"):
             raise bad_request(_NOT_MODIFIED)
-        return self._finish_edit(record, markup)
+        return self._finish_edit(ctx, record, markup)
 
     def api_deleteMessage(self, ctx: CallContext) -> bool:
         chat = self._chat(ctx)

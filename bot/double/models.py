@@ -160,7 +160,10 @@ class ApiCall:
     at: float
     response: dict[str, Any]
     status: int = 200
+    #: Messages this call created (sends, copies, forwards, album items).
     messages: tuple[SentMessage, ...] = ()
+    #: Messages this call changed (editMessage*), as they look after the edit.
+    edited: tuple[SentMessage, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -157,8 +157,9 @@ class BotApiDouble(DoubleState):
         ctx: CallContext | None = None,
     ) -> ApiCall:
         messages = tuple(record.snapshot() for record in ctx.created) if ctx else ()
+        edited = tuple(record.snapshot() for record in ctx.edited) if ctx else ()
         return self.record_call(
-            lambda seq: ApiCall(seq, method, params, at, response, status, messages)
+            lambda seq: ApiCall(seq, method, params, at, response, status, messages, edited)
         )
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:

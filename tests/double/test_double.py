@@ -184,6 +184,7 @@ async def test_send_edit_delete_are_reflected(
 
     edited = await bot.edit_message_text(text="done", chat_id=alice.id, message_id=sent.message_id)
     assert isinstance(edited, Message) and edited.edit_date is not None
+    assert [m.text for m in double.calls_of("editMessageText")[-1].edited] == ["done"]
     after_edit = double.messages(alice.id)[0]
     assert after_edit.text == "done" and after_edit.edited
     assert after_edit.reply_markup is None  # edits without reply_markup drop the keyboard
