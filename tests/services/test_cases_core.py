@@ -62,3 +62,28 @@ async def test_case_without_officer_chat_is_kept_without_card(
     async with sessionmaker() as session:
         assert await session.scalar(select(Case)) is not None
         assert (await session.scalars(select(Delivery))).all() == []
+
+
+async def test_isolation_dates_and_extension(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock, community: SeededCommunity
+) -> None:
+    from datetime import date
+
+    from bot.db.models import Person
+    from bot.services.isolation import isolation_end, start_isolation
+
+    assert isolation_end(date(2022, 3, 1), 14) == date(2022, 3, 14)
+    async with sessionmaker.begin() as session:
+        c = await session.get(Community, community.community_id)
+        assert c is not None
+        person = Person(name="张三", created_at=clock.now())
+        session.add(person)
+        await session.flush()
+        first, new = await start_isolation(
+            session, clock, community=c, person=person, start_date=date(2022, 3, 1)
+        )
+        assert new and first.end_date == date(2022, 3, 14)
+        same, new = await start_isolation(
+            session, clock, community=c, person=person, start_date=date(2022, 3, 5)
+        )
+        assert not new and same.id == first.id and same.end_date == date(2022, 3, 18)
