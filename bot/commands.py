@@ -18,7 +18,17 @@ from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = ("start", "profile", "language", "cancel", "help")
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
-OFFICER_COMMANDS: tuple[str, ...] = ("bind",)
+OFFICER_COMMANDS: tuple[str, ...] = (
+    "bind",
+    "ledger",
+    "coverage",
+    "screen",
+    "gate",
+    "gate_add",
+    "gate_poster",
+    "chart",
+    "audit",
+)
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 
 

@@ -14,7 +14,17 @@ def get_routers() -> list[Router]:
     import importlib
     import sys
 
-    names = ["common", "registration", "profile", "groups", "fallback"]
+    names = [
+        "common",
+        "gate",
+        "registration",
+        "profile",
+        "groups",
+        "ledger",
+        "coverage",
+        "audit",
+        "fallback",
+    ]
     routers = []
     for name in names:
         module_name = f"handlers.{name}"

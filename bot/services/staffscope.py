@@ -1,0 +1,107 @@
+"""Which community and places a staff member acts on, from their role grants (R-RBAC)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, local_today
+from bot.db.models import Community, Compound, Grid, Role, ScopeType
+from bot.parsing import ParseError, parse_date
+from bot.services.errors import DomainError, NotAllowed
+from bot.services.identity import Identity
+
+MAX_RANGE_DAYS = 92
+
+
+async def acting_community(
+    session: AsyncSession, identity: Identity, roles: Iterable[Role]
+) -> Community:
+    """The community a staff member acts in: the first one any grant of `roles` lies in.
+
+    Raises NotAllowed when no grant of `roles` exists.
+    """
+    wanted = set(roles)
+    for grant in identity.grants:
+        if grant.role not in wanted:
+            continue
+        community_id: int | None
+        if grant.scope_type is ScopeType.COMMUNITY:
+            community_id = grant.scope_id
+        elif grant.scope_type is ScopeType.GRID:
+            community_id = await session.scalar(
+                select(Grid.community_id).where(Grid.id == grant.scope_id)
+            )
+        else:
+            community_id = await session.scalar(
+                select(Compound.community_id).where(Compound.id == grant.scope_id)
+            )
+        if community_id is not None:
+            community = await session.get(Community, community_id)
+            if community is not None:
+                return community
+    raise NotAllowed()
+
+
+def grid_ids(identity: Identity, roles: Iterable[Role]) -> set[int]:
+    """Grids a staff member holds a grid-scoped grant of `roles` for."""
+    wanted = set(roles)
+    return {
+        g.scope_id for g in identity.grants if g.role in wanted and g.scope_type is ScopeType.GRID
+    }
+
+
+def parse_day_range(text: str, today: date) -> tuple[date, date]:
+    """ "2022-03-05", "3/1..3/9", "今天" → (first, last) day, both inclusive.
+
+    Raises ParseError date.invalid / date.future, or DomainError ledger.range_too_long.
+    """
+    first_text, sep, last_text = text.partition("..")
+    first = parse_date(first_text.strip(), today)
+    last = parse_date(last_text.strip(), today) if sep else first
+    if first > last:
+        first, last = last, first
+    if last > today:
+        raise ParseError("date.future", date=last.isoformat(), today=today.isoformat())
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise DomainError("ledger.range_too_long", days=MAX_RANGE_DAYS)
+    return first, last
+
+
+def split_range_and_name(args: str, clock: Clock, tz: str) -> tuple[date, date, str]:
+    """Command arguments "[date | date..date] [name]": the day range (default today) and
+    the rest of the text (a compound name, or empty)."""
+    today = local_today(clock, tz)
+    text = args.strip()
+    if not text:
+        return today, today, ""
+    head, _, rest = text.partition(" ")
+    try:
+        first, last = parse_day_range(head, today)
+    except ParseError as exc:
+        if exc.code == "date.future":
+            raise
+        return today, today, text
+    return first, last, rest.strip()
+
+
+def utc_bounds(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
+    """The UTC instants [start of `first`, start of the day after `last`) in zone `tz`."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+async def compound_by_name(session: AsyncSession, community_id: int, name: str) -> Compound:
+    """A compound of the community by its exact name; raises DomainError otherwise."""
+    compound = await session.scalar(
+        select(Compound).where(Compound.community_id == community_id, Compound.name == name)
+    )
+    if compound is None:
+        raise DomainError("ledger.unknown_compound", name=name)
+    return compound

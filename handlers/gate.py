@@ -1,0 +1,7 @@
+"""stub"""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+router = Router(name="gate")
