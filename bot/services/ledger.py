@@ -107,7 +107,16 @@ class _Rows:
 
     def __init__(self, tz: str, label: Label) -> None:
         self.zone = ZoneInfo(tz)
-        self.label = label
+        self._label = label
+        # Rendering a template per cell is slow; the vocabulary is small, so cache it.
+        self._cache: dict[str, str] = {}
+
+    def label(self, key: str, **params: Any) -> str:
+        if params:
+            return self._label(key, **params)
+        if key not in self._cache:
+            self._cache[key] = self._label(key)
+        return self._cache[key]
 
     def time(self, value: datetime | None) -> str:
         return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M") if value else ""

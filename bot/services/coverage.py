@@ -1,0 +1,296 @@
+"""Household screening coverage (R-COV): "not one household missed".
+
+A household is **screened** when, within the community's `screening_period_days`
+(counted back from now):
+  - it is registered with its members (at least one person lives in it in our register), and
+  - its health status was confirmed: a door visit with outcome `done` (ScreeningVisit), or a
+    self-report by a member: a report about the household, an answered isolation check-in
+    of a member, or a member's registration / profile update.
+A household whose latest door visit in the period found it **vacant** is counted apart
+(not missing, not screened). Every other household is **not screened** ("missing").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.models import (
+    Building,
+    CheckIn,
+    Community,
+    Compound,
+    Grid,
+    Household,
+    Isolation,
+    Person,
+    Report,
+    ScreeningOutcome,
+    ScreeningVisit,
+    Unit,
+)
+from bot.services import audit
+from bot.services.directory import natural_key
+from bot.services.errors import DomainError, NotAllowed
+
+
+@dataclass(frozen=True)
+class HouseholdStatus:
+    household_id: int
+    compound: str
+    building_id: int
+    building: str
+    unit: str
+    room: str
+    grid_id: int | None
+    grid: str
+    status: str  # "screened" | "vacant" | "missing"
+
+    @property
+    def address(self) -> str:
+        return f"{self.compound} {self.building} {self.unit} {self.room}"
+
+
+@dataclass
+class Tally:
+    name: str
+    screened: int = 0
+    vacant: int = 0
+    missing: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.screened + self.vacant + self.missing
+
+    @property
+    def percent(self) -> int:
+        """Share of screened households (vacant ones are left out of the base)."""
+        base = self.screened + self.missing
+        return round(100 * self.screened / base) if base else 100
+
+
+@dataclass
+class Coverage:
+    households: list[HouseholdStatus]
+    total: Tally = field(default_factory=lambda: Tally(""))
+    compounds: dict[str, Tally] = field(default_factory=dict)
+    grids: dict[str, Tally] = field(default_factory=dict)
+    buildings: dict[str, Tally] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[HouseholdStatus]:
+        return [h for h in self.households if h.status == "missing"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What part of the community to look at; all ids None means the whole community."""
+
+    compound_id: int | None = None
+    grid_ids: frozenset[int] | None = None
+    building_id: int | None = None
+
+
+async def resolve_scope(session: AsyncSession, community_id: int, name: str) -> Scope:
+    """A compound, grid or building named by the user ("阳光花园", "第一网格", "1栋",
+    "阳光花园 1栋"). Raises DomainError coverage.unknown_place."""
+    text = " ".join(name.replace("/", " ").split())
+    if not text:
+        return Scope()
+    compound = await session.scalar(
+        select(Compound).where(Compound.community_id == community_id, Compound.name == text)
+    )
+    if compound is not None:
+        return Scope(compound_id=compound.id)
+    grid = await session.scalar(
+        select(Grid).where(Grid.community_id == community_id, Grid.name == text)
+    )
+    if grid is not None:
+        return Scope(grid_ids=frozenset({grid.id}))
+    compound_name, _, building_name = text.rpartition(" ")
+    stmt = (
+        select(Building)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(Compound.community_id == community_id, Building.name == building_name)
+    )
+    if compound_name:
+        stmt = stmt.where(Compound.name == compound_name)
+    buildings = list(await session.scalars(stmt))
+    if len(buildings) == 1:
+        return Scope(building_id=buildings[0].id)
+    raise DomainError("coverage.unknown_place", name=text)
+
+
+async def _confirmed(
+    session: AsyncSession, since: datetime, ids: set[int]
+) -> tuple[set[int], set[int]]:
+    """(households with a confirmed health status since `since`, vacant households)."""
+    confirmed: set[int] = set()
+    latest_visit: dict[int, tuple[datetime, str]] = {}
+    visits = await session.execute(
+        select(ScreeningVisit.household_id, ScreeningVisit.at, ScreeningVisit.outcome).where(
+            ScreeningVisit.at >= since
+        )
+    )
+    for household_id, at, outcome in visits:
+        if outcome == ScreeningOutcome.DONE:
+            confirmed.add(household_id)
+        if household_id not in latest_visit or latest_visit[household_id][0] < at:
+            latest_visit[household_id] = (at, outcome)
+    reports = await session.scalars(
+        select(Report.household_id).where(
+            Report.created_at >= since, Report.household_id.is_not(None)
+        )
+    )
+    confirmed.update(h for h in reports if h is not None)
+    checkins = await session.scalars(
+        select(Person.household_id)
+        .join(Isolation, Isolation.person_id == Person.id)
+        .join(CheckIn, CheckIn.isolation_id == Isolation.id)
+        .where(CheckIn.answered_at >= since, Person.household_id.is_not(None))
+    )
+    confirmed.update(h for h in checkins if h is not None)
+    registered = await session.scalars(
+        select(Person.household_id).where(
+            Person.household_id.is_not(None),
+            or_(Person.created_at >= since, Person.updated_at >= since),
+        )
+    )
+    confirmed.update(h for h in registered if h is not None)
+    vacant = {h for h, (_, outcome) in latest_visit.items() if outcome == ScreeningOutcome.VACANT}
+    return confirmed & ids, (vacant - confirmed) & ids
+
+
+async def coverage(
+    session: AsyncSession, clock: Clock, community: Community, scope: Scope = Scope()
+) -> Coverage:
+    """Screened / vacant / missing households of `community` within `scope`."""
+    stmt = (
+        select(Household, Unit, Building, Compound, Grid)
+        .join(Unit, Household.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .join(Compound, Building.compound_id == Compound.id)
+        .outerjoin(Grid, Building.grid_id == Grid.id)
+        .where(Compound.community_id == community.id)
+    )
+    if scope.compound_id is not None:
+        stmt = stmt.where(Compound.id == scope.compound_id)
+    if scope.grid_ids is not None:
+        stmt = stmt.where(Building.grid_id.in_(scope.grid_ids))
+    if scope.building_id is not None:
+        stmt = stmt.where(Building.id == scope.building_id)
+    rows = (await session.execute(stmt)).all()
+    ids = {h.id for h, *_ in rows}
+    registered = set(
+        await session.scalars(
+            select(Person.household_id)
+            .where(Person.household_id.in_(ids))
+            .group_by(Person.household_id)
+            .having(func.count() > 0)
+        )
+    )
+    since = clock.now() - timedelta(days=community.screening_period_days)
+    confirmed, vacant = await _confirmed(session, since, ids)
+    result = Coverage(households=[])
+    for household, unit, building, compound, grid in rows:
+        if household.id in vacant:
+            status = "vacant"
+        elif household.id in confirmed and household.id in registered:
+            status = "screened"
+        else:
+            status = "missing"
+        result.households.append(
+            HouseholdStatus(
+                household.id,
+                compound.name,
+                building.id,
+                building.name,
+                unit.name,
+                household.room,
+                grid.id if grid else None,
+                grid.name if grid else "",
+                status,
+            )  # fmt: skip
+        )
+    result.households.sort(
+        key=lambda h: (
+            h.compound,
+            natural_key(h.building),
+            natural_key(h.unit),
+            natural_key(h.room),
+        )
+    )
+    for h in result.households:
+        for tally in (
+            result.total,
+            result.compounds.setdefault(h.compound, Tally(h.compound)),
+            result.grids.setdefault(h.grid, Tally(h.grid)),
+            result.buildings.setdefault(f"{h.compound} {h.building}", Tally(h.building)),
+        ):
+            setattr(tally, h.status, getattr(tally, h.status) + 1)
+    return result
+
+
+async def household_in_scope(
+    session: AsyncSession, household_id: int, community_id: int, grid_ids: Iterable[int] | None
+) -> Household:
+    """The household, if it lies in the community (and, for grid workers, in their grids).
+    Raises NotAllowed otherwise (a forged button names someone else's household)."""
+    row = (
+        await session.execute(
+            select(Household, Building.grid_id, Compound.community_id)
+            .join(Unit, Household.unit_id == Unit.id)
+            .join(Building, Unit.building_id == Building.id)
+            .join(Compound, Building.compound_id == Compound.id)
+            .where(Household.id == household_id)
+        )
+    ).one_or_none()
+    if row is None or row[2] != community_id:
+        raise NotAllowed()
+    if grid_ids is not None and row[1] not in set(grid_ids):
+        raise NotAllowed()
+    household: Household = row[0]
+    return household
+
+
+async def record_visit(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    household: Household,
+    outcome: ScreeningOutcome,
+    by: Person | None,
+    note: str | None = None,
+) -> ScreeningVisit:
+    """A door visit by a grid worker (R-COV), audited."""
+    visit = ScreeningVisit(
+        household_id=household.id, outcome=outcome.value, note=note,
+        by_id=by.id if by else None, self_reported=False, at=clock.now(),
+    )  # fmt: skip
+    session.add(visit)
+    await session.flush()
+    await audit.record(
+        session, at=clock.now(), actor=by, action="screening.visit", entity="household",
+        entity_id=household.id, details={"outcome": outcome.value, "visit_id": visit.id},
+    )  # fmt: skip
+    return visit
+
+
+async def add_note(
+    session: AsyncSession, clock: Clock, *, visit_id: int, note: str, by: Person | None
+) -> ScreeningVisit:
+    """Attach a note to one's own door visit."""
+    visit = await session.get(ScreeningVisit, visit_id)
+    if visit is None or (by is not None and visit.by_id != by.id):
+        raise NotAllowed()
+    visit.note = note
+    await audit.record(
+        session, at=clock.now(), actor=by, action="screening.note", entity="household",
+        entity_id=visit.household_id, details={"visit_id": visit.id},
+    )  # fmt: skip
+    return visit
