@@ -57,3 +57,21 @@ class CaseCb(CallbackData, prefix="case"):
 
     action: str
     case_id: int
+
+
+class ScreenPick(CallbackData, prefix="scp"):
+    """/screen picker: b(uilding) / u(nit) / r(oom) chosen."""
+
+    level: str
+    id: int
+
+
+class ScreenPage(CallbackData, prefix="scg"):
+    level: str
+    parent: int
+    page: int
+
+
+class ScreenOutcomeCb(CallbackData, prefix="sco"):
+    household_id: int
+    outcome: str

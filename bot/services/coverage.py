@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.clock import Clock, local_now
 from bot.db.models import (
     Building,
     CheckIn,
@@ -30,13 +30,17 @@ from bot.db.models import (
     Isolation,
     Person,
     Report,
+    Role,
+    RoleGrant,
+    ScopeType,
     ScreeningOutcome,
     ScreeningVisit,
     Unit,
 )
-from bot.services import audit
+from bot.services import audit, outbox
 from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
+from messages import Catalog
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ async def coverage(
                 grid.id if grid else None,
                 grid.name if grid else "",
                 status,
-            )  # fmt: skip
+            )
         )
     result.households.sort(
         key=lambda h: (
@@ -294,3 +298,92 @@ async def add_note(
         entity_id=visit.household_id, details={"visit_id": visit.id},
     )  # fmt: skip
     return visit
+
+
+async def buildings_in_scope(
+    session: AsyncSession, community_id: int, grid_ids: Iterable[int] | None
+) -> list[tuple[int, str]]:
+    """Buildings a screener may pick: (id, "compound building"), in natural order."""
+    stmt = (
+        select(Building.id, Compound.name, Building.name)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(Compound.community_id == community_id)
+    )
+    if grid_ids is not None:
+        stmt = stmt.where(Building.grid_id.in_(set(grid_ids)))
+    rows = sorted((await session.execute(stmt)).all(), key=lambda r: (r[1], natural_key(r[2])))
+    return [(bid, f"{compound} {name}") for bid, compound, name in rows]
+
+
+async def units_in_scope(
+    session: AsyncSession, building_id: int, community_id: int, grid_ids: Iterable[int] | None
+) -> list[tuple[int, str]]:
+    """Units of a building the screener may visit; NotAllowed for a building outside."""
+    allowed = {bid for bid, _ in await buildings_in_scope(session, community_id, grid_ids)}
+    if building_id not in allowed:
+        raise NotAllowed()
+    units = await session.scalars(select(Unit).where(Unit.building_id == building_id))
+    return sorted(((u.id, u.name) for u in units), key=lambda u: natural_key(u[1]))
+
+
+async def rooms_in_scope(
+    session: AsyncSession, unit_id: int, community_id: int, grid_ids: Iterable[int] | None
+) -> list[tuple[int, str]]:
+    """Rooms of a unit the screener may visit; NotAllowed for a unit outside."""
+    unit = await session.get(Unit, unit_id)
+    if unit is None:
+        raise NotAllowed()
+    await units_in_scope(session, unit.building_id, community_id, grid_ids)
+    rooms = await session.scalars(select(Household).where(Household.unit_id == unit_id))
+    return sorted(((h.id, h.room) for h in rooms), key=lambda r: natural_key(r[1]))
+
+
+REMINDER_HOUR = 8
+REMINDER_SHOWN = 60
+
+
+async def queue_daily_reminders(session: AsyncSession, clock: Clock, catalog: Catalog) -> int:
+    """Each grid worker's private list of unscreened households, once a local day from
+    08:00 on, through the outbox (dedup key per worker, grid and day). Returns how many
+    were queued now."""
+    queued = 0
+    for community in await session.scalars(select(Community)):
+        now_local = local_now(clock, community.timezone)
+        if now_local.hour < REMINDER_HOUR:
+            continue
+        day = now_local.date().isoformat()
+        grants = await session.execute(
+            select(RoleGrant, Person, Grid)
+            .join(Person, RoleGrant.person_id == Person.id)
+            .join(Grid, Grid.id == RoleGrant.scope_id)
+            .where(
+                RoleGrant.role == Role.GRID_WORKER,
+                RoleGrant.scope_type == ScopeType.GRID,
+                RoleGrant.revoked_at.is_(None),
+                Grid.community_id == community.id,
+                Person.telegram_user_id.is_not(None),
+            )
+        )
+        for _grant, person, grid in grants:
+            key = f"coverage:{day}:{grid.id}:{person.id}"
+            if await outbox.find(session, key) is not None:
+                continue
+            scope = Scope(grid_ids=frozenset({grid.id}))
+            missing = (await coverage(session, clock, community, scope)).missing
+            if not missing:
+                continue
+            text = catalog.render(
+                person.language or community.locale,
+                "coverage.daily_missing",
+                grid=grid.name,
+                count=len(missing),
+                missing=[h.address for h in missing[:REMINDER_SHOWN]],
+                more=max(0, len(missing) - REMINDER_SHOWN),
+            )
+            assert person.telegram_user_id is not None
+            if await outbox.enqueue(
+                session, clock, kind="coverage_reminder", chat_id=person.telegram_user_id,
+                dedup_key=key, payload=outbox.message_payload(text), person_id=person.id,
+            ):  # fmt: skip
+                queued += 1
+    return queued
