@@ -1,0 +1,260 @@
+"""The gate register (R-GATE): gates with a QR token, passages with temperature, and the
+cases a passage raises (a fever: urgent `gate_fever`; a visitor from an active risk
+area: `gate_risk`)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, local_today
+from bot.db.models import (
+    Building,
+    CaseKind,
+    Community,
+    Compound,
+    Gate,
+    GateEntry,
+    Household,
+    Person,
+    RiskArea,
+    Unit,
+)
+from bot.places import Gazetteer
+from bot.services import audit, cases
+from bot.services.errors import DomainError, NotAllowed, NotFound
+from messages import Catalog
+
+DIRECTIONS = ("in", "out")
+SUBJECTS = ("resident", "visitor", "vehicle")
+# Province abbreviation, a letter, then 5 (ordinary) or 6 (new energy) letters/digits;
+# the last may be 挂/学/警/港/澳. A middle dot or space is allowed and dropped.
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
+_PLATE = re.compile(f"[{_PROVINCES}][A-Z][A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]")
+
+
+def parse_plate(text: str) -> str:
+    """A Chinese licence plate, normalised ("粤b·12345" → "粤B12345"). Raises
+    DomainError gate.bad_plate."""
+    plate = re.sub(r"[\s·.\-•]", "", text).upper()
+    if not _PLATE.fullmatch(plate):
+        raise DomainError("gate.bad_plate")
+    return plate
+
+
+def new_token() -> str:
+    """A secret for a gate's deep link: 16 URL-safe letters and digits."""
+    alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(16))
+
+
+async def add_gate(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    community: Community,
+    compound_name: str,
+    name: str,
+    by: Person | None,
+) -> Gate:
+    """A new gate of a compound (officers), with a fresh deep-link token; audited."""
+    compound = await session.scalar(
+        select(Compound).where(
+            Compound.community_id == community.id, Compound.name == compound_name
+        )
+    )
+    if compound is None:
+        raise DomainError("gate.unknown_compound", name=compound_name)
+    if await session.scalar(select(Gate).where(Gate.compound_id == compound.id, Gate.name == name)):
+        raise DomainError("gate.exists", name=name)
+    gate = Gate(compound_id=compound.id, name=name, token=new_token())
+    session.add(gate)
+    await session.flush()
+    await audit.record(
+        session, at=clock.now(), actor=by, action="gate.add", entity="gate",
+        entity_id=gate.id, details={"compound_id": compound.id, "name": name},
+    )  # fmt: skip
+    return gate
+
+
+@dataclass(frozen=True)
+class GateInfo:
+    gate: Gate
+    compound: Compound
+
+
+async def gates(session: AsyncSession, community_id: int) -> list[GateInfo]:
+    rows = await session.execute(
+        select(Gate, Compound)
+        .join(Compound, Gate.compound_id == Compound.id)
+        .where(Compound.community_id == community_id)
+        .order_by(Compound.name, Gate.name)
+    )
+    return [GateInfo(g, c) for g, c in rows]
+
+
+async def gate_info(session: AsyncSession, gate_id: int, community_id: int) -> GateInfo:
+    for info in await gates(session, community_id):
+        if info.gate.id == gate_id:
+            return info
+    raise NotFound("gate.unknown_gate")
+
+
+async def find_gate(session: AsyncSession, community_id: int, text: str) -> GateInfo:
+    """A gate by "name" or "compound name"; raises NotFound gate.unknown_gate."""
+    text = " ".join(text.split())
+    found = [
+        i
+        for i in await gates(session, community_id)
+        if text in (i.gate.name, f"{i.compound.name} {i.gate.name}")
+    ]
+    if len(found) != 1:
+        raise NotFound("gate.unknown_gate", name=text)
+    return found[0]
+
+
+async def gate_by_token(session: AsyncSession, token: str) -> GateInfo:
+    """The gate of a QR deep link; a forged or retired token raises NotFound."""
+    row = (
+        await session.execute(
+            select(Gate, Compound)
+            .join(Compound, Gate.compound_id == Compound.id)
+            .where(Gate.token == token)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("gate.bad_token")
+    return GateInfo(row[0], row[1])
+
+
+async def find_residents(
+    session: AsyncSession, compound_id: int, text: str, limit: int = 8
+) -> list[tuple[Person, str]]:
+    """Residents of a compound whose name contains `text` or whose room is `text`."""
+    rows = await session.execute(
+        select(Person, Building.name, Unit.name, Household.room)
+        .join(Household, Person.household_id == Household.id)
+        .join(Unit, Household.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .where(
+            Building.compound_id == compound_id,
+            or_(Person.name.contains(text), Household.room == text),
+        )
+        .order_by(Person.name)
+        .limit(limit)
+    )
+    return [(p, f"{p.name} {b} {u} {r}") for p, b, u, r in rows]
+
+
+async def resident_of_compound(session: AsyncSession, compound_id: int, person_id: int) -> Person:
+    """A resident living in the compound; NotAllowed otherwise (forged button)."""
+    row = (
+        await session.execute(
+            select(Person, Building.compound_id)
+            .join(Household, Person.household_id == Household.id)
+            .join(Unit, Household.unit_id == Unit.id)
+            .join(Building, Unit.building_id == Building.id)
+            .where(Person.id == person_id)
+        )
+    ).one_or_none()
+    if row is None or row[1] != compound_id:
+        raise NotAllowed()
+    person: Person = row[0]
+    return person
+
+
+async def active_risk_area(
+    session: AsyncSession, community_id: int, origin_code: str, today: date
+) -> RiskArea | None:
+    """The active risk area (today, not removed) that contains `origin_code`, if any."""
+    gazetteer = Gazetteer.load()
+    areas = await session.scalars(
+        select(RiskArea).where(
+            RiskArea.community_id == community_id,
+            RiskArea.removed_at.is_(None),
+            RiskArea.valid_from <= today,
+            or_(RiskArea.valid_to.is_(None), RiskArea.valid_to >= today),
+        )
+    )
+    for area in areas:
+        if gazetteer.is_within(origin_code, area.place_code):
+            return area
+    return None
+
+
+@dataclass(frozen=True)
+class Passage:
+    direction: str
+    subject_kind: str
+    person: Person | None = None
+    name: str | None = None
+    origin_code: str | None = None
+    plate: str | None = None
+    temperature: Decimal | None = None
+
+
+async def record_passage(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    *,
+    info: GateInfo,
+    passage: Passage,
+    by: Person | None,
+    self_recorded: bool = False,
+) -> tuple[GateEntry, list[CaseKind]]:
+    """Save one passage; a fever (≥ the community's threshold) opens an urgent
+    `gate_fever` case, a visitor from an active risk area a `gate_risk` case."""
+    if passage.direction not in DIRECTIONS or passage.subject_kind not in SUBJECTS:
+        raise DomainError("common.button_expired")
+    community = await session.get(Community, info.compound.community_id)
+    assert community is not None
+    person = passage.person
+    entry = GateEntry(
+        compound_id=info.compound.id, gate_id=info.gate.id, direction=passage.direction,
+        subject_kind=passage.subject_kind, person_id=person.id if person else None,
+        household_id=person.household_id if person else None,
+        name=passage.name or (person.name if person else None),
+        origin_code=passage.origin_code, plate=passage.plate,
+        temperature=passage.temperature, recorded_by_id=by.id if by else None,
+        self_recorded=self_recorded, at=clock.now(),
+    )  # fmt: skip
+    session.add(entry)
+    await session.flush()
+    await audit.record(
+        session, at=clock.now(), actor=by, action="gate.passage", entity="gate_entry",
+        entity_id=entry.id,
+        details={"gate_id": info.gate.id, "direction": passage.direction,
+                 "subject": passage.subject_kind, "self": self_recorded},
+    )  # fmt: skip
+    opened: list[CaseKind] = []
+    who = entry.name or entry.plate or ""
+    where = f"{info.compound.name} {info.gate.name}"
+    if passage.temperature is not None and passage.temperature >= community.fever_threshold:
+        await cases.open_case(
+            session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_FEVER,
+            urgent=True, household_id=entry.household_id, subject_id=entry.person_id,
+            reporter_id=by.id if by else None,
+            details={"summary": f"{who} {passage.temperature} °C @ {where}"},
+            dedup_key=f"gate_fever:{entry.id}", actor=by,
+        )  # fmt: skip
+        opened.append(CaseKind.GATE_FEVER)
+    if passage.subject_kind == "visitor" and passage.origin_code:
+        area = await active_risk_area(
+            session, community.id, passage.origin_code, local_today(clock, community.timezone)
+        )
+        if area is not None:
+            await cases.open_case(
+                session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_RISK,
+                urgent=False, reporter_id=by.id if by else None,
+                details={"summary": f"{who} ← {area.place_name} ({area.level}) @ {where}"},
+                dedup_key=f"gate_risk:{entry.id}", actor=by,
+            )  # fmt: skip
+            opened.append(CaseKind.GATE_RISK)
+    return entry, opened
