@@ -75,3 +75,17 @@ class ScreenPage(CallbackData, prefix="scg"):
 class ScreenOutcomeCb(CallbackData, prefix="sco"):
     household_id: int
     outcome: str
+
+
+class GateCb(CallbackData, prefix="gt"):
+    """/gate flow: gate (id) / dir (0 in, 1 out) / kind (index of SUBJECTS) / person (id)."""
+
+    action: str
+    value: int
+
+
+class GateSelfCb(CallbackData, prefix="gs"):
+    """A resident's own passage after scanning a gate's QR code."""
+
+    token: str
+    direction: str
