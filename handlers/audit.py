@@ -1,7 +1,112 @@
-"""stub"""
+"""/audit: admins page through the audit log, by person and/or day (R-AUD)."""
 
 from __future__ import annotations
 
-from aiogram import Router
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, local_today
+from bot.db.models import Community, Role
+from bot.parsing import ParseError
+from bot.services import auditlog, staffscope
+from bot.services.errors import DomainError
+from bot.services.identity import Identity
+from handlers.callbacks import AuditPage
+from handlers.keyboards import buttons
+from handlers.replies import edit_or_send
+from messages import Translator
 
 router = Router(name="audit")
+router.message.filter(F.chat.type == "private")
+
+ADMIN = {Role.ADMIN}
+
+
+async def _page(
+    session: AsyncSession,
+    community: Community,
+    t: Translator,
+    filt: auditlog.AuditFilter,
+    page: int,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    lines, pages = await auditlog.latest(session, community.timezone, filt, page)
+    page = min(max(page, 0), pages - 1)
+    zone = ZoneInfo(community.timezone)
+    text = t(
+        "audit.page",
+        person=filt.person,
+        first=filt.first.isoformat() if filt.first else "",
+        last=filt.last.isoformat() if filt.last else "",
+        page=page + 1,
+        pages=pages,
+        lines=[
+            {"at": ln.at.astimezone(zone).strftime("%m-%d %H:%M"), "actor": ln.actor,
+             "action": ln.action, "entity": ln.entity, "entity_id": ln.entity_id or ""}
+            for ln in lines
+        ],
+    )  # fmt: skip
+    nav = []
+    if page > 0:
+        nav.append((t("common.prev"), AuditPage(page=page - 1)))
+    if page < pages - 1:
+        nav.append((t("common.next"), AuditPage(page=page + 1)))
+    return text, buttons([nav]) if nav else None
+
+
+@router.message(Command("audit"), StateFilter("*"))
+async def audit_command(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        community = await staffscope.acting_community(session, identity, ADMIN)
+        filt = auditlog.parse_filter(command.args or "", local_today(clock, community.timezone))
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await state.update_data(
+        audit={"person": filt.person,
+               "first": filt.first.isoformat() if filt.first else None,
+               "last": filt.last.isoformat() if filt.last else None}
+    )  # fmt: skip
+    text, markup = await _page(session, community, t, filt, 0)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(AuditPage.filter())
+async def audit_page(
+    query: CallbackQuery,
+    callback_data: AuditPage,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        community = await staffscope.acting_community(session, identity, ADMIN)
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    saved = (await state.get_data()).get("audit") or {}
+    filt = auditlog.AuditFilter(
+        str(saved.get("person") or ""),
+        date.fromisoformat(saved["first"]) if saved.get("first") else None,
+        date.fromisoformat(saved["last"]) if saved.get("last") else None,
+    )
+    text, markup = await _page(session, community, t, filt, callback_data.page)
+    await query.answer()
+    await edit_or_send(query, text, markup)

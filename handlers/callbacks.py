@@ -89,3 +89,7 @@ class GateSelfCb(CallbackData, prefix="gs"):
 
     token: str
     direction: str
+
+
+class AuditPage(CallbackData, prefix="aud"):
+    page: int

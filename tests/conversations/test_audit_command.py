@@ -1,0 +1,57 @@
+"""/audit over HTTP (R-AUD): admins only; filters by person and by day; paged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import AuditEntry
+from bot.double import BotApiDouble
+from handlers.callbacks import AuditPage
+from tests.conftest import SHANGHAI
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import ADMIN_ID, OFFICER_ID, SeededCommunity
+
+
+async def test_admin_filters_and_pages(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker.begin() as session:
+        for i in range(25):
+            session.add(
+                AuditEntry(
+                    actor_id=None, actor_telegram_id=777, action=f"test.a{i}", entity="case",
+                    entity_id=i, details={},
+                    at=datetime(2022, 3, 8, 10, 0, tzinfo=SHANGHAI) + timedelta(minutes=i),
+                )
+            )  # fmt: skip
+    admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员", language_code="en"))
+    replies = await admin.send("/audit 2022-03-08")
+    text = texts(replies)
+    assert "page 1/3" in text and "test.a24" in text and "test.a14" not in text
+    replies = await admin.press("Next")
+    assert "test.a14" in texts(replies) and "page 2/3" in texts(replies)
+    replies = await admin.send("/audit 王干事")
+    text = texts(replies)
+    # The seed granted the officer a role: an entry about that person.
+    assert "role.grant" in text and "test.a" not in text
+    replies = await admin.send(f"/audit {OFFICER_ID} 2022-03-08")
+    assert "No entries" in texts(replies)
+    replies = await admin.send("/audit 2099-01-01")
+    assert "future" in texts(replies)
+
+
+async def test_officer_and_resident_are_refused(
+    running_bot: RunningBot, double: BotApiDouble, resident: ChatUser, community: SeededCommunity
+) -> None:
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    replies = await officer.send("/audit")
+    assert "permission" in texts(replies)
+    replies = await resident.send("/audit")
+    assert "权限" in texts(replies)
+    await resident.press_data(AuditPage(page=1).pack(), replies[0], strict=False)
+    assert "权限" in (resident.answer_of_last_press() or "")
