@@ -23,6 +23,7 @@ def get_routers() -> list[Router]:
         "ledger",
         "coverage",
         "audit",
+        "charts",
         "fallback",
     ]
     routers = []

@@ -40,9 +40,9 @@ PeriodicTask = Callable[[JobContext], Awaitable[object]]
 
 def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
-    from scheduler.reports import coverage_reminders
+    from scheduler.reports import coverage_reminders, daily_charts
 
-    return [("coverage_reminders", coverage_reminders)]
+    return [("coverage_reminders", coverage_reminders), ("daily_charts", daily_charts)]
 
 
 async def tick(ctx: JobContext) -> None:
