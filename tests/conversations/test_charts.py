@@ -30,8 +30,10 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], c: SeededCommuni
         for when in (at, at + timedelta(hours=1), at + timedelta(days=1)):
             session.add(Report(community_id=c.community_id, kind="return", details={},
                                created_at=when))  # fmt: skip
-        iso = Isolation(community_id=c.community_id, person_id=person.id,
-                        start_date=date(2022, 3, 8), end_date=date(2022, 3, 21), created_at=at)  # fmt: skip
+        iso = Isolation(
+            community_id=c.community_id, person_id=person.id, start_date=date(2022, 3, 8),
+            end_date=date(2022, 3, 21), created_at=at,
+        )  # fmt: skip
         session.add(iso)
         await session.flush()
         session.add(CheckIn(isolation_id=iso.id, day=date(2022, 3, 8), day_number=1,
