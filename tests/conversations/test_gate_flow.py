@@ -191,3 +191,32 @@ async def test_qr_poster_and_deep_link_self_record(
     # A plain /start still opens the main menu (registration's handler).
     replies = await resident.send("/start")
     assert "请选择要办理的事项" in texts(replies)
+
+
+async def test_english_guard_survives_a_restart_mid_flow(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    await _add_gate(officer, sessionmaker)
+    guard = ChatUser(double, double.user(GUARD_ID, "Zhang", language_code="en"))
+    replies = await guard.send("/gate")
+    assert "Which gate?" in texts(replies)
+    await guard.press("阳光花园 南门")
+    await guard.press("Exit")
+    await guard.press("Vehicle")
+    replies = await guard.send("X" * 300)
+    assert "not a Chinese plate" in texts(replies)
+    await guard.send("京A·1234D")
+    await running_bot.restart()
+    replies = await guard.send("99.5°F")
+    text = texts(replies)
+    assert "Recorded" in text and "京A1234D" in text and "Fever" in text
+    replies = await guard.send("36.5")  # the flow is over: not recorded twice
+    async with sessionmaker() as session:
+        entries = list(await session.scalars(select(GateEntry)))
+        assert len(entries) == 1 and entries[0].direction == "out"
+        assert entries[0].plate == "京A1234D" and str(entries[0].temperature) == "37.5"
+        assert [c.kind for c in await session.scalars(select(Case))] == ["gate_fever"]
