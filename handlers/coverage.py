@@ -78,12 +78,7 @@ async def coverage_command(
         community, grids = await _screener(session, identity)
         scope = await coverage.resolve_scope(session, community.id, command.args or "")
         if grids is not None:
-            if scope.grid_ids is None and (scope.compound_id or scope.building_id):
-                scope = coverage.Scope(scope.compound_id, grids, scope.building_id)
-            elif scope.grid_ids is None:
-                scope = coverage.Scope(grid_ids=grids)
-            elif not scope.grid_ids <= grids:
-                raise NotAllowed()
+            scope = coverage.within_grids(scope, grids)
         cov = await coverage.coverage(session, clock, community, scope)
     except DomainError as exc:
         await message.answer(t(exc.key, **exc.params))

@@ -100,6 +100,15 @@ class Scope:
     building_id: int | None = None
 
 
+def within_grids(scope: Scope, grids: frozenset[int]) -> Scope:
+    """A grid worker's view: `scope` narrowed to their grids; another grid is NotAllowed."""
+    if scope.grid_ids is None:
+        return Scope(scope.compound_id, grids, scope.building_id)
+    if not scope.grid_ids <= grids:
+        raise NotAllowed()
+    return scope
+
+
 async def resolve_scope(session: AsyncSession, community_id: int, name: str) -> Scope:
     """A compound, grid or building named by the user ("阳光花园", "第一网格", "1栋",
     "阳光花园 1栋"). Raises DomainError coverage.unknown_place."""

@@ -110,3 +110,13 @@ async def test_scopes_and_grid_worker_household_check(
         )
         await coverage.add_note(session, clock, visit_id=visit.id, note="敲门无人", by=None)
         assert visit.note == "敲门无人"
+
+
+def test_grid_worker_scope_is_narrowed_to_their_grids() -> None:
+    mine = frozenset({1})
+    assert coverage.within_grids(coverage.Scope(), mine).grid_ids == mine
+    narrowed = coverage.within_grids(coverage.Scope(compound_id=2), mine)
+    assert narrowed.compound_id == 2 and narrowed.grid_ids == mine
+    assert coverage.within_grids(coverage.Scope(grid_ids=mine), mine).grid_ids == mine
+    with pytest.raises(NotAllowed):
+        coverage.within_grids(coverage.Scope(grid_ids=frozenset({2})), mine)
