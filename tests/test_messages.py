@@ -24,6 +24,10 @@ class Sample(ChainableUndefined):
     def __str__(self) -> str:
         return "示例Sample<&>" * 3
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Sample:
+        # Methods on values (dict.get, date.strftime) return samples too.
+        return Sample(name="call")
+
     def __html__(self) -> str:
         # Like a real value, the sample goes through autoescaping.
         from markupsafe import escape
