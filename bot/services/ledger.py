@@ -8,6 +8,7 @@ so a ledger of 100,000 rows does not fill memory. Every row names who entered it
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import zipfile
@@ -340,6 +341,8 @@ async def export_ledger(
                         ws.append(values)
                         writer.writerow(values)
                         count += 1
+                    # Writing is CPU-bound: let other updates in between chunks.
+                    await asyncio.sleep(0)
                 text_out.flush()
                 text_out.detach()
             ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
