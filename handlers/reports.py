@@ -19,7 +19,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, local_today
+from bot.clock import Clock, local_now, local_today
 from bot.parsing import (
     ParseError,
     clean_name,
@@ -723,3 +723,59 @@ async def _submit(
     return await reports.submit_supplies(
         session, clock, catalog, reporter=person, need=str(a["need"]), text=str(a["text"])
     )
+
+
+# ---------------------------------------------------------------- my status (R-ME)
+
+
+async def _my_status_text(
+    session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+) -> str:
+    person = identity.person
+    assert person is not None
+    status = await reports.my_status(session, clock, person)
+    gaz = Gazetteer.load()
+    tz = local_now(clock, "Asia/Shanghai").tzinfo
+    return t(
+        "reports.me",
+        reports=[
+            {"id": r.id, "kind": t(f"reports.menu_{r.kind}"),
+             "date": r.created_at.astimezone(tz).strftime("%Y-%m-%d"),
+             "place": gaz.full_name(r.origin_code, t.locale) if r.origin_code else "",
+             "risk": t(f"reports.level_{r.risk_level}") if r.risk_level else ""}
+            for r in status.reports
+        ],
+        isolation={"start": status.isolation.start_date.isoformat(),
+                   "end": status.isolation.end_date.isoformat(), "days_left": status.days_left}
+        if status.isolation else None,
+        checkins=[{"day": c.day.isoformat(), "number": c.day_number, "status": c.status,
+                   "temperature": str(c.temperature) if c.temperature is not None else ""}
+                  for c in status.checkins],
+    )  # fmt: skip
+
+
+@router.message(Command("me"), StateFilter("*"))
+async def me(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    await state.clear()
+    if not identity.is_registered:
+        await message.answer(t("reports.register_first"))
+        return
+    await message.answer(await _my_status_text(session, clock, identity, t))
+
+
+@router.callback_query(MenuCb.filter(F.action == "me"))
+async def me_from_menu(
+    query: CallbackQuery, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+) -> None:
+    await query.answer()
+    if not identity.is_registered:
+        await edit_or_send(query, t("reports.register_first"))
+        return
+    await edit_or_send(query, await _my_status_text(session, clock, identity, t))

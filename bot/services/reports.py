@@ -33,6 +33,7 @@ from bot.clock import Clock, local_today
 from bot.db.models import (
     Case,
     CaseKind,
+    CheckIn,
     Community,
     Isolation,
     IsolationStatus,
@@ -538,3 +539,34 @@ async def my_reports(session: AsyncSession, reporter: Person, limit: int = 10) -
             .limit(limit)
         )
     )
+
+
+@dataclass
+class MyStatus:
+    """R-ME: own reports (latest first), active isolation and days left, check-ins."""
+
+    reports: list[Report]
+    isolation: Isolation | None
+    days_left: int | None
+    checkins: list[CheckIn]
+
+
+async def my_status(session: AsyncSession, clock: Clock, person: Person) -> MyStatus:
+    own = await my_reports(session, person)
+    isolation = await session.scalar(
+        select(Isolation).where(
+            Isolation.person_id == person.id, Isolation.status == IsolationStatus.ACTIVE
+        )
+    )
+    days_left = None
+    checkins: list[CheckIn] = []
+    if isolation is not None:
+        community = await session.get(Community, isolation.community_id)
+        today = local_today(clock, community.timezone if community else "Asia/Shanghai")
+        days_left = max((isolation.end_date - today).days + 1, 0)
+        checkins = list(
+            await session.scalars(
+                select(CheckIn).where(CheckIn.isolation_id == isolation.id).order_by(CheckIn.day)
+            )
+        )
+    return MyStatus(own, isolation, days_left, checkins)
