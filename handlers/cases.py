@@ -21,7 +21,7 @@ from bot.services import cases
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.callbacks import CaseCb
-from handlers.replies import edit_or_send
+from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
 
 router = Router(name="cases")
@@ -78,9 +78,8 @@ async def case_button(
                 card_message=query.message.message_id if query.message else None,
             )
             await query.answer()
-            assert query.message is not None
-            await query.bot.send_message(  # type: ignore[union-attr]
-                query.message.chat.id,
+            await query_bot(query).send_message(
+                query_chat_id(query),
                 t("cases.ask_note", id=case.id, name=query.from_user.full_name),
             )
             return
@@ -96,7 +95,13 @@ async def case_button(
     await edit_or_send(query, text, markup)
 
 
-@router.message(CaseNote.note, F.text)
+@router.message(CaseNote.note, Command("cancel"))
+async def case_note_cancelled(message: Message, state: FSMContext, t: Translator) -> None:
+    await state.clear()
+    await message.answer(t("common.cancelled"))
+
+
+@router.message(CaseNote.note, F.text, ~F.text.startswith("/"))
 async def case_note(
     message: Message,
     state: FSMContext,
@@ -107,10 +112,6 @@ async def case_note(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    if (message.text or "").startswith("/"):
-        await state.clear()
-        await message.answer(t("common.cancelled"))
-        return
     try:
         note = clean_text(message.text or "", cases.NOTE_MAX, multiline=True)
     except ParseError as exc:

@@ -78,6 +78,10 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
     assert "只有社区工作人员" in (resident.answer_of_last_press() or "")
     await resident.press_data("case:ack:999999", card, strict=False, chat_id=OFFICER_GROUP)
     assert "没有找到" in (resident.answer_of_last_press() or "")
+    await officer.press_data(f"case:explode:{case.id}", card, strict=False, chat_id=OFFICER_GROUP)
+    assert "已失效" in (officer.answer_of_last_press() or "")
+    await officer.press_data("case:ack:notanumber", card, strict=False, chat_id=OFFICER_GROUP)
+    assert officer.answer_of_last_press()
     # The grid worker of the building acknowledges: the card is edited in place
     await grid.press_data(ack_data, card, chat_id=OFFICER_GROUP)
     card = _card(double, case.id)
@@ -89,6 +93,11 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
     _, resolve_data = officer.button_data("办结", card)
     replies = await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
     assert "办结说明" in texts(replies)
+    # other commands still work while the note is awaited; an empty-ish note is refused
+    replies = await officer.send("/cases", chat=double.chats[OFFICER_GROUP])
+    assert "共 1 个" in texts(replies)
+    replies = await officer.send("x" * 501, chat=double.chats[OFFICER_GROUP])
+    assert "500" in texts(replies)
     replies = await officer.send("已陪同前往<b>发热门诊</b>", chat=double.chats[OFFICER_GROUP])
     assert "已办结" in texts(replies)
     card = _card(double, case.id)
