@@ -122,9 +122,16 @@ async def open_case(
     )
     session.add(case)
     await session.flush()
-    session.add(CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action="opened", at=now))
+    session.add(
+        CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action="opened", at=now)
+    )
     await audit.record(
-        session, at=now, actor=actor, action="case.open", entity="case", entity_id=case.id,
+        session,
+        at=now,
+        actor=actor,
+        action="case.open",
+        entity="case",
+        entity_id=case.id,
         details={"kind": kind.value, "urgent": urgent},
     )
     await queue_card(session, clock, catalog, case, routing=routing)
