@@ -216,9 +216,7 @@ NOTE_MAX = 500
 def may_act(identity: Identity, case: Case) -> bool:
     """Officers and admins of the community, the grid worker of the case's grid, and,
     for supplies cases, volunteers of the community or compound (roles from the DB)."""
-    if identity.allows(
-        OFFICER_ROLES, community_id=case.community_id, compound_id=case.compound_id
-    ):
+    if identity.allows(OFFICER_ROLES, community_id=case.community_id, compound_id=case.compound_id):
         return True
     if case.grid_id is not None and identity.allows(
         {Role.GRID_WORKER}, community_id=case.community_id, grid_id=case.grid_id
