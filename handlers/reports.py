@@ -272,7 +272,12 @@ async def _multi_markup(
 ) -> InlineKeyboardMarkup | None:
     options = await _multi_options(session, identity, t, step)
     rows = [
-        [(("✅ " if value in selected else "▫️ ") + label, ReportCb(action="toggle", value=value))]
+        [
+            (
+                t("reports.option_on" if value in selected else "reports.option_off", label=label),
+                ReportCb(action="toggle", value=value),
+            )
+        ]
         for value, label in options
     ]
     rows.append([(t("reports.done"), ReportCb(action="done"))])
@@ -566,7 +571,7 @@ async def _display(
     if step.kind == "names":
         return t("reports.list_sep").join(value)
     if step.kind == "temp":
-        return f"{value} ℃"
+        return t("reports.temperature_value", value=value)
     return str(value)
 
 
@@ -735,7 +740,8 @@ async def _my_status_text(
     assert person is not None
     status = await reports.my_status(session, clock, person)
     gaz = Gazetteer.load()
-    tz = local_now(clock, "Asia/Shanghai").tzinfo
+    path = await reports.reporter_context(session, person)
+    tz = local_now(clock, path.community.timezone).tzinfo
     return t(
         "reports.me",
         reports=[
