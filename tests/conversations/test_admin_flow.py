@@ -160,3 +160,28 @@ async def test_me_shows_reports_isolation_and_checkins(
     replies = await english_resident.press("My reports")
     text = texts(replies)
     assert "2022-03-08 to 2022-03-21, 12 days left" in text and "Day 1 2022-03-08: ✅ 36.6" in text
+
+
+async def test_grid_csv_import_is_all_or_nothing_and_admin_only(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员"))
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+
+    async def upload(user: ChatUser, content: bytes) -> str:
+        mark = double.mark()
+        update = double.send_document(user.user, "g.csv", content, caption="/grid import")
+        await double.wait_processed(update, timeout=10)
+        return texts(user.replies_since(mark, user.id))
+
+    assert "没有执行此操作的权限" in await upload(officer, b"compound,building,grid\n")
+    assert "三列" in await upload(admin, "小区,楼\n阳光花园,1栋\n".encode())
+    bad = "compound,building,grid\n幸福里,A座,第一网格\n阳光花园,99栋,第一网格\n".encode()
+    assert "没有“99栋”" in await upload(admin, bad)
+    assert "第 3 行" in await upload(admin, "compound,building,grid\n幸福里,A座,新\n,,\n".encode())
+    async with sessionmaker() as session:
+        building = await session.scalar(select(Building).where(Building.name == "A座"))
+        assert building is not None and building.grid_id == community.grid_ids["第三网格"]

@@ -156,3 +156,41 @@ async def test_supplies_in_both_languages(
     _, resolve = resident.button_data("办结", card_of(double, card.message_id))
     await resident.press_data(resolve, card, chat_id=OFFICER_GROUP)
     assert "只有社区工作人员" in (resident.answer_of_last_press() or "")
+
+
+async def test_symptom_in_english_with_restart_at_the_summary(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    replies = await english_resident.send("/start report")
+    assert "register your household first" in texts(replies)
+    await register(sessionmaker, clock, community, english_resident, name="Alice", member="Granny")
+    await english_resident.send("/report")
+    await english_resident.press("Symptoms")
+    replies = await english_resident.send("Granny")
+    assert "choose with the buttons" in texts(replies)
+    await english_resident.press("Granny")
+    replies = await english_resident.press("Done")
+    assert english_resident.answer_of_last_press() == "Please choose at least one."
+    await english_resident.press("Cough")
+    await english_resident.press("Short of breath")
+    await english_resident.press("Cough")  # toggled off again
+    await english_resident.press("Done")
+    await english_resident.press("Skip")
+    replies = await english_resident.send("2022-02-30")
+    assert "could not read that date" in texts(replies)
+    replies = await english_resident.send("2022-03-08")
+    summary = texts(replies)
+    assert "Short of breath" in summary and "Cough" not in summary and "(none)" in summary
+    await running_bot.restart()
+    replies = await english_resident.press("Submit")
+    assert "do not use public transport" in texts(replies)
+    assert "please ask the community officers" in texts(replies)
+    async with sessionmaker() as session:
+        report = await session.scalar(select(Report))
+        assert report is not None and report.details["symptoms"] == ["breath"]
+        assert report.details["temperature"] is None
