@@ -40,7 +40,15 @@ PeriodicTask = Callable[[JobContext], Awaitable[object]]
 
 def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
-    return []
+    return [("case_realert", realert_cases)]
+
+
+async def realert_cases(ctx: JobContext) -> None:
+    """Urgent cases not acknowledged in time are raised again (R-ESC)."""
+    from bot.services.cases import realert_due
+
+    async with ctx.sessionmaker.begin() as session:
+        await realert_due(session, ctx.clock, ctx.catalog)
 
 
 async def tick(ctx: JobContext) -> None:
