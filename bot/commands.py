@@ -18,19 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Person, Role, RoleGrant
 from messages import LOCALES, Catalog
 
-PRIVATE_COMMANDS: tuple[str, ...] = ("start", "profile", "language", "cancel", "help")
+PRIVATE_COMMANDS: tuple[str, ...] = (
+    "start", "report", "me", "profile", "language", "cancel", "help",
+)  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
-    "bind",
-    "ledger",
-    "coverage",
-    "screen",
-    "gate",
-    "gate_add",
-    "gate_poster",
-    "chart",
+    "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
+    "revoke", "roles", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
     "audit",
-)
+)  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 
 

@@ -54,6 +54,12 @@ async def start(
     t: Translator,
 ) -> None:
     payload = (command.args or "").strip()
+    if payload == "report":
+        from handlers.reports import show_report_menu
+
+        await state.clear()
+        await show_report_menu(message, identity, t)
+        return
     if identity.is_registered and payload != "register":
         await state.clear()
         await show_main_menu(message, identity, t)

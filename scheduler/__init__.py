@@ -42,7 +42,19 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
     from scheduler.reports import coverage_reminders, daily_charts
 
-    return [("coverage_reminders", coverage_reminders), ("daily_charts", daily_charts)]
+    return [
+        ("case_realert", realert_cases),
+        ("coverage_reminders", coverage_reminders),
+        ("daily_charts", daily_charts),
+    ]
+
+
+async def realert_cases(ctx: JobContext) -> None:
+    """Urgent cases not acknowledged in time are raised again (R-ESC)."""
+    from bot.services.cases import realert_due
+
+    async with ctx.sessionmaker.begin() as session:
+        await realert_due(session, ctx.clock, ctx.catalog)
 
 
 async def tick(ctx: JobContext) -> None:
