@@ -79,7 +79,9 @@ class Application:
         except (OperationalError, OSError, SQLAlchemyError) as exc:
             await engine.dispose()
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise StartupError(f"cannot use the database at {_safe_url(settings)}: {reason}") from exc
+            raise StartupError(
+                f"cannot use the database at {_safe_url(settings)}: {reason}"
+            ) from exc
         sessionmaker = create_sessionmaker(engine)
         catalog = catalog or Catalog()
         storage, isolation = _fsm_storage(settings, sessionmaker, clock)
@@ -95,7 +97,14 @@ class Application:
             dispatcher=dispatcher,
             storage=storage,
             isolation=isolation,
-            sender=Sender(bot, sessionmaker, clock, max_attempts=settings.send_max_attempts),
+            sender=Sender(
+                bot,
+                sessionmaker,
+                clock,
+                max_attempts=settings.send_max_attempts,
+                worker_id=worker_id(),
+                settings=settings,
+            ),
         )
         app._wire()
         return app
@@ -167,6 +176,15 @@ class Application:
         await self.engine.dispose()
 
 
+def worker_id() -> str:
+    """This process, as recorded on the rows it claims (host:pid:random)."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def _safe_url(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
@@ -192,7 +210,8 @@ def _fsm_storage(
         from aiogram.fsm.storage.redis import RedisStorage
 
         storage = RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix)
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix),
         )
         # Updates of one user are handled in order across processes.
         return storage, storage.create_isolation()

@@ -37,6 +37,10 @@ def test_settings(double: BotApiDouble, database_url: str, **overrides: Any) -> 
         "redis_url": redis_url,
         # A prefix per test keeps parallel runs and tests apart in a shared Redis.
         "redis_prefix": f"cgtest-{uuid.uuid4().hex[:8]}",
+        # Conversations are about behaviour: the sender's pacing is tested on its own.
+        "send_rate_per_second": 10_000.0,
+        "send_rate_per_chat_per_second": 10_000.0,
+        "send_rate_per_group_per_minute": 600_000.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -56,7 +60,9 @@ class RunningBot:
         self._polling: asyncio.Task[None] | None = None
 
     async def start(self) -> Application:
-        app = await Application.create(self.settings, self.clock, migrate=False, catalog=self.catalog)
+        app = await Application.create(
+            self.settings, self.clock, migrate=False, catalog=self.catalog
+        )
         self.app = app
         self._polling = asyncio.create_task(
             app.run_polling(handle_as_tasks=False, polling_timeout=1)
@@ -80,12 +86,16 @@ class RunningBot:
     async def restart(self) -> Application:
         await self.stop()
         mark = self.double.mark()
-        app = await Application.create(self.settings, self.clock, migrate=False, catalog=self.catalog)
+        app = await Application.create(
+            self.settings, self.clock, migrate=False, catalog=self.catalog
+        )
         self.app = app
         self._polling = asyncio.create_task(
             app.run_polling(handle_as_tasks=False, polling_timeout=1)
         )
-        await self.double.wait_for(lambda c: c.method.lower() == "getupdates", since=mark, timeout=10)
+        await self.double.wait_for(
+            lambda c: c.method.lower() == "getupdates", since=mark, timeout=10
+        )
         return app
 
     @property
@@ -144,7 +154,9 @@ class ChatUser:
         assert found is not None, "the bot has sent nothing to this chat"
         return found
 
-    def button_data(self, label: str, message: SentMessage | None = None) -> tuple[SentMessage, str]:
+    def button_data(
+        self, label: str, message: SentMessage | None = None
+    ) -> tuple[SentMessage, str]:
         """Find a button by its exact label (or a unique substring) in the newest bot
         message of this chat that has it."""
         candidates: Iterable[SentMessage] = (
