@@ -1,0 +1,16 @@
+"""Periodic tasks of notices and the daily public posting (all idempotent)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scheduler import JobContext
+
+
+async def daily_public_posts(ctx: JobContext) -> None:
+    """R-PUB: queue today's anonymised counts once the local posting time is reached."""
+    from bot.services.public_posts import queue_daily_posts
+
+    async with ctx.sessionmaker.begin() as session:
+        await queue_daily_posts(session, ctx.clock, ctx.catalog)
