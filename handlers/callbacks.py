@@ -57,3 +57,11 @@ class CaseCb(CallbackData, prefix="case"):
 
     action: str
     case_id: int
+
+
+class NoticeCb(CallbackData, prefix="ntc"):
+    """Notice compose/cancel buttons: lib / aud_c / aud_r / aud_i / pin / next / now /
+    at / daily / weekly / abort / cancel; `arg` is a library index, compound or notice id."""
+
+    action: str
+    arg: int = 0

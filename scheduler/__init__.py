@@ -40,9 +40,13 @@ PeriodicTask = Callable[[JobContext], Awaitable[object]]
 
 def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
-    from scheduler.notice_jobs import daily_public_posts
+    from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
 
-    return [("public_posts", daily_public_posts)]
+    return [
+        ("notices_due", due_notices),
+        ("notice_cards", notice_cards),
+        ("public_posts", daily_public_posts),
+    ]
 
 
 async def tick(ctx: JobContext) -> None:
