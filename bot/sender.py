@@ -28,18 +28,24 @@ Crash safety (the protocol)
        ``UPDATE … WHERE status='pending'`` on SQLite), so two senders never hold one row.
     2. Send the HTTP request.
     3. Record the outcome (``sent`` + message id, or the error) in one commit.
-    On start (and on every ``drain``) `recover()` puts rows left in ``sending`` by another
-    worker, or by this one longer than ``lease`` ago, back to ``pending``: they are sent
-    again. Only the leader sends, so a row in ``sending`` that is not ours belongs to a
-    dead process. The remaining window is honest: a kill between Telegram accepting the
-    request (2) and our commit (3) — one HTTP round trip plus one commit, for at most
-    ``concurrency`` rows in flight — re-sends those rows once (a duplicate, never a loss).
-    We prefer a rare duplicate of a health message to a lost one.
+    When `run()` starts (this process just became the leader) `recover()` puts rows left
+    in ``sending`` by any other worker back to ``pending``: only the leader sends, so
+    such a row belongs to a dead process. Every ``drain`` also recovers rows claimed
+    longer than ``lease`` (5 min) ago, whoever claimed them. They are sent again.
+
+    The remaining window, honestly: a kill between Telegram accepting the request (2)
+    and our commit (3) (one HTTP round trip plus one commit, for at most
+    ``concurrency`` rows in flight) re-sends those rows once: a possible duplicate,
+    never a loss. The Bot API has no idempotency key, so exactly-once is impossible;
+    we prefer a rare duplicate of a health message to a lost one. A leader that lost
+    its lock connection but still runs stops its workers within ``check_seconds``
+    (bot/leader.py); sends in flight in that moment are the same window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -91,7 +97,23 @@ SENDING = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 MAX_BACKOFF_SECONDS = 300
 _ACTIVE = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 
+#: Kinds whose sent message id is also kept elsewhere (see `_after_sent`).
+HOOKED_KINDS = frozenset({"case_card"})
+
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What the sender needs of a claimed row, read in the claiming transaction."""
+
+    id: int
+    chat_id: int
+    is_group: bool
+    method: str
+    payload: dict[str, Any]
+    pin: bool
+    kind: str
 
 
 @dataclass
@@ -107,6 +129,7 @@ class Pacer:
     schedule: list[tuple[float, int]] = field(default_factory=list)
     _next_global: float = 0.0
     _next_chat: dict[int, float] = field(default_factory=dict)
+    _recent: collections.deque[float] = field(default_factory=collections.deque)
 
     def chat_interval(self, is_group: bool) -> float:
         return 60.0 / self.group_per_minute if is_group else 1.0 / self.chat_per_second
@@ -126,6 +149,17 @@ class Pacer:
             self.schedule.append((slot, chat_id))
         if slot > now:
             await self.sleep(slot - now)
+        # Slots are evenly spaced, but a busy event loop can wake several late and at
+        # once; a sliding one-second window on the actual send times stops such a bunch.
+        most = max(1, int(self.rate_per_second))
+        while True:
+            now = self.monotonic()
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) < most:
+                break
+            await self.sleep(self._recent[0] + 1.0 - now)
+        self._recent.append(now)
         return slot
 
     def hold(self, chat_id: int, seconds: float) -> None:
@@ -185,7 +219,7 @@ class Sender:
     async def drain(self, limit: int | None = None) -> int:
         """Send every delivery that is due now (many chats at once, each chat in
         order); returns how many were sent."""
-        await self.recover()
+        await self.recover(takeover=False)
         sent = 0
         busy: dict[int, asyncio.Task[int]] = {}
         budget = [limit if limit is not None else -1]
@@ -194,11 +228,11 @@ class Sender:
             if free > 0 and budget[0] != 0:
                 want = free if budget[0] < 0 else min(free, budget[0])
                 claimed = await self._claim_heads(want, exclude=set(busy))
-                for delivery_id, chat_id in claimed:
+                for item in claimed:
                     if budget[0] > 0:
                         budget[0] -= 1
-                    busy[chat_id] = asyncio.create_task(
-                        self._chat_worker(chat_id, delivery_id, budget)
+                    busy[item.chat_id] = asyncio.create_task(
+                        self._chat_worker(item.chat_id, item, budget)
                     )
             if not busy:
                 break
@@ -211,7 +245,10 @@ class Sender:
         return sent
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
-        """Drain until stopped (only the leader runs this)."""
+        """Drain until stopped (only the leader runs this, so rows another worker left
+        in 'sending' belong to a dead process: they are recovered first)."""
+        with contextlib.suppress(Exception):
+            await self.recover(takeover=True)
         while not stop.is_set():
             try:
                 await self.drain()
@@ -220,17 +257,19 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle)
 
-    async def recover(self) -> int:
-        """Put rows stuck in 'sending' by a dead worker back to 'pending' (see the
-        module doc for why this re-sends rather than drops). Returns how many."""
+    async def recover(self, *, takeover: bool = True) -> int:
+        """Put rows stuck in 'sending' back to 'pending' (see the module doc for why
+        this re-sends rather than drops). With `takeover` (run() starting: this process
+        just became the only sender) every row claimed by another worker is stale;
+        otherwise only rows claimed longer than `lease` ago. Returns how many."""
         stale_before = self.clock.now() - self.lease
+        stale = Delivery.claimed_at < stale_before
+        if takeover:
+            stale = stale | (Delivery.claimed_by != self.worker_id)
         async with self.sessionmaker.begin() as session:
             result = await session.execute(
                 update(Delivery)
-                .where(
-                    Delivery.status == DeliveryStatus.SENDING.value,
-                    (Delivery.claimed_by != self.worker_id) | (Delivery.claimed_at < stale_before),
-                )
+                .where(Delivery.status == DeliveryStatus.SENDING.value, stale)
                 .values(status=DeliveryStatus.PENDING.value, attempts=Delivery.attempts - 1)
                 .execution_options(synchronize_session=False)
             )
@@ -255,13 +294,21 @@ class Sender:
 
     async def _claim_heads(
         self, n: int, *, exclude: set[int], chat_id: int | None = None
-    ) -> list[tuple[int, int]]:
+    ) -> list[Claimed]:
         """Atomically claim up to n due rows, at most one per chat, each its chat's head."""
         now = self.clock.now()
         async with self.sessionmaker.begin() as session:
             postgres = session.get_bind().dialect.name == "postgresql"
             query = (
-                select(Delivery.id, Delivery.chat_id)
+                select(
+                    Delivery.id,
+                    Delivery.chat_id,
+                    Delivery.is_group,
+                    Delivery.method,
+                    Delivery.payload,
+                    Delivery.pin,
+                    Delivery.kind,
+                )
                 .where(self._head_filter(now))
                 .order_by(Delivery.not_before, Delivery.id)
                 .limit(n + len(exclude))
@@ -271,15 +318,16 @@ class Sender:
             if postgres:
                 query = query.with_for_update(skip_locked=True, of=Delivery)
             rows = (await session.execute(query)).all()
-            claimed: list[tuple[int, int]] = []
+            claimed: list[Claimed] = []
             seen: set[int] = set()
-            for delivery_id, row_chat in rows:
-                if row_chat in exclude or row_chat in seen or len(claimed) >= n:
+            for row in rows:
+                if row.chat_id in exclude or row.chat_id in seen or len(claimed) >= n:
                     continue
                 result = await session.execute(
                     update(Delivery)
                     .where(
-                        Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING.value
+                        Delivery.id == row.id,
+                        Delivery.status == DeliveryStatus.PENDING.value,
                     )
                     .values(
                         status=DeliveryStatus.SENDING.value,
@@ -290,14 +338,24 @@ class Sender:
                     .execution_options(synchronize_session=False)
                 )
                 if getattr(result, "rowcount", 0):
-                    claimed.append((delivery_id, row_chat))
-                    seen.add(row_chat)
+                    claimed.append(
+                        Claimed(
+                            row.id,
+                            row.chat_id,
+                            row.is_group,
+                            row.method,
+                            dict(row.payload),
+                            row.pin,
+                            row.kind,
+                        )
+                    )
+                    seen.add(row.chat_id)
             return claimed
 
-    async def _chat_worker(self, chat_id: int, delivery_id: int, budget: list[int]) -> int:
+    async def _chat_worker(self, chat_id: int, first: Claimed, budget: list[int]) -> int:
         """Send this chat's rows in order while they are due."""
         sent = 0
-        current: int | None = delivery_id
+        current: Claimed | None = first
         while current is not None:
             outcome = await self._send(current)
             if outcome is None:  # migrated: the row now belongs to another chat id
@@ -306,35 +364,27 @@ class Sender:
             if budget[0] == 0:
                 return sent
             claimed = await self._claim_heads(1, exclude=set(), chat_id=chat_id)
-            current = claimed[0][0] if claimed else None
+            current = claimed[0] if claimed else None
             if current is not None and budget[0] > 0:
                 budget[0] -= 1
         return sent
 
     # -------------------------------------------------------------- sending
 
-    async def _send(self, delivery_id: int) -> bool | None:
+    async def _send(self, claimed: Claimed) -> bool | None:
         """One claimed row → Telegram → recorded outcome. True when sent; None when the
         chat migrated and the row was handed back under the new chat id. No database
         connection is held while pacing or waiting for Telegram."""
-        async with self.sessionmaker() as session:
-            row = await session.get(Delivery, delivery_id)
-            if row is None or row.status != DeliveryStatus.SENDING.value:
-                return False
-            chat_id, is_group, method, params = (
-                row.chat_id,
-                row.is_group,
-                row.method,
-                dict(row.payload),
-            )
+        delivery_id, chat_id, method = claimed.id, claimed.chat_id, claimed.method
         method_cls = METHODS.get(method)
         if method_cls is None:
             return await self._record(delivery_id, error=f"unknown method {method}", failed=True)
+        params = dict(claimed.payload)
         if self.paid and method in SENDING:
             params["allow_paid_broadcast"] = True
         call = method_cls(chat_id=chat_id, **params)
         if method in SENDING:
-            await self.pacer.acquire(chat_id, is_group)
+            await self.pacer.acquire(chat_id, claimed.is_group)
         try:
             result = await self.bot(call)
         except TelegramRetryAfter as exc:
@@ -356,17 +406,22 @@ class Sender:
             return await self._record(delivery_id, error=str(exc))
         message = result if isinstance(result, Message) else None
         async with self.sessionmaker.begin() as session:
-            delivery = await session.get(Delivery, delivery_id)
-            if delivery is None:
-                return False
-            delivery.status = DeliveryStatus.SENT.value
-            delivery.sent_at = self.clock.now()
-            delivery.error = None
-            if message is not None:
-                delivery.telegram_message_id = message.message_id
-                await self._after_sent(session, delivery, message)
-            pin = delivery.pin
-        if pin and message is not None:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status=DeliveryStatus.SENT.value,
+                    sent_at=self.clock.now(),
+                    error=None,
+                    telegram_message_id=message.message_id if message else None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if message is not None and claimed.kind in HOOKED_KINDS:
+                delivery = await session.get(Delivery, delivery_id)
+                if delivery is not None:
+                    await self._after_sent(session, delivery, message)
+        if claimed.pin and message is not None:
             await self._pin(delivery_id, message)
         return True
 
