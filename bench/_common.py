@@ -26,12 +26,15 @@ GROUP_BASE = -1_000_000_000_000
 
 async def fresh_engine(path: Path, url: str | None = None) -> tuple[str, AsyncEngine]:
     if url is None:
-        if path.exists():
-            path.unlink()
+        _remove(path)
         url = f"sqlite+aiosqlite:///{path}"
     engine = create_engine(url)
     await upgrade(engine)
     return url, engine
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def populate_double(double: BotApiDouble, private: int, groups: int) -> list[tuple[int, bool]]:

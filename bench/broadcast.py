@@ -119,8 +119,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--limited-private", type=int, default=1500)
-    parser.add_argument("--limited-groups", type=int, default=60)
+    parser.add_argument("--limited-private", type=int, default=1000)
+    parser.add_argument("--limited-groups", type=int, default=50)
     parser.add_argument("--private", type=int, default=10_000, help="lifted run")
     parser.add_argument("--groups", type=int, default=200, help="lifted run")
     parser.add_argument("--concurrency", type=int, default=32)

@@ -213,6 +213,8 @@ class Sender:
             sleep=sleep,
             record=record_schedule,
         )
+        self._sent_queue: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- public
 
@@ -221,26 +223,30 @@ class Sender:
         order); returns how many were sent."""
         await self.recover(takeover=False)
         sent = 0
-        busy: dict[int, asyncio.Task[int]] = {}
-        budget = [limit if limit is not None else -1]
+        busy: dict[int, asyncio.Task[bool | None]] = {}
+        left = limit if limit is not None else -1
+        # Claim in batches: only when a quarter of the slots are free (or none is busy).
+        batch = max(1, self.concurrency // 4)
+        exhausted = False
         while True:
             free = self.concurrency - len(busy)
-            if free > 0 and budget[0] != 0:
-                want = free if budget[0] < 0 else min(free, budget[0])
+            if left != 0 and not exhausted and (free >= batch or not busy):
+                want = free if left < 0 else min(free, left)
                 claimed = await self._claim_heads(want, exclude=set(busy))
+                # Nothing more due for now (apart from the chats in flight, whose next
+                # rows are claimed when they finish).
+                exhausted = len(claimed) < want
                 for item in claimed:
-                    if budget[0] > 0:
-                        budget[0] -= 1
-                    busy[item.chat_id] = asyncio.create_task(
-                        self._chat_worker(item.chat_id, item, budget)
-                    )
+                    left -= 1 if left > 0 else 0
+                    busy[item.chat_id] = asyncio.create_task(self._send(item))
             if not busy:
                 break
             done, _ = await asyncio.wait(busy.values(), return_when=asyncio.FIRST_COMPLETED)
             for chat_id, task in list(busy.items()):
                 if task in done:
                     del busy[chat_id]
-                    sent += task.result()
+                    sent += int(bool(task.result()))
+                    exhausted = False  # this chat may have a next row now
         self.pacer.forget_idle()
         return sent
 
@@ -352,23 +358,6 @@ class Sender:
                     seen.add(row.chat_id)
             return claimed
 
-    async def _chat_worker(self, chat_id: int, first: Claimed, budget: list[int]) -> int:
-        """Send this chat's rows in order while they are due."""
-        sent = 0
-        current: Claimed | None = first
-        while current is not None:
-            outcome = await self._send(current)
-            if outcome is None:  # migrated: the row now belongs to another chat id
-                return sent
-            sent += int(outcome)
-            if budget[0] == 0:
-                return sent
-            claimed = await self._claim_heads(1, exclude=set(), chat_id=chat_id)
-            current = claimed[0] if claimed else None
-            if current is not None and budget[0] > 0:
-                budget[0] -= 1
-        return sent
-
     # -------------------------------------------------------------- sending
 
     async def _send(self, claimed: Claimed) -> bool | None:
@@ -405,19 +394,9 @@ class Sender:
         except TelegramAPIError as exc:
             return await self._record(delivery_id, error=str(exc))
         message = result if isinstance(result, Message) else None
-        async with self.sessionmaker.begin() as session:
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id)
-                .values(
-                    status=DeliveryStatus.SENT.value,
-                    sent_at=self.clock.now(),
-                    error=None,
-                    telegram_message_id=message.message_id if message else None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if message is not None and claimed.kind in HOOKED_KINDS:
+        await self._mark_sent(delivery_id, message.message_id if message else None)
+        if message is not None and claimed.kind in HOOKED_KINDS:
+            async with self.sessionmaker.begin() as session:
                 delivery = await session.get(Delivery, delivery_id)
                 if delivery is not None:
                     await self._after_sent(session, delivery, message)
@@ -451,6 +430,44 @@ class Sender:
             else:
                 self._retry_later(delivery, error or "error")
         return False
+
+    async def _mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+        """Record a success; successes of concurrent sends share one commit (group
+        commit), which keeps the after-send window short when the database is busy."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent_queue.append((delivery_id, message_id, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_sent())
+        await future
+
+    async def _flush_sent(self) -> None:
+        while self._sent_queue:
+            await asyncio.sleep(0)  # let sends finishing right now join this commit
+            batch, self._sent_queue = self._sent_queue, []
+            now = self.clock.now()
+            try:
+                async with self.sessionmaker.begin() as session:
+                    await session.execute(
+                        update(Delivery),
+                        [
+                            {
+                                "id": delivery_id,
+                                "status": DeliveryStatus.SENT.value,
+                                "sent_at": now,
+                                "error": None,
+                                "telegram_message_id": message_id,
+                            }
+                            for delivery_id, message_id, _ in batch
+                        ],
+                    )
+            except Exception as exc:  # the rows stay 'sending' until the lease expires
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for *_, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def _pin(self, delivery_id: int, message: Message) -> None:
         """Pin after the send is recorded; a failed pin never un-sends the message."""

@@ -1,0 +1,136 @@
+"""Crash benchmark: the sender in a subprocess is killed with SIGKILL in the middle of
+a broadcast, a new sender process takes over (as a new leader would: `Sender.run`
+first recovers rows the dead process left in 'sending'), and the double's record is
+compared with the outbox: duplicates and losses.
+
+    python -m bench.crash                  # 3000 private chats, 3 kills
+    python -m bench.crash --small
+
+The double answers each send after a short delay (--delay, default 5 ms) so requests
+are in flight when the kill lands; Telegram's limits are lifted to keep it short (the
+crash protocol does not depend on pacing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench._common import TOKEN, audit, delivered_texts, enqueue_all, fresh_engine, populate_double
+from bot.double import BotApiDouble, RateLimits
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+async def child(url: str, api: str, worker: str) -> None:
+    """The sender process: runs like a leader until killed or done."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from pydantic import SecretStr
+
+    from bot.clock import SystemClock
+    from bot.db.session import create_engine, create_sessionmaker
+    from bot.sender import Sender
+    from bot.settings import Settings
+
+    settings = Settings(
+        _env_file=None,
+        bot_token=SecretStr(TOKEN),
+        send_rate_per_second=1e9,
+        send_rate_per_chat_per_second=1e9,
+        send_rate_per_group_per_minute=1e9,
+    )
+    engine = create_engine(url)
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
+    sender = Sender(
+        bot,
+        create_sessionmaker(engine),
+        SystemClock(),
+        max_attempts=8,
+        worker_id=worker,
+        settings=settings,
+    )
+    await sender.recover(takeover=True)  # what run() does first: we are the leader now
+    while await sender.drain():
+        pass
+    await bot.session.close()
+    await engine.dispose()
+
+
+async def spawn(url: str, api: str, worker: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.crash",
+        "--child",
+        url,
+        api,
+        worker,
+        cwd=ROOT,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--private", type=int, default=3000)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--delay", type=float, default=0.005)
+    parser.add_argument("--small", action="store_true", help="600 chats, 2 kills")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("URL", "API", "WORKER"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        await child(*args.child)
+        return
+    if args.small:
+        args.private, args.kills = 600, 2
+    double = BotApiDouble(token=TOKEN, rate_limits=RateLimits(enabled=False))
+    if args.delay > 0:
+        double.faults.delay("sendMessage", args.delay)
+    await double.serve()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        url, engine = await fresh_engine(Path(tmp) / "crash.sqlite")
+        chats = populate_double(double, args.private, 0)
+        await enqueue_all(engine, chats, "crash")
+        total = len(chats)
+        kills = 0
+        for n in range(args.kills + 1):
+            proc = await spawn(url, double.base_url, f"worker-{n}")
+            if n < args.kills:
+                # Kill once this run has sent a further slice of the broadcast.
+                target = (n + 1) * total // (args.kills + 2)
+                while proc.returncode is None:
+                    sent = sum(delivered_texts(double).values())
+                    if sent >= target:
+                        os.kill(proc.pid, signal.SIGKILL)
+                        kills += 1
+                        break
+                    await asyncio.sleep(0.01)
+            await proc.wait()
+            so_far = sum(delivered_texts(double).values())
+            print(f"run {n}: exit {proc.returncode}, delivered so far {so_far}")
+        counts = await audit(engine, delivered_texts(double), "crash")
+        await engine.dispose()
+    await double.stop()
+    elapsed = time.perf_counter() - started
+    print(f"== {total} deliveries, {kills} kill -9 mid-broadcast, {elapsed:.1f} s")
+    print(
+        f"duplicates {counts['duplicates']}, losses {counts['lost']}, "
+        f"delivered-but-not-marked {counts['delivered_but_not_marked_sent']}, "
+        f"rows sent {counts.get('status_sent', 0)}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
