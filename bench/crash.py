@@ -3,12 +3,14 @@ a broadcast, a new sender process takes over (as a new leader would: `Sender.run
 first recovers rows the dead process left in 'sending'), and the double's record is
 compared with the outbox: duplicates and losses.
 
-    python -m bench.crash                  # 3000 private chats, 3 kills
+    python -m bench.crash                  # 800 private chats, paced, 2 kills
+    python -m bench.crash --lifted --private 3000 --kills 3   # no pacing: worst case
     python -m bench.crash --small
 
-The double answers each send after a short delay (--delay, default 5 ms) so requests
-are in flight when the kill lands; Telegram's limits are lifted to keep it short (the
-crash protocol does not depend on pacing).
+The double enforces Telegram's limits and answers each send after a short delay
+(--delay, default 5 ms) so requests are in flight when the kill lands. With --lifted
+the pacing and the limits are off: every one of up to `concurrency` (32) rows in flight
+is then likely past Telegram and not yet committed, the worst case for duplicates.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench._common import TOKEN, audit, delivered_texts, enqueue_all, fresh_engine, populate_double
 from bot.double import BotApiDouble, RateLimits
@@ -28,7 +31,7 @@ from bot.double import BotApiDouble, RateLimits
 ROOT = str(Path(__file__).resolve().parent.parent)
 
 
-async def child(url: str, api: str, worker: str) -> None:
+async def child(url: str, api: str, worker: str, lifted: bool) -> None:
     """The sender process: runs like a leader until killed or done."""
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
@@ -40,13 +43,14 @@ async def child(url: str, api: str, worker: str) -> None:
     from bot.sender import Sender
     from bot.settings import Settings
 
-    settings = Settings(
-        _env_file=None,
-        bot_token=SecretStr(TOKEN),
-        send_rate_per_second=1e9,
-        send_rate_per_chat_per_second=1e9,
-        send_rate_per_group_per_minute=1e9,
-    )
+    overrides: dict[str, Any] = {}
+    if lifted:
+        overrides = {
+            "send_rate_per_second": 1e9,
+            "send_rate_per_chat_per_second": 1e9,
+            "send_rate_per_group_per_minute": 1e9,
+        }
+    settings = Settings(_env_file=None, bot_token=SecretStr(TOKEN), **overrides)
     engine = create_engine(url)
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
     sender = Sender(
@@ -64,7 +68,7 @@ async def child(url: str, api: str, worker: str) -> None:
     await engine.dispose()
 
 
-async def spawn(url: str, api: str, worker: str) -> asyncio.subprocess.Process:
+async def spawn(url: str, api: str, worker: str, lifted: bool) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -73,6 +77,7 @@ async def spawn(url: str, api: str, worker: str) -> asyncio.subprocess.Process:
         url,
         api,
         worker,
+        "lifted" if lifted else "paced",
         cwd=ROOT,
     )
 
@@ -81,20 +86,21 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--private", type=int, default=3000)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--private", type=int, default=800)
+    parser.add_argument("--kills", type=int, default=2)
+    parser.add_argument("--lifted", action="store_true", help="no pacing, no limits")
     parser.add_argument("--delay", type=float, default=0.005)
-    parser.add_argument("--small", action="store_true", help="600 chats, 2 kills")
-    parser.add_argument(
-        "--child", nargs=3, metavar=("URL", "API", "WORKER"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--small", action="store_true", help="300 chats, 2 kills")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        await child(*args.child)
+        url, api, worker, mode = args.child
+        await child(url, api, worker, mode == "lifted")
         return
     if args.small:
-        args.private, args.kills = 600, 2
-    double = BotApiDouble(token=TOKEN, rate_limits=RateLimits(enabled=False))
+        args.private, args.kills = 300, 2
+    limits = RateLimits(enabled=False) if args.lifted else RateLimits()
+    double = BotApiDouble(token=TOKEN, rate_limits=limits)
     if args.delay > 0:
         double.faults.delay("sendMessage", args.delay)
     await double.serve()
@@ -106,7 +112,7 @@ async def main() -> None:
         total = len(chats)
         kills = 0
         for n in range(args.kills + 1):
-            proc = await spawn(url, double.base_url, f"worker-{n}")
+            proc = await spawn(url, double.base_url, f"worker-{n}", args.lifted)
             if n < args.kills:
                 # Kill once this run has sent a further slice of the broadcast.
                 target = (n + 1) * total // (args.kills + 2)
@@ -124,7 +130,8 @@ async def main() -> None:
         await engine.dispose()
     await double.stop()
     elapsed = time.perf_counter() - started
-    print(f"== {total} deliveries, {kills} kill -9 mid-broadcast, {elapsed:.1f} s")
+    mode = "limits lifted" if args.lifted else "paced under Telegram's limits"
+    print(f"== {total} deliveries ({mode}), {kills} kill -9 mid-broadcast, {elapsed:.1f} s")
     print(
         f"duplicates {counts['duplicates']}, losses {counts['lost']}, "
         f"delivered-but-not-marked {counts['delivered_but_not_marked_sent']}, "
