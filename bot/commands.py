@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import (
@@ -54,6 +56,8 @@ async def install_commands(bot: Bot, catalog: Catalog, session: AsyncSession) ->
         .distinct()
     )
     for telegram_user_id, language in officers:
+        if telegram_user_id is None:
+            continue
         await install_officer_commands(bot, catalog, telegram_user_id, language or "zh-CN")
 
 
@@ -61,11 +65,9 @@ async def install_officer_commands(
     bot: Bot, catalog: Catalog, telegram_user_id: int, locale: str
 ) -> None:
     """An officer's private chat shows the officer commands too."""
-    try:
+    # An officer who never opened the bot has no chat yet; the menu comes later.
+    with contextlib.suppress(TelegramAPIError):
         await bot.set_my_commands(
             _commands(catalog, locale, PRIVATE_COMMANDS + OFFICER_COMMANDS),
             scope=BotCommandScopeChat(chat_id=telegram_user_id),
         )
-    except TelegramAPIError:
-        # An officer who never opened the bot has no chat yet; the menu comes later.
-        pass

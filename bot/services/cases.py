@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cards import case_card_markup
 from bot.clock import Clock, local_now
 from bot.db.models import (
     Case,
@@ -28,7 +29,6 @@ from bot.db.models import (
 )
 from bot.services import audit, outbox
 from bot.services.directory import HouseholdPath, household_path
-from bot.cards import case_card_markup
 from messages import Catalog
 
 CASE_CARD = "case_card"
@@ -118,9 +118,16 @@ async def open_case(
     )
     session.add(case)
     await session.flush()
-    session.add(CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action="opened", at=now))
+    session.add(
+        CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action="opened", at=now)
+    )
     await audit.record(
-        session, at=now, actor=actor, action="case.open", entity="case", entity_id=case.id,
+        session,
+        at=now,
+        actor=actor,
+        action="case.open",
+        entity="case",
+        entity_id=case.id,
         details={"kind": kind.value, "urgent": urgent},
     )
     await queue_card(session, clock, catalog, case, routing=routing)

@@ -26,7 +26,7 @@ from tests.support.database import REDIS_ENV
 TOKEN = "123456:TEST-TOKEN-community-guard"
 
 
-def test_settings(double: BotApiDouble, database_url: str, **overrides: Any) -> Settings:
+def settings_for(double: BotApiDouble, database_url: str, **overrides: Any) -> Settings:
     import os
 
     redis_url = os.environ.get(REDIS_ENV) or None
