@@ -20,7 +20,7 @@ from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = ("start", "profile", "language", "cancel", "help")
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
-OFFICER_COMMANDS: tuple[str, ...] = ("bind",)
+OFFICER_COMMANDS: tuple[str, ...] = ("bind", "notice", "notices")
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 
 

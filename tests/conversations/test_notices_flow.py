@@ -240,3 +240,32 @@ async def test_residents_cannot_send_or_cancel_notices(
         found = await session.get(Notice, notice.id)
         assert found is not None and found.status == "scheduled"
         assert (await session.scalars(select(Delivery))).all() == []
+
+
+async def test_photo_notice_survives_a_restart_mid_flow(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    await setup_world(double, sessionmaker, clock, community)
+    me = officer(double)
+    await me.send("/notice")
+    replies = await me._run(double.send_photo(me.user), me.id)
+    assert "需要配上说明文字" in texts(replies)
+    assert "900" in texts(await me._run(double.send_photo(me.user, caption="长" * 1000), me.id))
+    replies = await me._run(double.send_photo(me.user, caption="消杀<i>路线</i>图"), me.id)
+    assert "发给谁" in texts(replies)
+    await running_bot.restart()  # the compose state is in the database, not in memory
+    await me.press("阳光花园业主群")
+    await me.press("下一步")
+    preview, data = me.button_data("立即发送")
+    await me.press_data(data, preview)
+    await me.press_data(data, preview, strict=False)  # twice: stale, nothing more is sent
+    assert me.answer_of_last_press() == "这条操作已失效，请重新发送 /notice。"
+    await running_bot.drain()
+    photos = double.calls_of("sendPhoto")
+    to_group = [c for c in photos if c.params.get("chat_id") == GROUP]
+    assert len(to_group) == 1
+    assert "消杀&lt;i&gt;路线&lt;/i&gt;图" in str(to_group[0].params.get("caption"))
