@@ -12,7 +12,7 @@ from bot.clock import FakeClock
 from bot.double import BotApiDouble
 from bot.services import outbox
 from messages import Catalog
-from tests.support.chat import test_settings as make_settings
+from tests.support.chat import settings_for as make_settings
 
 
 async def test_second_application_takes_over(
