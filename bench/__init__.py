@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): they print figures. See docs/notices-and-sending.md."""

@@ -52,6 +52,7 @@ class Application:
     isolation: BaseEventIsolation
     sender: Sender
     bot_username: str = ""
+    election: Any = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -97,7 +98,14 @@ class Application:
             dispatcher=dispatcher,
             storage=storage,
             isolation=isolation,
-            sender=Sender(bot, sessionmaker, clock, max_attempts=settings.send_max_attempts),
+            sender=Sender(
+                bot,
+                sessionmaker,
+                clock,
+                max_attempts=settings.send_max_attempts,
+                worker_id=worker_id(),
+                settings=settings,
+            ),
         )
         app._wire()
         return app
@@ -130,10 +138,25 @@ class Application:
     def job_context(self) -> JobContext:
         return JobContext(self.sessionmaker, self.clock, self.settings, self.catalog)
 
-    def start_workers(self) -> None:
-        """The scheduler's tick and the sender, in this process."""
-        self.start_background(run_ticks(self.job_context(), self._stop))
-        self.start_background(self.sender.run(self._stop))
+    def start_workers(self, *, retry_seconds: float = 5.0, check_seconds: float = 5.0) -> None:
+        """The scheduler's tick and the sender, in this process while it is the leader
+        (bot/leader.py: a PostgreSQL advisory lock; SQLite: always the leader)."""
+        from bot.leader import LeaderElection, lead
+
+        self.election = LeaderElection(self.engine)
+
+        def workers(stop: asyncio.Event) -> list[Any]:
+            return [run_ticks(self.job_context(), stop), self.sender.run(stop)]
+
+        self.start_background(
+            lead(
+                self.election,
+                self._stop,
+                workers,
+                retry_seconds=retry_seconds,
+                check_seconds=check_seconds,
+            )
+        )
 
     async def run_polling(self, *, handle_as_tasks: bool = True, polling_timeout: int = 25) -> None:
         """Long polling until stopped (stop_polling or a signal)."""
@@ -167,6 +190,15 @@ class Application:
         await self.storage.close()
         await self.isolation.close()
         await self.engine.dispose()
+
+
+def worker_id() -> str:
+    """This process, as recorded on the rows it claims (host:pid:random)."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _safe_url(settings: Settings) -> str:

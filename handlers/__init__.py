@@ -15,20 +15,9 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common",
-        "gate",
-        "registration",
-        "profile",
-        "groups",
-        "reports",
-        "cases",
-        "admin",
-        "ledger",
-        "coverage",
-        "audit",
-        "charts",
-        "fallback",
-    ]
+        "common", "gate", "registration", "profile", "groups", "reports", "cases", "admin",
+        "notices", "ledger", "coverage", "audit", "charts", "fallback",
+    ]  # fmt: skip
     routers = []
     for name in names:
         module_name = f"handlers.{name}"

@@ -112,3 +112,11 @@ class GateSelfCb(CallbackData, prefix="gs"):
 
 class AuditPage(CallbackData, prefix="aud"):
     page: int
+
+
+class NoticeCb(CallbackData, prefix="ntc"):
+    """Notice compose/cancel buttons: lib / aud_c / aud_r / aud_i / pin / next / now /
+    at / daily / weekly / abort / cancel; `arg` is a library index, compound or notice id."""
+
+    action: str
+    arg: int = 0

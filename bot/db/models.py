@@ -453,7 +453,10 @@ class Delivery(Base):
     """
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "not_before"),
+        Index("ix_deliveries_chat", "chat_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     kind: Mapped[str] = mapped_column(String(24))

@@ -35,6 +35,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the sender read while a handler writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # With WAL, NORMAL is durable across a process crash (kill -9); only an OS crash or
+    # power loss can drop the last commits. It makes commits an order of magnitude cheaper.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

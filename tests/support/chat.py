@@ -37,6 +37,10 @@ def settings_for(double: BotApiDouble, database_url: str, **overrides: Any) -> S
         "redis_url": redis_url,
         # A prefix per test keeps parallel runs and tests apart in a shared Redis.
         "redis_prefix": f"cgtest-{uuid.uuid4().hex[:8]}",
+        # Conversations are about behaviour: the sender's pacing is tested on its own.
+        "send_rate_per_second": 10_000.0,
+        "send_rate_per_chat_per_second": 10_000.0,
+        "send_rate_per_group_per_minute": 600_000.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,0 +1,162 @@
+"""Leader election: one process at a time runs the scheduler's tick and the sender.
+
+PostgreSQL: a *session-level* advisory lock (``pg_try_advisory_lock``) taken on a
+dedicated connection that the leader keeps open. When the leader dies, PostgreSQL ends
+its session and frees the lock; a follower, retrying every ``retry_seconds``, takes
+over. The leader checks its connection every ``check_seconds``; if the connection is
+gone it stops its workers at once (the lock may already be someone else's).
+
+SQLite is the embedded single-process setup: that process is always the leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+#: The advisory lock's key ("CGLEADER" as a 63-bit number); the same for every process.
+LOCK_KEY = 0x43474C4541444552 & 0x7FFFFFFFFFFFFFFF
+
+_HELD = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = pg_backend_pid() AND classid::bigint = :hi AND objid::bigint = :lo"
+    " AND objsubid = 1)"
+)
+
+WorkerFactory = Callable[[asyncio.Event], list[Coroutine[Any, Any, Any]]]
+
+
+class LeaderElection:
+    """Try to become (and stay) the leader on one engine."""
+
+    def __init__(self, engine: AsyncEngine, *, key: int = LOCK_KEY) -> None:
+        self.engine = engine
+        self.key = key
+        self.connection: AsyncConnection | None = None
+        self.is_leader = False
+
+    @property
+    def always_leader(self) -> bool:
+        return self.engine.dialect.name != "postgresql"
+
+    async def try_acquire(self) -> bool:
+        """Become the leader if nobody is; True when this process now leads."""
+        if self.always_leader:
+            self.is_leader = True
+            return True
+        if self.is_leader and await self.still_held():
+            return True
+        await self._drop_connection()
+        connection = await self.engine.connect()
+        try:
+            got = bool(
+                await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})
+            )
+            # Leave no transaction open on the dedicated connection.
+            await connection.commit()
+        except Exception:
+            await connection.invalidate()
+            await connection.close()
+            raise
+        if not got:
+            await connection.close()
+            return False
+        self.connection = connection
+        self.is_leader = True
+        log.info("this process is now the leader")
+        return True
+
+    async def still_held(self) -> bool:
+        """Whether the dedicated connection (and so the lock) is still alive."""
+        if self.always_leader:
+            return True
+        if self.connection is None:
+            return False
+        try:
+            # Not just "is the connection alive": a reconnect would be a new session
+            # without the lock, so ask PostgreSQL whether *this* session holds it.
+            held = bool(
+                await self.connection.scalar(
+                    _HELD, {"hi": self.key >> 32, "lo": self.key & 0xFFFFFFFF}
+                )
+            )
+            await self.connection.commit()
+        except Exception:
+            held = False
+        if not held:
+            log.warning("leader connection lost; stepping down")
+            self.is_leader = False
+            await self._drop_connection()
+            return False
+        return True
+
+    async def release(self) -> None:
+        """Step down: unlock and drop the dedicated connection."""
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.execute(
+                    text("SELECT pg_advisory_unlock(:k)"), {"k": self.key}
+                )
+                await self.connection.commit()
+        await self._drop_connection()
+        self.is_leader = False
+
+    async def _drop_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        # Invalidate so that the pooled DBAPI connection (which would keep a session
+        # lock) is really closed, never handed to someone else.
+        with contextlib.suppress(Exception):
+            await connection.invalidate()
+        with contextlib.suppress(Exception):
+            await connection.close()
+
+
+async def lead(
+    election: LeaderElection,
+    stop: asyncio.Event,
+    workers: WorkerFactory,
+    *,
+    retry_seconds: float = 5.0,
+    check_seconds: float = 5.0,
+) -> None:
+    """Until `stop`: become leader when possible, run `workers(inner_stop)` while
+    leading, stop them when leadership is lost, and try again."""
+    try:
+        while not stop.is_set():
+            if not await _safe_acquire(election):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=retry_seconds)
+                continue
+            inner = asyncio.Event()
+            tasks = [asyncio.create_task(coro) for coro in workers(inner)]
+            try:
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=check_seconds)
+                    if not stop.is_set() and not await election.still_held():
+                        break
+            finally:
+                inner.set()
+                for task in tasks:
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await asyncio.wait_for(task, timeout=10)
+    finally:
+        await election.release()
+
+
+async def _safe_acquire(election: LeaderElection) -> bool:
+    try:
+        return await election.try_acquire()
+    except Exception:
+        log.exception("leader election failed; retrying")
+        return False
