@@ -18,7 +18,9 @@ from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = ("start", "profile", "language", "cancel", "help")
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
-OFFICER_COMMANDS: tuple[str, ...] = ("bind",)
+OFFICER_COMMANDS: tuple[str, ...] = (
+    "bind", "isolations", "isolation", "checkins", "settings", "set",
+)
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 
 

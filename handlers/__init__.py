@@ -14,7 +14,9 @@ def get_routers() -> list[Router]:
     import importlib
     import sys
 
-    names = ["common", "registration", "profile", "groups", "fallback"]
+    names = [
+        "common", "registration", "profile", "groups", "checkin", "isolation_admin", "fallback",
+    ]
     routers = []
     for name in names:
         module_name = f"handlers.{name}"

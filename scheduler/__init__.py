@@ -40,7 +40,9 @@ PeriodicTask = Callable[[JobContext], Awaitable[object]]
 
 def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
-    return []
+    from scheduler.checkins import checkin_tick
+
+    return [("checkins", checkin_tick)]
 
 
 async def tick(ctx: JobContext) -> None:
