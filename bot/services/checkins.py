@@ -496,13 +496,12 @@ async def release_due(
     if not due:
         return 0
     now = clock.now()
-    names = dict(
-        (
-            await session.execute(
-                select(Person.id, Person.name).where(Person.id.in_([i.person_id for i in due]))
-            )
-        ).tuples()
-    )
+    names: dict[int, str] = {
+        pid: name
+        for pid, name in await session.execute(
+            select(Person.id, Person.name).where(Person.id.in_([i.person_id for i in due]))
+        )
+    }
     to = await recipients(session, (i.person_id for i in due), community.locale)
     for isolation in due:
         isolation.status = IsolationStatus.RELEASED.value
@@ -813,7 +812,7 @@ async def find_isolations(
         statement = statement.where(Person.id == int(query))
     else:
         statement = statement.where(Person.name.contains(query, autoescape=True))
-    return [(i, p) for i, p in (await session.execute(statement.limit(10))).tuples()]
+    return [(i, p) for i, p in await session.execute(statement.limit(10))]
 
 
 async def isolation_with_person(
