@@ -131,7 +131,11 @@ async def checkin_overview(
         await message.answer(t("isolation.list_empty"))
         return
     body = [t("isolation.status_title", day=local_today(clock, community.timezone).isoformat())]
-    body += [t("isolation.status_line", c=c) for c in statuses]
+    for status in statuses:
+        line = t("isolation.status_line", c=status)
+        if status.pending_names:
+            line += "\n" + t("isolation.status_pending", names=status.pending_names)
+        body.append(line)
     await _answer_long(message, body)
 
 
