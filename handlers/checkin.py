@@ -43,7 +43,10 @@ def _result_text(t: Translator, answer: checkins.Answer, actor_id: int) -> str:
     temperature = str(answer.checkin.temperature) if answer.checkin.temperature else ""
     if answer.fever or answer.symptom:
         return t(
-            "checkin.urgent", name=answer.person.name, member=member, temperature=temperature,
+            "checkin.urgent",
+            name=answer.person.name,
+            member=member,
+            temperature=temperature,
             clinics=answer.community.fever_clinics or [],
         )
     return t("checkin.thanks", name=answer.person.name, member=member, temperature=temperature)
@@ -84,7 +87,11 @@ async def checkin_pressed(
     symptoms = [] if callback_data.answer == checkins.ANSWER_NORMAL else [callback_data.answer]
     try:
         answer = await checkins.answer_checkin(
-            session, clock, catalog, checkin_id=callback_data.checkin_id, actor=actor,
+            session,
+            clock,
+            catalog,
+            checkin_id=callback_data.checkin_id,
+            actor=actor,
             symptoms=symptoms,
         )
     except DomainError as exc:
@@ -121,7 +128,11 @@ async def _record_typed(
     await state.clear()
     try:
         answer = await checkins.answer_checkin(
-            session, clock, catalog, checkin_id=checkin_id, actor=identity.person,
+            session,
+            clock,
+            catalog,
+            checkin_id=checkin_id,
+            actor=identity.person,
             temperature=temperature,
         )
     except DomainError as exc:

@@ -102,8 +102,11 @@ async def list_isolations(
     for line in lines[:100]:
         body.append(
             t(
-                "isolation.list_line", name=line.person.name, person_id=line.person.id,
-                address=line.address, start=line.isolation.start_date.isoformat(),
+                "isolation.list_line",
+                name=line.person.name,
+                person_id=line.person.id,
+                address=line.address,
+                start=line.isolation.start_date.isoformat(),
                 end=line.isolation.end_date.isoformat(),
                 checkin=t(f"isolation.checkin_{line.today_status or 'none'}"),
             )
@@ -152,15 +155,23 @@ async def _answer_long(message: Message, parts: list[str]) -> None:
 
 
 def _card(
-    t: Translator, clock: Clock, community: Community, isolation: Isolation, person: Person,
+    t: Translator,
+    clock: Clock,
+    community: Community,
+    isolation: Isolation,
+    person: Person,
     address: str,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     today = local_today(clock, community.timezone)
     text = t(
         "isolation.card",
         i={
-            "id": isolation.id, "person_id": person.id, "name": person.name, "address": address,
-            "start": isolation.start_date.isoformat(), "end": isolation.end_date.isoformat(),
+            "id": isolation.id,
+            "person_id": person.id,
+            "name": person.name,
+            "address": address,
+            "start": isolation.start_date.isoformat(),
+            "end": isolation.end_date.isoformat(),
             "day_number": (today - isolation.start_date).days + 1,
             "status": t(f"isolation.status_{isolation.status}"),
             "reason": isolation.end_reason or "",
@@ -170,14 +181,18 @@ def _card(
         return text, None
     rows = [
         [
-            (t("isolation.button_extend", days=d),
-             IsolationCb(action="extend", isolation_id=isolation.id, days=d))
+            (
+                t("isolation.button_extend", days=d),
+                IsolationCb(action="extend", isolation_id=isolation.id, days=d),
+            )
             for d in EXTEND_CHOICES
         ],
         [
             (t("isolation.button_early"), IsolationCb(action="early", isolation_id=isolation.id)),
-            (t("isolation.button_hospital"),
-             IsolationCb(action="hospital", isolation_id=isolation.id)),
+            (
+                t("isolation.button_hospital"),
+                IsolationCb(action="hospital", isolation_id=isolation.id),
+            ),
         ],
     ]
     return text, buttons(rows)
@@ -248,7 +263,10 @@ async def isolation_action(
     if callback_data.action == "extend":
         try:
             await checkins.officer_extend(
-                session, clock, isolation_id=isolation.id, actor=identity.person,
+                session,
+                clock,
+                isolation_id=isolation.id,
+                actor=identity.person,
                 days=callback_data.days,
             )
         except DomainError as exc:
@@ -257,8 +275,12 @@ async def isolation_action(
         await query.answer()
         await edit_or_send(
             query,
-            t("isolation.extended", id=isolation.id, name=person.name,
-              end=isolation.end_date.isoformat()),
+            t(
+                "isolation.extended",
+                id=isolation.id,
+                name=person.name,
+                end=isolation.end_date.isoformat(),
+            ),
         )
     elif callback_data.action in ("early", "hospital"):
         await state.set_state(IsolationReason.reason)
@@ -300,7 +322,11 @@ async def isolation_reason(
             return
         status = IsolationStatus.HOSPITAL if action == "hospital" else IsolationStatus.ENDED_EARLY
         await checkins.officer_end(
-            session, clock, isolation_id=isolation_id, actor=identity.person, status=status,
+            session,
+            clock,
+            isolation_id=isolation_id,
+            actor=identity.person,
+            status=status,
             reason=reason,
         )
     except DomainError as exc:
@@ -309,6 +335,11 @@ async def isolation_reason(
         return
     await state.clear()
     await message.answer(
-        t("isolation.ended", id=isolation.id, name=person.name,
-          status=t(f"isolation.status_{status.value}"), reason=reason)
+        t(
+            "isolation.ended",
+            id=isolation.id,
+            name=person.name,
+            status=t(f"isolation.status_{status.value}"),
+            reason=reason,
+        )
     )

@@ -107,7 +107,10 @@ async def recipients(
     for chunk in _chunks(ids, 5000):
         rows = await session.execute(
             select(
-                Person.id, Person.telegram_user_id, Person.reported_by_id, Person.household_id,
+                Person.id,
+                Person.telegram_user_id,
+                Person.reported_by_id,
+                Person.household_id,
                 Person.language,
             ).where(Person.id.in_(chunk))
         )
@@ -192,8 +195,7 @@ class PromptMarkup:
         self._labels: dict[str, dict[str, str]] = {}
         # "ci:normal:0" -> "ci:normal:" + id: aiogram's packing, without a model per row.
         self._prefix = {
-            a: CheckinCb(answer=a, checkin_id=0).pack()[:-1]
-            for a in (*ANSWERS, "type")
+            a: CheckinCb(answer=a, checkin_id=0).pack()[:-1] for a in (*ANSWERS, "type")
         }
 
     def __call__(self, locale: str, checkin_id: int) -> dict[str, Any]:
@@ -229,11 +231,22 @@ async def _enqueue_many(session: AsyncSession, clock: Clock, rows: list[dict[str
         row.setdefault("notice_id", None)
         row.setdefault("case_id", None)
         row.update(status=DeliveryStatus.PENDING.value, attempts=0, not_before=now, created_at=now)
-    statement = _insert(session)(Delivery.__table__).on_conflict_do_nothing(
-        index_elements=["dedup_key"]
+    return await _insert_ignoring_conflicts(session, Delivery.__table__, rows, ["dedup_key"])
+
+
+async def _insert_ignoring_conflicts(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], keys: list[str]
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING for many rows; returns how many were inserted.
+
+    RETURNING makes SQLAlchemy batch the rows into multi-row VALUES statements
+    ("insertmanyvalues", 1000 rows a statement) on both SQLite and PostgreSQL instead
+    of one round trip per row; a concurrent run inserts nothing twice."""
+    statement = (
+        _insert(session)(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
     )
-    await session.execute(statement, rows)
-    return len(rows)
+    result = await session.execute(statement, rows)
+    return len(result.all())
 
 
 async def prepare_checkins(
@@ -281,8 +294,9 @@ async def prepare_checkins(
     due_day = case((Isolation.end_date < last_due, Isolation.end_date), else_=literal(last_due))
     missing = (
         await session.execute(
-            select(Isolation.id, Isolation.start_date, Isolation.end_date, Isolation.created_at)
-            .where(
+            select(
+                Isolation.id, Isolation.start_date, Isolation.end_date, Isolation.created_at
+            ).where(
                 Isolation.community_id == community.id,
                 Isolation.status == IsolationStatus.ACTIVE,
                 Isolation.start_date <= last_due,
@@ -292,16 +306,17 @@ async def prepare_checkins(
     ).all()
     last_days: dict[int, date] = {}
     for chunk in _chunks([m[0] for m in missing], 5000):
-        for iso_id, last_day in await session.execute(
+        for iso_id, latest in await session.execute(
             select(CheckIn.isolation_id, func.max(CheckIn.day))
             .where(CheckIn.isolation_id.in_(chunk))
             .group_by(CheckIn.isolation_id)
         ):
-            last_days[iso_id] = last_day
-    isolations = [(i, start, end, created, last_days.get(i)) for i, start, end, created in missing]
+            if latest is not None:
+                last_days[iso_id] = latest
     now = clock.now()
     rows: list[dict[str, Any]] = []
-    for iso_id, start, end, created_at, last_day in isolations:
+    for iso_id, start, end, created_at in missing:
+        last_day = last_days.get(iso_id)
         first = max(start, created_at.astimezone(zone).date())
         begin = last_day + timedelta(1) if last_day is not None else first
         upto = min(last_due, end)
@@ -321,11 +336,9 @@ async def prepare_checkins(
             )
             day += timedelta(1)
     if rows:
-        statement = _insert(session)(CheckIn.__table__).on_conflict_do_nothing(
-            index_elements=["isolation_id", "day"]
+        run.created = await _insert_ignoring_conflicts(
+            session, CheckIn.__table__, rows, ["isolation_id", "day"]
         )
-        await session.execute(statement, rows)
-        run.created = len(rows)
         run.missed += sum(1 for r in rows if r["status"] == CheckInStatus.MISSED)
     run.prompted = await _queue_prompts(session, clock, catalog, community, today)
     return run
@@ -363,8 +376,12 @@ async def _queue_prompts(
         if recipient is None:
             continue  # nobody with Telegram: the officers' views list them as pending
         text = catalog.render(
-            recipient.locale, "checkin.prompt", name=name, member=recipient.for_member,
-            day_number=day_number, end_date=end_date.isoformat(),
+            recipient.locale,
+            "checkin.prompt",
+            name=name,
+            member=recipient.for_member,
+            day_number=day_number,
+            end_date=end_date.isoformat(),
         )
         payload: dict[str, Any] = {
             "text": text,
@@ -373,8 +390,11 @@ async def _queue_prompts(
         }
         deliveries.append(
             {
-                "kind": PROMPT, "chat_id": recipient.chat_id, "payload": payload,
-                "dedup_key": prompt_key(checkin_id), "checkin_id": checkin_id,
+                "kind": PROMPT,
+                "chat_id": recipient.chat_id,
+                "payload": payload,
+                "dedup_key": prompt_key(checkin_id),
+                "checkin_id": checkin_id,
                 "person_id": recipient.person_id,
             }
         )
@@ -398,9 +418,7 @@ async def send_reminders(
     slot, label = max(slots)
     today = now_local.date()
     slot_at = datetime.combine(today, slot, tzinfo=ZoneInfo(community.timezone))
-    key = (
-        literal("checkin:") + cast(CheckIn.id, String(20)) + literal(f":reminder:{label}")
-    )
+    key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(f":reminder:{label}")
     due = (
         await session.execute(
             select(CheckIn.id, Person.id, Person.name)
@@ -430,12 +448,15 @@ async def send_reminders(
         )
         deliveries.append(
             {
-                "kind": REMINDER, "chat_id": recipient.chat_id,
+                "kind": REMINDER,
+                "chat_id": recipient.chat_id,
                 "payload": {
-                    "text": text, "parse_mode": "HTML",
+                    "text": text,
+                    "parse_mode": "HTML",
                     "reply_markup": markup(recipient.locale, checkin_id),
                 },
-                "dedup_key": reminder_key(checkin_id, label), "checkin_id": checkin_id,
+                "dedup_key": reminder_key(checkin_id, label),
+                "checkin_id": checkin_id,
                 "person_id": recipient.person_id,
             }
         )
@@ -498,9 +519,16 @@ async def escalate_misses(
             community.locale, "checkin.case_missed", days=streak, since=streak_start.isoformat()
         )
         case = await open_case(
-            session, clock, catalog, community_id=community.id, kind=CaseKind.MISSED_CHECKIN,
-            urgent=False, household_id=person.household_id, subject_id=person.id,
-            isolation_id=iso_id, details={"summary": summary, "missed": streak},
+            session,
+            clock,
+            catalog,
+            community_id=community.id,
+            kind=CaseKind.MISSED_CHECKIN,
+            urgent=False,
+            household_id=person.household_id,
+            subject_id=person.id,
+            isolation_id=iso_id,
+            details={"summary": summary, "missed": streak},
             dedup_key=dedup,
         )
         opened.append(case.id)
@@ -524,31 +552,40 @@ async def release_due(
     if not due:
         return 0
     now = clock.now()
-    names: dict[int, str] = {
-        pid: name
-        for pid, name in await session.execute(
-            select(Person.id, Person.name).where(Person.id.in_([i.person_id for i in due]))
-        )
-    }
+    found = await session.execute(
+        select(Person.id, Person.name).where(Person.id.in_([i.person_id for i in due]))
+    )
+    names: dict[int, str] = dict(found.all())  # type: ignore[arg-type]
     to = await recipients(session, (i.person_id for i in due), community.locale)
     for isolation in due:
         isolation.status = IsolationStatus.RELEASED.value
         isolation.ended_at = now
         await audit.record(
-            session, at=now, action="isolation.release", entity="isolation",
-            entity_id=isolation.id, details={"end": isolation.end_date.isoformat()},
+            session,
+            at=now,
+            action="isolation.release",
+            entity="isolation",
+            entity_id=isolation.id,
+            details={"end": isolation.end_date.isoformat()},
         )
         recipient = to.get(isolation.person_id)
         if recipient is None:
             continue
         text = catalog.render(
-            recipient.locale, "checkin.released", name=names.get(isolation.person_id, ""),
-            member=recipient.for_member, end_date=isolation.end_date.isoformat(),
+            recipient.locale,
+            "checkin.released",
+            name=names.get(isolation.person_id, ""),
+            member=recipient.for_member,
+            end_date=isolation.end_date.isoformat(),
         )
         await outbox.enqueue(
-            session, clock, kind=RELEASE, chat_id=recipient.chat_id,
+            session,
+            clock,
+            kind=RELEASE,
+            chat_id=recipient.chat_id,
             dedup_key=f"isolation:{isolation.id}:release",
-            payload=outbox.message_payload(text), person_id=recipient.person_id,
+            payload=outbox.message_payload(text),
+            person_id=recipient.person_id,
         )
     return len(due)
 
@@ -568,9 +605,7 @@ async def escalate_unreachable(
                 Isolation.community_id == community.id,
                 Isolation.status == IsolationStatus.ACTIVE,
                 (Person.unreachable_since.is_not(None))
-                | and_(
-                    Person.telegram_user_id.is_(None), reporter.unreachable_since.is_not(None)
-                ),
+                | and_(Person.telegram_user_id.is_(None), reporter.unreachable_since.is_not(None)),
             )
         )
     ).all()
@@ -580,8 +615,15 @@ async def escalate_unreachable(
         if await session.scalar(select(Case.id).where(Case.dedup_key == dedup)) is not None:
             continue
         case = await open_case(
-            session, clock, catalog, community_id=community.id, kind=CaseKind.UNREACHABLE,
-            urgent=False, household_id=household_id, subject_id=person_id, isolation_id=iso_id,
+            session,
+            clock,
+            catalog,
+            community_id=community.id,
+            kind=CaseKind.UNREACHABLE,
+            urgent=False,
+            household_id=household_id,
+            subject_id=person_id,
+            isolation_id=iso_id,
             details={"summary": catalog.render(community.locale, "checkin.case_unreachable")},
             dedup_key=dedup,
         )
@@ -683,8 +725,11 @@ async def answer_checkin(
         update(CheckIn)
         .where(CheckIn.id == checkin.id, CheckIn.status == CheckInStatus.PENDING)
         .values(
-            status=CheckInStatus.ANSWERED.value, temperature=temperature,
-            symptoms=list(symptoms), answered_at=now, answered_by_id=actor.id,
+            status=CheckInStatus.ANSWERED.value,
+            temperature=temperature,
+            symptoms=list(symptoms),
+            answered_at=now,
+            answered_by_id=actor.id,
         )
         .execution_options(synchronize_session=False)
     )
@@ -692,7 +737,11 @@ async def answer_checkin(
         raise DomainError("checkin.already_answered", name=person.name)
     await session.refresh(checkin)
     await audit.record(
-        session, at=now, actor=actor, action="checkin.answer", entity="checkin",
+        session,
+        at=now,
+        actor=actor,
+        action="checkin.answer",
+        entity="checkin",
         entity_id=checkin.id,
         details={
             "temperature": str(temperature) if temperature is not None else None,
@@ -706,17 +755,26 @@ async def answer_checkin(
     case_id = None
     if fever or symptom:
         summary = catalog.render(
-            community.locale, "checkin.case_summary",
+            community.locale,
+            "checkin.case_summary",
             temperature=str(temperature) if temperature is not None else "",
             symptoms=[catalog.render(community.locale, f"checkin.symptom_{s}") for s in symptoms],
             day_number=checkin.day_number,
         )
         case = await open_case(
-            session, clock, catalog, community_id=community.id,
-            kind=CaseKind.FEVER if fever else CaseKind.SYMPTOM, urgent=True,
-            household_id=person.household_id, subject_id=person.id, reporter_id=actor.id,
-            isolation_id=isolation.id, details={"summary": summary},
-            dedup_key=f"checkin:{checkin.id}:case", actor=actor,
+            session,
+            clock,
+            catalog,
+            community_id=community.id,
+            kind=CaseKind.FEVER if fever else CaseKind.SYMPTOM,
+            urgent=True,
+            household_id=person.household_id,
+            subject_id=person.id,
+            reporter_id=actor.id,
+            isolation_id=isolation.id,
+            details={"summary": summary},
+            dedup_key=f"checkin:{checkin.id}:case",
+            actor=actor,
         )
         case_id = case.id
     return Answer(checkin, person, community, fever, symptom, case_id)
@@ -774,17 +832,22 @@ async def isolations_of(
     """People in active isolation, with their address and today's check-in status."""
     today = local_now(clock, community.timezone).date()
     statement = (
-        select(Isolation, Person, Compound.name, Building.name, Unit.name, Household.room,
-               CheckIn.status)
+        select(
+            Isolation,
+            Person,
+            Compound.name,
+            Building.name,
+            Unit.name,
+            Household.room,
+            CheckIn.status,
+        )
         .join(Person, Person.id == Isolation.person_id)
         .outerjoin(Household, Household.id == Person.household_id)
         .outerjoin(Unit, Unit.id == Household.unit_id)
         .outerjoin(Building, Building.id == Unit.building_id)
         .outerjoin(Compound, Compound.id == Building.compound_id)
         .outerjoin(CheckIn, and_(CheckIn.isolation_id == Isolation.id, CheckIn.day == today))
-        .where(
-            Isolation.community_id == community.id, Isolation.status == IsolationStatus.ACTIVE
-        )
+        .where(Isolation.community_id == community.id, Isolation.status == IsolationStatus.ACTIVE)
         .order_by(Compound.name, Building.name, Unit.name, Household.room, Person.id)
     )
     if compound:
@@ -870,9 +933,9 @@ async def in_isolation(session: AsyncSession, actor: Person) -> bool:
             if can_answer_for(actor, p)
         ]
     found = await session.scalar(
-        select(Isolation.id).where(
-            Isolation.person_id.in_(people), Isolation.status == IsolationStatus.ACTIVE
-        ).limit(1)
+        select(Isolation.id)
+        .where(Isolation.person_id.in_(people), Isolation.status == IsolationStatus.ACTIVE)
+        .limit(1)
     )
     return found is not None
 
@@ -898,8 +961,13 @@ async def officer_end(
     isolation.ended_by_id = actor.id
     isolation.end_reason = reason
     await audit.record(
-        session, at=now, actor=actor, action=f"isolation.{status.value}", entity="isolation",
-        entity_id=isolation.id, details={"reason": reason},
+        session,
+        at=now,
+        actor=actor,
+        action=f"isolation.{status.value}",
+        entity="isolation",
+        entity_id=isolation.id,
+        details={"reason": reason},
     )
     return isolation
 
@@ -918,7 +986,11 @@ async def officer_extend(
     old = isolation.end_date
     isolation.end_date = old + timedelta(days=days)
     await audit.record(
-        session, at=clock.now(), actor=actor, action="isolation.extend", entity="isolation",
+        session,
+        at=clock.now(),
+        actor=actor,
+        action="isolation.extend",
+        entity="isolation",
         entity_id=isolation.id,
         details={"from": old.isoformat(), "to": isolation.end_date.isoformat(), "days": days},
     )

@@ -111,7 +111,12 @@ async def change_setting(
     setattr(community, name, parsed)
     new = getattr(view(community), name)
     await audit.record(
-        session, at=clock.now(), actor=actor, action="community.setting", entity="community",
-        entity_id=community.id, details={"name": name, "from": old, "to": new},
+        session,
+        at=clock.now(),
+        actor=actor,
+        action="community.setting",
+        entity="community",
+        entity_id=community.id,
+        details={"name": name, "from": old, "to": new},
     )
     return view(community)

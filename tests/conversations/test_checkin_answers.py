@@ -48,7 +48,12 @@ async def isolated_and_prompted(
     clock.set(at(8))
     kwargs.setdefault("name", "张三")
     iso = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=user.id, start=ARRIVAL, **kwargs  # type: ignore[arg-type]
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=user.id,
+        start=ARRIVAL,
+        **kwargs,  # type: ignore[arg-type]
     )
     await user.send("/start")
     clock.set(at(9, 1))
@@ -107,8 +112,14 @@ async def test_impossible_value_is_refused_and_asked_again_in_both_languages(
     assert (await checkin_of(sessionmaker, iso.isolation_id)).temperature == Decimal("36.8")
 
     other = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=english_resident.id, name="Alice",
-        household="阳光花园/1栋/1单元/102", start=ARRIVAL, language="en",
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=english_resident.id,
+        name="Alice",
+        household="阳光花园/1栋/1单元/102",
+        start=ARRIVAL,
+        language="en",
     )
     await english_resident.send("/start")
     await run_tick(running_bot)
@@ -129,8 +140,11 @@ async def test_fever_typed_raises_urgent_case_and_gives_clinic_advice(
     clock: FakeClock,
 ) -> None:
     await set_community(
-        sessionmaker, community,
-        fever_clinics=[{"name": "市第一医院发热门诊", "address": "人民路1号", "phone": "0571-1234"}],
+        sessionmaker,
+        community,
+        fever_clinics=[
+            {"name": "市第一医院发热门诊", "address": "人民路1号", "phone": "0571-1234"}
+        ],
     )
     iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
     replies = await resident.send("37.3")  # at the threshold counts as fever
@@ -153,8 +167,9 @@ async def test_symptom_button_raises_urgent_case_and_second_answer_changes_nothi
     assert "不要乘坐公共交通" in (resident.last().content or "")
     assert len(await cases(sessionmaker, "symptom")) == 1
     # The same prompt pressed again (an old copy of the message): nothing changes.
-    await resident.press_data(f"ci:normal:{(await checkin_of(sessionmaker, iso.isolation_id)).id}",
-                              prompt, strict=False)
+    await resident.press_data(
+        f"ci:normal:{(await checkin_of(sessionmaker, iso.isolation_id)).id}", prompt, strict=False
+    )
     assert "已经打过卡" in (resident.answer_of_last_press() or "")
     checkin = await checkin_of(sessionmaker, iso.isolation_id)
     assert checkin.symptoms == ["other"]
@@ -188,8 +203,14 @@ async def test_forged_and_foreign_buttons_are_refused(
 ) -> None:
     iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
     await seed_isolated(
-        sessionmaker, clock, community, telegram_id=english_resident.id, name="Alice",
-        household="阳光花园/1栋/1单元/102", start=ARRIVAL, language="en",
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=english_resident.id,
+        name="Alice",
+        household="阳光花园/1栋/1单元/102",
+        start=ARRIVAL,
+        language="en",
     )
     await english_resident.send("/start")
     checkin = await checkin_of(sessionmaker, iso.isolation_id)
@@ -223,9 +244,7 @@ async def test_member_without_telegram_is_answered_by_head(
     replies = await resident.press("体温正常", message=grandma)
     assert "张奶奶" in texts(replies) and "已记录" in texts(replies)
     async with sessionmaker() as session:
-        rows = {
-            c.isolation_id: c for c in await session.scalars(select(CheckIn))
-        }
+        rows = {c.isolation_id: c for c in await session.scalars(select(CheckIn))}
         head = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
     assert rows[iso.member_isolation_ids[0]].status == CheckInStatus.ANSWERED
     assert head is not None and rows[iso.member_isolation_ids[0]].answered_by_id == head.id
@@ -235,9 +254,10 @@ async def test_member_without_telegram_is_answered_by_head(
     await resident.press("张爷爷")
     replies = await resident.send("36.6")
     assert "张爷爷" in texts(replies)
-    assert rows[iso.member_isolation_ids[1]].id == (
-        await checkin_of(sessionmaker, iso.member_isolation_ids[1])
-    ).id
+    assert (
+        rows[iso.member_isolation_ids[1]].id
+        == (await checkin_of(sessionmaker, iso.member_isolation_ids[1])).id
+    )
     assert (await checkin_of(sessionmaker, iso.member_isolation_ids[1])).temperature == Decimal(
         "36.6"
     )
@@ -258,8 +278,14 @@ async def test_reminders_only_to_pending_then_miss_becomes_case(
     await set_community(sessionmaker, community, misses_for_case=2)
     clock.set(at(8))
     late = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=english_resident.id, name="Alice",
-        household="阳光花园/1栋/1单元/102", start=ARRIVAL, language="en",
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=english_resident.id,
+        name="Alice",
+        household="阳光花园/1栋/1单元/102",
+        start=ARRIVAL,
+        language="en",
     )
     await english_resident.send("/start")
     await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)

@@ -68,7 +68,9 @@ async def test_settings_shown_changed_validated_and_audited(
     assert c.isolation_days == 21 and c.timezone == "America/New_York"
     async with sessionmaker() as session:
         audits = list(
-            await session.scalars(select(AuditEntry).where(AuditEntry.action == "community.setting"))
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "community.setting")
+            )
         )
     assert len(audits) == 6 and all(a.actor_telegram_id == OFFICER_ID for a in audits)
     # A resident cannot see or change them.
@@ -87,12 +89,22 @@ async def test_lists_status_and_officer_actions(
 ) -> None:
     clock.set(datetime(2022, 3, 10, 8, 0, tzinfo=SHANGHAI))
     iso = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=resident.id, name="<b>张三</b>",
-        start=ARRIVAL, members=("张奶奶",),
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=resident.id,
+        name="<b>张三</b>",
+        start=ARRIVAL,
+        members=("张奶奶",),
     )
     other = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=None, name="李四",
-        household="幸福里/A座/1单元/101", start=ARRIVAL,
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=None,
+        name="李四",
+        household="幸福里/A座/1单元/101",
+        start=ARRIVAL,
     )
     await resident.send("/start")
     officer = officer_of(double)

@@ -115,7 +115,9 @@ async def test_fourteen_days_day_by_day(
         isolation = await session.get(Isolation, iso.isolation_id)
         assert isolation is not None and isolation.status == "released"
         audits = await session.scalar(
-            select(func.count()).select_from(AuditEntry).where(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(
                 AuditEntry.action == "isolation.release", AuditEntry.entity_id == iso.isolation_id
             )
         )
@@ -138,10 +140,16 @@ async def test_dst_day_is_counted_in_local_time(
     """On the 23-hour day of the DST start, a check-in at 02:30 local (a time that does
     not exist that day) is due from 03:00 EDT, and days never shift by one."""
     tz = ZoneInfo("America/New_York")
-    await set_community(sessionmaker, community, timezone="America/New_York", checkin_time=time(2, 30))
+    await set_community(
+        sessionmaker, community, timezone="America/New_York", checkin_time=time(2, 30)
+    )
     clock.set(datetime(2022, 3, 12, 1, 0, tzinfo=tz))
     iso = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=resident.id, name="Sam",
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=resident.id,
+        name="Sam",
         start=date(2022, 3, 12),
     )
     await resident.send("/start")
@@ -173,7 +181,11 @@ async def test_restart_sends_todays_prompt_once_and_records_missed_days(
     tz = ZoneInfo("Asia/Shanghai")
     clock.set(datetime(2022, 3, 10, 8, 0, tzinfo=tz))
     iso = await seed_isolated(
-        sessionmaker, clock, community, telegram_id=resident.id, name="张三",
+        sessionmaker,
+        clock,
+        community,
+        telegram_id=resident.id,
+        name="张三",
         start=date(2022, 3, 10),
     )
     await resident.send("/start")
@@ -206,7 +218,5 @@ async def test_restart_sends_todays_prompt_once_and_records_missed_days(
     await run_tick(running_bot)
     assert len(prompts(double, resident.id)) == 1
     # Day 1's prompt pressed now is refused politely.
-    await resident.press_data(
-        f"ci:normal:{rows[0].id}", sent[0], strict=False
-    )
+    await resident.press_data(f"ci:normal:{rows[0].id}", sent[0], strict=False)
     assert "已经结束" in (resident.answer_of_last_press() or "")

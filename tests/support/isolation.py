@@ -41,24 +41,35 @@ async def seed_isolated(
         c = await session.get(Community, community.community_id)
         assert c is not None
         head = Person(
-            telegram_user_id=telegram_id, household_id=community.household(household), name=name,
-            is_head=True, language=language, created_at=clock.now(),
+            telegram_user_id=telegram_id,
+            household_id=community.household(household),
+            name=name,
+            is_head=True,
+            language=language,
+            created_at=clock.now(),
         )
         session.add(head)
         await session.flush()
         iso_id = 0
         if isolate_self:
-            iso, _ = await start_isolation(session, clock, community=c, person=head, start_date=start)
+            iso, _ = await start_isolation(
+                session, clock, community=c, person=head, start_date=start
+            )
             iso_id = iso.id
         member_ids, member_isos = [], []
         for member_name in members:
             member = Person(
-                household_id=head.household_id, name=member_name, reported_by_id=head.id,
-                relation="grandparent", created_at=clock.now(),
+                household_id=head.household_id,
+                name=member_name,
+                reported_by_id=head.id,
+                relation="grandparent",
+                created_at=clock.now(),
             )
             session.add(member)
             await session.flush()
-            iso, _ = await start_isolation(session, clock, community=c, person=member, start_date=start)
+            iso, _ = await start_isolation(
+                session, clock, community=c, person=member, start_date=start
+            )
             member_ids.append(member.id)
             member_isos.append(iso.id)
         return Isolated(head.id, iso_id, member_ids, member_isos)
