@@ -555,7 +555,7 @@ async def release_due(
     found = await session.execute(
         select(Person.id, Person.name).where(Person.id.in_([i.person_id for i in due]))
     )
-    names: dict[int, str] = dict(found.all())  # type: ignore[arg-type]
+    names: dict[int, str] = dict(found.all())
     to = await recipients(session, (i.person_id for i in due), community.locale)
     for isolation in due:
         isolation.status = IsolationStatus.RELEASED.value
