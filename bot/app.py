@@ -79,7 +79,9 @@ class Application:
         except (OperationalError, OSError, SQLAlchemyError) as exc:
             await engine.dispose()
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise StartupError(f"cannot use the database at {_safe_url(settings)}: {reason}") from exc
+            raise StartupError(
+                f"cannot use the database at {_safe_url(settings)}: {reason}"
+            ) from exc
         sessionmaker = create_sessionmaker(engine)
         catalog = catalog or Catalog()
         storage, isolation = _fsm_storage(settings, sessionmaker, clock)
@@ -192,7 +194,8 @@ def _fsm_storage(
         from aiogram.fsm.storage.redis import RedisStorage
 
         storage = RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix)
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix),
         )
         # Updates of one user are handled in order across processes.
         return storage, storage.create_isolation()

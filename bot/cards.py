@@ -22,7 +22,9 @@ def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                InlineKeyboardButton(text=t(key), callback_data=CaseCb(action=a, case_id=case.id).pack())
+                InlineKeyboardButton(
+                    text=t(key), callback_data=CaseCb(action=a, case_id=case.id).pack()
+                )
                 for a, key in row
             ]
         ]

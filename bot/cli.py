@@ -39,19 +39,26 @@ def _settings() -> Settings:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="community-guard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the bot (long polling, or a webhook if WEBHOOK_URL is set)")
+    run = sub.add_parser(
+        "run", help="run the bot (long polling, or a webhook if WEBHOOK_URL is set)"
+    )
     run.add_argument("--polling", action="store_true", help="force long polling")
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply all migrations")
     setup = sub.add_parser("setup", help="create a community from a register CSV")
-    setup.add_argument("--csv", required=True, type=Path, help="compound,building,unit,room[,grid,...]")
+    setup.add_argument(
+        "--csv", required=True, type=Path, help="compound,building,unit,room[,grid,...]"
+    )
     setup.add_argument("--community", required=True, help="the community's name")
     setup.add_argument("--admin-id", type=int, help="Telegram user id of the first admin")
     setup.add_argument("--admin-name", default="Admin")
     setup.add_argument("--timezone", default=None, help="IANA zone (default: DEFAULT_TIMEZONE)")
-    sandbox = sub.add_parser("sandbox", help="try the bot in the terminal, no Telegram token needed")
+    sandbox = sub.add_parser(
+        "sandbox", help="try the bot in the terminal, no Telegram token needed"
+    )
     sandbox.add_argument("--database", default="sqlite+aiosqlite:///data/sandbox.db")
+    sandbox.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
     return parser
 
 
@@ -67,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sandbox":
             from bot.sandbox import run_sandbox
 
-            return asyncio.run(run_sandbox(args.database))
+            return asyncio.run(run_sandbox(args.database, args.lang))
     except CliError as exc:
         print(f"community-guard: {exc}", file=sys.stderr)
         return exc.code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import (
@@ -16,11 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Person, Role, RoleGrant
 from messages import LOCALES, Catalog
 
-PRIVATE_COMMANDS: tuple[str, ...] = ("start", "profile", "language", "cancel", "help")
+PRIVATE_COMMANDS: tuple[str, ...] = (
+    "start", "report", "me", "profile", "language", "cancel", "help",
+)  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
-    "bind", "isolations", "isolation", "checkins", "settings", "set",
-)
+    "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
+    "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set",
+)  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 
 
@@ -56,6 +61,8 @@ async def install_commands(bot: Bot, catalog: Catalog, session: AsyncSession) ->
         .distinct()
     )
     for telegram_user_id, language in officers:
+        if telegram_user_id is None:
+            continue
         await install_officer_commands(bot, catalog, telegram_user_id, language or "zh-CN")
 
 
@@ -63,11 +70,9 @@ async def install_officer_commands(
     bot: Bot, catalog: Catalog, telegram_user_id: int, locale: str
 ) -> None:
     """An officer's private chat shows the officer commands too."""
-    try:
+    # An officer who never opened the bot has no chat yet; the menu comes later.
+    with contextlib.suppress(TelegramAPIError):
         await bot.set_my_commands(
             _commands(catalog, locale, PRIVATE_COMMANDS + OFFICER_COMMANDS),
             scope=BotCommandScopeChat(chat_id=telegram_user_id),
         )
-    except TelegramAPIError:
-        # An officer who never opened the bot has no chat yet; the menu comes later.
-        pass

@@ -8,13 +8,18 @@ from contextvars import ContextVar
 from typing import Any
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import delete, select
+from aiogram.fsm.storage.base import (
+    BaseStorage,
+    DefaultKeyBuilder,
+    KeyBuilder,
+    StateType,
+    StorageKey,
+)
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db.models import FsmRecord
-
 
 # The session of the update being handled (set by DbSessionMiddleware). FSM writes made
 # by a handler join that transaction: the conversation's state and the data it saved
@@ -50,7 +55,9 @@ class DatabaseStorage(BaseStorage):
         async with self._sessionmaker.begin() as session:
             await self._write(session, key, state=state, data=data)
 
-    async def _write(self, session: AsyncSession, key: StorageKey, *, state: Any, data: Any) -> None:
+    async def _write(
+        self, session: AsyncSession, key: StorageKey, *, state: Any, data: Any
+    ) -> None:
         storage_key = self._keys.build(key)
         record = await session.get(FsmRecord, storage_key)
         new_state = (record.state if record else None) if state is ... else state

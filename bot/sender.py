@@ -8,6 +8,7 @@ limits and crash-safety are built on this interface (`drain`, `run`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -82,10 +83,8 @@ class Sender:
                 await self.drain()
             except Exception:  # keep the loop alive; the row stays claimable
                 log.exception("sender pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle)
-            except TimeoutError:
-                pass
 
     async def _claim_next(self) -> int | None:
         now = self.clock.now()
@@ -143,7 +142,9 @@ class Sender:
             await session.commit()
             return False
 
-    async def _after_sent(self, session: AsyncSession, delivery: Delivery, message: Message) -> None:
+    async def _after_sent(
+        self, session: AsyncSession, delivery: Delivery, message: Message
+    ) -> None:
         """A case card's message id is kept on the case, so the card can be edited."""
         if delivery.kind == "case_card" and delivery.case_id is not None:
             case = await session.get(Case, delivery.case_id)
@@ -157,5 +158,5 @@ class Sender:
             delivery.status = DeliveryStatus.FAILED
             return
         delivery.status = DeliveryStatus.PENDING
-        backoff = min(300, 2 ** delivery.attempts)
+        backoff = min(300, 2**delivery.attempts)
         delivery.not_before = self.clock.now() + timedelta(seconds=backoff)

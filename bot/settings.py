@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # webhook mode (polling when webhook_url is empty)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook server listens on all interfaces
+    webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
     webhook_path: str = "/telegram/webhook"
 
@@ -68,9 +68,14 @@ class Settings(BaseSettings):
         """Why the token cannot be used, or None when it looks right."""
         token = self.bot_token.get_secret_value()
         if not token:
-            return "BOT_TOKEN is not set (get one from @BotFather, or try `community-guard sandbox`)"
+            return (
+                "BOT_TOKEN is not set (get one from @BotFather, or try `community-guard sandbox`)"
+            )
         if not _TOKEN_RE.match(token):
-            return "BOT_TOKEN is malformed (expected digits, a colon and the secret, e.g. 123456:ABC...)"
+            return (
+                "BOT_TOKEN is malformed (expected digits, a colon and the secret, "
+                "e.g. 123456:ABC...)"
+            )
         return None
 
     @property

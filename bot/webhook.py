@@ -17,9 +17,9 @@ def build_webhook_app(app: Application) -> web.Application:
     settings = app.settings
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     web_app = web.Application()
-    SimpleRequestHandler(
-        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret
-    ).register(web_app, path=settings.webhook_path)
+    SimpleRequestHandler(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret).register(
+        web_app, path=settings.webhook_path
+    )
     setup_application(web_app, app.dispatcher, bot=app.bot)
     return web_app
 

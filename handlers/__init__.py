@@ -15,8 +15,9 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "registration", "profile", "groups", "checkin", "isolation_admin", "fallback",
-    ]
+        "common", "registration", "profile", "groups", "reports", "cases", "admin", "checkin",
+        "isolation_admin", "fallback",
+    ]  # fmt: skip
     routers = []
     for name in names:
         module_name = f"handlers.{name}"

@@ -59,6 +59,25 @@ class CaseCb(CallbackData, prefix="case"):
     case_id: int
 
 
+class ReportCb(CallbackData, prefix="rep"):
+    """A button inside a report conversation: pick / toggle / done / skip / back /
+    confirm, with the chosen value (a choice name or a person id)."""
+
+    action: str
+    value: str = ""
+
+
+class PlaceCb(CallbackData, prefix="plc"):
+    """A place in the report's place picker (6-digit code)."""
+
+    code: str
+
+
+class PlacePage(CallbackData, prefix="plp"):
+    parent: str
+    page: int
+
+
 class CheckinCb(CallbackData, prefix="ci"):
     """An answer on a check-in prompt: normal / fever / other, or "type" (a temperature)."""
 

@@ -37,8 +37,9 @@ async def help_(message: Message, t: Translator) -> None:
 async def language(message: Message, t: Translator) -> None:
     await message.answer(
         t("common.choose_language"),
-        reply_markup=buttons([[(t(f"common.language_name_{loc}"), LanguageCb(locale=loc))
-                               for loc in LOCALES]]),
+        reply_markup=buttons(
+            [[(t(f"common.language_name_{loc}"), LanguageCb(locale=loc)) for loc in LOCALES]]
+        ),
     )
 
 

@@ -68,13 +68,21 @@ async def bind(
 
 
 async def _bind(
-    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator,
+    message: Message,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
     compound_id: int,
 ) -> None:
     try:
         group = await groups.bind_group(
-            session, clock, identity=identity, chat_id=message.chat.id,
-            title=message.chat.title, compound_id=compound_id,
+            session,
+            clock,
+            identity=identity,
+            chat_id=message.chat.id,
+            title=message.chat.title,
+            compound_id=compound_id,
         )
     except DomainError as exc:
         await message.reply(t(exc.key, **exc.params))
@@ -97,8 +105,12 @@ async def bind_pressed(
     assert query.message is not None
     try:
         await groups.bind_group(
-            session, clock, identity=identity, chat_id=query.message.chat.id,
-            title=getattr(query.message.chat, "title", None), compound_id=callback_data.compound_id,
+            session,
+            clock,
+            identity=identity,
+            chat_id=query.message.chat.id,
+            title=getattr(query.message.chat, "title", None),
+            compound_id=callback_data.compound_id,
         )
     except DomainError as exc:
         await query.answer(t(exc.key, **exc.params), show_alert=True)

@@ -76,7 +76,9 @@ def url_button(text: str, url: str) -> InlineKeyboardMarkup:
 
 def share_contact_keyboard(t: Translator) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=t("registration.share_phone_button"), request_contact=True)]],
+        keyboard=[
+            [KeyboardButton(text=t("registration.share_phone_button"), request_contact=True)]
+        ],
         resize_keyboard=True,
         one_time_keyboard=True,
         input_field_placeholder=t("registration.phone_placeholder"),

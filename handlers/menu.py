@@ -11,7 +11,16 @@ from handlers.keyboards import buttons
 from messages import Translator
 
 # (action, message key of the button label), in display order.
-MENU_ENTRIES: tuple[tuple[str, str], ...] = (("profile", "menu.profile"),)
+MENU_ENTRIES: tuple[tuple[str, str], ...] = (
+    ("report_return", "reports.menu_return"),
+    ("report_visit", "reports.menu_visit"),
+    ("report_tenant", "reports.menu_tenant"),
+    ("report_symptom", "reports.menu_symptom"),
+    ("report_tipoff", "reports.menu_tipoff"),
+    ("report_supplies", "reports.menu_supplies"),
+    ("me", "menu.me"),
+    ("profile", "menu.profile"),
+)
 
 
 def main_menu_markup(t: Translator) -> InlineKeyboardMarkup:

@@ -88,7 +88,10 @@ async def profile(
 
 @router.callback_query(MenuCb.filter(F.action == "profile"))
 async def profile_from_menu(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, identity: Identity,
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
     t: Translator,
 ) -> None:
     await query.answer()
@@ -124,7 +127,9 @@ async def profile_action(
     elif action == "phone":
         await query.answer()
         await state.set_state(ProfileEdit.phone)
-        await query.message.answer(t("registration.ask_phone"), reply_markup=share_contact_keyboard(t))
+        await query.message.answer(
+            t("registration.ask_phone"), reply_markup=share_contact_keyboard(t)
+        )
     elif action == "add":
         await query.answer()
         await state.set_state(ProfileEdit.member_name)
@@ -132,7 +137,8 @@ async def profile_action(
     elif action == "remove":
         await query.answer()
         members = [
-            m for m in await directory.household_members(session, person.household_id)
+            m
+            for m in await directory.household_members(session, person.household_id)
             if m.telegram_user_id is None
         ]
         if not members:
@@ -162,7 +168,11 @@ async def profile_action(
 
 @router.message(ProfileEdit.name, F.text)
 async def new_name(
-    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, identity: Identity,
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
     t: Translator,
 ) -> None:
     try:
@@ -178,18 +188,26 @@ async def new_name(
 
 @router.message(ProfileEdit.phone, F.contact | F.text)
 async def new_phone(
-    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, identity: Identity,
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
     t: Translator,
 ) -> None:
     assert message.from_user is not None and identity.person is not None
     if message.contact is not None and message.contact.user_id != message.from_user.id:
-        await message.answer(t("registration.contact_not_own"), reply_markup=share_contact_keyboard(t))
+        await message.answer(
+            t("registration.contact_not_own"), reply_markup=share_contact_keyboard(t)
+        )
         return
     raw = message.contact.phone_number if message.contact else (message.text or "")
     try:
         phone = parse_phone(raw)
     except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params), reply_markup=share_contact_keyboard(t))
+        await message.answer(
+            t(f"errors.{exc.code}", **exc.params), reply_markup=share_contact_keyboard(t)
+        )
         return
     await registration.update_profile(session, clock, person=identity.person, phone=phone)
     await state.clear()
@@ -214,8 +232,13 @@ async def new_member_name(message: Message, state: FSMContext, t: Translator) ->
 
 @router.callback_query(RelationCb.filter(), ProfileEdit.member_relation)
 async def new_member_relation(
-    query: CallbackQuery, callback_data: RelationCb, state: FSMContext, session: AsyncSession,
-    clock: Clock, identity: Identity, t: Translator,
+    query: CallbackQuery,
+    callback_data: RelationCb,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
 ) -> None:
     name = (await state.get_data()).get("pending_member")
     if not name or callback_data.relation not in RELATIONS or identity.person is None:
@@ -223,7 +246,9 @@ async def new_member_relation(
         return
     try:
         await registration.add_member(
-            session, clock, reporter=identity.person,
+            session,
+            clock,
+            reporter=identity.person,
             member=registration.MemberDraft(name, callback_data.relation),
         )
     except DomainError as exc:

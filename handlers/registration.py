@@ -54,6 +54,12 @@ async def start(
     t: Translator,
 ) -> None:
     payload = (command.args or "").strip()
+    if payload == "report":
+        from handlers.reports import show_report_menu
+
+        await state.clear()
+        await show_report_menu(message, identity, t)
+        return
     if identity.is_registered and payload != "register":
         await state.clear()
         await show_main_menu(message, identity, t)
@@ -254,7 +260,9 @@ async def got_contact(
     contact = message.contact
     assert contact is not None and message.from_user is not None
     if contact.user_id != message.from_user.id:
-        await message.answer(t("registration.contact_not_own"), reply_markup=share_contact_keyboard(t))
+        await message.answer(
+            t("registration.contact_not_own"), reply_markup=share_contact_keyboard(t)
+        )
         return
     await _store_phone(message, state, session, t, contact.phone_number)
 
@@ -272,7 +280,9 @@ async def _store_phone(
     try:
         phone = parse_phone(raw)
     except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params), reply_markup=share_contact_keyboard(t))
+        await message.answer(
+            t(f"errors.{exc.code}", **exc.params), reply_markup=share_contact_keyboard(t)
+        )
         return
     await state.update_data(phone=phone)
     await message.answer(
@@ -428,7 +438,9 @@ async def confirm(
         household_id=int(data.get("household_id", 0)),
         name=str(data.get("name", "")),
         phone=str(data.get("phone", "")),
-        members=[registration.MemberDraft(m["name"], m.get("relation")) for m in data.get("members", [])],
+        members=[
+            registration.MemberDraft(m["name"], m.get("relation")) for m in data.get("members", [])
+        ],
     )
     try:
         result = await registration.register_household(

@@ -27,8 +27,8 @@ def locale_from_telegram(language_code: str | None) -> str:
 
 
 def normalise_locale(value: str | None) -> str:
-    if value in LOCALES:
-        return value  # type: ignore[return-value]
+    if value is not None and value in LOCALES:
+        return value
     return locale_from_telegram(value)
 
 
@@ -41,7 +41,9 @@ def _make_environment(undefined: type[Undefined]) -> Environment:
 class Catalog:
     """All templates of all locales, compiled once per process."""
 
-    def __init__(self, directory: Path = MESSAGES_DIR, undefined: type[Undefined] = StrictUndefined):
+    def __init__(
+        self, directory: Path = MESSAGES_DIR, undefined: type[Undefined] = StrictUndefined
+    ):
         self.env = _make_environment(undefined)
         self.sources: dict[str, dict[str, str]] = {}
         self._compiled: dict[tuple[str, str], Template] = {}

@@ -42,7 +42,15 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
     from scheduler.checkins import checkin_tick
 
-    return [("checkins", checkin_tick)]
+    return [("case_realert", realert_cases), ("checkins", checkin_tick)]
+
+
+async def realert_cases(ctx: JobContext) -> None:
+    """Urgent cases not acknowledged in time are raised again (R-ESC)."""
+    from bot.services.cases import realert_due
+
+    async with ctx.sessionmaker.begin() as session:
+        await realert_due(session, ctx.clock, ctx.catalog)
 
 
 async def tick(ctx: JobContext) -> None:

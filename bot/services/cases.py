@@ -9,11 +9,14 @@ delivery; the sender records its message id on the case so it can be edited late
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cards import case_card_markup
 from bot.clock import Clock, local_now
 from bot.db.models import (
     Case,
@@ -28,7 +31,8 @@ from bot.db.models import (
 )
 from bot.services import audit, outbox
 from bot.services.directory import HouseholdPath, household_path
-from bot.cards import case_card_markup
+from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog
 
 CASE_CARD = "case_card"
@@ -118,9 +122,16 @@ async def open_case(
     )
     session.add(case)
     await session.flush()
-    session.add(CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action="opened", at=now))
+    session.add(
+        CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action="opened", at=now)
+    )
     await audit.record(
-        session, at=now, actor=actor, action="case.open", entity="case", entity_id=case.id,
+        session,
+        at=now,
+        actor=actor,
+        action="case.open",
+        entity="case",
+        entity_id=case.id,
         details={"kind": kind.value, "urgent": urgent},
     )
     await queue_card(session, clock, catalog, case, routing=routing)
@@ -193,3 +204,196 @@ async def queue_card(
         ),
         case_id=case.id,
     )
+
+
+# ---------------------------------------------------------------- acting on cases
+
+
+ACTIONS: tuple[str, ...] = ("ack", "take", "resolve")
+NOTE_MAX = 500
+
+
+def may_act(identity: Identity, case: Case) -> bool:
+    """Officers and admins of the community, the grid worker of the case's grid, and,
+    for supplies cases, volunteers of the community or compound (roles from the DB)."""
+    if identity.allows(OFFICER_ROLES, community_id=case.community_id, compound_id=case.compound_id):
+        return True
+    if case.grid_id is not None and identity.allows(
+        {Role.GRID_WORKER}, community_id=case.community_id, grid_id=case.grid_id
+    ):
+        return True
+    return case.kind == CaseKind.SUPPLIES and identity.allows(
+        {Role.VOLUNTEER}, community_id=case.community_id, compound_id=case.compound_id
+    )
+
+
+async def get_case_for(session: AsyncSession, identity: Identity, case_id: int) -> Case:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise NotFound("cases.not_found", id=case_id)
+    if not may_act(identity, case):
+        raise NotAllowed("cases.not_allowed")
+    return case
+
+
+async def act(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    *,
+    identity: Identity,
+    case_id: int,
+    action: str,
+    note: str | None = None,
+) -> Case:
+    """Acknowledge, take or resolve (with a note) a case: the role is checked against
+    the database; every action becomes a CaseEvent and an audit entry. Resolving tells
+    the resident who reported it, where that makes sense (symptoms, supplies)."""
+    if action not in ACTIONS:
+        raise DomainError("cases.unknown_action")
+    case = await get_case_for(session, identity, case_id)
+    actor = identity.person
+    now = clock.now()
+    if case.status == CaseStatus.RESOLVED:
+        raise DomainError("cases.already_resolved", id=case.id)
+    if action == "ack":
+        if case.status != CaseStatus.OPEN:
+            raise DomainError("cases.already_acknowledged", id=case.id)
+        case.status = CaseStatus.ACKNOWLEDGED.value
+        case.acknowledged_at = now
+    elif action == "take":
+        if case.status == CaseStatus.TAKEN and actor is not None and case.assignee_id == actor.id:
+            raise DomainError("cases.already_taken", id=case.id)
+        case.status = CaseStatus.TAKEN.value
+        case.acknowledged_at = case.acknowledged_at or now
+        case.assignee_id = actor.id if actor else None
+    else:
+        if not note:
+            raise DomainError("cases.note_required")
+        case.status = CaseStatus.RESOLVED.value
+        case.acknowledged_at = case.acknowledged_at or now
+        case.resolved_at = now
+        case.resolution_note = note
+        if case.assignee_id is None and actor is not None:
+            case.assignee_id = actor.id
+    session.add(
+        CaseEvent(case_id=case.id, actor_id=actor.id if actor else None, action=action,
+                  note=note, at=now)
+    )  # fmt: skip
+    await audit.record(
+        session, at=now, actor=actor, actor_telegram_id=identity.telegram_user_id,
+        action=f"case.{action}", entity="case", entity_id=case.id,
+        details={"note": note} if note else {},
+    )  # fmt: skip
+    if action == "resolve":
+        await _tell_reporter(session, clock, catalog, case)
+    return case
+
+
+async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, case: Case) -> None:
+    if not case.details.get("notify") or case.reporter_id is None:
+        return
+    if case.kind not in (CaseKind.SYMPTOM, CaseKind.SUPPLIES):
+        return
+    reporter = await session.get(Person, case.reporter_id)
+    if reporter is None or reporter.telegram_user_id is None:
+        return
+    locale = reporter.language or "zh-CN"
+    text = catalog.render(
+        locale, "cases.resolved_for_resident",
+        kind=catalog.render(locale, f"cases.kind_{case.kind}"), note=case.resolution_note or "",
+    )  # fmt: skip
+    await outbox.enqueue(
+        session, clock, kind="case_resolved", chat_id=reporter.telegram_user_id,
+        dedup_key=f"case:{case.id}:resolved", payload=outbox.message_payload(text),
+        case_id=case.id, person_id=reporter.id,
+    )  # fmt: skip
+
+
+async def render_card(
+    session: AsyncSession, clock: Clock, catalog: Catalog, case: Case, *, realert: int = 0
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The card's text and buttons in the community's language (to edit it in place)."""
+    community = await session.get(Community, case.community_id)
+    locale = community.locale if community else "zh-CN"
+    context = await card_context(session, clock, case)
+    context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
+    context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
+    text = catalog.render(locale, "cases.card", case=context, realert=realert)
+    return text, case_card_markup(catalog.translator(locale), case)
+
+
+async def bind_officer_chat(
+    session: AsyncSession, clock: Clock, catalog: Catalog, *, identity: Identity, chat_id: int
+) -> tuple[Community, int]:
+    """Make this group the community's officer chat (officer/admin only) and post the
+    cards of open cases not posted yet. Returns the community and the cards queued."""
+    ids = sorted(identity.community_ids(OFFICER_ROLES))
+    if not ids:
+        raise NotAllowed("cases.bind_not_allowed")
+    community = await session.get(Community, ids[0])
+    assert community is not None
+    old = community.officer_chat_id
+    community.officer_chat_id = chat_id
+    await audit.record(
+        session, at=clock.now(), actor=identity.person, actor_telegram_id=identity.telegram_user_id,
+        action="officer_chat.bind", entity="community", entity_id=community.id,
+        details={"chat_id": chat_id, "previous": old},
+    )  # fmt: skip
+    queued = 0
+    for case in await list_open_cases(session, community.id):
+        if await queue_card(session, clock, catalog, case):
+            queued += 1
+    return community, queued
+
+
+async def list_open_cases(
+    session: AsyncSession,
+    community_id: int,
+    *,
+    compound_id: int | None = None,
+    grid_id: int | None = None,
+    kind: str | None = None,
+) -> list[Case]:
+    """Open (not resolved) cases, urgent first, then oldest first."""
+    query = select(Case).where(
+        Case.community_id == community_id, Case.status != CaseStatus.RESOLVED
+    )
+    if compound_id is not None:
+        query = query.where(Case.compound_id == compound_id)
+    if grid_id is not None:
+        query = query.where(Case.grid_id == grid_id)
+    if kind is not None:
+        query = query.where(Case.kind == kind)
+    return list(await session.scalars(query.order_by(Case.urgent.desc(), Case.id)))
+
+
+async def realert_due(session: AsyncSession, clock: Clock, catalog: Catalog) -> int:
+    """Raise again every urgent case not acknowledged within the community's
+    `case_realert_minutes` since its last alert. Idempotent: the n-th re-alert has the
+    dedup key `case:{id}:card:{n}` and the count lives on the case."""
+    now = clock.now()
+    raised = 0
+    rows = await session.execute(
+        select(Case, Community)
+        .join(Community, Community.id == Case.community_id)
+        .where(
+            Case.urgent.is_(True),
+            Case.status == CaseStatus.OPEN,
+            Community.officer_chat_id.is_not(None),
+        )
+    )
+    for case, community in rows.all():
+        last = case.last_alert_at or case.created_at
+        if now - last < timedelta(minutes=community.case_realert_minutes):
+            continue
+        await queue_card(session, clock, catalog, case, realert=max(case.alert_count, 1))
+        case.alert_count = max(case.alert_count, 1) + 1
+        case.last_alert_at = now
+        session.add(CaseEvent(case_id=case.id, action="realert", at=now))
+        await audit.record(
+            session, at=now, action="case.realert", entity="case", entity_id=case.id,
+            details={"count": case.alert_count},
+        )  # fmt: skip
+        raised += 1
+    return raised

@@ -68,7 +68,9 @@ def read_register_csv(path: Path) -> list[dict[str, str]]:
         rows = []
         for line, raw in enumerate(reader, start=2):
             row = {
-                (k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None
+                (k or "").strip().lower(): (v or "").strip()
+                for k, v in raw.items()
+                if k is not None
             }
             for column in REQUIRED_COLUMNS:
                 if not row.get(column):
@@ -102,8 +104,16 @@ async def import_register(
         session.add(community)
         await session.flush()
         created["community"] = 1
-    compounds = {c.name: c for c in await session.scalars(select(Compound).where(Compound.community_id == community.id))}
-    grids = {g.name: g for g in await session.scalars(select(Grid).where(Grid.community_id == community.id))}
+    compounds = {
+        c.name: c
+        for c in await session.scalars(
+            select(Compound).where(Compound.community_id == community.id)
+        )
+    }
+    grids = {
+        g.name: g
+        for g in await session.scalars(select(Grid).where(Grid.community_id == community.id))
+    }
     buildings: dict[tuple[int, str], Building] = {}
     units: dict[tuple[int, str], Unit] = {}
     households: dict[tuple[int, str], Household] = {}
@@ -134,7 +144,14 @@ async def import_register(
                 grids[grid.name] = grid
                 created["grids"] += 1
         building = await _get_or_create(
-            session, buildings, Building, "compound_id", compound.id, row["building"], created, "buildings"
+            session,
+            buildings,
+            Building,
+            "compound_id",
+            compound.id,
+            row["building"],
+            created,
+            "buildings",
         )
         if grid is not None and building.grid_id is None:
             building.grid_id = grid.id
@@ -159,7 +176,11 @@ async def import_register(
             by=None,
         )
     await audit.record(
-        session, at=now, action="register.import", entity="community", entity_id=community.id,
+        session,
+        at=now,
+        action="register.import",
+        entity="community",
+        entity_id=community.id,
         details=created,
     )
     return SetupResult(community=community, created=created, admin=admin)

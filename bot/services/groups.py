@@ -50,8 +50,13 @@ async def bind_group(
     group.bound_at = clock.now()
     await session.flush()
     await audit.record(
-        session, at=clock.now(), actor=identity.person, action="group.bind", entity="group_chat",
-        entity_id=group.id, details={"chat_id": chat_id, "compound_id": compound.id},
+        session,
+        at=clock.now(),
+        actor=identity.person,
+        action="group.bind",
+        entity="group_chat",
+        entity_id=group.id,
+        details={"chat_id": chat_id, "compound_id": compound.id},
     )
     return group
 
@@ -64,12 +69,18 @@ async def unbind_group(
         raise NotFound("groups.not_bound")
     compound = await session.get(Compound, group.compound_id)
     assert compound is not None
-    if not identity.allows(OFFICER_ROLES, community_id=compound.community_id, compound_id=compound.id):
+    if not identity.allows(
+        OFFICER_ROLES, community_id=compound.community_id, compound_id=compound.id
+    ):
         raise NotAllowed("groups.bind_not_allowed")
     group.active = False
     await audit.record(
-        session, at=clock.now(), actor=identity.person, action="group.unbind",
-        entity="group_chat", entity_id=group.id,
+        session,
+        at=clock.now(),
+        actor=identity.person,
+        action="group.unbind",
+        entity="group_chat",
+        entity_id=group.id,
     )
     return compound
 
@@ -92,6 +103,10 @@ async def migrate_group(session: AsyncSession, clock: Clock, *, old_id: int, new
         await session.flush()
     group.chat_id = new_id
     await audit.record(
-        session, at=clock.now(), action="group.migrate", entity="group_chat", entity_id=group.id,
+        session,
+        at=clock.now(),
+        action="group.migrate",
+        entity="group_chat",
+        entity_id=group.id,
         details={"from": old_id, "to": new_id},
     )

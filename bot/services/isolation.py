@@ -52,7 +52,11 @@ async def start_isolation(
             old = current.end_date
             current.end_date = end
             await audit.record(
-                session, at=now, actor=actor, action="isolation.extend", entity="isolation",
+                session,
+                at=now,
+                actor=actor,
+                action="isolation.extend",
+                entity="isolation",
                 entity_id=current.id,
                 details={"from": old.isoformat(), "to": end.isoformat(), "report_id": report_id},
             )
@@ -69,7 +73,11 @@ async def start_isolation(
     session.add(isolation)
     await session.flush()
     await audit.record(
-        session, at=now, actor=actor, action="isolation.start", entity="isolation",
+        session,
+        at=now,
+        actor=actor,
+        action="isolation.start",
+        entity="isolation",
         entity_id=isolation.id,
         details={"start": start_date.isoformat(), "end": end.isoformat(), "report_id": report_id},
     )

@@ -191,8 +191,13 @@ async def update_profile(
     if changed:
         person.updated_at = clock.now()
         await audit.record(
-            session, at=clock.now(), actor=person, action="person.update", entity="person",
-            entity_id=person.id, details=changed,
+            session,
+            at=clock.now(),
+            actor=person,
+            action="person.update",
+            entity="person",
+            entity_id=person.id,
+            details=changed,
         )
     return person
 
@@ -218,7 +223,11 @@ async def add_member(
     session.add(new)
     await session.flush()
     await audit.record(
-        session, at=clock.now(), actor=reporter, action="member.add", entity="person",
+        session,
+        at=clock.now(),
+        actor=reporter,
+        action="member.add",
+        entity="person",
         entity_id=new.id,
     )
     return new
@@ -239,7 +248,11 @@ async def remove_member(
     member.household_id = None
     member.updated_at = clock.now()
     await audit.record(
-        session, at=clock.now(), actor=reporter, action="member.remove", entity="person",
+        session,
+        at=clock.now(),
+        actor=reporter,
+        action="member.remove",
+        entity="person",
         entity_id=member.id,
     )
     return member
@@ -264,7 +277,11 @@ async def set_language(
 ) -> None:
     pref = await session.get(UserPreference, telegram_user_id)
     if pref is None:
-        session.add(UserPreference(telegram_user_id=telegram_user_id, language=language, updated_at=clock.now()))
+        session.add(
+            UserPreference(
+                telegram_user_id=telegram_user_id, language=language, updated_at=clock.now()
+            )
+        )
     else:
         pref.language = language
         pref.updated_at = clock.now()

@@ -9,7 +9,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.double import BotApiDouble, RateLimits
 from messages import Catalog
-from tests.support.chat import TOKEN, ChatUser, RunningBot, test_settings
+from tests.support.chat import TOKEN, ChatUser, RunningBot, settings_for
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ async def double() -> AsyncIterator[BotApiDouble]:
 async def running_bot(
     double: BotApiDouble, database_url: str, clock: FakeClock, catalog: Catalog
 ) -> AsyncIterator[RunningBot]:
-    bot = RunningBot(double, test_settings(double, database_url), clock, catalog)
+    bot = RunningBot(double, settings_for(double, database_url), clock, catalog)
     await bot.start()
     yield bot
     await bot.stop()

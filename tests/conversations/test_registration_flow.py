@@ -45,7 +45,9 @@ async def test_full_registration_in_chinese(
     await resident.press("祖父母")
     replies = await resident.press("没有了")
     summary = texts(replies)
-    assert "阳光花园 1栋 1单元 101" in summary and "张奶奶" in summary and "+8613800138000" in summary
+    assert (
+        "阳光花园 1栋 1单元 101" in summary and "张奶奶" in summary and "+8613800138000" in summary
+    )
     replies = await resident.press("确认提交")
     assert "登记成功" in texts(replies)
 
@@ -54,9 +56,225 @@ async def test_full_registration_in_chinese(
         assert person is not None and person.name == "张三" and person.is_head
         assert person.household_id == community.household("阳光花园/1栋/1单元/101")
         members = await session.scalar(
-            select(func.count()).select_from(Person).where(Person.household_id == person.household_id)
+            select(func.count())
+            .select_from(Person)
+            .where(Person.household_id == person.household_id)
         )
         assert members == 2
     # Registered: /start now opens the main menu
     replies = await resident.send("/start")
     assert "请选择要办理的事项" in texts(replies)
+
+
+async def test_restart_in_the_middle_keeps_the_conversation(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await walk_to_name(resident)
+    await resident.send("张三")
+    await running_bot.restart()
+    # After the restart the bot still expects the phone number.
+    replies = await resident.send("13800138000")
+    assert "+8613800138000" in texts(replies)
+    await running_bot.restart()
+    await resident.press("没有了")
+    replies = await resident.press("确认提交")
+    assert "登记成功" in texts(replies)
+    async with sessionmaker() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
+        assert person is not None and person.name == "张三" and person.phone == "+8613800138000"
+
+
+async def test_bad_phone_numbers_are_refused_politely_and_nothing_is_lost(
+    running_bot: RunningBot, resident: ChatUser, community: SeededCommunity
+) -> None:
+    await walk_to_name(resident)
+    await resident.send("张三")
+    for bad in ["12345", "phone", "138001380001234567", "+86 0000"]:
+        replies = await resident.send(bad)
+        assert "手机号码好像不对" in texts(replies), bad
+    # someone else's contact is refused
+    replies = await resident.share_contact("+8613900139000", user_id=777)
+    assert "本人" in texts(replies)
+    replies = await resident.send("138-0013-8000")
+    assert "+8613800138000" in texts(replies)
+    await resident.press("没有了")
+    summary = texts(await resident.press("确认提交"))
+    assert "登记成功" in summary
+
+
+async def test_forged_and_stale_callbacks_get_a_polite_answer(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await resident.send("/start")
+    await resident.press("同意")
+    picker = resident.last()
+    # unparseable data
+    await resident.press_data("rp:nonsense", picker, strict=False)
+    assert "失效" in (resident.answer_of_last_press() or "")
+    # a room id from another unit, sent while a compound is expected
+    other_room = community.household("幸福里/A座/1单元/101")
+    await resident.press_data(f"rp:r:{other_room}", picker, strict=False)
+    assert "不可用" in (resident.answer_of_last_press() or "")
+    # a compound id that does not exist
+    await resident.press_data("rp:c:999999", picker, strict=False)
+    assert "不可用" in (resident.answer_of_last_press() or "")
+    # an officer-only button pressed by a resident in private chat
+    await resident.press_data("bind:1", picker, strict=False)
+    assert resident.answer_of_last_press()
+    # the conversation is intact: the real choice still works
+    replies = await resident.press("阳光花园")
+    assert "楼栋" in texts(replies)
+    # a stale confirm button from nowhere does not register anything
+    await resident.press_data("ra:confirm", picker, strict=False)
+    async with sessionmaker() as session:
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(Person)
+                .where(Person.telegram_user_id == resident.id)
+            )
+            == 0
+        )
+
+
+async def test_declining_consent_stores_nothing_personal(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await resident.send("/start")
+    replies = await resident.press("不同意")
+    assert "没有保存您的任何个人信息" in texts(replies)
+    replies = await resident.send("张三 13800138000")
+    assert "/start" in texts(replies)
+    async with sessionmaker() as session:
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(Person)
+                .where(Person.telegram_user_id == resident.id)
+            )
+            == 0
+        )
+        consents = (await session.scalars(select(Consent))).all()
+        assert [(c.telegram_user_id, c.granted, c.person_id) for c in consents] == [
+            (resident.id, False, None)
+        ]
+    # changing one's mind later works
+    await resident.send("/start")
+    replies = await resident.press("同意")
+    assert "小区" in texts(replies)
+
+
+async def test_second_member_joins_the_existing_household(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await walk_to_name(resident)
+    await resident.send("张三")
+    await resident.send("13800138000")
+    await resident.press("添加家庭成员")
+    await resident.send("李四")
+    await resident.press("配偶")
+    await resident.press("没有了")
+    await resident.press("确认提交")
+
+    spouse = ChatUser(double, double.user(5003, "李四", language_code="zh-hans"))
+    await walk_to_name(spouse)
+    await spouse.send("李四")
+    await spouse.send("13900139000")
+    await spouse.press("没有了")
+    replies = await spouse.press("确认提交")
+    text = texts(replies)
+    assert "已加入同一户" in text and "家人此前已替您登记" in text
+    assert "张三" not in text  # other members' names are not revealed to whoever picks a room
+    async with sessionmaker() as session:
+        household_id = community.household("阳光花园/1栋/1单元/101")
+        members = (
+            await session.scalars(
+                select(Person).where(Person.household_id == household_id).order_by(Person.id)
+            )
+        ).all()
+        assert [(m.name, m.telegram_user_id) for m in members] == [
+            ("张三", resident.id),
+            ("李四", spouse.id),
+        ]
+
+
+async def test_english_registration_escapes_html_in_names(
+    running_bot: RunningBot, english_resident: ChatUser, community: SeededCommunity
+) -> None:
+    user = english_resident
+    replies = await user.send("/start")
+    assert "How your personal and health data is used" in texts(replies)
+    await user.press("I agree")
+    await user.press("阳光花园")
+    await user.press("2栋")
+    await user.press("2单元")
+    replies = await user.press("302")
+    assert "type your name" in texts(replies)
+    await user.send("<b>Alice</b> & Bob")
+    await user.send("+44 7700 900123")
+    replies = await user.press("No more")
+    summary = replies[-1]
+    assert "Name: <b>Alice</b> & Bob" in (summary.content or "")
+    assert "&lt;b&gt;Alice&lt;/b&gt; &amp; Bob" in (summary.raw_text or "")
+    assert "+447700900123" in (summary.content or "")
+    replies = await user.press("Confirm")
+    assert "You are registered" in texts(replies)
+
+
+async def test_language_cancel_and_profile_edit(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    replies = await resident.send("/cancel")
+    assert "没有进行中的操作" in texts(replies)
+    await walk_to_name(resident)
+    replies = await resident.send("/cancel")
+    assert "已取消" in texts(replies)
+    await resident.send("/language")
+    replies = await resident.press("English")
+    assert "Language set to English" in texts(replies)
+    replies = await resident.send("/help")
+    assert "main menu" in texts(replies)
+    # register in English now; consent was already given, so the address comes first
+    replies = await resident.send("/start")
+    assert "Step 1: choose your" in texts(replies)
+    await resident.press("阳光花园")
+    await resident.press("1栋")
+    await resident.press("1单元")
+    await resident.press("102")
+    await resident.send("王五")
+    await resident.send("13700137000")
+    await resident.press("No more")
+    await resident.press("Confirm")
+    replies = await resident.send("/profile")
+    assert "王五" in texts(replies) and "room 102" in texts(replies)
+    await resident.press("Change name")
+    await resident.send("王小五")
+    await resident.send("/profile")
+    await resident.press("Add member")
+    await resident.send("王奶奶")
+    replies = await resident.press("Grandparent")
+    assert "王奶奶 added" in texts(replies)
+    await resident.send("/profile")
+    await resident.press("Remove member")
+    replies = await resident.press("王奶奶")
+    assert "王奶奶 removed" in texts(replies)
+    async with sessionmaker() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
+        assert person is not None and person.name == "王小五" and person.language == "en"

@@ -24,12 +24,25 @@ async def test_open_case_routes_to_grid_worker_and_queues_one_card(
         assert c is not None
         c.officer_chat_id = OFFICER_CHAT
         first = await open_case(
-            session, clock, catalog, community_id=c.id, kind=CaseKind.SYMPTOM, urgent=True,
-            household_id=household, details={"summary": "<发热> 38.5"}, dedup_key="report:1",
+            session,
+            clock,
+            catalog,
+            community_id=c.id,
+            kind=CaseKind.SYMPTOM,
+            urgent=True,
+            household_id=household,
+            details={"summary": "<发热> 38.5"},
+            dedup_key="report:1",
         )
         again = await open_case(
-            session, clock, catalog, community_id=c.id, kind=CaseKind.SYMPTOM, urgent=True,
-            household_id=household, dedup_key="report:1",
+            session,
+            clock,
+            catalog,
+            community_id=c.id,
+            kind=CaseKind.SYMPTOM,
+            urgent=True,
+            household_id=household,
+            dedup_key="report:1",
         )
         assert again.id == first.id
     async with sessionmaker() as session:
@@ -43,7 +56,9 @@ async def test_open_case_routes_to_grid_worker_and_queues_one_card(
         assert "李网格" in text and "1栋" in text and "&lt;发热&gt; 38.5" in text and "紧急" in text
         buttons = card.payload["reply_markup"]["inline_keyboard"][0]
         assert [b["callback_data"] for b in buttons] == [
-            f"case:ack:{case.id}", f"case:take:{case.id}", f"case:resolve:{case.id}"
+            f"case:ack:{case.id}",
+            f"case:take:{case.id}",
+            f"case:resolve:{case.id}",
         ]
         assert [e.action for e in await session.scalars(select(CaseEvent))] == ["opened"]
 
@@ -56,8 +71,12 @@ async def test_case_without_officer_chat_is_kept_without_card(
 ) -> None:
     async with sessionmaker.begin() as session:
         await open_case(
-            session, clock, catalog, community_id=community.community_id,
-            kind=CaseKind.TIPOFF, urgent=False,
+            session,
+            clock,
+            catalog,
+            community_id=community.community_id,
+            kind=CaseKind.TIPOFF,
+            urgent=False,
         )
     async with sessionmaker() as session:
         assert await session.scalar(select(Case)) is not None

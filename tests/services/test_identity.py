@@ -28,8 +28,12 @@ async def test_roles_are_read_from_the_database_and_scoped(
     assert officer.allows(OFFICER_ROLES, community_id=cid)
     assert not officer.allows(OFFICER_ROLES, community_id=cid + 1)
     assert not worker.allows(OFFICER_ROLES, community_id=cid)
-    assert worker.allows({Role.GRID_WORKER}, community_id=cid, grid_id=community.grid_ids["第一网格"])
-    assert not worker.allows({Role.GRID_WORKER}, community_id=cid, grid_id=community.grid_ids["第二网格"])
+    assert worker.allows(
+        {Role.GRID_WORKER}, community_id=cid, grid_id=community.grid_ids["第一网格"]
+    )
+    assert not worker.allows(
+        {Role.GRID_WORKER}, community_id=cid, grid_id=community.grid_ids["第二网格"]
+    )
     assert nobody.person is None and not nobody.grants
 
 
@@ -42,24 +46,46 @@ async def test_revoked_role_stops_at_once(
         admin = await load_identity(session, ADMIN_ID)
         assert officer.person is not None
         await revoke_role(
-            session, clock, person=officer.person, role=Role.OFFICER,
-            scope_type=ScopeType.COMMUNITY, scope_id=cid, by=admin.person,
+            session,
+            clock,
+            person=officer.person,
+            role=Role.OFFICER,
+            scope_type=ScopeType.COMMUNITY,
+            scope_id=cid,
+            by=admin.person,
         )
         with pytest.raises(DomainError):
             await revoke_role(
-                session, clock, person=officer.person, role=Role.OFFICER,
-                scope_type=ScopeType.COMMUNITY, scope_id=cid, by=admin.person,
+                session,
+                clock,
+                person=officer.person,
+                role=Role.OFFICER,
+                scope_type=ScopeType.COMMUNITY,
+                scope_id=cid,
+                by=admin.person,
             )
     async with sessionmaker.begin() as session:
-        assert not (await load_identity(session, OFFICER_ID)).allows(OFFICER_ROLES, community_id=cid)
+        assert not (await load_identity(session, OFFICER_ID)).allows(
+            OFFICER_ROLES, community_id=cid
+        )
         person = (await load_identity(session, OFFICER_ID)).person
         assert person is not None
         again = await grant_role(
-            session, clock, person=person, role=Role.OFFICER, scope_type=ScopeType.COMMUNITY,
-            scope_id=cid, by=None,
+            session,
+            clock,
+            person=person,
+            role=Role.OFFICER,
+            scope_type=ScopeType.COMMUNITY,
+            scope_id=cid,
+            by=None,
         )
         same = await grant_role(
-            session, clock, person=person, role=Role.OFFICER, scope_type=ScopeType.COMMUNITY,
-            scope_id=cid, by=None,
+            session,
+            clock,
+            person=person,
+            role=Role.OFFICER,
+            scope_type=ScopeType.COMMUNITY,
+            scope_id=cid,
+            by=None,
         )
         assert again.id == same.id

@@ -15,14 +15,21 @@ ROOM = "阳光花园/1栋/1单元/101"
 
 
 async def _register(
-    session: AsyncSession, clock: FakeClock, user_id: int, household_id: int, name: str,
+    session: AsyncSession,
+    clock: FakeClock,
+    user_id: int,
+    household_id: int,
+    name: str,
     members: list[MemberDraft] | None = None,
 ) -> registration.RegistrationResult:
     await registration.record_consent(
         session, clock, telegram_user_id=user_id, locale="zh-CN", granted=True
     )
     return await registration.register_household(
-        session, clock, telegram_user_id=user_id, language="zh-CN",
+        session,
+        clock,
+        telegram_user_id=user_id,
+        language="zh-CN",
         draft=RegistrationDraft(household_id, name, "+8613800138000", members or []),
     )
 
@@ -33,21 +40,32 @@ async def test_registration_requires_consent(
     async with sessionmaker() as session:
         with pytest.raises(DomainError) as err:
             await registration.register_household(
-                session, clock, telegram_user_id=1, language="zh-CN",
+                session,
+                clock,
+                telegram_user_id=1,
+                language="zh-CN",
                 draft=RegistrationDraft(community.household(ROOM), "张三", "+8613800138000"),
             )
         assert err.value.key == "registration.consent_required"
-        assert await session.scalar(select(func.count()).select_from(Person).where(
-            Person.telegram_user_id == 1)) == 0
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Person).where(Person.telegram_user_id == 1)
+            )
+            == 0
+        )
 
 
 async def test_declined_then_granted_consent_uses_latest(
     sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     async with sessionmaker() as session:
-        await registration.record_consent(session, clock, telegram_user_id=5, locale="en", granted=True)
+        await registration.record_consent(
+            session, clock, telegram_user_id=5, locale="en", granted=True
+        )
         clock.advance(__import__("datetime").timedelta(minutes=1))
-        await registration.record_consent(session, clock, telegram_user_id=5, locale="en", granted=False)
+        await registration.record_consent(
+            session, clock, telegram_user_id=5, locale="en", granted=False
+        )
         assert not await registration.has_consent(session, 5)
         rows = (await session.scalars(select(Consent).where(Consent.telegram_user_id == 5))).all()
         assert [r.granted for r in rows] == [True, False]
@@ -60,7 +78,11 @@ async def test_head_registers_with_members_and_second_member_joins(
     household_id = community.household(ROOM)
     async with sessionmaker.begin() as session:
         first = await _register(
-            session, clock, 1, household_id, "张三",
+            session,
+            clock,
+            1,
+            household_id,
+            "张三",
             [MemberDraft("张奶奶", "grandparent"), MemberDraft("李四", "spouse")],
         )
         assert first.person.is_head and not first.joined_existing
@@ -70,7 +92,9 @@ async def test_head_registers_with_members_and_second_member_joins(
         second = await _register(session, clock, 2, household_id, "李四")
         assert second.joined_existing and second.claimed_member and not second.person.is_head
     async with sessionmaker() as session:
-        members = (await session.scalars(select(Person).where(Person.household_id == household_id))).all()
+        members = (
+            await session.scalars(select(Person).where(Person.household_id == household_id))
+        ).all()
         assert sorted(m.name for m in members) == ["张三", "张奶奶", "李四"]
         assert await session.scalar(select(func.count()).select_from(Household)) == 26
         actions = (await session.scalars(select(AuditEntry.action))).all()
@@ -83,12 +107,17 @@ async def test_registering_again_updates_instead_of_duplicating(
     async with sessionmaker.begin() as session:
         await _register(session, clock, 1, community.household(ROOM), "张三")
     async with sessionmaker.begin() as session:
-        moved = await _register(session, clock, 1, community.household("阳光花园/2栋/1单元/202"), "张三丰")
+        moved = await _register(
+            session, clock, 1, community.household("阳光花园/2栋/1单元/202"), "张三丰"
+        )
         assert moved.person.name == "张三丰"
     async with sessionmaker() as session:
-        assert await session.scalar(
-            select(func.count()).select_from(Person).where(Person.telegram_user_id == 1)
-        ) == 1
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Person).where(Person.telegram_user_id == 1)
+            )
+            == 1
+        )
 
 
 async def test_unknown_household_is_refused(
@@ -105,10 +134,16 @@ async def test_members_added_and_removed_only_within_own_household(
 ) -> None:
     async with sessionmaker.begin() as session:
         a = (await _register(session, clock, 1, community.household(ROOM), "张三")).person
-        b = (await _register(session, clock, 2, community.household("幸福里/A座/1单元/101"), "王五")).person
-        kid = await registration.add_member(session, clock, reporter=a, member=MemberDraft("张小", "child"))
+        b = (
+            await _register(session, clock, 2, community.household("幸福里/A座/1单元/101"), "王五")
+        ).person
+        kid = await registration.add_member(
+            session, clock, reporter=a, member=MemberDraft("张小", "child")
+        )
         with pytest.raises(DomainError):
-            await registration.add_member(session, clock, reporter=a, member=MemberDraft("张小", "child"))
+            await registration.add_member(
+                session, clock, reporter=a, member=MemberDraft("张小", "child")
+            )
         with pytest.raises(DomainError):
             await registration.remove_member(session, clock, reporter=b, member_id=kid.id)
         with pytest.raises(DomainError):  # a member with Telegram cannot be removed by another

@@ -26,7 +26,7 @@ from tests.support.database import REDIS_ENV
 TOKEN = "123456:TEST-TOKEN-community-guard"
 
 
-def test_settings(double: BotApiDouble, database_url: str, **overrides: Any) -> Settings:
+def settings_for(double: BotApiDouble, database_url: str, **overrides: Any) -> Settings:
     import os
 
     redis_url = os.environ.get(REDIS_ENV) or None
@@ -56,7 +56,9 @@ class RunningBot:
         self._polling: asyncio.Task[None] | None = None
 
     async def start(self) -> Application:
-        app = await Application.create(self.settings, self.clock, migrate=False, catalog=self.catalog)
+        app = await Application.create(
+            self.settings, self.clock, migrate=False, catalog=self.catalog
+        )
         self.app = app
         self._polling = asyncio.create_task(
             app.run_polling(handle_as_tasks=False, polling_timeout=1)
@@ -80,12 +82,16 @@ class RunningBot:
     async def restart(self) -> Application:
         await self.stop()
         mark = self.double.mark()
-        app = await Application.create(self.settings, self.clock, migrate=False, catalog=self.catalog)
+        app = await Application.create(
+            self.settings, self.clock, migrate=False, catalog=self.catalog
+        )
         self.app = app
         self._polling = asyncio.create_task(
             app.run_polling(handle_as_tasks=False, polling_timeout=1)
         )
-        await self.double.wait_for(lambda c: c.method.lower() == "getupdates", since=mark, timeout=10)
+        await self.double.wait_for(
+            lambda c: c.method.lower() == "getupdates", since=mark, timeout=10
+        )
         return app
 
     @property
@@ -144,7 +150,9 @@ class ChatUser:
         assert found is not None, "the bot has sent nothing to this chat"
         return found
 
-    def button_data(self, label: str, message: SentMessage | None = None) -> tuple[SentMessage, str]:
+    def button_data(
+        self, label: str, message: SentMessage | None = None
+    ) -> tuple[SentMessage, str]:
         """Find a button by its exact label (or a unique substring) in the newest bot
         message of this chat that has it."""
         candidates: Iterable[SentMessage] = (

@@ -84,7 +84,12 @@ async def seed_community(
         for tg_id, name, role, scope, scope_id in staff:
             person = await ensure_staff_person(session, clock, telegram_user_id=tg_id, name=name)
             await grant_role(
-                session, clock, person=person, role=role, scope_type=scope, scope_id=scope_id,
+                session,
+                clock,
+                person=person,
+                role=role,
+                scope_type=scope,
+                scope_id=scope_id,
                 by=result.admin,
             )
         compounds = {c.name: c.id for c in await session.scalars(select(Compound))}

@@ -47,8 +47,8 @@ class TestDatabases:
         if self.pg_admin_url:
             name = f"cg_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
             asyncio.run(self._pg_execute(f'CREATE DATABASE "{name}"'))
-            self.pg_url = make_url(self.pg_admin_url).set(database=name).render_as_string(
-                hide_password=False
+            self.pg_url = (
+                make_url(self.pg_admin_url).set(database=name).render_as_string(hide_password=False)
             )
             asyncio.run(_migrate(self.pg_url))
         else:

@@ -1,0 +1,297 @@
+"""`community-guard sandbox`: the real bot against the Bot API test double, in one
+process, with a terminal chat. Anyone can try the bot without a Telegram token.
+
+You act as a resident, an officer or an admin, in a private chat, the owners' group
+or the officers' group; buttons are shown as numbered choices (type the number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.app import Application
+from bot.clock import SystemClock
+from bot.db.models import Community, Compound, GroupChat, Role, ScopeType
+from bot.double import ApiCall, BotApiDouble, FakeChat, FakeUser, RateLimits, SentMessage
+from bot.services.directory import import_register, read_register_csv
+from bot.services.identity import ensure_staff_person, grant_role
+from bot.settings import Settings
+from messages import Catalog, Translator
+
+TOKEN = "100200300:SANDBOX-community-guard-token"
+OWNERS_GROUP = -1001001
+OFFICERS_GROUP = -1001002
+_TAG = re.compile(r"<[^>]+>")
+
+
+class OffsetClock:
+    """The system clock, shifted by `:wait` so time-based features can be tried."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        self._system = SystemClock()
+
+    def now(self) -> datetime:
+        return self._system.now() + self.offset
+
+
+@dataclass(frozen=True)
+class Persona:
+    key: str
+    user: FakeUser
+
+
+class Sandbox:
+    """The terminal session: turns typed lines into updates and prints what the bot sends."""
+
+    def __init__(
+        self, double: BotApiDouble, app: Application, t: Translator, write: Callable[[str], None]
+    ) -> None:
+        self.double = double
+        self.app = app
+        self.t = t
+        self.write = write
+        self.personas = {
+            "resident": Persona("resident", double.user(10001, "小明", language_code="zh-hans")),
+            "officer": Persona("officer", double.user(10002, "王干事", language_code="zh-hans")),
+            "admin": Persona("admin", double.user(10003, "社区管理员", language_code="zh-hans")),
+        }
+        self.chats: dict[str, FakeChat | None] = {
+            "private": None,
+            "group": double.group(OWNERS_GROUP, "阳光花园业主群"),
+            "officers": double.group(OFFICERS_GROUP, "东湖社区工作群"),
+        }
+        for persona in self.personas.values():
+            for key in ("group", "officers"):
+                chat = self.chats[key]
+                assert chat is not None
+                double.add_member(chat, persona.user)
+        self.persona = self.personas["resident"]
+        self.chat_key = "private"
+        self.newcomers = 0
+        double.add_listener(self._on_call)
+
+    # ---------------------------------------------------------------- output
+
+    def _chat_label(self, chat_id: int) -> str:
+        if chat_id == OWNERS_GROUP:
+            return self.t("sandbox.label_group")
+        if chat_id == OFFICERS_GROUP:
+            return self.t("sandbox.label_officers")
+        for persona in self.personas.values():
+            if persona.user.id == chat_id:
+                return self.t("sandbox.label_private", name=persona.user.first_name)
+        return str(chat_id)
+
+    def _on_call(self, call: ApiCall) -> None:
+        for message in call.messages:
+            self._show(message, edited=False)
+        # Removing the buttons of an answered question is not worth reprinting.
+        if call.method.lower() != "editmessagereplymarkup":
+            for message in getattr(call, "edited", ()):
+                self._show(message, edited=True)
+        if call.method.lower() == "answercallbackquery" and call.params.get("text"):
+            self.write(f"  » {call.params['text']}")
+
+    def _show(self, message: SentMessage, *, edited: bool) -> None:
+        body = html.unescape(_TAG.sub("", message.raw_text or message.raw_caption or ""))
+        if message.document:
+            body += f"\n📎 {message.document.get('file_name', '')}"
+        marker = self.t("sandbox.edited") if edited else ""
+        self.write(f"\n[{self._chat_label(message.chat_id)}]{marker}\n{body}")
+        for number, (label, _data) in enumerate(self._buttons(message), start=1):
+            self.write(f"  ({number}) {label}")
+
+    def _buttons(self, message: SentMessage) -> list[tuple[str, str | None]]:
+        return [b for row in self.double.inline_buttons(message) for b in row]
+
+    # ---------------------------------------------------------------- input
+
+    def prompt(self) -> str:
+        return f"{self.persona.key}@{self.chat_key}> "
+
+    @property
+    def chat_id(self) -> int:
+        chat = self.chats[self.chat_key]
+        return chat.id if chat is not None else self.persona.user.id
+
+    async def handle_line(self, line: str) -> bool:
+        """Act on one typed line; returns False when the user wants to quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith(":"):
+            return await self._meta(line[1:].split())
+        if line.isdigit() and await self._press(int(line)):
+            return True
+        update = self.double.send_text(self.persona.user, line, self.chats[self.chat_key])
+        await self._settle(update)
+        return True
+
+    async def _settle(self, update: object) -> None:
+        await self.double.wait_processed(update, timeout=15)  # type: ignore[arg-type]
+        # What the bot queued (case cards, notices…) goes out before the next prompt.
+        await self.app.sender.drain()
+
+    async def _press(self, number: int) -> bool:
+        for message in reversed(self.double.messages(self.chat_id)):
+            buttons = self._buttons(message)
+            if buttons:
+                if not 1 <= number <= len(buttons):
+                    self.write(self.t("sandbox.no_such_button", count=len(buttons)))
+                    return True
+                _label, data = buttons[number - 1]
+                if data is None or data.startswith("http"):
+                    self.write(self.t("sandbox.link_button", link=data or ""))
+                    return True
+                await self._settle(self.double.press(self.persona.user, message, data))
+                return True
+        return False
+
+    async def _meta(self, words: list[str]) -> bool:
+        command, args = (words[0].lower(), words[1:]) if words else ("help", [])
+        if command in ("q", "quit", "exit"):
+            return False
+        if command == "as" and args and args[0] in self.personas:
+            self.persona = self.personas[args[0]]
+        elif command == "in" and args and args[0] in self.chats:
+            self.chat_key = args[0]
+        elif command == "contact":
+            user = self.persona.user
+            await self._settle(self.double.send_contact(user, f"+86138{user.id:08d}"))
+        elif command == "join":
+            self.newcomers += 1
+            newcomer = self.double.user(20000 + self.newcomers, f"新邻居{self.newcomers}")
+            chat = self.chats["group"]
+            assert chat is not None
+            for update in self.double.join(newcomer, chat):
+                await self._settle(update)
+        elif command == "wait" and args:
+            delta = _parse_delta(args[0])
+            if delta is None:
+                self.write(self.t("sandbox.bad_wait"))
+                return True
+            clock = self.app.clock
+            if isinstance(clock, OffsetClock):
+                clock.offset += delta
+            from scheduler import tick
+
+            await tick(self.app.job_context())
+            await self.app.sender.drain()
+            self.write(
+                self.t("sandbox.waited", now=self.app.clock.now().isoformat(timespec="minutes"))
+            )
+        else:
+            self.write(self.t("sandbox.help"))
+        return True
+
+
+def _parse_delta(text: str) -> timedelta | None:
+    match = re.fullmatch(r"(\d+)([mhd])", text)
+    if not match:
+        return None
+    amount, unit = int(match.group(1)), match.group(2)
+    return {
+        "m": timedelta(minutes=amount),
+        "h": timedelta(hours=amount),
+        "d": timedelta(days=amount),
+    }[unit]
+
+
+async def seed_demo(app: Application) -> bool:
+    """On first start: the demo community, its staff, and both groups bound."""
+    async with app.sessionmaker.begin() as session:
+        if await session.scalar(select(Community.id).limit(1)) is not None:
+            return False
+        register = Path(str(resources.files("bot.demo") / "register.csv"))
+        result = await import_register(
+            session,
+            app.clock,
+            community_name="东湖社区",
+            timezone="Asia/Shanghai",
+            rows=read_register_csv(register),
+            admin_telegram_id=10003,
+            admin_name="社区管理员",
+        )
+        community = result.community
+        officer = await ensure_staff_person(
+            session, app.clock, telegram_user_id=10002, name="王干事"
+        )
+        await grant_role(
+            session,
+            app.clock,
+            person=officer,
+            role=Role.OFFICER,
+            scope_type=ScopeType.COMMUNITY,
+            scope_id=community.id,
+            by=result.admin,
+        )
+        compound = await session.scalar(select(Compound).where(Compound.name == "阳光花园"))
+        assert compound is not None
+        session.add(
+            GroupChat(
+                chat_id=OWNERS_GROUP,
+                compound_id=compound.id,
+                title="阳光花园业主群",
+                bound_at=app.clock.now(),
+            )
+        )
+        community.officer_chat_id = OFFICERS_GROUP
+    return True
+
+
+async def start_sandbox(
+    database_url: str, write: Callable[[str], None], locale: str = "zh-CN"
+) -> tuple[Sandbox, BotApiDouble, asyncio.Task[None]]:
+    double = BotApiDouble(token=TOKEN, rate_limits=RateLimits(enabled=False))
+    await double.serve()
+    settings = Settings(
+        _env_file=None,
+        bot_token=SecretStr(TOKEN),
+        database_url=database_url,
+        telegram_api_base=double.base_url,
+    )
+    catalog = Catalog()
+    app = await Application.create(settings, OffsetClock(), migrate=True, catalog=catalog)
+    seeded = await seed_demo(app)
+    polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
+    await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)
+    sandbox = Sandbox(double, app, catalog.translator(locale), write)
+    sandbox.write(sandbox.t("sandbox.welcome", seeded=seeded))
+    return sandbox, double, polling
+
+
+async def stop_sandbox(sandbox: Sandbox, double: BotApiDouble, polling: asyncio.Task[None]) -> None:
+    await sandbox.app.dispatcher.stop_polling()
+    polling.cancel()
+    await asyncio.gather(polling, return_exceptions=True)
+    await sandbox.app.close()
+    await double.stop()
+
+
+async def run_sandbox(database_url: str, locale: str = "zh-CN") -> int:
+    """The interactive loop on the terminal."""
+    sandbox, double, polling = await start_sandbox(database_url, print, locale)
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, sandbox.prompt())
+            except EOFError:
+                break
+            if not await sandbox.handle_line(line):
+                break
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,268 @@
+"""Officer and admin commands (R-ADM, R-RBAC): risk areas, fever clinics, roles,
+grids, compounds. The role is read from the database on every command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, local_today
+from bot.commands import install_officer_commands
+from bot.db.models import Community, RiskArea, Role
+from bot.places import Gazetteer
+from bot.services import admin, clinics, risk_areas
+from bot.services.errors import DomainError
+from bot.services.identity import OFFICER_ROLES, Identity
+from messages import Catalog, Translator
+
+router = Router(name="admin")
+MAX_CSV_BYTES = 1_000_000
+
+
+async def _community(
+    message: Message, session: AsyncSession, identity: Identity, t: Translator,
+    roles: Iterable[Role] = OFFICER_ROLES,
+) -> Community | None:  # fmt: skip
+    """The community the actor administers with one of `roles`, or a polite refusal."""
+    ids = sorted(identity.community_ids(roles))
+    if not ids:
+        await message.answer(t("common.not_allowed"))
+        return None
+    return await session.get(Community, ids[0])
+
+
+# ---------------------------------------------------------------- risk areas
+
+
+@router.message(Command("risk"), StateFilter("*"))
+async def risk(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/risk add <place> <high|medium|low> [from] [to] · /risk remove <id> · /risk list"""
+    community = await _community(message, session, identity, t)
+    if community is None:
+        return
+    sub, _, rest = (command.args or "list").strip().partition(" ")
+    try:
+        if sub == "add":
+            args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
+            area = await risk_areas.add_risk_area(
+                session, clock, community_id=community.id, args=args, actor=identity.person
+            )
+            await message.answer(t("admin.risk_added", area=_area(area, t)))
+        elif sub == "remove" and rest.strip().isdigit():
+            area = await risk_areas.remove_risk_area(
+                session, clock, community_id=community.id, area_id=int(rest.strip()),
+                actor=identity.person,
+            )  # fmt: skip
+            await message.answer(t("admin.risk_removed", area=_area(area, t)))
+        elif sub == "list":
+            areas = await risk_areas.list_risk_areas(session, community.id)
+            await message.answer(t("admin.risk_list", areas=[_area(a, t) for a in areas]))
+        else:
+            raise DomainError("risk.usage")
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+
+
+def _area(area: RiskArea, t: Translator) -> dict[str, object]:
+    return {
+        "id": area.id,
+        "place": Gazetteer.load().full_name(area.place_code, t.locale),
+        "level": t(f"reports.level_{area.level}"),
+        "from": area.valid_from.isoformat(),
+        "to": area.valid_to.isoformat() if area.valid_to else "",
+    }
+
+
+# ---------------------------------------------------------------- fever clinics
+
+
+@router.message(Command("clinic"), StateFilter("*"))
+async def clinic(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/clinic add 名称|地址|电话 · /clinic list · /clinic remove N"""
+    community = await _community(message, session, identity, t)
+    if community is None:
+        return
+    sub, _, rest = (command.args or "list").strip().partition(" ")
+    try:
+        if sub == "add":
+            await clinics.add_clinic(
+                session, clock, community=community, clinic=clinics.parse_clinic(rest),
+                actor=identity.person,
+            )  # fmt: skip
+        elif sub == "remove" and rest.strip().isdigit():
+            await clinics.remove_clinic(
+                session, clock, community=community, number=int(rest.strip()),
+                actor=identity.person,
+            )  # fmt: skip
+        elif sub != "list":
+            raise DomainError("clinics.usage")
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await message.answer(t("admin.clinic_list", clinics=list(community.fever_clinics or [])))
+
+
+# ---------------------------------------------------------------- roles
+
+
+@router.message(Command("grant", "revoke"), StateFilter("*"))
+async def grant_or_revoke(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/grant <telegram_user_id> <role> [community | compound <name> | grid <name>]"""
+    community = await _community(message, session, identity, t, {Role.ADMIN})
+    if community is None:
+        return
+    try:
+        args = await admin.parse_role_args(session, community.id, command.args or "")
+        if command.command == "grant":
+            person = await admin.grant(session, clock, args=args, by=identity.person)
+        else:
+            await admin.revoke(session, clock, args=args, by=identity.person)
+            person = None
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    if person is not None and args.role in OFFICER_ROLES and message.bot is not None:
+        await install_officer_commands(
+            message.bot, catalog, args.telegram_user_id, person.language or community.locale
+        )
+    await message.answer(
+        t("admin.role_granted" if command.command == "grant" else "admin.role_revoked",
+          user=args.telegram_user_id,
+          role=t(f"admin.role_name_{args.role.value}"), scope=args.scope_name)
+    )  # fmt: skip
+
+
+@router.message(Command("roles"), StateFilter("*"))
+async def roles(message: Message, session: AsyncSession, identity: Identity, t: Translator) -> None:
+    community = await _community(message, session, identity, t, {Role.ADMIN})
+    if community is None:
+        return
+    rows = await admin.list_roles(session, community.id)
+    await message.answer(
+        t("admin.roles", rows=[{"name": r.name, "id": r.telegram_user_id or "",
+                                "role": t(f"admin.role_name_{r.role}"), "scope": r.scope}
+                               for r in rows])
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- grids and compounds
+
+
+@router.message(Command("grid"), StateFilter("*"), ~F.document)
+async def grid(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/grid set <grid> <compound> <building>...  (/grid import: attach a CSV)"""
+    community = await _community(message, session, identity, t, {Role.ADMIN})
+    if community is None:
+        return
+    words = (command.args or "").split()
+    if len(words) < 4 or words[0] != "set":
+        await message.answer(t("admin.grid_usage"))
+        return
+    try:
+        found = await admin.set_grid(
+            session, clock, community_id=community.id, grid_name=words[1],
+            compound_name=words[2], buildings=words[3:], actor=identity.person,
+        )  # fmt: skip
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await message.answer(t("admin.grid_set", grid=found.name, count=len(words) - 3))
+
+
+@router.message(F.document, F.caption.startswith("/grid"), StateFilter("*"))
+async def grid_import(
+    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+) -> None:
+    """A CSV (compound,building,grid) sent with the caption /grid import."""
+    community = await _community(message, session, identity, t, {Role.ADMIN})
+    if community is None:
+        return
+    document = message.document
+    assert document is not None and message.bot is not None
+    if (document.file_size or 0) > MAX_CSV_BYTES:
+        await message.answer(t("admin.csv_too_big"))
+        return
+    file = await message.bot.download(document)
+    data = file.read() if file is not None else b""
+    try:
+        count = await admin.import_grids_csv(
+            session, clock, community_id=community.id, data=data, actor=identity.person
+        )
+    except DomainError as exc:
+        await session.rollback()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await message.answer(t("admin.grid_imported", count=count))
+
+
+@router.message(Command("compound"), StateFilter("*"))
+async def compound(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/compound <name> managed [company] | lead <unit> | manager|stationed <name> <phone>"""
+    community = await _community(message, session, identity, t)
+    if community is None:
+        return
+    words = (command.args or "").split()
+    if len(words) < 2:
+        await message.answer(t("admin.compound_usage"))
+        return
+    try:
+        await admin.set_compound(
+            session, clock, community_id=community.id, name=words[0], field=words[1],
+            values=words[2:], actor=identity.person,
+        )  # fmt: skip
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await compounds(message, session, identity, t)
+
+
+@router.message(Command("compounds"), StateFilter("*"))
+async def compounds(
+    message: Message, session: AsyncSession, identity: Identity, t: Translator
+) -> None:
+    community = await _community(message, session, identity, t)
+    if community is None:
+        return
+    await message.answer(
+        t("admin.compounds", compounds=await admin.list_compounds(session, community.id))
+    )

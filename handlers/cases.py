@@ -1,0 +1,188 @@
+"""Cases in the officers' chat (R-ESC): binding the chat, the card buttons
+(acknowledge / take / resolve with a note), and /cases for officers."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.models import CaseKind, Compound, Grid
+from bot.parsing import ParseError, clean_text
+from bot.services import cases
+from bot.services.errors import DomainError
+from bot.services.identity import OFFICER_ROLES, Identity
+from handlers.callbacks import CaseCb
+from handlers.replies import edit_or_send, query_bot, query_chat_id
+from messages import Catalog, Translator
+
+router = Router(name="cases")
+
+
+class CaseNote(StatesGroup):
+    note = State()
+
+
+@router.message(Command("officers_here", "bind_officers"), StateFilter("*"))
+async def bind_officer_chat(
+    message: Message,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """In a group: make it the community's officer chat (officer/admin only)."""
+    if message.chat.type not in ("group", "supergroup"):
+        await message.answer(t("cases.bind_in_group"))
+        return
+    try:
+        community, queued = await cases.bind_officer_chat(
+            session, clock, catalog, identity=identity, chat_id=message.chat.id
+        )
+    except DomainError as exc:
+        await message.reply(t(exc.key, **exc.params))
+        return
+    await message.answer(t("cases.officer_chat_bound", community=community.name, queued=queued))
+
+
+@router.callback_query(CaseCb.filter())
+async def case_button(
+    query: CallbackQuery,
+    callback_data: CaseCb,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """Anyone in the chat can press: the presser's role is checked in the database."""
+    try:
+        case = await cases.get_case_for(session, identity, callback_data.case_id)
+        if callback_data.action == "resolve":
+            if case.status == "resolved":
+                raise DomainError("cases.already_resolved", id=case.id)
+            await state.set_state(CaseNote.note)
+            await state.update_data(
+                case_id=case.id,
+                card_chat=query.message.chat.id if query.message else None,
+                card_message=query.message.message_id if query.message else None,
+            )
+            await query.answer()
+            await query_bot(query).send_message(
+                query_chat_id(query),
+                t("cases.ask_note", id=case.id, name=query.from_user.full_name),
+            )
+            return
+        case = await cases.act(
+            session, clock, catalog, identity=identity, case_id=case.id,
+            action=callback_data.action,
+        )  # fmt: skip
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer(t(f"cases.done_{callback_data.action}", id=case.id))
+    text, markup = await cases.render_card(session, clock, catalog, case)
+    await edit_or_send(query, text, markup)
+
+
+@router.message(CaseNote.note, Command("cancel"))
+async def case_note_cancelled(message: Message, state: FSMContext, t: Translator) -> None:
+    await state.clear()
+    await message.answer(t("common.cancelled"))
+
+
+@router.message(CaseNote.note, F.text, ~F.text.startswith("/"))
+async def case_note(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data = await state.get_data()
+    try:
+        note = clean_text(message.text or "", cases.NOTE_MAX, multiline=True)
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    try:
+        case = await cases.act(
+            session, clock, catalog, identity=identity, case_id=int(data.get("case_id", 0)),
+            action="resolve", note=note,
+        )  # fmt: skip
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await state.clear()
+    text, markup = await cases.render_card(session, clock, catalog, case)
+    chat, msg = data.get("card_chat"), data.get("card_message")
+    if chat is not None and msg is not None and message.bot is not None:
+        with contextlib.suppress(TelegramBadRequest):
+            await message.bot.edit_message_text(
+                text=text, chat_id=int(chat), message_id=int(msg), reply_markup=markup
+            )
+    await message.answer(t("cases.done_resolve", id=case.id))
+
+
+@router.message(Command("cases"), StateFilter("*"))
+async def list_cases(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/cases [compound] [grid] [kind]: open cases, for officers and admins."""
+    ids = sorted(identity.community_ids(OFFICER_ROLES))
+    if not ids:
+        await message.answer(t("common.not_allowed"))
+        return
+    community_id = ids[0]
+    compounds = {
+        c.name: c.id
+        for c in await session.scalars(
+            select(Compound).where(Compound.community_id == community_id)
+        )
+    }
+    grids = {
+        g.name: g.id
+        for g in await session.scalars(select(Grid).where(Grid.community_id == community_id))
+    }
+    kinds = {k.value: k.value for k in CaseKind} | {
+        t(f"cases.kind_{k.value}"): k.value for k in CaseKind
+    }
+    compound_id = grid_id = None
+    kind = None
+    for word in (command.args or "").split():
+        if word in compounds:
+            compound_id = compounds[word]
+        elif word in grids:
+            grid_id = grids[word]
+        elif word in kinds:
+            kind = kinds[word]
+        else:
+            await message.answer(t("cases.filter_unknown", word=word[:40]))
+            return
+    found = await cases.list_open_cases(
+        session, community_id, compound_id=compound_id, grid_id=grid_id, kind=kind
+    )
+    rows = []
+    for case in found[:30]:
+        ctx = await cases.card_context(session, clock, case)
+        rows.append({**ctx, "kind_label": t(f"cases.kind_{case.kind}"),
+                     "status_label": t(f"cases.status_{case.status}")})  # fmt: skip
+    await message.answer(t("cases.list", cases=rows, total=len(found)))

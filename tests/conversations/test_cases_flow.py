@@ -1,0 +1,188 @@
+"""Cases end to end (R-ESC, R-RBAC, R-TIP): the officers' chat, card buttons, re-alerts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import AuditEntry, Case, CaseEvent
+from bot.double import BotApiDouble, SentMessage
+from scheduler import tick
+from tests.conversations.test_reports_flow import register
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import ADMIN_ID, GRID_WORKER_ID, OFFICER_ID, SeededCommunity
+
+OFFICER_GROUP = -1001234
+
+
+async def _officer_chat(double: BotApiDouble) -> tuple[ChatUser, ChatUser, ChatUser]:
+    double.group(OFFICER_GROUP, "东湖社区工作群")
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员"))
+    grid = ChatUser(double, double.user(GRID_WORKER_ID, "李网格"))
+    return officer, admin, grid
+
+
+async def _symptom(resident: ChatUser) -> None:
+    await resident.send("/report")
+    await resident.press("症状报告")
+    await resident.press("张三")
+    await resident.press("发热")
+    await resident.press("选好了")
+    await resident.send("38.5")
+    await resident.send("今天")
+    await resident.press("确认提交")
+
+
+def _card(double: BotApiDouble, case_id: int) -> SentMessage:
+    cards = [
+        m
+        for m in double.messages(OFFICER_GROUP)
+        if f"#{case_id} " in (m.content or "")
+        and ("网格员" in (m.content or "") or "Grid worker" in (m.content or ""))
+    ]
+    assert cards, texts(double.messages(OFFICER_GROUP))
+    return cards[-1]
+
+
+async def test_symptom_card_buttons_resolve_and_resident_told(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    officer, _, grid = await _officer_chat(double)
+    # A resident cannot bind the officers' chat
+    replies = await resident.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    assert "只有社区干部" in texts(replies)
+    await _symptom(resident)  # before binding: the case waits
+    replies = await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    assert "工作群" in texts(replies) and "补发 1" in texts(replies)
+    await running_bot.drain()
+    async with sessionmaker() as session:
+        case = await session.scalar(select(Case))
+        assert case is not None
+    card = _card(double, case.id)
+    assert "紧急" in card.content and "张三" in card.content and "李网格" in card.content
+    # A resident presses the officer's button (the real one, and a forged one)
+    _, ack_data = resident.button_data("已知悉", card)
+    await resident.press_data(ack_data, card, chat_id=OFFICER_GROUP)
+    assert "只有社区工作人员" in (resident.answer_of_last_press() or "")
+    await resident.press_data(f"case:resolve:{case.id}", card, strict=False, chat_id=OFFICER_GROUP)
+    assert "只有社区工作人员" in (resident.answer_of_last_press() or "")
+    await resident.press_data("case:ack:999999", card, strict=False, chat_id=OFFICER_GROUP)
+    assert "没有找到" in (resident.answer_of_last_press() or "")
+    await officer.press_data(f"case:explode:{case.id}", card, strict=False, chat_id=OFFICER_GROUP)
+    assert "已失效" in (officer.answer_of_last_press() or "")
+    await officer.press_data("case:ack:notanumber", card, strict=False, chat_id=OFFICER_GROUP)
+    assert officer.answer_of_last_press()
+    # The grid worker of the building acknowledges: the card is edited in place
+    await grid.press_data(ack_data, card, chat_id=OFFICER_GROUP)
+    card = _card(double, case.id)
+    assert "状态：已知悉" in card.content
+    _, take_data = officer.button_data("我来处理", card)
+    await officer.press_data(take_data, card, chat_id=OFFICER_GROUP)
+    card = _card(double, case.id)
+    assert "处理人：王干事" in card.content
+    _, resolve_data = officer.button_data("办结", card)
+    replies = await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
+    assert "办结说明" in texts(replies)
+    # other commands still work while the note is awaited; an empty-ish note is refused
+    replies = await officer.send("/cases", chat=double.chats[OFFICER_GROUP])
+    assert "共 1 个" in texts(replies)
+    replies = await officer.send("x" * 501, chat=double.chats[OFFICER_GROUP])
+    assert "500" in texts(replies)
+    replies = await officer.send("已陪同前往<b>发热门诊</b>", chat=double.chats[OFFICER_GROUP])
+    assert "已办结" in texts(replies)
+    card = _card(double, case.id)
+    # the note is shown as typed (escaped, not interpreted as HTML)
+    assert "已办结" in card.content and "<b>发热门诊</b>" in card.content
+    assert not double.inline_buttons(card)
+    await running_bot.drain()
+    assert "已由社区办结" in resident.last().content
+    async with sessionmaker() as session:
+        events = list(await session.scalars(select(CaseEvent.action).order_by(CaseEvent.id)))
+        assert events == ["opened", "ack", "take", "resolve"]
+        audited = set(await session.scalars(select(AuditEntry.action)))
+        assert {"case.ack", "case.take", "case.resolve", "officer_chat.bind"} <= audited
+    # /cases for officers only
+    replies = await officer.send("/cases")
+    assert "没有未办结" in texts(replies)
+    replies = await resident.send("/cases")
+    assert "没有执行此操作的权限" in texts(replies)
+
+
+async def test_unacknowledged_urgent_case_is_raised_again_once_per_period(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    officer, _, _ = await _officer_chat(double)
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    await _symptom(resident)
+    await running_bot.drain()
+    ctx = running_bot.application.job_context()
+    clock.advance(timedelta(minutes=29))
+    await tick(ctx)
+    await running_bot.drain()
+    assert len(double.messages(OFFICER_GROUP)) == 2  # bind reply + one card
+    clock.advance(timedelta(minutes=2))
+    await tick(ctx)
+    await tick(ctx)
+    await running_bot.drain()
+    assert "第 2 次提醒" in double.messages(OFFICER_GROUP)[-1].content
+    assert len(double.messages(OFFICER_GROUP)) == 3
+    replies = await officer.send("/cases 症状报告", chat=double.chats[OFFICER_GROUP])
+    assert "症状报告" in texts(replies) and "共 1 个" in texts(replies)
+    # once acknowledged, no more re-alerts
+    card = _card(double, 1)
+    _, ack = officer.button_data("已知悉", card)
+    await officer.press_data(ack, card, chat_id=OFFICER_GROUP)
+    clock.advance(timedelta(hours=2))
+    await tick(ctx)
+    await running_bot.drain()
+    assert len(double.messages(OFFICER_GROUP)) == 4  # + the /cases answer, no new card
+
+
+async def test_tipoff_never_reveals_the_reporter(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(
+        sessionmaker, clock, community, english_resident, name="Alice Reporter", member=None
+    )
+    officer, _, _ = await _officer_chat(double)
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    await english_resident.send("/report")
+    await english_resident.press("Tip-off")
+    await english_resident.press("Unreported tenant")
+    await english_resident.send("building 2 unit 1 302")
+    replies = await english_resident.send("x" * 400)
+    assert "too long" in texts(replies)
+    await english_resident.send("New tenants from out of town, <i>not registered</i>")
+    summary = texts(await english_resident.press("Submit"))
+    assert "Nobody will learn who you are" in summary
+    await running_bot.drain()
+    card = _card(double, 1)
+    assert "not registered" in card.content
+    for chat_id in double.chats:
+        if chat_id == english_resident.id:
+            continue
+        for message in double.messages(chat_id):
+            content = message.content or ""
+            assert "Alice" not in content and "13800138000" not in content
+            assert str(english_resident.id) not in content and "1栋" not in content

@@ -1,0 +1,196 @@
+"""Visit, tenant, tip-off and supplies conversations in both languages."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import Case, Isolation, Person, Report
+from bot.double import BotApiDouble, SentMessage
+from tests.conversations.test_reports_flow import add_risk, register
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import OFFICER_ID, SeededCommunity
+
+OFFICER_GROUP = -1004321
+
+
+async def bind(double: BotApiDouble) -> ChatUser:
+    double.group(OFFICER_GROUP, "工作群")
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    return officer
+
+
+def card_of(double: BotApiDouble, message_id: int) -> SentMessage:
+    return next(m for m in double.messages(OFFICER_GROUP) if m.message_id == message_id)
+
+
+async def test_visit_from_risk_area_in_chinese_with_html_name(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    await add_risk(sessionmaker, clock, community, "湖北 medium 3-1")
+    await bind(double)
+    await resident.send("/report")
+    await resident.press("来访报备")
+    replies = await resident.send("12345")
+    assert "真实姓名" in texts(replies)
+    replies = await resident.send("x" * 41)
+    assert "40 个字以内" in texts(replies)
+    await resident.send("<b>李</b>表哥")
+    replies = await resident.send("123")
+    assert "手机号码好像不对" in texts(replies)
+    await resident.press("跳过")
+    await resident.send("湖北武汉")
+    await resident.send("2022-03-10")
+    replies = await resident.send("0")
+    assert "1 到 365" in texts(replies)
+    replies = await resident.send("五天")
+    summary = replies[-1]
+    assert "<b>李</b>表哥" in summary.content and "湖北省武汉市" in summary.content
+    assert "（未填）" in summary.content
+    replies = await resident.press("确认提交")
+    assert "2022-03-23" in texts(replies)
+    await running_bot.drain()
+    card = double.messages(OFFICER_GROUP)[-1]
+    assert "<b>李</b>表哥" in card.content  # shown as typed, never as markup
+    async with sessionmaker() as session:
+        isolation = await session.scalar(select(Isolation))
+        assert isolation is not None
+        visitor = await session.get(Person, isolation.person_id)
+        assert visitor is not None and visitor.name == "<b>李</b>表哥"
+
+
+async def test_tenant_in_chinese_and_visit_without_risk_in_english(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    await register(
+        sessionmaker, clock, community, english_resident, name="Alice", member=None,
+        room="阳光花园/2栋/1单元/101",
+    )  # fmt: skip
+    await bind(double)
+    await resident.send("/report")
+    await resident.press("租户")
+    await resident.press("租户")
+    await resident.send("王五，赵六")
+    await resident.send("北京市朝阳区")
+    await resident.send("3月5日")
+    await resident.send("13900139000")
+    replies = await resident.send("2栋1单元201")
+    assert "王五、赵六" in texts(replies) and "北京市朝阳区" in texts(replies)
+    replies = await resident.press("确认提交")
+    assert "已登记" in texts(replies)
+    await running_bot.drain()
+    assert "王五、赵六" in double.messages(OFFICER_GROUP)[-1].content
+
+    await english_resident.send("/report")
+    await english_resident.press("A visitor")
+    await english_resident.send("Bob Smith")
+    await english_resident.send("+86 139 0013 9001")
+    await english_resident.send("Beijing")
+    replies = await english_resident.send("2030-01-01")
+    assert "is in the future" in texts(replies)
+    await english_resident.send("2022-03-09")
+    await english_resident.send("3")
+    replies = await english_resident.press("Submit")
+    assert "Visitor reported" in texts(replies) and "isolation" not in texts(replies)
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Report)) == 2
+        assert await session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+async def test_supplies_in_both_languages(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, english_resident, name="Alice", member=None)
+    person_id = await register(
+        sessionmaker, clock, community, resident, room="阳光花园/1栋/2单元/101"
+    )
+    # not in isolation: told so right away
+    await english_resident.send("/report")
+    replies = await english_resident.press("Help in isolation")
+    assert "households in home isolation" in texts(replies)
+    async with sessionmaker.begin() as session:
+        session.add(
+            Isolation(community_id=community.community_id, person_id=person_id,
+                      start_date=date(2022, 3, 5), end_date=date(2022, 3, 18), status="active",
+                      created_at=clock.now())
+        )  # fmt: skip
+    await bind(double)
+    await resident.send("/report")
+    await resident.press("隔离户求助")
+    await resident.press("食品")
+    replies = await resident.send("大米 5 斤，鸡蛋 2 盒")
+    assert "大米 5 斤" in texts(replies)
+    await resident.press("确认提交")
+    await running_bot.drain()
+    card = double.messages(OFFICER_GROUP)[-1]
+    assert "物资/求助" in card.content and "大米" in card.content
+    # a volunteer may take and resolve supplies cases
+    volunteer = ChatUser(double, double.user(9005, "赵志愿"))
+    _, take = volunteer.button_data("我来处理", card)
+    await volunteer.press_data(take, card, chat_id=OFFICER_GROUP)
+    assert "处理人：赵志愿" in card_of(double, card.message_id).content
+    # a plain resident may not
+    _, resolve = resident.button_data("办结", card_of(double, card.message_id))
+    await resident.press_data(resolve, card, chat_id=OFFICER_GROUP)
+    assert "只有社区工作人员" in (resident.answer_of_last_press() or "")
+
+
+async def test_symptom_in_english_with_restart_at_the_summary(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    replies = await english_resident.send("/start report")
+    assert "register your household first" in texts(replies)
+    await register(sessionmaker, clock, community, english_resident, name="Alice", member="Granny")
+    await english_resident.send("/report")
+    await english_resident.press("Symptoms")
+    replies = await english_resident.send("Granny")
+    assert "choose with the buttons" in texts(replies)
+    await english_resident.press("Granny")
+    replies = await english_resident.press("Done")
+    assert english_resident.answer_of_last_press() == "Please choose at least one."
+    await english_resident.press("Cough")
+    await english_resident.press("Short of breath")
+    await english_resident.press("Cough")  # toggled off again
+    await english_resident.press("Done")
+    await english_resident.press("Skip")
+    replies = await english_resident.send("2022-02-30")
+    assert "could not read that date" in texts(replies)
+    replies = await english_resident.send("2022-03-08")
+    summary = texts(replies)
+    assert "Short of breath" in summary and "Cough" not in summary and "(none)" in summary
+    await running_bot.restart()
+    replies = await english_resident.press("Submit")
+    assert "do not use public transport" in texts(replies)
+    assert "please ask the community officers" in texts(replies)
+    async with sessionmaker() as session:
+        report = await session.scalar(select(Report))
+        assert report is not None and report.details["symptoms"] == ["breath"]
+        assert report.details["temperature"] is None

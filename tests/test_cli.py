@@ -1,0 +1,79 @@
+"""The console script: clear one-line errors, setup from CSV, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+DEMO = Path(__file__).parents[1] / "bot" / "demo" / "register.csv"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_BASE", "WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env is read from the project
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("", "BOT_TOKEN is not set"), ("not-a-token", "BOT_TOKEN is malformed")],
+)
+def test_missing_or_malformed_token_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], token: str, expected: str
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", token)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_unreachable_database_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123456:ABCDEFGHIJKLMNOP")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot use the database" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEFAULT_TIMEZONE", "Mars/Olympus")
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "DEFAULT_TIMEZONE" in err and len(err.strip().splitlines()) == 1
+
+
+def test_setup_creates_a_community_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cg.db'}")
+    args = ["setup", "--csv", str(DEMO), "--community", "东湖社区", "--admin-id", "42"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "households: 96 created" in out and "compounds: 2 created" in out
+    assert "admin: Telegram user 42" in out
+    assert main(args) == 0
+    assert "households: 0 created" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_setup_rejects_a_bad_csv(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("compound,building,room\n阳光花园,1栋,101\n", encoding="utf-8")
+    assert main(["setup", "--csv", str(bad), "--community", "x"]) == 2
+    assert "missing column(s) unit" in capsys.readouterr().err
+    empty_cell = tmp_path / "empty.csv"
+    empty_cell.write_text("compound,building,unit,room\n阳光花园,,1单元,101\n", encoding="utf-8")
+    assert main(["setup", "--csv", str(empty_cell), "--community", "x"]) == 2
+    assert "empty.csv:2: empty building" in capsys.readouterr().err

@@ -1,0 +1,130 @@
+"""Every text exists in both locales, renders with sample data within Telegram's
+limits, and every button's callback data fits in 64 bytes."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, get_type_hints
+
+import pytest
+from aiogram.filters.callback_data import CallbackData
+from jinja2 import ChainableUndefined, meta
+
+import handlers
+from messages import LOCALES, Catalog
+
+TELEGRAM_TEXT_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+
+
+class Sample(ChainableUndefined):
+    """Stands for any template variable: a long-ish string, a number, a list of itself."""
+
+    def __str__(self) -> str:
+        return "示例Sample<&>" * 3
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Sample:
+        # Methods on values (dict.get, date.strftime) return samples too.
+        return Sample(name="call")
+
+    def __html__(self) -> str:
+        # Like a real value, the sample goes through autoescaping.
+        from markupsafe import escape
+
+        return str(escape(str(self)))
+
+    def __iter__(self) -> Any:
+        return iter([Sample(name="item") for _ in range(3)])
+
+    def __len__(self) -> int:
+        return 3
+
+    def __int__(self) -> int:
+        return 7
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _number(self, *_: Any) -> int:
+        return 7
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _number
+    __truediv__ = __floordiv__ = __mod__ = _number
+
+    def __lt__(self, other: Any) -> bool:
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+
+@pytest.fixture(scope="module")
+def sample_catalog() -> Catalog:
+    return Catalog(undefined=Sample)
+
+
+def test_both_locales_have_the_same_keys(catalog: Catalog) -> None:
+    zh, en = set(catalog.sources["zh-CN"]), set(catalog.sources["en"])
+    assert zh - en == set(), "texts missing in English"
+    assert en - zh == set(), "texts missing in Chinese"
+    assert len(zh) > 50
+
+
+def test_locales_use_the_same_variables(catalog: Catalog) -> None:
+    env = catalog.env
+    mismatched = []
+    for key in catalog.sources["zh-CN"]:
+        zh = meta.find_undeclared_variables(env.parse(catalog.sources["zh-CN"][key]))
+        en = meta.find_undeclared_variables(env.parse(catalog.sources["en"][key]))
+        if zh != en:
+            mismatched.append((key, sorted(zh ^ en)))
+    assert mismatched == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_template_renders_within_telegram_limits(
+    sample_catalog: Catalog, locale: str
+) -> None:
+    for key in sample_catalog.sources[locale]:
+        text = sample_catalog.render(locale, key)
+        assert text, key
+        assert len(text) <= TELEGRAM_TEXT_LIMIT, (key, len(text))
+        # autoescape: the sample's "<&>" never reaches Telegram as markup
+        assert "<&>" not in text, key
+
+
+def test_variables_are_html_escaped(catalog: Catalog) -> None:
+    text = catalog.render("en", "groups.bound", compound="<b>x</b>&")
+    assert "&lt;b&gt;x&lt;/b&gt;&amp;" in text
+
+
+def _callback_classes() -> list[type[CallbackData]]:
+    for module in pkgutil.iter_modules(handlers.__path__):
+        importlib.import_module(f"handlers.{module.name}")
+    found: list[type[CallbackData]] = []
+    stack = list(CallbackData.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def _extreme(annotation: Any) -> Any:
+    if annotation is bool:
+        return True
+    if annotation is int:
+        return -(2**53)
+    if annotation is str:
+        return "x" * 12  # our string fields are short codes (actions, levels, locales)
+    return None
+
+
+def test_callback_data_fits_in_64_bytes() -> None:
+    classes = _callback_classes()
+    assert len(classes) >= 8
+    for cls in classes:
+        hints = get_type_hints(cls)
+        values = {name: _extreme(hints[name]) for name in cls.model_fields}
+        packed = cls(**values).pack()
+        assert len(packed.encode()) <= CALLBACK_DATA_LIMIT, (cls.__name__, packed)
