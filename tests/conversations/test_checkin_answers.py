@@ -4,7 +4,7 @@ reminders, misses and fevers that become cases, and unreachable people."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
