@@ -24,8 +24,9 @@ PRIVATE_COMMANDS: tuple[str, ...] = (
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
     "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
-    "revoke", "roles", "notice", "notices", "ledger", "coverage", "screen", "gate", "gate_add",
-    "gate_poster", "chart", "audit",
+    "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set", "notice",
+    "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
+    "audit",
 )  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 

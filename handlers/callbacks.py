@@ -120,3 +120,18 @@ class NoticeCb(CallbackData, prefix="ntc"):
 
     action: str
     arg: int = 0
+
+
+class CheckinCb(CallbackData, prefix="ci"):
+    """An answer on a check-in prompt: normal / fever / other, or "type" (a temperature)."""
+
+    answer: str
+    checkin_id: int
+
+
+class IsolationCb(CallbackData, prefix="iso"):
+    """An officer's action on an isolation: extend (days) / early / hospital."""
+
+    action: str
+    isolation_id: int
+    days: int = 0

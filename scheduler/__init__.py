@@ -40,11 +40,13 @@ PeriodicTask = Callable[[JobContext], Awaitable[object]]
 
 def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
+    from scheduler.checkins import checkin_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
     from scheduler.reports import coverage_reminders, daily_charts
 
     return [
         ("case_realert", realert_cases),
+        ("checkins", checkin_tick),
         ("notices_due", due_notices),
         ("notice_cards", notice_cards),
         ("public_posts", daily_public_posts),

@@ -1,0 +1,345 @@
+"""Officer commands of isolation monitoring (R-ISO, R-END, R-ADM): /settings, /set,
+/isolations, /checkins, /isolation with extend / end early / hospital buttons."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, local_today
+from bot.db.models import Community, Isolation, IsolationStatus, Person
+from bot.parsing import ParseError, clean_text
+from bot.services import checkins, community_settings
+from bot.services.errors import DomainError
+from bot.services.identity import OFFICER_ROLES, Identity
+from handlers.callbacks import IsolationCb
+from handlers.keyboards import buttons
+from handlers.replies import edit_or_send
+from messages import Translator
+
+router = Router(name="isolation_admin")
+router.message.filter(F.chat.type == "private")
+
+EXTEND_CHOICES = (3, 7)
+REASON_MAX = 300
+
+
+class IsolationReason(StatesGroup):
+    reason = State()
+
+
+async def _officer_community(session: AsyncSession, identity: Identity) -> Community | None:
+    """The community this officer (admin/officer, from the database) acts for."""
+    ids = sorted(identity.community_ids(OFFICER_ROLES))
+    return await session.get(Community, ids[0]) if ids else None
+
+
+@router.message(Command("settings"), StateFilter("*"))
+async def show_settings(
+    message: Message, session: AsyncSession, identity: Identity, t: Translator
+) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
+    await message.answer(
+        t("settings.show", community=community.name, s=community_settings.view(community))
+    )
+
+
+@router.message(Command("set"), StateFilter("*"))
+async def set_setting(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
+    name, _, value = (command.args or "").strip().partition(" ")
+    names = ", ".join(community_settings.SETTING_NAMES)
+    if not name or not value.strip():
+        await message.answer(t("settings.usage", names=names))
+        return
+    try:
+        view = await community_settings.change_setting(
+            session, clock, community=community, name=name, value=value, actor=identity.person
+        )
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    shown = getattr(view, name)
+    value = ", ".join(shown) if isinstance(shown, list) else shown
+    await message.answer(t("settings.changed", name=name, value=value))
+
+
+@router.message(Command("isolations"), StateFilter("*"))
+async def list_isolations(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
+    lines = await checkins.isolations_of(session, clock, community, (command.args or "").strip())
+    if not lines:
+        await message.answer(t("isolation.list_empty"))
+        return
+    body = [t("isolation.list_title", count=len(lines))]
+    for line in lines[:100]:
+        body.append(
+            t(
+                "isolation.list_line",
+                name=line.person.name,
+                person_id=line.person.id,
+                address=line.address,
+                start=line.isolation.start_date.isoformat(),
+                end=line.isolation.end_date.isoformat(),
+                checkin=t(f"isolation.checkin_{line.today_status or 'none'}"),
+            )
+        )
+    await _answer_long(message, body)
+
+
+@router.message(Command("checkins"), StateFilter("*"))
+async def checkin_overview(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
+    statuses = await checkins.checkin_status(
+        session, clock, community, (command.args or "").strip()
+    )
+    if not statuses:
+        await message.answer(t("isolation.list_empty"))
+        return
+    body = [t("isolation.status_title", day=local_today(clock, community.timezone).isoformat())]
+    for status in statuses:
+        line = t("isolation.status_line", c=status)
+        if status.pending_names:
+            line += "\n" + t("isolation.status_pending", names=status.pending_names)
+        body.append(line)
+    await _answer_long(message, body)
+
+
+async def _answer_long(message: Message, parts: list[str]) -> None:
+    """Send lines in as few messages as Telegram's 4096-character limit allows."""
+    chunk = ""
+    for part in parts:
+        if chunk and len(chunk) + len(part) + 1 > 4000:
+            await message.answer(chunk)
+            chunk = ""
+        chunk = f"{chunk}\n{part}" if chunk else part
+    if chunk:
+        await message.answer(chunk)
+
+
+def _card(
+    t: Translator,
+    clock: Clock,
+    community: Community,
+    isolation: Isolation,
+    person: Person,
+    address: str,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    today = local_today(clock, community.timezone)
+    text = t(
+        "isolation.card",
+        i={
+            "id": isolation.id,
+            "person_id": person.id,
+            "name": person.name,
+            "address": address,
+            "start": isolation.start_date.isoformat(),
+            "end": isolation.end_date.isoformat(),
+            "day_number": (today - isolation.start_date).days + 1,
+            "status": t(f"isolation.status_{isolation.status}"),
+            "reason": isolation.end_reason or "",
+        },
+    )
+    if isolation.status != IsolationStatus.ACTIVE:
+        return text, None
+    rows = [
+        [
+            (
+                t("isolation.button_extend", days=d),
+                IsolationCb(action="extend", isolation_id=isolation.id, days=d),
+            )
+            for d in EXTEND_CHOICES
+        ],
+        [
+            (t("isolation.button_early"), IsolationCb(action="early", isolation_id=isolation.id)),
+            (
+                t("isolation.button_hospital"),
+                IsolationCb(action="hospital", isolation_id=isolation.id),
+            ),
+        ],
+    ]
+    return text, buttons(rows)
+
+
+@router.message(Command("isolation"), StateFilter("*"))
+async def show_isolation(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
+    query = (command.args or "").strip()
+    if not query:
+        await message.answer(t("isolation.usage"))
+        return
+    found = await checkins.find_isolations(session, community, query)
+    if not found:
+        await message.answer(t("isolation.not_found"))
+        return
+    if len(found) > 1:
+        await message.answer(
+            t("isolation.several", people=[{"id": p.id, "name": p.name} for _, p in found])
+        )
+        return
+    isolation, person = found[0]
+    lines = {
+        line.isolation.id: line.address
+        for line in await checkins.isolations_of(session, clock, community)
+    }
+    text, markup = _card(t, clock, community, isolation, person, lines.get(isolation.id, ""))
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(IsolationCb.filter())
+async def isolation_action(
+    query: CallbackQuery,
+    callback_data: IsolationCb,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        isolation, person = await checkins.isolation_with_person(
+            session, callback_data.isolation_id
+        )
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    # Re-checked on every press: a resident can forge or press an officer's button.
+    if identity.person is None or not identity.allows(
+        OFFICER_ROLES, community_id=isolation.community_id
+    ):
+        await query.answer(t("common.not_allowed"), show_alert=True)
+        return
+    if isolation.status != IsolationStatus.ACTIVE:
+        await query.answer(t("isolation.not_active"), show_alert=True)
+        return
+    if callback_data.action == "extend":
+        try:
+            await checkins.officer_extend(
+                session,
+                clock,
+                isolation_id=isolation.id,
+                actor=identity.person,
+                days=callback_data.days,
+            )
+        except DomainError as exc:
+            await query.answer(t(exc.key, **exc.params), show_alert=True)
+            return
+        await query.answer()
+        await edit_or_send(
+            query,
+            t(
+                "isolation.extended",
+                id=isolation.id,
+                name=person.name,
+                end=isolation.end_date.isoformat(),
+            ),
+        )
+    elif callback_data.action in ("early", "hospital"):
+        await state.set_state(IsolationReason.reason)
+        await state.update_data(isolation_id=isolation.id, action=callback_data.action)
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(t("isolation.ask_reason", id=isolation.id, name=person.name))
+    else:
+        await query.answer(t("common.button_expired"), show_alert=True)
+
+
+@router.message(IsolationReason.reason, F.text)
+async def isolation_reason(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data = await state.get_data()
+    isolation_id, action = data.get("isolation_id"), data.get("action")
+    try:
+        reason = clean_text(message.text or "", max_len=REASON_MAX)
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    if not isinstance(isolation_id, int) or action not in ("early", "hospital"):
+        await state.clear()
+        await message.answer(t("common.button_expired"))
+        return
+    try:
+        isolation, person = await checkins.isolation_with_person(session, isolation_id)
+        if identity.person is None or not identity.allows(
+            OFFICER_ROLES, community_id=isolation.community_id
+        ):
+            await state.clear()
+            await message.answer(t("common.not_allowed"))
+            return
+        status = IsolationStatus.HOSPITAL if action == "hospital" else IsolationStatus.ENDED_EARLY
+        await checkins.officer_end(
+            session,
+            clock,
+            isolation_id=isolation_id,
+            actor=identity.person,
+            status=status,
+            reason=reason,
+        )
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await state.clear()
+    await message.answer(
+        t(
+            "isolation.ended",
+            id=isolation.id,
+            name=person.name,
+            status=t(f"isolation.status_{status.value}"),
+            reason=reason,
+        )
+    )
