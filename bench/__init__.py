@@ -1,1 +1,1 @@
-"""Benchmarks (not tests): they print figures. See docs/notices-and-sending.md."""
+"""Benchmarks (not tests): they print figures. Their latest figures are in the README."""

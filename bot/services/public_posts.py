@@ -1,6 +1,6 @@
 """The daily public posting (R-PUB): anonymised counts per compound, in its groups.
 
-Rule (see docs/notices-and-sending.md): per compound only (no building, unit or room),
+Rule (see the README, "The anonymisation rule"): per compound only (no building, unit or room),
 four counts for the community's local day — new returns, visitor registrations, people
 in isolation, people released — and any count from 1 to ``min_public_count - 1`` is
 shown as "fewer than N". In a compound of a few hundred households, "1 return today"
