@@ -128,7 +128,9 @@ class Application:
         )
 
     async def prepare(self) -> None:
-        """Ask Telegram who we are and install the command menus."""
+        """Ask Telegram who we are and install the command menus (once)."""
+        if self.bot_username:
+            return
         me = await self.bot.me()
         self.bot_username = me.username or ""
         self.dispatcher.workflow_data["bot_username"] = self.bot_username

@@ -90,6 +90,8 @@ def _configure_logging(settings: Settings) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
     from bot.app import Application, StartupError
 
     settings = _settings()
@@ -98,6 +100,17 @@ async def _run(args: argparse.Namespace) -> int:
         app = await Application.create(settings)
     except StartupError as exc:
         raise CliError(str(exc)) from None
+    try:
+        await app.prepare()
+    except TelegramUnauthorizedError:
+        await app.close()
+        raise CliError(
+            "Telegram rejected BOT_TOKEN (401 Unauthorized); check it with @BotFather"
+        ) from None
+    except TelegramNetworkError as exc:
+        await app.close()
+        api = settings.telegram_api_base or "api.telegram.org"
+        raise CliError(f"cannot reach the Telegram Bot API ({api}): {exc.message}") from None
     app.start_workers()
     try:
         if settings.webhook_url and not args.polling:

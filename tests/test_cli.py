@@ -77,3 +77,32 @@ def test_setup_rejects_a_bad_csv(
     empty_cell.write_text("compound,building,unit,room\n阳光花园,,1单元,101\n", encoding="utf-8")
     assert main(["setup", "--csv", str(empty_cell), "--community", "x"]) == 2
     assert "empty.csv:2: empty building" in capsys.readouterr().err
+
+
+def test_unreachable_telegram_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123456:ABCDEFGHIJKLMNOP")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cg.db'}")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:1")
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Telegram Bot API (http://127.0.0.1:1)" in err
+    assert "Traceback" not in err
+
+
+async def test_token_rejected_by_telegram_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import argparse
+
+    from bot.cli import CliError, _run
+    from bot.double import BotApiDouble
+
+    async with BotApiDouble(token="123456:THE-REAL-TOKEN") as double:
+        monkeypatch.setenv("BOT_TOKEN", "123456:SOME-OTHER-TOKEN")
+        monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cg.db'}")
+        monkeypatch.setenv("TELEGRAM_API_BASE", double.base_url)
+        with pytest.raises(CliError, match="Telegram rejected BOT_TOKEN"):
+            await _run(argparse.Namespace(polling=True))
