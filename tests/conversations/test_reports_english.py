@@ -1,0 +1,99 @@
+"""The return and tenant reports, completed in English (the other flows have English
+walks in test_reports_flow.py and test_reports_more_flows.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import Case, Isolation, Person, Report
+from bot.double import BotApiDouble
+from tests.conversations.test_reports_flow import add_risk, register
+from tests.conversations.test_reports_more_flows import OFFICER_GROUP, bind
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import SeededCommunity
+
+
+async def test_return_from_a_risk_area_in_english(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    user = english_resident
+    await register(sessionmaker, clock, community, user, name="Alice", member="Grandma Li")
+    await add_risk(sessionmaker, clock, community, "深圳 high 3-1")
+    await bind(double)
+    await user.send("/report")
+    await user.press("I came back")
+    replies = await user.send("atlantis")
+    assert "not found" in texts(replies).lower() or "could not find" in texts(replies).lower()
+    replies = await user.send("shenzhen nanshan")
+    assert "Nanshan, Shenzhen, Guangdong" in texts(replies)
+    replies = await user.send("2022-02-30")
+    assert "could not read that date" in texts(replies)
+    replies = await user.send("tomorrow")
+    assert "could not read" in texts(replies) or "future" in texts(replies)
+    await user.send("yesterday")
+    await user.press("Plane")
+    await user.press("Alice")
+    await user.press("Grandma Li")
+    replies = await user.press("Done")
+    summary = texts(replies)
+    assert "Nanshan, Shenzhen, Guangdong" in summary and "2022-03-09" in summary
+    assert "Grandma Li" in summary
+    replies = await user.press("Submit")
+    saved = texts(replies)
+    assert "Return reported" in saved and "stay at home in isolation" in saved
+    assert "until 2022-03-22" in saved
+    await running_bot.drain()
+    card = double.messages(OFFICER_GROUP)[-1].content or ""
+    assert "Alice" in card
+    async with sessionmaker() as session:
+        isolated = (
+            await session.scalars(
+                select(Person.name).join(Isolation, Isolation.person_id == Person.id)
+            )
+        ).all()
+        assert sorted(isolated) == ["Alice", "Grandma Li"]
+        case = await session.scalar(select(Case))
+        assert case is not None and case.kind == "return" and case.urgent
+
+
+async def test_tenant_report_in_english_escapes_names(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    user = english_resident
+    await register(sessionmaker, clock, community, user, name="Alice", member=None)
+    await bind(double)
+    await user.send("/report")
+    await user.press("Tenants / relatives staying")
+    await user.press("Tenants")
+    await user.send("<i>Bob</i>, Carol")
+    await user.send("Wuhan")
+    replies = await user.send("2030-05-01")
+    assert "future" in texts(replies)
+    await user.send("2022-03-05")
+    replies = await user.send("12")
+    assert "does not look right" in texts(replies)
+    await user.send("13900139000")
+    replies = await user.send("building 2 unit 1 201")
+    summary = replies[-1]
+    assert "<i>Bob</i>" in (summary.content or "") and "Carol" in (summary.content or "")
+    assert "&lt;i&gt;Bob&lt;/i&gt;" in (summary.raw_text or "")
+    replies = await user.press("Submit")
+    assert "the officers have been told" in texts(replies)
+    await running_bot.drain()
+    card = double.messages(OFFICER_GROUP)[-1]
+    assert "&lt;i&gt;Bob&lt;/i&gt;" in (card.raw_text or "")
+    async with sessionmaker() as session:
+        report = await session.scalar(select(Report))
+        assert report is not None and report.kind == "tenant"
