@@ -86,7 +86,7 @@ class Application:
         sessionmaker = create_sessionmaker(engine)
         catalog = catalog or Catalog()
         storage, isolation = _fsm_storage(settings, sessionmaker, clock)
-        bot = _make_bot(settings)
+        bot = make_bot(settings)
         dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
         app = cls(
             settings=settings,
@@ -209,7 +209,8 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-def _make_bot(settings: Settings) -> Bot:
+def make_bot(settings: Settings) -> Bot:
+    """A Bot for these settings (HTML parse mode; another Bot API server if configured)."""
     session = AiohttpSession()
     if settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))

@@ -28,11 +28,11 @@ async def _community(
     roles: Iterable[Role] = OFFICER_ROLES,
 ) -> Community | None:  # fmt: skip
     """The community the actor administers with one of `roles`, or a polite refusal."""
-    ids = sorted(identity.community_ids(roles))
-    if not ids:
+    community_id = identity.acting_community_id(roles)
+    if community_id is None:
         await message.answer(t("common.not_allowed"))
         return None
-    return await session.get(Community, ids[0])
+    return await session.get(Community, community_id)
 
 
 # ---------------------------------------------------------------- risk areas

@@ -147,11 +147,10 @@ async def list_cases(
     t: Translator,
 ) -> None:
     """/cases [compound] [grid] [kind]: open cases, for officers and admins."""
-    ids = sorted(identity.community_ids(OFFICER_ROLES))
-    if not ids:
+    community_id = identity.acting_community_id(OFFICER_ROLES)
+    if community_id is None:
         await message.answer(t("common.not_allowed"))
         return
-    community_id = ids[0]
     compounds = {
         c.name: c.id
         for c in await session.scalars(

@@ -34,8 +34,8 @@ class IsolationReason(StatesGroup):
 
 async def _officer_community(session: AsyncSession, identity: Identity) -> Community | None:
     """The community this officer (admin/officer, from the database) acts for."""
-    ids = sorted(identity.community_ids(OFFICER_ROLES))
-    return await session.get(Community, ids[0]) if ids else None
+    community_id = identity.acting_community_id(OFFICER_ROLES)
+    return await session.get(Community, community_id) if community_id is not None else None
 
 
 @router.message(Command("settings"), StateFilter("*"))

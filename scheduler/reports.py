@@ -22,7 +22,7 @@ async def daily_charts(ctx: JobContext) -> None:
     """
     from aiogram.types import BufferedInputFile
 
-    from bot.app import _make_bot
+    from bot.app import make_bot
     from bot.db.models import JobRun
     from bot.services import charts
 
@@ -30,7 +30,7 @@ async def daily_charts(ctx: JobContext) -> None:
         due = await charts.due_daily_charts(session, ctx.clock)
     if not due:
         return
-    bot = _make_bot(ctx.settings)
+    bot = make_bot(ctx.settings)
     try:
         for community, key in due:
             async with ctx.sessionmaker.begin() as session:

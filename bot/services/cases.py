@@ -328,10 +328,10 @@ async def bind_officer_chat(
 ) -> tuple[Community, int]:
     """Make this group the community's officer chat (officer/admin only) and post the
     cards of open cases not posted yet. Returns the community and the cards queued."""
-    ids = sorted(identity.community_ids(OFFICER_ROLES))
-    if not ids:
+    community_id = identity.acting_community_id(OFFICER_ROLES)
+    if community_id is None:
         raise NotAllowed("cases.bind_not_allowed")
-    community = await session.get(Community, ids[0])
+    community = await session.get(Community, community_id)
     assert community is not None
     old = community.officer_chat_id
     community.officer_chat_id = chat_id

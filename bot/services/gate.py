@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -23,11 +22,9 @@ from bot.db.models import (
     GateEntry,
     Household,
     Person,
-    RiskArea,
     Unit,
 )
-from bot.places import Gazetteer
-from bot.services import audit, cases
+from bot.services import audit, cases, risk_areas
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from messages import Catalog
 
@@ -169,25 +166,6 @@ async def resident_of_compound(session: AsyncSession, compound_id: int, person_i
     return person
 
 
-async def active_risk_area(
-    session: AsyncSession, community_id: int, origin_code: str, today: date
-) -> RiskArea | None:
-    """The active risk area (today, not removed) that contains `origin_code`, if any."""
-    gazetteer = Gazetteer.load()
-    areas = await session.scalars(
-        select(RiskArea).where(
-            RiskArea.community_id == community_id,
-            RiskArea.removed_at.is_(None),
-            RiskArea.valid_from <= today,
-            or_(RiskArea.valid_to.is_(None), RiskArea.valid_to >= today),
-        )
-    )
-    for area in areas:
-        if gazetteer.is_within(origin_code, area.place_code):
-            return area
-    return None
-
-
 @dataclass(frozen=True)
 class Passage:
     direction: str
@@ -246,7 +224,7 @@ async def record_passage(
         )  # fmt: skip
         opened.append(CaseKind.GATE_FEVER)
     if passage.subject_kind == "visitor" and passage.origin_code:
-        area = await active_risk_area(
+        area = await risk_areas.containing_area(
             session, community.id, passage.origin_code, local_today(clock, community.timezone)
         )
         if area is not None:

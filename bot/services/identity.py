@@ -65,6 +65,12 @@ class Identity:
                 return True
         return False
 
+    def acting_community_id(self, roles: Iterable[Role] = OFFICER_ROLES) -> int | None:
+        """The community an officer acts for: the lowest id among their community-scoped
+        grants of `roles` (one community per deployment is the common case), or None."""
+        ids = self.community_ids(roles)
+        return min(ids) if ids else None
+
     def community_ids(self, roles: Iterable[Role]) -> set[int]:
         wanted = set(roles)
         return {

@@ -96,10 +96,10 @@ class Audience:
 
 def officer_community(identity: Identity) -> int:
     """The community an officer acts for (the first granted); NotAllowed otherwise."""
-    ids = sorted(identity.community_ids(OFFICER_ROLES))
-    if not ids:
+    community_id = identity.acting_community_id(OFFICER_ROLES)
+    if community_id is None:
         raise NotAllowed("notices.not_allowed")
-    return ids[0]
+    return community_id
 
 
 def require_officer(identity: Identity, community_id: int) -> None:

@@ -137,23 +137,31 @@ async def list_risk_areas(session: AsyncSession, community_id: int) -> Sequence[
     ).all()
 
 
-async def risk_level(
+async def containing_area(
     session: AsyncSession, community_id: int, place_code: str | None, on: date | None
-) -> str | None:
-    """The highest level of the community's risk areas containing `place_code` (at any
+) -> RiskArea | None:
+    """The highest-level risk area of the community containing `place_code` (at any
     level: a district is within its city's and province's areas) on the date `on`."""
     if not place_code or on is None:
         return None
     gaz = Gazetteer.load()
-    best: str | None = None
+    best: RiskArea | None = None
     for area in await list_risk_areas(session, community_id):
         if area.valid_from > on or (area.valid_to is not None and area.valid_to < on):
             continue
         if not gaz.is_within(place_code, area.place_code):
             continue
-        if best is None or _RANK.get(area.level, 9) < _RANK.get(best, 9):
-            best = area.level
+        if best is None or _RANK.get(area.level, 9) < _RANK.get(best.level, 9):
+            best = area
     return best
+
+
+async def risk_level(
+    session: AsyncSession, community_id: int, place_code: str | None, on: date | None
+) -> str | None:
+    """The level of `containing_area`, or None when the place is in no risk area."""
+    area = await containing_area(session, community_id, place_code, on)
+    return area.level if area is not None else None
 
 
 def is_risky(level: str | None) -> bool:
