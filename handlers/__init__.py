@@ -15,7 +15,7 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "gate", "registration", "profile", "groups", "reports", "cases", "admin",
+        "common", "myid", "gate", "registration", "profile", "groups", "reports", "cases", "admin",
         "checkin", "isolation_admin", "notices", "ledger", "coverage", "audit", "charts",
         "fallback",
     ]  # fmt: skip
