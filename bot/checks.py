@@ -151,7 +151,7 @@ async def check_bot_api(settings: Settings, seconds: float) -> Verdict:
     bot = make_bot(settings)
     try:
         async with asyncio.timeout(seconds):
-            me = await bot.get_me(request_timeout=max(1, int(seconds)))
+            me = await bot.get_me(request_timeout=int(seconds) + 5)
     except Exception as exc:
         explained = bot_api_problem(exc, settings, seconds)
         return Verdict("telegram", FAIL, explained or first_line(exc))

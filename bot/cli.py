@@ -399,11 +399,8 @@ async def _setup(args: argparse.Namespace) -> int:
         raise _database_error(exc, settings, "use") from None
     created = result.created
     verb = "would be created" if args.dry_run else "created"
-    print(
-        f"community {result.community.name!r}"
-        + (" (new)" if created["community"] else f" (id {result.community.id})")
-        + ":"
-    )
+    state = "new" if created["community"] else "already there"
+    print(f"community {result.community.name!r} ({state}):")
     for what in ("compounds", "grids", "buildings", "units", "households"):
         print(f"  {what}: {created[what]} {verb}")
     if result.admin is not None:
