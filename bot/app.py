@@ -26,6 +26,7 @@ from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
 from bot.fsm_storage import DatabaseStorage
+from bot.metrics import Metrics, MetricsMiddleware
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
 from bot.sender import Sender
 from bot.settings import Settings
@@ -53,6 +54,7 @@ class Application:
     sender: Sender
     bot_username: str = ""
     election: Any = None
+    metrics: Metrics = field(default_factory=Metrics)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -114,6 +116,7 @@ class Application:
         from handlers import get_routers
 
         dp = self.dispatcher
+        dp.update.outer_middleware(MetricsMiddleware(self.metrics))
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog))
         dp.include_routers(*get_routers())
@@ -138,7 +141,13 @@ class Application:
             await install_commands(self.bot, self.catalog, session)
 
     def job_context(self) -> JobContext:
-        return JobContext(self.sessionmaker, self.clock, self.settings, self.catalog)
+        return JobContext(
+            self.sessionmaker,
+            self.clock,
+            self.settings,
+            self.catalog,
+            on_tick=self.metrics.tick_done,
+        )
 
     def start_workers(self, *, retry_seconds: float = 5.0, check_seconds: float = 5.0) -> None:
         """The scheduler's tick and the sender, in this process while it is the leader
@@ -159,6 +168,14 @@ class Application:
                 check_seconds=check_seconds,
             )
         )
+        if self.settings.metrics_port:
+            self.start_metrics()
+
+    def start_metrics(self, ready: asyncio.Event | None = None) -> asyncio.Task[Any]:
+        """The health/metrics HTTP endpoint (METRICS_PORT), until the application closes."""
+        from bot.metrics import serve_metrics
+
+        return self.start_background(serve_metrics(self, ready))
 
     async def run_polling(self, *, handle_as_tasks: bool = True, polling_timeout: int = 25) -> None:
         """Long polling until stopped (stop_polling or a signal)."""

@@ -109,7 +109,7 @@ async def check_redis(settings: Settings, seconds: float) -> Verdict:
     client = from_url(settings.redis_url, socket_connect_timeout=seconds, socket_timeout=seconds)
     try:
         async with asyncio.timeout(seconds + 1):
-            await client.ping()
+            await client.ping()  # type: ignore[misc]
     except TimeoutError:
         return Verdict("redis", FAIL, f"{where}: no answer within {seconds:g} s")
     except Exception as exc:

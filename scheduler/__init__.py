@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,7 @@ class JobContext:
     clock: Clock
     settings: Settings
     catalog: Catalog
+    on_tick: Callable[[datetime], None] | None = None  # metrics: when the last tick ran
 
 
 PeriodicTask = Callable[[JobContext], Awaitable[object]]
@@ -70,6 +72,8 @@ async def tick(ctx: JobContext) -> None:
             await task(ctx)
         except Exception:
             log.exception("periodic task %s failed", name)
+    if ctx.on_tick is not None:
+        ctx.on_tick(ctx.clock.now())
 
 
 def build_scheduler(ctx: JobContext) -> AsyncIOScheduler:

@@ -87,7 +87,7 @@ def test_every_option_and_command_has_help_without_internal_notes(
                     assert choice.help, f"{parser.prog} {choice.dest}"
             else:
                 assert action.help, f"{parser.prog} {action.dest}"
-        argv = parser.prog.split()[1:] + ["--help"]
+        argv = [*parser.prog.split()[1:], "--help"]
         with pytest.raises(SystemExit) as exited:
             main(argv)
         assert exited.value.code == 0

@@ -146,7 +146,8 @@ def test_errors_name_line_and_column(tmp_path: Path) -> None:
         "bad.csv: line 2, column B (楼栋): empty",
         "bad.csv: line 3, column D (房号): longer than 40 characters",
         "bad.csv: line 4, column F (物业管理): '也许' is not yes/no (是/否)",
-        "bad.csv: line 6, column E (网格): 阳光花园 3栋 is in grid 第一网格 on line 5, here 第二网格",
+        "bad.csv: line 6, column E (网格): 阳光花园 3栋 is in grid 第一网格 on line 5, "
+        "here 第二网格",
     ]
 
 
