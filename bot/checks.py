@@ -79,7 +79,7 @@ async def check_database(settings: Settings, seconds: float) -> Verdict:
     path = missing_sqlite_file(settings.database_url)
     if path:
         return Verdict(
-            "database", FAIL, f"no database file at {path} yet (run `community-guard db upgrade`)"
+            "database", OK, f"no database file at {path} yet; `run` or `setup` creates it"
         )
     try:
         current, head = await schema_revisions(settings, seconds)

@@ -295,8 +295,8 @@ async def test_check_names_each_failure(
     out = capsys.readouterr().out.splitlines()
     assert out[:4] == [
         "ok    settings  valid: SQLite, long polling, Redis, metrics on 127.0.0.1:1",
-        f"FAIL  database  no database file at {tmp_path / 'data' / 'cg.db'} yet (run "
-        "`community-guard db upgrade`)",
+        f"ok    database  no database file at {tmp_path / 'data' / 'cg.db'} yet; `run` or "
+        "`setup` creates it",
         "FAIL  redis     redis://127.0.0.1:1/0: Error 111 connecting to 127.0.0.1:1. Connect "
         "call failed ('127.0.0.1', 1).",
         f"FAIL  telegram  {html_server} does not answer like a Telegram Bot API (not JSON); "
