@@ -269,14 +269,16 @@ async def _prepare(app: object, settings: Settings) -> None:
 
     assert isinstance(app, Application)
     try:
+        # Only the first call is timed: a Bot API that accepts connections and never
+        # answers is found at once; the menus (one call per officer) may take longer.
         async with asyncio.timeout(settings.startup_timeout):
             await app.bot.me()
-            await app.prepare()
+        await app.prepare()
     except Exception as exc:
         problem = bot_api_problem(exc, settings, settings.startup_timeout)
+        await app.close()
         if problem is None:
             raise
-        await app.close()
         raise CliError(problem) from None
 
 
