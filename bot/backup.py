@@ -41,6 +41,11 @@ def _size(path: Path) -> str:
     return ""  # pragma: no cover
 
 
+def _read_only(path: Path) -> str:
+    """A read-only SQLite URI for a path (spaces, # and ? quoted)."""
+    return path.resolve().as_uri() + "?mode=ro"
+
+
 def _sqlite_path(settings: Settings) -> Path:
     database = make_url(settings.database_url).database
     if not database or database == ":memory:":
@@ -86,7 +91,7 @@ def backup(settings: Settings, path: Path | None) -> str:
         if not source.exists():
             raise _cli_error(f"no database file at {source}")
         with (
-            sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src,
+            sqlite3.connect(_read_only(source), uri=True) as src,
             sqlite3.connect(target) as dst,
         ):
             src.backup(dst)
@@ -104,7 +109,7 @@ def backup(settings: Settings, path: Path | None) -> str:
 
 def _check_sqlite_backup(path: Path) -> None:
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(_read_only(path), uri=True) as conn:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         conn.close()
     except sqlite3.DatabaseError as exc:
@@ -128,7 +133,7 @@ def restore(settings: Settings, path: Path, *, confirmed: bool) -> str:
         target = _sqlite_path(settings)
         target.parent.mkdir(parents=True, exist_ok=True)
         with (
-            sqlite3.connect(f"file:{path}?mode=ro", uri=True) as src,
+            sqlite3.connect(_read_only(path), uri=True) as src,
             sqlite3.connect(target) as dst,
         ):
             src.backup(dst)
