@@ -173,12 +173,16 @@ async def import_grids_csv(
 ) -> int:
     """CSV with columns compound,building,grid. All rows are checked before the change
     is kept (the caller's transaction rolls back on error). Returns the rows applied."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+    from bot.services.register_file import RegisterFileError, canonical_header, decode_text
+
+    try:  # UTF-8 with or without BOM, GBK/GB18030 (Excel on Chinese Windows), UTF-16
+        text = decode_text(data)
+    except RegisterFileError as exc:
         raise DomainError("admin.csv_invalid", line=0) from exc
     reader = csv.DictReader(io.StringIO(text))
-    fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
+    # Chinese or English headers: 小区/compound, 楼栋/building, 网格/grid.
+    reader.fieldnames = [canonical_header(f or "") for f in reader.fieldnames or []]
+    fields = set(reader.fieldnames)
     if not {"compound", "building", "grid"} <= fields:
         raise DomainError("admin.csv_columns")
     count = 0

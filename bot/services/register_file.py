@@ -301,5 +301,17 @@ def _check(
     return Register(rows=rows, source=source, notes=notes)
 
 
+def decode_text(data: bytes) -> str:
+    """Text of a CSV as offices save it (UTF-8 with or without BOM, GBK/GB18030, UTF-16);
+    RegisterFileError when it is none of them."""
+    return _decode(data, "file")[1]
+
+
+def canonical_header(cell: str) -> str:
+    """The field a header cell names ("楼栋" → "building"), else the cell normalised."""
+    key = normalise_header(cell)
+    return _LOOKUP.get(key, key)
+
+
 def is_true(value: str) -> bool:
     return value.strip().lower() in _TRUE
