@@ -533,3 +533,18 @@ def test_restore_refuses_a_file_that_is_not_a_backup(
     assert one_line(capsys.readouterr().err) == (
         f"community-guard: no backup file at {tmp_path / 'none'}"
     )
+
+
+async def test_check_a_bot_api_that_never_answers(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    silent_server: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(tmp_path))
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_BASE", silent_server)
+    assert await asyncio.to_thread(main, ["check", "--timeout", "1"]) == 1
+    assert capsys.readouterr().out.splitlines()[3] == (
+        f"FAIL  telegram  the Telegram Bot API ({silent_server}) did not answer within 1 s"
+    )
