@@ -221,15 +221,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "setup":
             return asyncio.run(_setup(args))
         if args.command == "sandbox":
-            from bot.sandbox import run_sandbox
-
-            return asyncio.run(run_sandbox(args.database, args.lang))
+            return _sandbox(args)
     except CliError as exc:
         print(f"community-guard: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from bot.app import StartupError
+    from bot.sandbox import run_sandbox
+    from bot.settings import normalise_database_url
+
+    try:
+        database = normalise_database_url(args.database)
+    except ValueError as exc:
+        raise CliError(f"--database {exc}") from None
+    try:
+        return asyncio.run(run_sandbox(database, args.lang))
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _report(message: str) -> int:

@@ -548,3 +548,18 @@ async def test_check_a_bot_api_that_never_answers(
     assert capsys.readouterr().out.splitlines()[3] == (
         f"FAIL  telegram  the Telegram Bot API ({silent_server}) did not answer within 1 s"
     )
+
+
+def test_sandbox_with_an_unusable_database_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sandbox", "--database", "postgresql://nobody@127.0.0.1:1/x"]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "community-guard: cannot use the database at postgresql+asyncpg://nobody@127.0.0.1:1/x: "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+    )
+    assert main(["sandbox", "--database", "mysql://x"]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "community-guard: --database driver 'mysql' is not supported: use "
+        "postgresql+asyncpg://… or sqlite+aiosqlite:///…"
+    )
