@@ -563,3 +563,24 @@ def test_sandbox_with_an_unusable_database_is_one_line(
         "community-guard: --database driver 'mysql' is not supported: use "
         "postgresql+asyncpg://… or sqlite+aiosqlite:///…"
     )
+
+
+def test_db_upgrade_and_backup_with_the_database_down_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://nobody:secret@127.0.0.1:1/none")
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "3")
+    assert main(["db", "upgrade"]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "community-guard: cannot migrate the database at postgresql+asyncpg://nobody:***@"
+        "127.0.0.1:1/none: [Errno 111] Connect call failed ('127.0.0.1', 1)"
+    )
+    assert main(["check", "--no-telegram"]) == 1
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "FAIL  database  postgresql+asyncpg://nobody:***@127.0.0.1:1/none: [Errno 111] Connect "
+        "call failed ('127.0.0.1', 1)"
+    )
+    assert main(["backup", "cg.pgdump"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("community-guard: pg_dump failed: pg_dump: error: connection to ")
+    assert "secret" not in line
