@@ -17,8 +17,8 @@ from bot.parsing import ParseError
 from bot.services import auditlog, staffscope
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import AuditPage
-from handlers.keyboards import buttons
+from bot.presentation.callbacks import AuditPage
+from bot.presentation.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Translator
 

@@ -18,8 +18,8 @@ from bot.parsing import ParseError, parse_temperature
 from bot.services import checkins
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import CheckinCb
-from handlers.keyboards import buttons
+from bot.presentation.callbacks import CheckinCb
+from bot.presentation.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
 

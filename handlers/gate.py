@@ -17,8 +17,8 @@ from bot.places import Gazetteer
 from bot.services import gate, gate_poster, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import GateCb, GateSelfCb
-from handlers.keyboards import buttons
+from bot.presentation.callbacks import GateCb, GateSelfCb
+from bot.presentation.keyboards import buttons
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

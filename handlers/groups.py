@@ -12,8 +12,8 @@ from bot.clock import Clock
 from bot.services import groups
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import BindCb
-from handlers.keyboards import buttons, deep_link, url_button
+from bot.presentation.callbacks import BindCb
+from bot.presentation.keyboards import buttons, deep_link, url_button
 from handlers.replies import edit_or_send
 from messages import Translator
 

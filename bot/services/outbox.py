@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -17,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Delivery, DeliveryStatus
+from bot.presentation.cards import Markup
 
 
 def message_payload(
     text: str,
     *,
-    reply_markup: InlineKeyboardMarkup | None = None,
+    reply_markup: Markup | None = None,
     disable_notification: bool = False,
 ) -> dict[str, Any]:
     """Parameters of a sendMessage call (HTML parse mode), JSON-serialisable."""

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AuditEntry
 from bot.double import BotApiDouble
-from handlers.callbacks import AuditPage
+from bot.presentation.callbacks import AuditPage
 from tests.conftest import SHANGHAI
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import ADMIN_ID, OFFICER_ID, SeededCommunity

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import AuditEntry, Delivery, ScreeningVisit
 from bot.double import BotApiDouble
-from handlers.callbacks import ScreenOutcomeCb, ScreenPick
+from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPick
 from scheduler import JobContext, tick
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
