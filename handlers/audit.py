@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Role
 from bot.parsing import ParseError
+from bot.presentation.callbacks import AuditPage
+from bot.presentation.keyboards import buttons
 from bot.services import auditlog, staffscope
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from bot.presentation.callbacks import AuditPage
-from bot.presentation.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Translator
 

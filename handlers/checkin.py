@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.parsing import ParseError, parse_temperature
+from bot.presentation.callbacks import CheckinCb
+from bot.presentation.keyboards import buttons
 from bot.services import checkins
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from bot.presentation.callbacks import CheckinCb
-from bot.presentation.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
 

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.presentation.cards import Markup, case_card_markup
 from bot.clock import Clock, local_now
 from bot.db.models import (
     Case,
@@ -28,6 +27,7 @@ from bot.db.models import (
     RoleGrant,
     ScopeType,
 )
+from bot.presentation.cards import Markup, case_card_markup
 from bot.services import audit, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Case, Gate, GateEntry, RiskArea
 from bot.double import BotApiDouble
-from bot.services import gate_poster
 from bot.presentation.callbacks import GateCb, GateSelfCb
+from bot.services import gate_poster
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GUARD_ID, OFFICER_ID, SeededCommunity
 from tests.support.ledger_rows import add_person
