@@ -113,7 +113,7 @@ async def audit_page(
 
 
 def action_label(t: Translator, action: str, entity: str) -> str:
-    """"risk.add" as "添加风险地区"; an action without a name keeps its code."""
+    """ "risk.add" as "添加风险地区"; an action without a name keeps its code."""
     if t.has(f"audit.action.{action}"):
         return t(f"audit.action.{action}")
     key = f"audit.entity.{entity}"

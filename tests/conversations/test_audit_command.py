@@ -45,7 +45,9 @@ async def test_admin_filters_and_pages(
     replies = await admin.send("/audit 王干事")
     # The seed granted the officer a role: an entry about that person, its action named
     # in the reader's language, one entry per line.
-    assert texts(replies) == "Audit log · 王干事 · page 1/1\n\n03-10 09:00 社区管理员 granted role #2"
+    assert (
+        texts(replies) == "Audit log · 王干事 · page 1/1\n\n03-10 09:00 社区管理员 granted role #2"
+    )
     replies = await admin.send(f"/audit {OFFICER_ID} 2022-03-08")
     assert "No entries" in texts(replies)
     replies = await admin.send("/audit 2099-01-01")
