@@ -158,8 +158,9 @@ async def community_chart(
 
 
 async def due_daily_charts(session: AsyncSession, clock: Clock) -> list[tuple[Community, str]]:
-    """Communities whose daily chart (from their `chart_time`, 20:00 unless /set) is due, each with its
-    JobRun key; claiming the key is the caller's job (in the transaction that sends)."""
+    """Communities whose daily chart (from their `chart_time`, 20:00 unless /set) is
+    due, each with its JobRun key; claiming the key is the caller's job (in the
+    transaction that enqueues)."""
     due = []
     for community in await session.scalars(
         select(Community).where(Community.officer_chat_id.is_not(None))
