@@ -135,3 +135,11 @@ class IsolationCb(CallbackData, prefix="iso"):
     action: str
     isolation_id: int
     days: int = 0
+
+
+class DowntimeCb(CallbackData, prefix="dt"):
+    """Confirm, after the bot was down, that misses and releases may be processed;
+    `since` (epoch seconds of the gap's start) makes an old button harmless."""
+
+    community_id: int
+    since: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.db.models import Case, CaseStatus
-from bot.presentation.callbacks import CaseCb
+from bot.presentation.callbacks import CaseCb, DowntimeCb
 from messages import Translator
 
 # The type services name when they pass buttons along (they never import aiogram).
@@ -30,5 +30,15 @@ def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
                 )
                 for a, key in row
             ]
+        ]
+    )
+
+
+def downtime_markup(t: Translator, community_id: int, since: int) -> InlineKeyboardMarkup:
+    """The one button of the "the bot was down" message in the officers' chat."""
+    data = DowntimeCb(community_id=community_id, since=since).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t("downtime.button_confirm"), callback_data=data)]
         ]
     )

@@ -100,12 +100,13 @@ async def test_chart_command_and_daily_post(
     await tick(ctx)
     # The job only enqueues: nothing reaches Telegram until the sender drains.
     assert not [m for m in double.messages(OFFICER_CHAT) if m.photo]
-    assert await running_bot.drain() == 1
+    await running_bot.drain()
     posted = [m for m in double.messages(OFFICER_CHAT) if m.photo]
     assert len(posted) == 1 and posted[0].caption == "📈 社区近 4 周情况。"
     png = double.file(posted[0].photo[-1]["file_id"]).content  # type: ignore[index]
     assert Image.open(io.BytesIO(png)).format == "PNG"
     async with sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(JobRun)) == 1
+        charts_run = select(func.count()).select_from(JobRun).where(JobRun.key.like("chart:%"))
+        assert await session.scalar(charts_run) == 1
         row = await session.scalar(select(Delivery).where(Delivery.kind == "daily_chart"))
         assert row is not None and row.method == "sendPhoto" and row.status == "sent"
