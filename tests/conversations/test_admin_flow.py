@@ -144,7 +144,7 @@ async def test_me_shows_reports_isolation_and_checkins(
         sessionmaker, clock, community, english_resident, name="Alice", member=None
     )
     replies = await english_resident.send("/me")
-    assert "No reports yet" in texts(replies) and "not in home isolation" in texts(replies)
+    assert texts(replies) == "My reports\nNo reports yet.\n\nYou are not in home isolation."
     async with sessionmaker.begin() as session:
         iso = Isolation(
             community_id=community.community_id, person_id=person_id, start_date=date(2022, 3, 8),
@@ -158,8 +158,14 @@ async def test_me_shows_reports_isolation_and_checkins(
         )  # fmt: skip
     await english_resident.send("/start")
     replies = await english_resident.press("My reports")
-    text = texts(replies)
-    assert "2022-03-08 to 2022-03-21, 12 days left" in text and "Day 1 2022-03-08: ✅ 36.6" in text
+    assert replies[-1].content == (
+        "My reports\n"
+        "No reports yet.\n"
+        "\n"
+        "Home isolation: 2022-03-08 to 2022-03-21, 12 days left.\n"
+        "Check-ins\n"
+        "Day 1 2022-03-08: ✅ 36.6 °C"
+    )
 
 
 async def test_grid_csv_import_is_all_or_nothing_and_admin_only(
