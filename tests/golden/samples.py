@@ -137,4 +137,72 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
             ],
         },
     ],
+    "admin.clinic_list": [
+        {"clinics": []},
+        {"clinics": [{"name": "市一医院发热门诊", "address": "解放路1号", "phone": "0571-12342"}]},
+        {
+            "clinics": [
+                {"name": "市一医院发热门诊", "address": "解放路1号", "phone": "0571-12342"},
+                {"name": "市二医院", "address": "", "phone": ""},
+                {"name": LONG_NAME, "address": HTML_NAME, "phone": "120"},
+            ]
+        },
+    ],
+    "admin.risk_list": [
+        {"areas": []},
+        {
+            "areas": [
+                {"id": 1, "place": "广东省深圳市南山区", "level": "高风险", "from": "03-01", "to": ""},
+                {"id": 11, "place": "北京市朝阳区", "level": "中风险", "from": "03-01",
+                 "to": "03-20"},
+                {"id": 111, "place": HTML_NAME, "level": "低风险", "from": "03-05", "to": ""},
+            ]
+        },
+    ],
+    "reports.me": [
+        {"reports": [], "isolation": None, "checkins": []},
+        {
+            "reports": [
+                {"id": 1, "date": "03-09", "kind": "返乡报备", "place": "广东省深圳市南山区",
+                 "risk": "高风险地区"},
+                {"id": 11, "date": "03-10", "kind": "症状报告", "place": "", "risk": ""},
+            ],
+            "isolation": {"start": "2022-03-09", "end": "2022-03-22", "days_left": 12},
+            "checkins": [
+                {"number": 1, "day": "2022-03-09", "status": "answered", "temperature": "36.6"},
+                {"number": 2, "day": "2022-03-10", "status": "missed", "temperature": ""},
+                {"number": 3, "day": "2022-03-11", "status": "pending", "temperature": ""},
+            ],
+        },
+    ],
+    "profile.card": [
+        {
+            "address": {"compound": "阳光花园", "building": "1栋", "unit": "1单元", "room": "101"},
+            "name": HTML_NAME,
+            "phone": "+8613800138000",
+            "members": [
+                {"name": HTML_NAME, "relation": "", "is_me": True, "has_telegram": True},
+                {"name": "张奶奶", "relation": "祖父母/外祖父母", "is_me": False,
+                 "has_telegram": False},
+                {"name": LONG_NAME, "relation": "子女", "is_me": False, "has_telegram": True},
+            ],
+        }
+    ],
+    "checkin.prompt": [
+        {"name": "张三", "member": False, "day_number": 3, "end_date": "2022-03-22"},
+        {"name": HTML_NAME, "member": True, "day_number": 14, "end_date": "2022-03-22"},
+    ],
+    "checkin.released": [
+        {"name": "张三", "member": False, "end_date": "2022-03-22"},
+        {"name": LONG_NAME, "member": True, "end_date": "2022-03-22"},
+    ],
+    "coverage.daily_missing": [
+        {"grid": "第一网格", "count": 0, "missing": [], "more": 0},
+        {
+            "grid": HTML_NAME,
+            "count": 63,
+            "missing": ["阳光花园 1栋 1单元 101", "阳光花园 1栋 1单元 102", "阳光花园 1栋 2单元 301"],
+            "more": 60,
+        },
+    ],
 }  # fmt: skip
