@@ -152,7 +152,8 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {"areas": []},
         {
             "areas": [
-                {"id": 1, "place": "广东省深圳市南山区", "level": "高风险", "from": "03-01", "to": ""},
+                {"id": 1, "place": "广东省深圳市南山区", "level": "高风险", "from": "03-01",
+                 "to": ""},
                 {"id": 11, "place": "北京市朝阳区", "level": "中风险", "from": "03-01",
                  "to": "03-20"},
                 {"id": 111, "place": HTML_NAME, "level": "低风险", "from": "03-05", "to": ""},
@@ -201,7 +202,9 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {
             "grid": HTML_NAME,
             "count": 63,
-            "missing": ["阳光花园 1栋 1单元 101", "阳光花园 1栋 1单元 102", "阳光花园 1栋 2单元 301"],
+            "missing": [
+                "阳光花园 1栋 1单元 101", "阳光花园 1栋 1单元 102", "阳光花园 1栋 2单元 301"
+            ],
             "more": 60,
         },
     ],
