@@ -92,6 +92,11 @@ async def test_roles_grids_and_compounds_by_admin(
     assert "No compound" in texts(replies)
     replies = await admin.send("/roles")
     assert "#7777" in texts(replies) and "grid worker" in texts(replies)
+    # Once the new officer writes to the bot, they are shown by their Telegram name.
+    newcomer = ChatUser(double, double.user(7777, "赵<b>干事</b>"))
+    await newcomer.send("/help")
+    lines = texts(await admin.send("/roles")).splitlines()
+    assert "officer: 赵<b>干事</b> (7777)" in lines and "#7777" not in "\n".join(lines)
     replies = await admin.send("/revoke 7777 officer")
     assert "no longer officer" in texts(replies)
     replies = await admin.send("/revoke 7777 officer")
