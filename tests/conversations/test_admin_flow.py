@@ -45,7 +45,9 @@ async def test_risk_areas_and_clinics_by_officer_only(
     replies = await officer.send("/risk add 深圳 extreme")
     assert "用法" in texts(replies)
     replies = await officer.send("/risk list")
-    assert "#1 广东省深圳市南山区" in texts(replies)
+    assert texts(replies) == (
+        "风险地区\n#1 广东省深圳市南山区 · 高风险地区 · 2022-03-01 起至 2022-03-31"
+    )
     replies = await officer.send("/risk remove 1")
     assert "已移除" in texts(replies)
     replies = await officer.send("/risk remove 1")
@@ -53,12 +55,14 @@ async def test_risk_areas_and_clinics_by_officer_only(
     async with sessionmaker() as session:
         area = await session.scalar(select(RiskArea))
         assert area is not None and area.removed_at is not None
+    await officer.send("/clinic add 市二医院")
     replies = await officer.send("/clinic add 市一医院发热门诊|解放路1号|027-1234")
-    assert "1. 市一医院发热门诊" in texts(replies)
+    assert texts(replies) == ("指定发热门诊\n1. 市二医院\n2. 市一医院发热门诊，解放路1号，027-1234")
     replies = await officer.send("/clinic add <b>x</b>|" + "y" * 200)
     assert "用法" in texts(replies)
     replies = await officer.send("/clinic remove 5")
     assert "没有序号" in texts(replies)
+    await officer.send("/clinic remove 1")
     await officer.send("/clinic remove 1")
     async with sessionmaker() as session:
         c = await session.get(Community, community.community_id)

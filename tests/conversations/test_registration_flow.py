@@ -271,7 +271,15 @@ async def test_language_cancel_and_profile_edit(
     await resident.press("No more")
     await resident.press("Confirm")
     replies = await resident.send("/profile")
-    assert "王五" in texts(replies) and "room 102" in texts(replies)
+    assert replies[0].content == (
+        "My registration\n"
+        "\n"
+        "Address: 阳光花园, building 1栋, unit 1单元, room 102\n"
+        "Name: 王五\n"
+        "Phone: +8613700137000\n"
+        "Household:\n"
+        "• 王五 (me)"
+    )
     await resident.press("Change name")
     await resident.send("王小五")
     await resident.send("/profile")
