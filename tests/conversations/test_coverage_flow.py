@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import AuditEntry, Delivery, ScreeningVisit
+from bot.db.models import AuditEntry, Community, Delivery, ScreeningVisit
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPick
 from scheduler import JobContext, tick
@@ -152,11 +152,18 @@ async def test_daily_list_reaches_grid_worker_once(
     await worker.send("/help")  # the worker has opened the bot
     app = running_bot.application
     ctx = JobContext(sessionmaker, clock, app.settings, app.catalog)
+    # The time is the community's setting (08:00 unless set): here 08:30.
+    async with sessionmaker.begin() as session:
+        c = await session.get(Community, community.community_id)
+        assert c is not None
+        c.coverage_list_time = time(8, 30)
     clock.advance(timedelta(hours=-2))  # 07:00 local: not yet due
+    await tick(ctx)
+    clock.advance(timedelta(hours=1, minutes=29))  # 08:29
     await tick(ctx)
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Delivery)) == 0
-    clock.advance(timedelta(hours=2))
+    clock.advance(timedelta(minutes=1))
     await tick(ctx)
     await tick(ctx)
     async with sessionmaker() as session:
@@ -166,8 +173,12 @@ async def test_daily_list_reaches_grid_worker_once(
     assert [r.chat_id for r in rows] == [GRID_WORKER_ID]
     await running_bot.drain()
     text = double.last_message(GRID_WORKER_ID)
-    assert (
-        text is not None
-        and "第一网格" in (text.content or "")
-        and "（12 户）" in (text.content or "")
+    assert text is not None
+    rooms = [f"{u}单元 {r}" for u in (1, 2) for r in ("101", "102", "201", "202", "301", "302")]
+    assert text.content == "\n".join(
+        [
+            "第一网格 尚未排查的住户（12 户）：",
+            *[f"• 阳光花园 1栋 {room}" for room in rooms],
+            "入户后请用 /screen 登记。",
+        ]
     )
