@@ -135,3 +135,30 @@ class IsolationCb(CallbackData, prefix="iso"):
     action: str
     isolation_id: int
     days: int = 0
+
+
+class MonTestCb(CallbackData, prefix="mt"):
+    """A resident's "test done" on a test-day reminder (R-CAT)."""
+
+    test_id: int
+
+
+class MonCaseCb(CallbackData, prefix="mc"):
+    """"Start monitoring" on a case card: the officer continues in a private chat."""
+
+    case_id: int
+
+
+class MonPickCb(CallbackData, prefix="mp"):
+    """A category (index of monitoring.CATEGORIES) in the officer's monitoring flow."""
+
+    category: int
+
+
+class ImportCb(CallbackData, prefix="imp"):
+    """The review of an assignment list: pick (row, candidate) / apply / cancel."""
+
+    action: str
+    batch_id: int
+    row: int = 0
+    pick: int = 0

@@ -80,6 +80,8 @@ class IsolationStatus(enum.StrEnum):
     RELEASED = "released"
     ENDED_EARLY = "ended_early"
     HOSPITAL = "hospital"
+    # Handed off to central quarantine (集中隔离): no daily monitoring here (R-CAT).
+    HANDED_OFF = "handed_off"
 
 
 class CheckInStatus(enum.StrEnum):
