@@ -14,7 +14,7 @@ from bot.clock import Clock, local_today
 from bot.commands import install_officer_commands
 from bot.db.models import Community, RiskArea, Role
 from bot.places import Gazetteer
-from bot.services import admin, clinics, risk_areas
+from bot.services import admin, clinics, rematch, risk_areas
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog, Translator
@@ -44,6 +44,7 @@ async def risk(
     command: CommandObject,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
@@ -58,7 +59,14 @@ async def risk(
             area = await risk_areas.add_risk_area(
                 session, clock, community_id=community.id, args=args, actor=identity.person
             )
-            await message.answer(t("admin.risk_added", area=_area(area, t)))
+            # Re-match the reports of its window (R-RISK): once per report / passage.
+            found = await rematch.rematch_area(
+                session, clock, catalog, area=area, actor=identity.person
+            )
+            text = t("admin.risk_added", area=_area(area, t))
+            if found.cases:
+                text += "\n" + t("monitoring.rematched", r=found, cases=len(found.cases))
+            await message.answer(text)
         elif sub == "remove" and rest.strip().isdigit():
             area = await risk_areas.remove_risk_area(
                 session, clock, community_id=community.id, area_id=int(rest.strip()),

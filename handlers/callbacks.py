@@ -144,7 +144,7 @@ class MonTestCb(CallbackData, prefix="mt"):
 
 
 class MonCaseCb(CallbackData, prefix="mc"):
-    """"Start monitoring" on a case card: the officer continues in a private chat."""
+    """ "Start monitoring" on a case card: the officer continues in a private chat."""
 
     case_id: int
 

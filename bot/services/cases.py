@@ -83,7 +83,10 @@ async def route(
                     if g is not None
                 }
             )
-            workers = tuple(w for g in grids for w in await _grid_workers(session, g))
+            found: list[Person] = []
+            for g in grids:
+                found.extend(await _grid_workers(session, g))
+            workers = tuple(found)
             grid = grids[0] if len(grids) == 1 else None
             return CaseRouting(compound_id, None, grid, workers, None)
         return CaseRouting(None, None, None, (), None)
