@@ -156,9 +156,9 @@ class MonPickCb(CallbackData, prefix="mp"):
 
 
 class ImportCb(CallbackData, prefix="imp"):
-    """The review of an assignment list: pick (row, candidate) / apply / cancel."""
+    """The review of an assignment list: pick / apply / cancel; for a pick, `item` is
+    row * 100 + the candidate's index."""
 
     action: str
     batch_id: int
-    row: int = 0
-    pick: int = 0
+    item: int = 0

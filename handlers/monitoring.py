@@ -303,7 +303,7 @@ async def _review(
                 t("imports.ambiguous_row", n=row["n"], name=row["name"], address=row["address"]),
                 buttons(
                     [[(candidates.get(h, str(h)),
-                       ImportCb(action="pick", batch_id=batch.id, row=row["n"], pick=i))]
+                       ImportCb(action="pick", batch_id=batch.id, item=row["n"] * 100 + i))]
                      for i, h in enumerate(row["candidates"][:8])]
                 ),
             )
@@ -337,7 +337,8 @@ async def import_button(
         batch = await assignments.batch_for(session, callback_data.batch_id, community.id)
         if callback_data.action == "pick":
             entry = await assignments.resolve_row(
-                session, clock, batch=batch, row=callback_data.row, pick=callback_data.pick,
+                session, clock, batch=batch, row=callback_data.item // 100,
+                pick=callback_data.item % 100,
                 actor=identity.person,
             )  # fmt: skip
             address = (await assignments.addresses(session, [entry["household_id"]])).get(
