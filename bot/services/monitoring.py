@@ -354,6 +354,7 @@ async def change(
     source: str | None = None,
     start_date: date | None = None,
     action: str = "change",
+    days: int | None = None,
 ) -> Outcome:
     """Move a monitoring to another category from `start_date` (today): new day 1, new
     end by the category's days; the history keeps the old category."""
@@ -364,7 +365,7 @@ async def change(
     old_category, old_end = isolation.category, isolation.end_date
     isolation.category = category
     isolation.category_start = first
-    isolation.end_date = first + timedelta(days=r.days - 1)
+    isolation.end_date = first + timedelta(days=(days or r.days) - 1)
     isolation.status = _status_for(category)
     await session.flush()
     await _event(
@@ -513,8 +514,8 @@ async def step_downs(
         await change(
             session, clock, catalog, community=community, isolation=isolation, category=r.then,
             reason="", actor=None, source="step_down", start_date=first, action="step_down",
+            days=r.then_days,
         )  # fmt: skip
-        isolation.end_date = first + timedelta(days=r.then_days - 1)
         done += 1
     return done
 
