@@ -84,7 +84,7 @@ def _outcome_text(t: Translator, outcome: monitoring.Outcome) -> str:
     )
 
 
-@router.message(Command("monitor"), F.chat.type == "private", StateFilter("*"))
+@router.message(Command("monitor"), F.text, F.chat.type == "private", StateFilter("*"))
 async def monitor_command(
     message: Message,
     command: CommandObject,
