@@ -600,7 +600,10 @@ async def risk_import(
         t(
             "monitoring.risk_imported",
             added=len(result.added),
-            errors=[{"line": n, "text": raw, "why": t(key)} for n, raw, key in result.errors],
+            errors=[
+                {"line": n, "text": raw, "why": t(key, **params)}
+                for n, raw, key, params in result.errors
+            ],
             r=result.rematched,
             cases=len(result.rematched.cases),
         )

@@ -190,7 +190,8 @@ async def _act_on_report(
 @dataclass
 class ImportedAreas:
     added: list[RiskArea] = field(default_factory=list)
-    errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, text, key
+    # line, text, message key and its parameters
+    errors: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
     rematched: Rematch = field(default_factory=Rematch)
 
 
@@ -214,7 +215,7 @@ async def import_areas(
         try:
             args = risk_areas.parse_add_args(line, today)
         except DomainError as exc:
-            result.errors.append((number, raw.strip()[:60], exc.key))
+            result.errors.append((number, raw.strip()[:60], exc.key, exc.params))
             continue
         area = await risk_areas.add_risk_area(
             session, clock, community_id=community.id, args=args, actor=actor
