@@ -60,8 +60,8 @@ async def test_new_risk_area_rematches_a_return_of_three_days_ago_once(
         assert case is not None and case.urgent and case.isolation_id == isolation.id
         assert case.compound_id == community.compound_ids["阳光花园"]
         assert case.details["summary"] == (
-            "新增风险地区匹配到已报备的返回：张三 自 上海市浦东新区（高风险地区），2022-03-07 到达，"
-            "2022-03-10 报备；已开始居家隔离"
+            "新增风险地区匹配到已报备的返回：张三 自 上海市浦东新区（高风险地区），"
+            "2022-03-07 到达，2022-03-10 报备；已开始居家隔离"
         )
     await running_bot.drain()
     told = [m.content for m in double.messages(resident.id) if "风险地区" in (m.content or "")]
