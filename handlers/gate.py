@@ -248,7 +248,8 @@ async def temperature(
         risk=CaseKind.GATE_RISK in opened,
     )
     if person is not None:
-        text = await _monitoring_note(session, info, person, t, opened) + text
+        note = await _monitoring_note(session, info, person, t, opened)
+        text = f"{note}\n{text}" if note else text
     await message.answer(
         text,
         reply_markup=buttons([[(t("gate.again"), GateCb(action="gate", value=info.gate.id))]]),
