@@ -12,11 +12,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.clock import Clock, local_today
 from bot.db.models import CaseKind, Community, Person, Role
 from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
-from bot.services import gate, gate_poster, monitoring, staffscope
+from bot.services import gate, gate_poster, monitoring, rematch, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.callbacks import GateCb, GateSelfCb
@@ -177,13 +177,33 @@ async def visitor_name(message: Message, state: FSMContext, t: Translator) -> No
 
 
 @router.message(GateFlow.visitor_origin, F.text)
-async def visitor_origin(message: Message, state: FSMContext, t: Translator, locale: str) -> None:
+async def visitor_origin(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+    locale: str,
+) -> None:
     text = (message.text or "")[:60]
     places = Gazetteer.load().resolve(text)
     if not places:
         await message.answer(t("gate.unknown_place", text=text))
         return
     place = places[0]
+    try:
+        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    today = local_today(clock, community.timezone)
+    if await rematch.districts_at_risk(session, community.id, place.code, today):
+        # Only some districts of this city are risk areas: which one? (R-RISK)
+        full = Gazetteer.load().full_name(place.code, locale)
+        await message.answer(t("monitoring.gate_which_district", place=full))
+        return
     await state.update_data(origin_code=place.code)
     await state.set_state(GateFlow.temperature)
     full = Gazetteer.load().full_name(place.code, locale)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -397,18 +398,23 @@ async def from_case(
     subject = await session.get(Person, case.subject_id) if case.subject_id else None
     tenants = await _tenant_names(session, case)
     who = ", ".join(tenants) if tenants else (subject.name if subject else "")
-    await query.answer(t("monitoring.case_continue_private"))
-    if not who:
-        await key_state.set_state(MonitorFlow.person)
-        await query.bot.send_message(
-            query.from_user.id, t("monitoring.case_ask_person", id=case.id)
-        )
+    try:
+        if not who:
+            await key_state.set_state(MonitorFlow.person)
+            await query.bot.send_message(
+                query.from_user.id, t("monitoring.case_ask_person", id=case.id)
+            )
+        else:
+            await query.bot.send_message(
+                query.from_user.id,
+                t("monitoring.case_pick_category", id=case.id, who=who),
+                reply_markup=_category_markup(t),
+            )
+    except TelegramAPIError:
+        # The officer never opened a private chat with the bot.
+        await query.answer(t("monitoring.case_start_private_first"), show_alert=True)
         return
-    await query.bot.send_message(
-        query.from_user.id,
-        t("monitoring.case_pick_category", id=case.id, who=who),
-        reply_markup=_category_markup(t),
-    )
+    await query.answer(t("monitoring.case_continue_private"))
 
 
 def _category_markup(t: Translator) -> InlineKeyboardMarkup:

@@ -126,9 +126,18 @@ async def test_gate_fever_of_a_visitor_belongs_to_the_gates_compound(
     await guard.press("Entry")
     await guard.press("Visitor")
     await guard.send("李四")
-    await guard.send("深圳")
-    await guard.send("38.2")
+    await officer.send("/risk add 浦东 高 3-1")
+    replies = await guard.send("上海")
+    assert texts(replies) == (
+        "Only some districts of Shanghai are risk areas: which district does the visitor "
+        "come from? (e.g. “Shanghai Pudong”)"
+    )
+    await guard.send("shanghai pudong")
+    replies = await guard.send("38.2")
+    assert "Visitor from a risk area" in texts(replies)
     async with sessionmaker() as session:
+        risk = await session.scalar(select(Case).where(Case.kind == "gate_risk"))
+        assert risk is not None and risk.compound_id == community.compound_ids["阳光花园"]
         case = await session.scalar(select(Case).where(Case.kind == "gate_fever"))
         assert case is not None
         assert case.compound_id == community.compound_ids["阳光花园"]
