@@ -74,7 +74,13 @@ async def risk(
             )  # fmt: skip
             await message.answer(t("admin.risk_removed", area=_area(area, t)))
         elif sub == "list":
-            areas = await risk_areas.list_risk_areas(session, community.id)
+            # Areas expire by their end date: the list shows those still in force.
+            today = local_today(clock, community.timezone)
+            areas = [
+                a
+                for a in await risk_areas.list_risk_areas(session, community.id)
+                if a.valid_to is None or a.valid_to >= today
+            ]
             await message.answer(t("admin.risk_list", areas=[_area(a, t) for a in areas]))
         else:
             raise DomainError("risk.usage")

@@ -163,3 +163,46 @@ async def test_english_bulletin_import_rematches_tenants_and_gate_passages(
         MonCaseCb(case_id=tenant_case.id).pack(), resident.last(), strict=False
     )
     assert resident.answer_of_last_press() == "抱歉，您没有执行此操作的权限。"
+
+
+async def test_tipoff_case_asks_whom_and_expired_areas_leave_the_list(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    async with sessionmaker.begin() as session:
+        reporter = await session.scalar(
+            select(Person).where(Person.telegram_user_id == resident.id)
+        )
+        assert reporter is not None
+        result = await reports.submit_tipoff(
+            session, clock, running_bot.catalog, reporter=reporter, concern="return",
+            about="101 的张奶奶", text="从外地回来没有报备",
+        )  # fmt: skip
+        assert result.case is not None
+        case_id = result.case.id
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="zh-hans"))
+    await officer.send("/help")
+    replies = await officer.press_data(
+        MonCaseCb(case_id=case_id).pack(), officer.last(), strict=False
+    )
+    assert texts(replies[-1:]) == f"事件 #{case_id}：要对谁开始监测？请输入登记册中的姓名或编号。"
+    replies = await officer.send("张奶奶")
+    assert texts(replies) == f"事件 #{case_id}：为 张奶奶 选择监测类别："
+    await officer.press("居家健康监测")
+    replies = await officer.send("线索核实属实")
+    async with sessionmaker() as session:
+        grandma = await session.scalar(select(Person).where(Person.name == "张奶奶"))
+        assert grandma is not None
+    assert texts(replies) == (
+        f"✅ #{grandma.id} 张奶奶：居家健康监测，2022-03-10 起至 2022-03-16（监测中）。已通知本人。"
+    )
+    # Risk areas expire by their end date: /risk list shows those in force only.
+    await officer.send("/risk add 浦东 高 3-1 3-5")
+    await officer.send("/risk add 滨海新区 中 3-1")
+    listed = texts(await officer.send("/risk list"))
+    assert "滨海新区" in listed and "浦东" not in listed
