@@ -5,13 +5,17 @@ the gate's compound (in /cases 阳光花园, grid workers named)."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import AuditEntry, Case, Person
+from bot.db.models import AuditEntry, Case, Community, Compound, Person
 from bot.double import BotApiDouble
-from bot.services import cases
+from bot.services import cases, ledger
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GUARD_ID, OFFICER_ID, SeededCommunity
 from tests.support.ledger_rows import add_person
@@ -117,6 +121,7 @@ async def test_gate_fever_of_a_visitor_belongs_to_the_gates_compound(
     community: SeededCommunity,
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: FakeClock,
+    tmp_path: Path,
 ) -> None:
     officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="zh-hans"))
     guard = ChatUser(double, double.user(GUARD_ID, "Guard Zhang", language_code="en"))
@@ -145,3 +150,17 @@ async def test_gate_fever_of_a_visitor_belongs_to_the_gates_compound(
     replies = await officer.send("/cases 阳光花园")
     assert f"#{case.id} 门岗发热" in texts(replies)
     assert "阳光花园" in texts(replies)
+    # In the compound's ledger, with its compound filled in.
+    async with sessionmaker() as session:
+        comm = await session.get(Community, community.community_id)
+        comp = await session.get(Compound, community.compound_ids["阳光花园"])
+        assert comm is not None and comp is not None
+        day = date(2022, 3, 10)
+        files = await ledger.export_ledger(
+            session, clock, ledger.LedgerRequest(comm, day, day, comp),
+            label=running_bot.catalog.translator("zh-CN"), directory=tmp_path,
+        )  # fmt: skip
+    sheet = load_workbook(files.xlsx)["事件"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    fever = [r for r in rows if r[0] == case.id]
+    assert len(fever) == 1 and fever[0][2] == "门岗发热" and fever[0][5] == "阳光花园"
