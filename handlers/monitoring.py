@@ -5,6 +5,7 @@ history, rules), assignment lists (/monitor import + a CSV/XLSX, a review screen
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from aiogram import F, Router
@@ -142,39 +143,35 @@ async def _monitor(
             start_date=start, reason=reason, actor=actor, source="officer",
         )  # fmt: skip
         return _outcome_text(t, outcome)
-    if sub == "change" and len(words) >= 3:
-        person = await _one_person(session, community, words[0])
-        category = monitoring.parse_category(words[1])
-        if category is None:
-            raise DomainError("monitoring.bad_category", text=words[1])
-        current = await monitoring.current_monitoring(session, person.id)
-        if current is None:
-            raise DomainError("monitoring.none", name=person.name)
-        outcome = await monitoring.change(
-            session, clock, catalog, community=community, isolation=current, category=category,
-            reason=_reason(" ".join(words[2:])), actor=actor, source="officer",
-        )  # fmt: skip
-        return _outcome_text(t, outcome)
-    if sub == "extend" and len(words) >= 3 and words[1].isdigit():
-        person = await _one_person(session, community, words[0])
-        current = await monitoring.current_monitoring(session, person.id)
-        if current is None:
-            raise DomainError("monitoring.none", name=person.name)
-        outcome = await monitoring.extend(
-            session, clock, catalog, isolation_id=current.id, days=int(words[1]),
-            reason=_reason(" ".join(words[2:])), actor=actor,
-        )  # fmt: skip
-        return _outcome_text(t, outcome)
-    if sub == "end" and len(words) >= 2:
-        person = await _one_person(session, community, words[0])
-        current = await monitoring.current_monitoring(session, person.id)
-        if current is None:
-            raise DomainError("monitoring.none", name=person.name)
-        outcome = await monitoring.end(
-            session, clock, catalog, isolation_id=current.id, status=IsolationStatus.ENDED_EARLY,
-            reason=_reason(" ".join(words[1:])), actor=actor,
-        )  # fmt: skip
-        return _outcome_text(t, outcome)
+    if (
+        (sub == "change" and len(words) >= 3)
+        or (sub == "extend" and len(words) >= 3 and words[1].isdigit())
+        or (sub == "end" and len(words) >= 2)
+    ):
+        # One person, or several at once ("12,13,14": in bulk from a list).
+        category = None
+        if sub == "change":
+            category = monitoring.parse_category(words[1])
+            if category is None:
+                raise DomainError("monitoring.bad_category", text=words[1])
+        reason = _reason(" ".join(words[1:] if sub == "end" else words[2:]))
+        queries = [q for q in re.split(r"[,，、]", words[0]) if q][:200]
+        lines = []
+        for query in queries:
+            try:
+                person = await _one_person(session, community, query)
+                outcome = await _act(
+                    session, clock, catalog, community, actor, person, sub, category,
+                    int(words[1]) if sub == "extend" else 0, reason,
+                )  # fmt: skip
+                lines.append(_outcome_text(t, outcome))
+            except DomainError as exc:
+                if len(queries) == 1:
+                    raise
+                lines.append(
+                    t("monitoring.bulk_error", query=query, error=t(exc.key, **exc.params))
+                )
+        return "\n".join(lines)
     if sub == "history" and len(words) == 1:
         person = await _one_person(session, community, words[0])
         found = await monitoring.person_history(session, community.id, person.id)
@@ -214,6 +211,38 @@ async def _monitor(
         await state.set_state(MonitorFlow.import_file)
         return t("monitoring.import_send_file")
     raise ValueError(sub)
+
+
+async def _act(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    community: Community,
+    actor: Person,
+    person: Person,
+    sub: str,
+    category: str | None,
+    days: int,
+    reason: str,
+) -> monitoring.Outcome:
+    current = await monitoring.current_monitoring(session, person.id)
+    if current is None:
+        raise DomainError("monitoring.none", name=person.name)
+    if sub == "change":
+        assert category is not None
+        return await monitoring.change(
+            session, clock, catalog, community=community, isolation=current, category=category,
+            reason=reason, actor=actor, source="officer",
+        )  # fmt: skip
+    if sub == "extend":
+        return await monitoring.extend(
+            session, clock, catalog, isolation_id=current.id, days=days, reason=reason,
+            actor=actor,
+        )  # fmt: skip
+    return await monitoring.end(
+        session, clock, catalog, isolation_id=current.id, status=IsolationStatus.ENDED_EARLY,
+        reason=reason, actor=actor,
+    )  # fmt: skip
 
 
 def _reason(text: str) -> str:

@@ -224,3 +224,51 @@ async def test_rules_per_community(
     )
     assert "写法" in texts(await officer.send("/monitor rule 居家隔离 days=abc"))
     assert "没有执行此操作的权限" in texts(await resident.send("/monitor rules"))
+
+
+async def test_english_officer_in_bulk_and_the_isolation_card_tells_the_resident(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    officer = officer_of(double, "en")
+    alice = await _resident(
+        sessionmaker, community, clock, "Alice", "101", english_resident.id, "en"
+    )
+    bob = await _resident(sessionmaker, community, clock, "Bob", "102", None)
+    await english_resident.send("/help")
+    replies = await officer.send(f"/monitor start {alice} home_health from the CDC list")
+    assert texts(replies) == (
+        f"✅ #{alice} Alice: home health monitoring from 2022-03-10 to 2022-03-16 (monitored). "
+        "They have been told."
+    )
+    await running_bot.drain()
+    assert english_resident.last().content == (
+        "The community has placed you under home health monitoring from 2022-03-10 to "
+        "2022-03-16.\nGoing out for essentials is allowed; please check in every day.\n"
+        "Tests on day 3, 7.\nReason: from the CDC list"
+    )
+    await officer.send(f"/monitor start {bob} home_isolation close contact")
+    # In bulk: both extended at once; an unknown one is reported, not fatal.
+    replies = await officer.send(f"/monitor extend {alice},{bob},Nobody 2 lab result pending")
+    assert texts(replies) == (
+        f"✅ The home health monitoring of #{alice} Alice now ends on 2022-03-18. "
+        "They have been told.\n"
+        f"✅ The home isolation of #{bob} Bob now ends on 2022-03-25. "
+        "They have no Telegram: the grid worker should tell them in person.\n"
+        "⚠️ Nobody: No one in the register matches “Nobody”."
+    )
+    await running_bot.drain()
+    assert english_resident.last().content == (
+        "The home health monitoring has been extended to 2022-03-18.\nReason: lab result pending"
+    )
+    # The /isolation card's buttons tell the resident too.
+    await officer.send(f"/isolation {alice}")
+    await officer.press("Extend 3 days")
+    await running_bot.drain()
+    assert english_resident.last().content == (
+        "The home health monitoring has been extended to 2022-03-21."
+    )
