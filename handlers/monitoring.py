@@ -199,6 +199,29 @@ async def _monitor(
                 for i, events in found
             ],
         )
+    if sub == "list" and len(words) <= 1:
+        category = monitoring.parse_category(words[0]) if words else None
+        if words and category is None:
+            raise DomainError("monitoring.bad_category", text=words[0])
+        listed = await monitoring.monitored(session, community.id, category)
+        await _answer_long(
+            message,
+            [t("monitoring.list_title", count=len(listed))]
+            + [
+                t(
+                    "monitoring.list_line",
+                    person_id=line.person.id,
+                    name=line.person.name,
+                    address=line.address,
+                    category=t(f"monitoring.category_{line.isolation.category}"),
+                    start=(line.isolation.category_start or line.isolation.start_date).isoformat(),
+                    end=line.isolation.end_date.isoformat(),
+                    status=t(f"monitoring.status_{line.isolation.status}"),
+                )
+                for line in listed[:300]
+            ],
+        )
+        return ""
     if sub == "rules" and not words:
         return _rules_text(t, community)
     if sub == "rule" and len(words) >= 2:

@@ -204,6 +204,39 @@ async def people_of(
     ]
 
 
+@dataclass(frozen=True)
+class MonitoredLine:
+    isolation: Isolation
+    person: Person
+    address: str
+
+
+async def monitored(
+    session: AsyncSession, community_id: int, category: str | None = None
+) -> list[MonitoredLine]:
+    """Everyone monitored now (handed-off people included, with their record), by
+    category then address."""
+    statement = (
+        select(Isolation, Person, Compound.name, Building.name, Unit.name, Household.room)
+        .join(Person, Person.id == Isolation.person_id)
+        .outerjoin(Household, Household.id == Person.household_id)
+        .outerjoin(Unit, Unit.id == Household.unit_id)
+        .outerjoin(Building, Building.id == Unit.building_id)
+        .outerjoin(Compound, Compound.id == Building.compound_id)
+        .where(
+            Isolation.community_id == community_id,
+            Isolation.status.in_((IsolationStatus.ACTIVE.value, HANDED_OFF)),
+        )
+        .order_by(Isolation.category, Compound.name, Building.name, Unit.name, Household.room)
+    )
+    if category is not None:
+        statement = statement.where(Isolation.category == category)
+    return [
+        MonitoredLine(i, p, " ".join(x for x in (c, b, u, r) if x))
+        for i, p, c, b, u, r in await session.execute(statement)
+    ]
+
+
 async def current_monitoring(session: AsyncSession, person_id: int) -> Isolation | None:
     """The person's monitoring in progress: active, or handed off to central quarantine."""
     return await session.scalar(

@@ -129,6 +129,11 @@ async def test_central_hand_off_steps_down_and_test_days(
     assert texts(replies) == (
         f"✅ #{wang} 老王：集中隔离，2022-03-10 起至 2022-03-16（已转集中隔离）。已通知本人。"
     )
+    replies = await officer.send("/monitor list 集中隔离")
+    assert texts(replies) == (
+        "监测中：1 人\n"
+        f"• #{wang} 老王 阳光花园 1栋 1单元 201：集中隔离 2022-03-10～2022-03-16（已转集中隔离）"
+    )
     await officer.send(f"/monitor start {alice} 居家隔离 from the list")
     # Day 1 of Alice's home isolation is a test day: a reminder at check-in time.
     clock.set(datetime(2022, 3, 10, 9, 1, tzinfo=SHANGHAI))
@@ -194,6 +199,12 @@ async def test_central_hand_off_steps_down_and_test_days(
         "隔离期已满，转为居家健康监测，至 2022-03-19。\n可以外出购买必需品，请继续每天健康打卡。\n"
         "核酸检测：第 3、7 天。"
     ]
+    replies = await officer.send("/monitor list")
+    assert texts(replies) == (
+        "监测中：2 人\n"
+        f"• #{wang} 老王 阳光花园 1栋 1单元 201：居家健康监测 2022-03-17～2022-03-19（监测中）\n"
+        f"• #{alice} Alice 阳光花园 1栋 1单元 202：居家隔离 2022-03-10～2022-03-23（监测中）"
+    )
     # And it ends with the usual release after its last day.
     clock.set(datetime(2022, 3, 20, 9, 1, tzinfo=SHANGHAI))
     await tick(running_bot.application.job_context())
