@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.commands import install_officer_commands
 from bot.db.models import Community, RiskArea, Role
+from bot.parsing import ParseError, parse_date
 from bot.places import Gazetteer
 from bot.services import admin, clinics, rematch, risk_areas
 from bot.services.errors import DomainError
@@ -67,6 +68,25 @@ async def risk(
             if found.cases:
                 text += "\n" + t("monitoring.rematched", r=found, cases=len(found.cases))
             await message.answer(text)
+        elif sub == "from" and len(rest.split()) == 2 and rest.split()[0].isdigit():
+            # Backdate an area: "/risk from <id> <date>", then re-match its window.
+            area_id, when = rest.split()
+            try:
+                new_from = parse_date(when, local_today(clock, community.timezone))
+            except ParseError as exc:
+                raise DomainError("risk.bad_date") from exc
+            area = await risk_areas.backdate_risk_area(
+                session, clock, community_id=community.id, area_id=int(area_id),
+                valid_from=new_from, actor=identity.person,
+            )  # fmt: skip
+            found = await rematch.rematch_area(
+                session, clock, catalog, area=area, actor=identity.person
+            )
+            await message.answer(
+                t("monitoring.risk_backdated", area=_area(area, t))
+                + "\n"
+                + t("monitoring.rematched", r=found, cases=len(found.cases))
+            )
         elif sub == "remove" and rest.strip().isdigit():
             area = await risk_areas.remove_risk_area(
                 session, clock, community_id=community.id, area_id=int(rest.strip()),

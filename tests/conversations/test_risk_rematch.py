@@ -206,3 +206,39 @@ async def test_tipoff_case_asks_whom_and_expired_areas_leave_the_list(
     await officer.send("/risk add 滨海新区 中 3-1")
     listed = texts(await officer.send("/risk list"))
     assert "滨海新区" in listed and "浦东" not in listed
+
+
+async def test_backdating_an_area_rematches_the_longer_window(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident, member=None)
+    async with sessionmaker.begin() as session:
+        head = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
+        assert head is not None
+        await reports.submit_return(
+            session, clock, running_bot.catalog, reporter=head, origin_code="310115",
+            arrival_date=date(2022, 3, 3), transport="train", traveller_ids=[head.id],
+        )  # fmt: skip
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="zh-hans"))
+    replies = await officer.send("/risk add 上海浦东 中 3-5")
+    assert "已回溯匹配" not in texts(replies)
+    async with sessionmaker() as session:
+        from bot.db.models import RiskArea
+
+        area = await session.scalar(select(RiskArea))
+        assert area is not None
+    replies = await officer.send(f"/risk from {area.id} 3-1")
+    assert texts(replies) == (
+        f"✅ 风险地区 #{area.id} 上海市浦东新区 改为 2022-03-01 起。\n"
+        "🔁 已回溯匹配：1 份报备、0 次门岗登记，开始隔离 1 人，新建事件 1 个。"
+    )
+    assert "日期没能识别" in texts(await officer.send(f"/risk from {area.id} 昨天的昨天"))
+    assert "没有找到编号为 999" in texts(await officer.send("/risk from 999 3-1"))
+    async with sessionmaker() as session:
+        isolation = await session.scalar(select(Isolation))
+        assert isolation is not None and isolation.start_date == date(2022, 3, 3)
