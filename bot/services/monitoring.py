@@ -735,7 +735,11 @@ async def gate_status(
     if not rows:
         return None
     own = {c for pid, c in rows if pid == person.id}
-    category = min((c for _, c in rows), key=lambda c: STRICTNESS.get(c, 9))
+    # A household member's category counts only when it confines the home.
+    counted = own | {c for pid, c in rows if pid != person.id and not rule(community, c).go_out}
+    if not counted:
+        return None
+    category = min(counted, key=lambda c: STRICTNESS.get(c, 9))
     forbidden = not rule(community, category).go_out
     return GateStatus(category, category in own, forbidden)
 

@@ -102,3 +102,39 @@ async def test_rules_parsing_and_overrides(
         assert (r.days, r.tests, r.go_out, r.then, r.then_days) == (
             7, (1, 4, 7), False, "home_health", 7,
         )  # fmt: skip
+
+
+async def test_gate_status_of_a_household(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    community: SeededCommunity,
+) -> None:
+    async with sessionmaker.begin() as session:
+        c = await session.get(Community, community.community_id)
+        assert c is not None
+        home = community.household("阳光花园/1栋/1单元/101")
+        a, b, d = (Person(household_id=home, name=n, created_at=clock.now()) for n in "ABD")
+        session.add_all([a, b, d])
+        await session.flush()
+        assert await monitoring.gate_status(session, c, a) is None
+        await monitoring.start(
+            session, clock, catalog, community=c, person=a, category="home_health",
+            start_date=None, reason="r", actor=None,
+        )  # fmt: skip
+        # Health monitoring of a member does not confine the others.
+        assert await monitoring.gate_status(session, c, b) is None
+        assert await monitoring.gate_status(session, c, a) == monitoring.GateStatus(
+            "home_health", True, False
+        )
+        await monitoring.start(
+            session, clock, catalog, community=c, person=d, category="central",
+            start_date=None, reason="r", actor=None,
+        )  # fmt: skip
+        # A member handed off to central quarantine: the household is confined.
+        assert await monitoring.gate_status(session, c, b) == monitoring.GateStatus(
+            "central", False, True
+        )
+        assert await monitoring.gate_status(session, c, a) == monitoring.GateStatus(
+            "central", False, True
+        )
