@@ -17,7 +17,8 @@ def get_routers() -> list[Router]:
     names = [
         "common", "gate", "registration", "profile", "groups", "reports", "cases", "admin",
         "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage", "audit",
-        "charts", "fallback",
+        "charts", "downtime",
+        "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.db.models import Case, Community, ImportBatch, IsolationStatus, Person, Report
 from bot.parsing import ParseError, clean_text, parse_date
+from bot.presentation.callbacks import ImportCb, MonCaseCb, MonPickCb, MonTestCb
+from bot.presentation.keyboards import buttons
 from bot.services import assignments, monitoring, rematch
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import ImportCb, MonCaseCb, MonPickCb, MonTestCb
-from handlers.keyboards import buttons
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

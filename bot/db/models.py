@@ -162,6 +162,11 @@ class Community(Base):
     # Per-category overrides of the monitoring rules (bot/services/monitoring.py, R-CAT).
     monitoring_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
+    # daily lists and charts (R-COV, charts): local times, per community (/set)
+    coverage_list_time: Mapped[time] = mapped_column(
+        Time, default=time(8, 0), server_default="08:00:00"
+    )
+    chart_time: Mapped[time] = mapped_column(Time, default=time(20, 0), server_default="20:00:00")
 
     compounds: Mapped[list[Compound]] = relationship(back_populates="community")
 

@@ -638,7 +638,7 @@ async def test_days(
             member=recipient.for_member, day_number=number,
             category=catalog.render(recipient.locale, f"monitoring.category_{isolation.category}"),
         )  # fmt: skip
-        from handlers.callbacks import MonTestCb  # the callback format is the handlers'
+        from bot.presentation.callbacks import MonTestCb
 
         markup = {
             "inline_keyboard": [

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, ImportBatch, Isolation, Person
 from bot.double import BotApiDouble
-from handlers.callbacks import ImportCb
+from bot.presentation.callbacks import ImportCb
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import OFFICER_ID, SeededCommunity, register_rows
 from tests.support.ledger_rows import add_person

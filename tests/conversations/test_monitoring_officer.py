@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, Isolation, MonitoringEvent, MonitoringTest
 from bot.double import BotApiDouble
-from handlers.callbacks import MonTestCb
+from bot.presentation.callbacks import MonTestCb
 from scheduler import tick
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import OFFICER_ID, SeededCommunity

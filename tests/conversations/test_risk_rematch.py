@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, GateEntry, Isolation, MonitoringEvent, Person, Report
 from bot.double import BotApiDouble
+from bot.presentation.callbacks import MonCaseCb
 from bot.services import reports
-from handlers.callbacks import MonCaseCb
 from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import OFFICER_ID, SeededCommunity
