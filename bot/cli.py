@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -112,6 +115,12 @@ async def _run(args: argparse.Namespace) -> int:
         api = settings.telegram_api_base or "api.telegram.org"
         raise CliError(f"cannot reach the Telegram Bot API ({api}): {exc.message}") from None
     app.start_workers()
+    # SIGTERM/SIGINT: stop taking updates, let handlers in flight finish and commit,
+    # stop the sender and the scheduler, close everything, exit 0 (docs/design-core.md).
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # pragma: no cover - Windows
+            loop.add_signal_handler(sig, _stop_on_signal, app, sig)
     try:
         if settings.webhook_url and not args.polling:
             from bot.webhook import run_webhook
@@ -122,7 +131,13 @@ async def _run(args: argparse.Namespace) -> int:
             await app.run_polling()
     finally:
         await app.close()
+    log.info("stopped")
     return 0
+
+
+def _stop_on_signal(app: Any, sig: signal.Signals) -> None:
+    log.info("%s received: stopping (handlers in flight may finish)", sig.name)
+    app.request_stop()
 
 
 async def _db_upgrade() -> int:

@@ -85,7 +85,9 @@ class CommitBarrier(BaseRequestMiddleware):
             first: Exception = exc
         wait = first.retry_after if isinstance(first, TelegramRetryAfter) else 0.5
         if wait <= self.retry_max_wait:
-            log.warning("update %s: %s failed (%s), retrying once", ctx.update_id, method, first)
+            log.warning(
+                "update %s: %s failed (%s), retrying once", ctx.update_id, method.__api_method__, first
+            )
             await self.sleep(wait)
             try:
                 return await make_request(bot, method)
