@@ -462,3 +462,13 @@ async def confirm(
             count=len(members),
         ),
     )
+
+
+@router.callback_query(RegAction.filter(F.action == "confirm"))
+async def confirm_again(query: CallbackQuery, identity: Identity, t: Translator) -> None:
+    """Confirm pressed again after the registration was saved (say, its reply never
+    arrived): nothing is saved twice, and the resident is told where they stand."""
+    if identity.person is None:
+        raise DomainError("common.button_expired")
+    await query.answer(t("core.already_registered"), show_alert=True)
+    await drop_buttons(query)
