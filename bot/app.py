@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
+from bot.core.callbacks import AnswerCallbackAfterHandler
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
 from bot.fsm_storage import DatabaseStorage
-from bot.core.callbacks import AnswerCallbackAfterHandler
-from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.middlewares import AnonymousSenderMiddleware, DbSessionMiddleware, IdentityMiddleware
 from bot.sender import Sender
 from bot.settings import Settings
 from messages import Catalog
@@ -124,6 +124,7 @@ class Application:
         dp = self.dispatcher
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog))
+        dp.message.outer_middleware(AnonymousSenderMiddleware())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.include_routers(*get_routers())
         install_error_handler(dp, self.catalog)

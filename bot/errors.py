@@ -50,7 +50,9 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
     async def on_error(event: ErrorEvent, **data: Any) -> bool:
         t = _translator(catalog, data)
         if database_unavailable(event.exception):
-            log.error("update %s: database unavailable: %s", event.update.update_id, event.exception)
+            log.error(
+                "update %s: database unavailable: %s", event.update.update_id, event.exception
+            )
             await _tell(event, t("core.database_unavailable"), in_groups=False)
             return True
         log.error("update %s failed", event.update.update_id, exc_info=event.exception)

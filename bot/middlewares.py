@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import Message, TelegramObject, Update, User
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -117,4 +117,25 @@ class IdentityMiddleware(BaseMiddleware):
         data["identity"] = identity
         data["locale"] = locale
         data["t"] = self.catalog.translator(locale)
+        return await handler(event, data)
+
+
+#: The user Telegram shows as the sender of an anonymous group admin's messages.
+GROUP_ANONYMOUS_BOT = 1087968824
+
+
+class AnonymousSenderMiddleware(BaseMiddleware):
+    """A command sent on behalf of a chat (an anonymous group admin, a channel) has no
+    person behind it the bot could check roles for: it is answered with how to proceed
+    instead of being taken for a resident's or ignored."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if (
+            isinstance(event, Message)
+            and event.sender_chat is not None
+            and event.chat.type in ("group", "supergroup")
+            and (event.text or event.caption or "").startswith("/")
+        ):
+            await event.reply(data["t"]("core.anonymous_admin"))
+            return None
         return await handler(event, data)

@@ -47,10 +47,10 @@ class InboxRequestHandler(SimpleRequestHandler):
         task.add_done_callback(self.in_flight.discard)
         return web.json_response({})
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, grace: float) -> None:
         if not self.in_flight:
             return
-        _, pending = await asyncio.wait(set(self.in_flight), timeout=timeout)
+        _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
         for task in pending:
             task.cancel()
         for task in pending:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.commands import install_officer_commands
 from bot.db.models import Community, RiskArea, Role
+from bot.parsing import parse_id
 from bot.places import Gazetteer
 from bot.services import admin, clinics, risk_areas
 from bot.services.errors import DomainError
@@ -52,26 +53,23 @@ async def risk(
     if community is None:
         return
     sub, _, rest = (command.args or "list").strip().partition(" ")
-    try:
-        if sub == "add":
-            args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
-            area = await risk_areas.add_risk_area(
-                session, clock, community_id=community.id, args=args, actor=identity.person
-            )
-            await message.answer(t("admin.risk_added", area=_area(area, t)))
-        elif sub == "remove" and rest.strip().isdigit():
-            area = await risk_areas.remove_risk_area(
-                session, clock, community_id=community.id, area_id=int(rest.strip()),
-                actor=identity.person,
-            )  # fmt: skip
-            await message.answer(t("admin.risk_removed", area=_area(area, t)))
-        elif sub == "list":
-            areas = await risk_areas.list_risk_areas(session, community.id)
-            await message.answer(t("admin.risk_list", areas=[_area(a, t) for a in areas]))
-        else:
-            raise DomainError("risk.usage")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
+    if sub == "add":
+        args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
+        area = await risk_areas.add_risk_area(
+            session, clock, community_id=community.id, args=args, actor=identity.person
+        )
+        await message.answer(t("admin.risk_added", area=_area(area, t)))
+    elif sub == "remove" and rest.strip().isdigit():
+        area = await risk_areas.remove_risk_area(
+            session, clock, community_id=community.id, area_id=parse_id(rest),
+            actor=identity.person,
+        )  # fmt: skip
+        await message.answer(t("admin.risk_removed", area=_area(area, t)))
+    elif sub == "list":
+        areas = await risk_areas.list_risk_areas(session, community.id)
+        await message.answer(t("admin.risk_list", areas=[_area(a, t) for a in areas]))
+    else:
+        raise DomainError("risk.usage")
 
 
 def _area(area: RiskArea, t: Translator) -> dict[str, object]:
@@ -101,22 +99,18 @@ async def clinic(
     if community is None:
         return
     sub, _, rest = (command.args or "list").strip().partition(" ")
-    try:
-        if sub == "add":
-            await clinics.add_clinic(
-                session, clock, community=community, clinic=clinics.parse_clinic(rest),
-                actor=identity.person,
-            )  # fmt: skip
-        elif sub == "remove" and rest.strip().isdigit():
-            await clinics.remove_clinic(
-                session, clock, community=community, number=int(rest.strip()),
-                actor=identity.person,
-            )  # fmt: skip
-        elif sub != "list":
-            raise DomainError("clinics.usage")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    if sub == "add":
+        await clinics.add_clinic(
+            session, clock, community=community, clinic=clinics.parse_clinic(rest),
+            actor=identity.person,
+        )  # fmt: skip
+    elif sub == "remove" and rest.strip().isdigit():
+        await clinics.remove_clinic(
+            session, clock, community=community, number=parse_id(rest),
+            actor=identity.person,
+        )  # fmt: skip
+    elif sub != "list":
+        raise DomainError("clinics.usage")
     await message.answer(t("admin.clinic_list", clinics=list(community.fever_clinics or [])))
 
 
@@ -137,16 +131,12 @@ async def grant_or_revoke(
     community = await _community(message, session, identity, t, {Role.ADMIN})
     if community is None:
         return
-    try:
-        args = await admin.parse_role_args(session, community.id, command.args or "")
-        if command.command == "grant":
-            person = await admin.grant(session, clock, args=args, by=identity.person)
-        else:
-            await admin.revoke(session, clock, args=args, by=identity.person)
-            person = None
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    args = await admin.parse_role_args(session, community.id, command.args or "")
+    if command.command == "grant":
+        person = await admin.grant(session, clock, args=args, by=identity.person)
+    else:
+        await admin.revoke(session, clock, args=args, by=identity.person)
+        person = None
     if person is not None and args.role in OFFICER_ROLES and message.bot is not None:
         await install_officer_commands(
             message.bot, catalog, args.telegram_user_id, person.language or community.locale
@@ -191,14 +181,10 @@ async def grid(
     if len(words) < 4 or words[0] != "set":
         await message.answer(t("admin.grid_usage"))
         return
-    try:
-        found = await admin.set_grid(
-            session, clock, community_id=community.id, grid_name=words[1],
-            compound_name=words[2], buildings=words[3:], actor=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    found = await admin.set_grid(
+        session, clock, community_id=community.id, grid_name=words[1],
+        compound_name=words[2], buildings=words[3:], actor=identity.person,
+    )  # fmt: skip
     await message.answer(t("admin.grid_set", grid=found.name, count=len(words) - 3))
 
 
@@ -217,14 +203,9 @@ async def grid_import(
         return
     file = await message.bot.download(document)
     data = file.read() if file is not None else b""
-    try:
-        count = await admin.import_grids_csv(
-            session, clock, community_id=community.id, data=data, actor=identity.person
-        )
-    except DomainError as exc:
-        await session.rollback()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    count = await admin.import_grids_csv(
+        session, clock, community_id=community.id, data=data, actor=identity.person
+    )
     await message.answer(t("admin.grid_imported", count=count))
 
 
@@ -245,14 +226,10 @@ async def compound(
     if len(words) < 2:
         await message.answer(t("admin.compound_usage"))
         return
-    try:
-        await admin.set_compound(
-            session, clock, community_id=community.id, name=words[0], field=words[1],
-            values=words[2:], actor=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    await admin.set_compound(
+        session, clock, community_id=community.id, name=words[0], field=words[1],
+        values=words[2:], actor=identity.person,
+    )  # fmt: skip
     await compounds(message, session, identity, t)
 
 

@@ -51,9 +51,7 @@ async def bind_officer_chat(
 
 
 #: What pressing a card button again says: the case is shown as it is, nothing is saved.
-ALREADY = frozenset(
-    {"cases.already_acknowledged", "cases.already_taken", "cases.already_resolved"}
-)
+ALREADY = frozenset({"cases.already_acknowledged", "cases.already_taken", "cases.already_resolved"})
 
 
 @router.callback_query(CaseCb.filter(F.action.in_({"ack", "take"})))

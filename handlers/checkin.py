@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.parsing import ParseError, parse_temperature
 from bot.services import checkins
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.callbacks import CheckinCb
 from handlers.keyboards import buttons
@@ -68,13 +67,9 @@ async def checkin_pressed(
         await query.answer(t("checkin.not_yours"), show_alert=True)
         return
     if callback_data.answer == "type":
-        try:
-            _, _, person, _ = await checkins.answerable(
-                session, clock, checkin_id=callback_data.checkin_id, actor=actor
-            )
-        except DomainError as exc:
-            await query.answer(t(exc.key, **exc.params), show_alert=True)
-            return
+        _, _, person, _ = await checkins.answerable(
+            session, clock, checkin_id=callback_data.checkin_id, actor=actor
+        )
         await state.set_state(CheckinInput.temperature)
         await state.update_data(checkin_id=callback_data.checkin_id)
         await query.answer()
@@ -85,18 +80,14 @@ async def checkin_pressed(
         await query.answer(t("common.button_expired"), show_alert=True)
         return
     symptoms = [] if callback_data.answer == checkins.ANSWER_NORMAL else [callback_data.answer]
-    try:
-        answer = await checkins.answer_checkin(
-            session,
-            clock,
-            catalog,
-            checkin_id=callback_data.checkin_id,
-            actor=actor,
-            symptoms=symptoms,
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    answer = await checkins.answer_checkin(
+        session,
+        clock,
+        catalog,
+        checkin_id=callback_data.checkin_id,
+        actor=actor,
+        symptoms=symptoms,
+    )
     await query.answer()
     await edit_or_send(query, _result_text(t, answer, actor.id))
 
@@ -126,18 +117,14 @@ async def _record_typed(
         await message.answer(t(f"errors.{exc.code}", **exc.params) + "\n" + t("checkin.ask_again"))
         return
     await state.clear()
-    try:
-        answer = await checkins.answer_checkin(
-            session,
-            clock,
-            catalog,
-            checkin_id=checkin_id,
-            actor=identity.person,
-            temperature=temperature,
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    answer = await checkins.answer_checkin(
+        session,
+        clock,
+        catalog,
+        checkin_id=checkin_id,
+        actor=identity.person,
+        temperature=temperature,
+    )
     await message.answer(_result_text(t, answer, identity.person.id))
 
 

@@ -68,11 +68,7 @@ async def gate_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, GUARD_ROLES)
     mine = [
         i
         for i in await gate.gates(session, community.id)
@@ -98,38 +94,34 @@ async def gate_button(
 ) -> None:
     data = await state.get_data()
     action, value = callback_data.action, callback_data.value
-    try:
-        if action == "gate":
-            info = await _guard_gate(session, identity, value)
-            await state.set_state(None)
-            await state.set_data({"gate_id": info.gate.id})
-            text, markup = t("gate.pick_direction", gate=_label(info)), _direction_markup(t)
-        elif action == "dir" and "gate_id" in data and value in (0, 1):
-            await _guard_gate(session, identity, int(data["gate_id"]))
-            await state.update_data(direction=gate.DIRECTIONS[value])
-            text, markup = t("gate.pick_subject"), _kind_markup(t)
-        elif action == "kind" and "direction" in data and 0 <= value < len(gate.SUBJECTS):
-            await _guard_gate(session, identity, int(data["gate_id"]))
-            kind = gate.SUBJECTS[value]
-            await state.update_data(kind=kind)
-            next_state = {
-                "resident": GateFlow.resident_query,
-                "visitor": GateFlow.visitor_name,
-                "vehicle": GateFlow.plate,
-            }[kind]
-            await state.set_state(next_state)
-            text, markup = t(f"gate.ask_{kind}"), None
-        elif action == "person" and data.get("kind") == "resident":
-            info = await _guard_gate(session, identity, int(data["gate_id"]))
-            person = await gate.resident_of_compound(session, info.compound.id, value)
-            await state.update_data(person_id=person.id, name=person.name)
-            await state.set_state(GateFlow.temperature)
-            text, markup = t("gate.ask_temperature", who=person.name), None
-        else:
-            raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if action == "gate":
+        info = await _guard_gate(session, identity, value)
+        await state.set_state(None)
+        await state.set_data({"gate_id": info.gate.id})
+        text, markup = t("gate.pick_direction", gate=_label(info)), _direction_markup(t)
+    elif action == "dir" and "gate_id" in data and value in (0, 1):
+        await _guard_gate(session, identity, int(data["gate_id"]))
+        await state.update_data(direction=gate.DIRECTIONS[value])
+        text, markup = t("gate.pick_subject"), _kind_markup(t)
+    elif action == "kind" and "direction" in data and 0 <= value < len(gate.SUBJECTS):
+        await _guard_gate(session, identity, int(data["gate_id"]))
+        kind = gate.SUBJECTS[value]
+        await state.update_data(kind=kind)
+        next_state = {
+            "resident": GateFlow.resident_query,
+            "visitor": GateFlow.visitor_name,
+            "vehicle": GateFlow.plate,
+        }[kind]
+        await state.set_state(next_state)
+        text, markup = t(f"gate.ask_{kind}"), None
+    elif action == "person" and data.get("kind") == "resident":
+        info = await _guard_gate(session, identity, int(data["gate_id"]))
+        person = await gate.resident_of_compound(session, info.compound.id, value)
+        await state.update_data(person_id=person.id, name=person.name)
+        await state.set_state(GateFlow.temperature)
+        text, markup = t("gate.ask_temperature", who=person.name), None
+    else:
+        raise DomainError("common.button_expired")
     await query.answer()
     await edit_or_send(query, text, markup)
 
@@ -163,11 +155,7 @@ async def resident_query(
 
 @router.message(GateFlow.visitor_name, F.text)
 async def visitor_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     await state.update_data(name=name)
     await state.set_state(GateFlow.visitor_origin)
     await message.answer(t("gate.ask_origin", name=name))
@@ -189,11 +177,7 @@ async def visitor_origin(message: Message, state: FSMContext, t: Translator, loc
 
 @router.message(GateFlow.plate, F.text)
 async def plate(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        value = gate.parse_plate(message.text or "")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    value = gate.parse_plate(message.text or "")
     await state.update_data(plate=value)
     await state.set_state(GateFlow.temperature)
     await message.answer(t("gate.ask_temperature", who=value))
@@ -209,11 +193,7 @@ async def temperature(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        value = parse_temperature(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    value = parse_temperature(message.text or "")
     data = await state.get_data()
     try:
         info = await _guard_gate(session, identity, int(data.get("gate_id", 0)))
@@ -262,22 +242,15 @@ async def gate_add(
     t: Translator,
 ) -> None:
     compound_name, _, name = (command.args or "").strip().partition(" ")
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-        if not identity.allows(OFFICER_ROLES, community_id=community.id):
-            raise NotAllowed()
-        if not compound_name or not name.strip():
-            raise DomainError("gate.add_usage")
-        info = await gate.add_gate(
-            session, clock, community=community, compound_name=compound_name,
-            name=clean_text(name, 40), by=identity.person,
-        )  # fmt: skip
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    if not identity.allows(OFFICER_ROLES, community_id=community.id):
+        raise NotAllowed()
+    if not compound_name or not name.strip():
+        raise DomainError("gate.add_usage")
+    info = await gate.add_gate(
+        session, clock, community=community, compound_name=compound_name,
+        name=clean_text(name, 40), by=identity.person,
+    )  # fmt: skip
     await message.answer(t("gate.added", compound=compound_name, name=info.name))
 
 
@@ -290,16 +263,10 @@ async def gate_poster_command(
     t: Translator,
     bot_username: str,
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-        info = await gate.find_gate(session, community.id, command.args or "")
-        if not identity.allows(
-            OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id
-        ):
-            raise NotAllowed()
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    info = await gate.find_gate(session, community.id, command.args or "")
+    if not identity.allows(OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id):
+        raise NotAllowed()
     url = gate_poster.deep_link(bot_username, info.gate.token)
     poster = gate_poster.render_poster(
         url,
@@ -328,11 +295,7 @@ async def gate_link(
 ) -> None:
     await state.clear()
     token = (command.args or "")[len("gate_") :]
-    try:
-        info = await gate.gate_by_token(session, token)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    info = await gate.gate_by_token(session, token)
     if not identity.is_registered:
         await message.answer(t("gate.register_first"))
         return
@@ -355,23 +318,19 @@ async def gate_self(
     identity: Identity,
     t: Translator,
 ) -> None:
+    info = await gate.gate_by_token(session, callback_data.token)
+    person = identity.person
+    if person is None or not identity.is_registered:
+        raise NotAllowed("gate.register_first")
     try:
-        info = await gate.gate_by_token(session, callback_data.token)
-        person = identity.person
-        if person is None or not identity.is_registered:
-            raise NotAllowed("gate.register_first")
-        try:
-            await gate.resident_of_compound(session, info.compound.id, person.id)
-            kind = "resident"
-        except NotAllowed:
-            kind = "visitor"
-        passage = gate.Passage(direction=callback_data.direction, subject_kind=kind, person=person)
-        entry, _ = await gate.record_passage(
-            session, clock, catalog, info=info, passage=passage, by=person, self_recorded=True
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+        await gate.resident_of_compound(session, info.compound.id, person.id)
+        kind = "resident"
+    except NotAllowed:
+        kind = "visitor"
+    passage = gate.Passage(direction=callback_data.direction, subject_kind=kind, person=person)
+    entry, _ = await gate.record_passage(
+        session, clock, catalog, info=info, passage=passage, by=person, self_recorded=True
+    )
     await query.answer()
     await drop_buttons(query)
     await edit_or_send(

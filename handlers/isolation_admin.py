@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Isolation, IsolationStatus, Person
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.services import checkins, community_settings
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
@@ -69,13 +69,9 @@ async def set_setting(
     if not name or not value.strip():
         await message.answer(t("settings.usage", names=names))
         return
-    try:
-        view = await community_settings.change_setting(
-            session, clock, community=community, name=name, value=value, actor=identity.person
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    view = await community_settings.change_setting(
+        session, clock, community=community, name=name, value=value, actor=identity.person
+    )
     shown = getattr(view, name)
     value = ", ".join(shown) if isinstance(shown, list) else shown
     await message.answer(t("settings.changed", name=name, value=value))
@@ -244,13 +240,7 @@ async def isolation_action(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        isolation, person = await checkins.isolation_with_person(
-            session, callback_data.isolation_id
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    isolation, person = await checkins.isolation_with_person(session, callback_data.isolation_id)
     # Re-checked on every press: a resident can forge or press an officer's button.
     if identity.person is None or not identity.allows(
         OFFICER_ROLES, community_id=isolation.community_id
@@ -261,17 +251,13 @@ async def isolation_action(
         await query.answer(t("isolation.not_active"), show_alert=True)
         return
     if callback_data.action == "extend":
-        try:
-            await checkins.officer_extend(
-                session,
-                clock,
-                isolation_id=isolation.id,
-                actor=identity.person,
-                days=callback_data.days,
-            )
-        except DomainError as exc:
-            await query.answer(t(exc.key, **exc.params), show_alert=True)
-            return
+        await checkins.officer_extend(
+            session,
+            clock,
+            isolation_id=isolation.id,
+            actor=identity.person,
+            days=callback_data.days,
+        )
         await query.answer()
         await edit_or_send(
             query,
@@ -303,11 +289,7 @@ async def isolation_reason(
 ) -> None:
     data = await state.get_data()
     isolation_id, action = data.get("isolation_id"), data.get("action")
-    try:
-        reason = clean_text(message.text or "", max_len=REASON_MAX)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    reason = clean_text(message.text or "", max_len=REASON_MAX)
     if not isinstance(isolation_id, int) or action not in ("early", "hospital"):
         await state.clear()
         await message.answer(t("common.button_expired"))

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_now
 from bot.db.models import Community, Notice
-from bot.parsing import ParseError
 from bot.services import notices
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
@@ -53,11 +52,7 @@ async def _officer_data(state: FSMContext, identity: Identity) -> dict[str, Any]
 async def start_notice(
     message: Message, state: FSMContext, identity: Identity, t: Translator
 ) -> None:
-    try:
-        community_id = notices.officer_community(identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community_id = notices.officer_community(identity)
     await state.clear()
     await state.set_state(Compose.content)
     await state.update_data(
@@ -100,11 +95,7 @@ async def got_content(
     if raw is None:
         await message.answer(t("notices.media_needs_caption"))
         return
-    try:
-        text = notices.clean_notice_text(raw, caption=media_kind is not None)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    text = notices.clean_notice_text(raw, caption=media_kind is not None)
     await state.update_data(
         text=text, media_kind=media_kind, media_file_id=media_file_id, template_key=None
     )
@@ -179,20 +170,16 @@ async def pressed(
 ) -> None:
     """Every notice button, re-checked against the role in the database and the state."""
     action = callback_data.action
-    try:
-        if action == "cancel":
-            notice = await notices.cancel_notice(
-                session, clock, identity=identity, notice_id=callback_data.arg
-            )
-            await query.answer()
-            await drop_buttons(query)
-            await edit_or_send(query, t("notices.cancelled", notice_id=notice.id))
-            return
-        notices.officer_community(identity)
-        data = await _officer_data(state, identity)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+    if action == "cancel":
+        notice = await notices.cancel_notice(
+            session, clock, identity=identity, notice_id=callback_data.arg
+        )
+        await query.answer()
+        await drop_buttons(query)
+        await edit_or_send(query, t("notices.cancelled", notice_id=notice.id))
         return
+    notices.officer_community(identity)
+    data = await _officer_data(state, identity)
     current = await state.get_state()
     if data is None or current is None or not current.startswith("Compose"):
         await query.answer(t("notices.expired"), show_alert=True)
@@ -332,16 +319,12 @@ async def got_when(
     assert community is not None and message.text is not None
     now_local = local_now(clock, community.timezone)
     mode = data.get("mode")
-    try:
-        if mode == "daily":
-            send_at = notices.first_daily(notices.parse_time_of_day(message.text), now_local)
-            repeat: str | None = "daily"
-        else:
-            send_at = notices.parse_when(message.text, now_local)
-            repeat = "weekly" if mode == "weekly" else None
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    if mode == "daily":
+        send_at = notices.first_daily(notices.parse_time_of_day(message.text), now_local)
+        repeat: str | None = "daily"
+    else:
+        send_at = notices.parse_when(message.text, now_local)
+        repeat = "weekly" if mode == "weekly" else None
     await _create(message, state, session, clock, identity, catalog, t, send_at, repeat)
 
 
@@ -357,26 +340,22 @@ async def _create(
     repeat: str | None,
 ) -> None:
     data = await state.get_data()
-    try:
-        notice = await notices.create_notice(
-            session,
-            clock,
-            identity=identity,
-            community_id=int(data["notice_community"]),
-            text=str(data["text"]),
-            audience=_audience(data),
-            pin=bool(data.get("pin")),
-            media_kind=data.get("media_kind"),
-            media_file_id=data.get("media_file_id"),
-            template_key=data.get("template_key"),
-            send_at=send_at,
-            repeat=repeat,
-            catalog=catalog,
-            locale=t.locale,
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    notice = await notices.create_notice(
+        session,
+        clock,
+        identity=identity,
+        community_id=int(data["notice_community"]),
+        text=str(data["text"]),
+        audience=_audience(data),
+        pin=bool(data.get("pin")),
+        media_kind=data.get("media_kind"),
+        media_file_id=data.get("media_file_id"),
+        template_key=data.get("template_key"),
+        send_at=send_at,
+        repeat=repeat,
+        catalog=catalog,
+        locale=t.locale,
+    )
     await state.clear()
     card = await _card(session, catalog, t, notice)
     markup = None
@@ -401,11 +380,7 @@ async def list_notices(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    try:
-        community_id = notices.officer_community(identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community_id = notices.officer_community(identity)
     found = await notices.scheduled(session, community_id)
     if not found:
         await message.answer(t("notices.list_empty"))

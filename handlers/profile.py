@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.parsing import ParseError, clean_name, parse_phone
 from bot.services import directory, registration
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.callbacks import MenuCb, ProfileAction, RelationCb
 from handlers.keyboards import buttons, share_contact_keyboard
@@ -147,13 +146,9 @@ async def profile_action(
         rows = [[(m.name, ProfileAction(action="remove_one", member_id=m.id))] for m in members]
         await query.message.answer(t("profile.choose_member_to_remove"), reply_markup=buttons(rows))
     elif action == "remove_one":
-        try:
-            removed = await registration.remove_member(
-                session, clock, reporter=person, member_id=callback_data.member_id
-            )
-        except DomainError as exc:
-            await query.answer(t(exc.key, **exc.params), show_alert=True)
-            return
+        removed = await registration.remove_member(
+            session, clock, reporter=person, member_id=callback_data.member_id
+        )
         await query.answer()
         await edit_or_send(query, t("profile.member_removed", name=removed.name))
     elif action == "move":
@@ -175,11 +170,7 @@ async def new_name(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     assert identity.person is not None
     await registration.update_profile(session, clock, person=identity.person, name=name)
     await state.clear()
@@ -216,11 +207,7 @@ async def new_phone(
 
 @router.message(ProfileEdit.member_name, F.text)
 async def new_member_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     await state.update_data(pending_member=name)
     await state.set_state(ProfileEdit.member_relation)
     rows = [
@@ -244,16 +231,12 @@ async def new_member_relation(
     if not name or callback_data.relation not in RELATIONS or identity.person is None:
         await query.answer(t("common.button_expired"), show_alert=True)
         return
-    try:
-        await registration.add_member(
-            session,
-            clock,
-            reporter=identity.person,
-            member=registration.MemberDraft(name, callback_data.relation),
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    await registration.add_member(
+        session,
+        clock,
+        reporter=identity.person,
+        member=registration.MemberDraft(name, callback_data.relation),
+    )
     await state.clear()
     await query.answer()
     await edit_or_send(query, t("profile.member_added", name=name))

@@ -243,11 +243,7 @@ def _address(path: directory.HouseholdPath) -> dict[str, str]:
 
 @router.message(Registration.name, F.text)
 async def got_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     await state.update_data(name=name)
     await state.set_state(Registration.phone)
     await message.answer(t("registration.ask_phone"), reply_markup=share_contact_keyboard(t))
@@ -330,11 +326,7 @@ async def add_member_pressed(query: CallbackQuery, state: FSMContext, t: Transla
 
 @router.message(Registration.member_name, F.text)
 async def got_member_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     data = await state.get_data()
     taken = {m["name"].casefold() for m in data.get("members", [])} | {
         str(data.get("name", "")).casefold()
@@ -442,13 +434,9 @@ async def confirm(
             registration.MemberDraft(m["name"], m.get("relation")) for m in data.get("members", [])
         ],
     )
-    try:
-        result = await registration.register_household(
-            session, clock, telegram_user_id=query.from_user.id, language=t.locale, draft=draft
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    result = await registration.register_household(
+        session, clock, telegram_user_id=query.from_user.id, language=t.locale, draft=draft
+    )
     await state.clear()
     await query.answer()
     await drop_buttons(query)

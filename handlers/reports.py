@@ -333,37 +333,30 @@ async def typed(
         await _typed_place(message, state, session, identity, t, raw)
         return
     community = await _community_tz(session, identity)
-    try:
-        value: Any
-        if step.kind == "date":
-            value = parse_past_date(raw, local_today(clock, community)).isoformat()
-        elif step.kind == "name":
-            value = clean_name(raw)
-        elif step.kind == "names":
-            names = [
-                clean_name(n)
-                for n in clean_text(raw, step.max_len)
-                .replace("，", ",")
-                .replace("、", ",")
-                .split(",")
-                if n.strip()
-            ]
-            if not names:
-                raise ParseError("name.invalid")
-            value = names
-        elif step.kind == "text":
-            value = clean_text(raw, step.max_len, multiline=True)
-        elif step.kind == "phone":
-            value = parse_phone(raw)
-        elif step.kind == "temp":
-            value = str(parse_temperature(raw))
-        elif step.kind == "int":
-            value = parse_int_in_range(raw, 1, reports.STAY_MAX_DAYS)
-        else:  # pragma: no cover - every kind is handled above
-            raise ParseError("text.empty")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    value: Any
+    if step.kind == "date":
+        value = parse_past_date(raw, local_today(clock, community)).isoformat()
+    elif step.kind == "name":
+        value = clean_name(raw)
+    elif step.kind == "names":
+        names = [
+            clean_name(n)
+            for n in clean_text(raw, step.max_len).replace("，", ",").replace("、", ",").split(",")
+            if n.strip()
+        ]
+        if not names:
+            raise ParseError("name.invalid")
+        value = names
+    elif step.kind == "text":
+        value = clean_text(raw, step.max_len, multiline=True)
+    elif step.kind == "phone":
+        value = parse_phone(raw)
+    elif step.kind == "temp":
+        value = str(parse_temperature(raw))
+    elif step.kind == "int":
+        value = parse_int_in_range(raw, 1, reports.STAY_MAX_DAYS)
+    else:  # pragma: no cover - every kind is handled above
+        raise ParseError("text.empty")
     await _advance(message, state, session, identity, t, value)
 
 

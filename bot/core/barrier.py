@@ -86,7 +86,10 @@ class CommitBarrier(BaseRequestMiddleware):
         wait = first.retry_after if isinstance(first, TelegramRetryAfter) else 0.5
         if wait <= self.retry_max_wait:
             log.warning(
-                "update %s: %s failed (%s), retrying once", ctx.update_id, method.__api_method__, first
+                "update %s: %s failed (%s), retrying once",
+                ctx.update_id,
+                method.__api_method__,
+                first,
             )
             await self.sleep(wait)
             try:
@@ -106,7 +109,9 @@ class CommitBarrier(BaseRequestMiddleware):
         ctx.deferred += 1
         # Numbered in the order the handler made them: a replay of the update adds nothing.
         await self._defer(f"reply:{ctx.update_id}:{ctx.deferred}", name, chat_id, payload)
-        log.warning("update %s: %s to %s put into the outbox (%s)", ctx.update_id, name, chat_id, first)
+        log.warning(
+            "update %s: %s to %s put into the outbox (%s)", ctx.update_id, name, chat_id, first
+        )
         return _placeholder(name, chat_id, payload)  # type: ignore[return-value]
 
     async def _defer(self, key: str, name: str, chat_id: int, payload: dict[str, Any]) -> None:

@@ -146,13 +146,13 @@ class Poller:
             )
             return set(rows)
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, grace: float) -> None:
         """Stop asking for updates and let the handlers in flight finish (bounded)."""
         self.stopping.set()
         if self.in_flight:
-            _, pending = await asyncio.wait(set(self.in_flight), timeout=timeout)
+            _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
             for task in pending:
-                log.warning("stopping: a handler did not finish in %.0f s; cancelled", timeout)
+                log.warning("stopping: a handler did not finish in %.0f s; cancelled", grace)
                 task.cancel()
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -171,5 +171,3 @@ class Poller:
 
 def allowed(app: Application) -> list[str]:
     return app.dispatcher.resolve_used_update_types()
-
-

@@ -46,6 +46,7 @@ from bot.db.models import (
     Person,
     Unit,
 )
+from bot.parsing import parse_id
 from bot.services import audit, outbox
 from bot.services.cases import open_case
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -900,7 +901,7 @@ async def find_isolations(
     )
     query = query.strip()
     if query.isdigit():
-        statement = statement.where(Person.id == int(query))
+        statement = statement.where(Person.id == parse_id(query))
     else:
         statement = statement.where(Person.name.contains(query, autoescape=True))
     return [(i, p) for i, p in await session.execute(statement.limit(10))]

