@@ -3,8 +3,6 @@ grids, compounds. The role is read from the database on every command."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.types import Message
@@ -12,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
 from bot.commands import install_officer_commands
+from bot.core.filters import ActingCommunity
 from bot.db.models import Community, RiskArea, Role
 from bot.parsing import parse_id
 from bot.places import Gazetteer
@@ -24,22 +23,10 @@ router = Router(name="admin")
 MAX_CSV_BYTES = 1_000_000
 
 
-async def _community(
-    message: Message, session: AsyncSession, identity: Identity, t: Translator,
-    roles: Iterable[Role] = OFFICER_ROLES,
-) -> Community | None:  # fmt: skip
-    """The community the actor administers with one of `roles`, or a polite refusal."""
-    community_id = identity.acting_community_id(roles)
-    if community_id is None:
-        await message.answer(t("common.not_allowed"))
-        return None
-    return await session.get(Community, community_id)
-
-
 # ---------------------------------------------------------------- risk areas
 
 
-@router.message(Command("risk"), StateFilter("*"))
+@router.message(Command("risk"), StateFilter("*"), ActingCommunity())
 async def risk(
     message: Message,
     command: CommandObject,
@@ -47,11 +34,9 @@ async def risk(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/risk add <place> <high|medium|low> [from] [to] · /risk remove <id> · /risk list"""
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     sub, _, rest = (command.args or "list").strip().partition(" ")
     if sub == "add":
         args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
@@ -85,7 +70,7 @@ def _area(area: RiskArea, t: Translator) -> dict[str, object]:
 # ---------------------------------------------------------------- fever clinics
 
 
-@router.message(Command("clinic"), StateFilter("*"))
+@router.message(Command("clinic"), StateFilter("*"), ActingCommunity())
 async def clinic(
     message: Message,
     command: CommandObject,
@@ -93,11 +78,9 @@ async def clinic(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/clinic add 名称|地址|电话 · /clinic list · /clinic remove N"""
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     sub, _, rest = (command.args or "list").strip().partition(" ")
     if sub == "add":
         await clinics.add_clinic(
@@ -117,7 +100,7 @@ async def clinic(
 # ---------------------------------------------------------------- roles
 
 
-@router.message(Command("grant", "revoke"), StateFilter("*"))
+@router.message(Command("grant", "revoke"), StateFilter("*"), ActingCommunity({Role.ADMIN}))
 async def grant_or_revoke(
     message: Message,
     command: CommandObject,
@@ -126,11 +109,9 @@ async def grant_or_revoke(
     catalog: Catalog,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/grant <telegram_user_id> <role> [community | compound <name> | grid <name>]"""
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
     args = await admin.parse_role_args(session, community.id, command.args or "")
     if command.command == "grant":
         person = await admin.grant(session, clock, args=args, by=identity.person)
@@ -148,11 +129,10 @@ async def grant_or_revoke(
     )  # fmt: skip
 
 
-@router.message(Command("roles"), StateFilter("*"))
-async def roles(message: Message, session: AsyncSession, identity: Identity, t: Translator) -> None:
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
+@router.message(Command("roles"), StateFilter("*"), ActingCommunity({Role.ADMIN}))
+async def roles(
+    message: Message, session: AsyncSession, t: Translator, community: Community
+) -> None:
     rows = await admin.list_roles(session, community.id)
     await message.answer(
         t("admin.roles", rows=[{"name": r.name, "id": r.telegram_user_id or "",
@@ -164,7 +144,7 @@ async def roles(message: Message, session: AsyncSession, identity: Identity, t: 
 # ---------------------------------------------------------------- grids and compounds
 
 
-@router.message(Command("grid"), StateFilter("*"), ~F.document)
+@router.message(Command("grid"), StateFilter("*"), ~F.document, ActingCommunity({Role.ADMIN}))
 async def grid(
     message: Message,
     command: CommandObject,
@@ -172,11 +152,9 @@ async def grid(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/grid set <grid> <compound> <building>...  (/grid import: attach a CSV)"""
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
     words = (command.args or "").split()
     if len(words) < 4 or words[0] != "set":
         await message.answer(t("admin.grid_usage"))
@@ -188,14 +166,18 @@ async def grid(
     await message.answer(t("admin.grid_set", grid=found.name, count=len(words) - 3))
 
 
-@router.message(F.document, F.caption.startswith("/grid"), StateFilter("*"))
+@router.message(
+    F.document, F.caption.startswith("/grid"), StateFilter("*"), ActingCommunity({Role.ADMIN})
+)
 async def grid_import(
-    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+    message: Message,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+    community: Community,
 ) -> None:
     """A CSV (compound,building,grid) sent with the caption /grid import."""
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
     document = message.document
     assert document is not None and message.bot is not None
     if (document.file_size or 0) > MAX_CSV_BYTES:
@@ -209,7 +191,7 @@ async def grid_import(
     await message.answer(t("admin.grid_imported", count=count))
 
 
-@router.message(Command("compound"), StateFilter("*"))
+@router.message(Command("compound"), StateFilter("*"), ActingCommunity())
 async def compound(
     message: Message,
     command: CommandObject,
@@ -217,11 +199,9 @@ async def compound(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/compound <name> managed [company] | lead <unit> | manager|stationed <name> <phone>"""
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     words = (command.args or "").split()
     if len(words) < 2:
         await message.answer(t("admin.compound_usage"))
@@ -230,16 +210,17 @@ async def compound(
         session, clock, community_id=community.id, name=words[0], field=words[1],
         values=words[2:], actor=identity.person,
     )  # fmt: skip
-    await compounds(message, session, identity, t)
+    await compounds(message, session, identity, t, community)
 
 
-@router.message(Command("compounds"), StateFilter("*"))
+@router.message(Command("compounds"), StateFilter("*"), ActingCommunity())
 async def compounds(
-    message: Message, session: AsyncSession, identity: Identity, t: Translator
+    message: Message,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+    community: Community,
 ) -> None:
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     await message.answer(
         t("admin.compounds", compounds=await admin.list_compounds(session, community.id))
     )

@@ -95,5 +95,4 @@ async def audit_page(
         date.fromisoformat(saved["last"]) if saved.get("last") else None,
     )
     text, markup = await _page(session, community, t, filt, callback_data.page)
-    await query.answer()
     await edit_or_send(query, text, markup)

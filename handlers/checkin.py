@@ -72,7 +72,6 @@ async def checkin_pressed(
         )
         await state.set_state(CheckinInput.temperature)
         await state.update_data(checkin_id=callback_data.checkin_id)
-        await query.answer()
         assert query.message is not None
         await query_bot_send(query, t("checkin.ask_temperature", name=person.name))
         return
@@ -88,7 +87,6 @@ async def checkin_pressed(
         actor=actor,
         symptoms=symptoms,
     )
-    await query.answer()
     await edit_or_send(query, _result_text(t, answer, actor.id))
 
 

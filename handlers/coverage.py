@@ -125,7 +125,6 @@ async def screen_page(
     text, markup = await _picker(
         session, identity, t, callback_data.level, callback_data.parent, callback_data.page
     )
-    await query.answer()
     await edit_or_send(query, text, markup)
 
 
@@ -166,7 +165,6 @@ async def screen_pick(
         markup = _outcome_markup(t, picked)
     else:
         raise NotAllowed("common.button_expired")
-    await query.answer()
     await edit_or_send(query, text, markup)
 
 
@@ -197,7 +195,6 @@ async def screen_outcome(
     )
     await state.set_state(Screening.note)
     await state.update_data(visit_id=visit.id)
-    await query.answer()
     await edit_or_send(
         query,
         t("coverage.saved", room=household.room, outcome=t(f"coverage.outcome_{outcome.value}")),

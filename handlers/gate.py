@@ -122,7 +122,6 @@ async def gate_button(
         text, markup = t("gate.ask_temperature", who=person.name), None
     else:
         raise DomainError("common.button_expired")
-    await query.answer()
     await edit_or_send(query, text, markup)
 
 
@@ -331,7 +330,6 @@ async def gate_self(
     entry, _ = await gate.record_passage(
         session, clock, catalog, info=info, passage=passage, by=person, self_recorded=True
     )
-    await query.answer()
     await drop_buttons(query)
     await edit_or_send(
         query,

@@ -108,7 +108,6 @@ async def bind_pressed(
     )
     compound = await groups.bound_compound(session, query.message.chat.id)
     assert compound is not None
-    await query.answer()
     await edit_or_send(query, t("groups.bound", compound=compound.name))
 
 

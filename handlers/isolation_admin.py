@@ -258,7 +258,6 @@ async def isolation_action(
             actor=identity.person,
             days=callback_data.days,
         )
-        await query.answer()
         await edit_or_send(
             query,
             t(
@@ -271,7 +270,6 @@ async def isolation_action(
     elif callback_data.action in ("early", "hospital"):
         await state.set_state(IsolationReason.reason)
         await state.update_data(isolation_id=isolation.id, action=callback_data.action)
-        await query.answer()
         if isinstance(query.message, Message):
             await query.message.answer(t("isolation.ask_reason", id=isolation.id, name=person.name))
     else:

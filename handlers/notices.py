@@ -174,7 +174,6 @@ async def pressed(
         notice = await notices.cancel_notice(
             session, clock, identity=identity, notice_id=callback_data.arg
         )
-        await query.answer()
         await drop_buttons(query)
         await edit_or_send(query, t("notices.cancelled", notice_id=notice.id))
         return
@@ -186,7 +185,6 @@ async def pressed(
         return
     if action == "abort":
         await state.clear()
-        await query.answer()
         await edit_or_send(query, t("notices.cancelled_compose"))
         return
     assert isinstance(query.message, Message)
@@ -200,7 +198,6 @@ async def pressed(
         key = keys[callback_data.arg]
         text = notices.library_text(catalog, t.locale, key, community)
         await state.update_data(text=text, media_kind=None, media_file_id=None, template_key=key)
-        await query.answer()
         await _show_audience(query.message, state, session, t, edit=query)
         return
     if action in ("aud_c", "aud_r", "aud_i", "pin") and current == Compose.audience.state:
@@ -215,7 +212,6 @@ async def pressed(
         else:
             field = {"aud_r": "residents", "aud_i": "isolation", "pin": "pin"}[action]
             await state.update_data({field: not bool(data.get(field))})
-        await query.answer()
         await _show_audience(query.message, state, session, t, edit=query)
         return
     if action == "next" and current == Compose.audience.state:
@@ -223,12 +219,10 @@ async def pressed(
         if audience.is_empty():
             await query.answer(t("notices.audience_empty"), show_alert=True)
             return
-        await query.answer()
         await drop_buttons(query)
         await _preview(query.message, state, session, catalog, t, data, audience)
         return
     if action in ("now", "at", "daily", "weekly") and current == Compose.preview.state:
-        await query.answer()
         await drop_buttons(query)
         if action == "now":
             await _create(query.message, state, session, clock, identity, catalog, t, None, None)

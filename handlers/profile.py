@@ -93,7 +93,6 @@ async def profile_from_menu(
     identity: Identity,
     t: Translator,
 ) -> None:
-    await query.answer()
     if not identity.is_registered:
         await edit_or_send(query, t("profile.not_registered"))
         return
@@ -120,21 +119,17 @@ async def profile_action(
     assert isinstance(query.message, Message)
     action = callback_data.action
     if action == "name":
-        await query.answer()
         await state.set_state(ProfileEdit.name)
         await query.message.answer(t("registration.ask_name"))
     elif action == "phone":
-        await query.answer()
         await state.set_state(ProfileEdit.phone)
         await query.message.answer(
             t("registration.ask_phone"), reply_markup=share_contact_keyboard(t)
         )
     elif action == "add":
-        await query.answer()
         await state.set_state(ProfileEdit.member_name)
         await query.message.answer(t("registration.ask_member_name"))
     elif action == "remove":
-        await query.answer()
         members = [
             m
             for m in await directory.household_members(session, person.household_id)
@@ -149,10 +144,8 @@ async def profile_action(
         removed = await registration.remove_member(
             session, clock, reporter=person, member_id=callback_data.member_id
         )
-        await query.answer()
         await edit_or_send(query, t("profile.member_removed", name=removed.name))
     elif action == "move":
-        await query.answer()
         await drop_buttons(query)
         await state.clear()
         await state.update_data(mode="move", name=person.name, phone=person.phone or "", members=[])
@@ -238,5 +231,4 @@ async def new_member_relation(
         member=registration.MemberDraft(name, callback_data.relation),
     )
     await state.clear()
-    await query.answer()
     await edit_or_send(query, t("profile.member_added", name=name))

@@ -147,10 +147,8 @@ async def report_chosen(
     if kind == "supplies":
         assert identity.person.household_id is not None
         if not await reports.isolated_members(session, identity.person.household_id):
-            await query.answer()
             await edit_or_send(query, t("reports.supplies_not_isolated"))
             return
-    await query.answer()
     await drop_buttons(query)
     await state.clear()
     await state.set_state(ReportFlow.step)
@@ -411,7 +409,6 @@ async def place_page(
     if step is None or step.kind != "place" or callback_data.parent != data.get("place_parent"):
         await query.answer(t("common.button_expired"), show_alert=True)
         return
-    await query.answer()
     kind, index = str(data["kind"]), int(data["index"])
     await edit_or_send(
         query,
@@ -439,7 +436,6 @@ async def place_picked(
     if step is None or step.kind != "place" or place is None or not (in_list or candidate):
         await query.answer(t("reports.choice_invalid"), show_alert=True)
         return
-    await query.answer()
     assert isinstance(query.message, Message)
     children = gaz.children(place.code)
     if candidate or not children:
@@ -478,7 +474,6 @@ async def step_button(
     action, value = callback_data.action, callback_data.value
     if action == "back":
         index = int(data["index"])
-        await query.answer()
         if index == 0:
             await state.clear()
             await edit_or_send(query, t("reports.menu_title"), report_menu_markup(t))
@@ -488,7 +483,6 @@ async def step_button(
         await ask(query.message, state, session, identity, t)
         return
     if action == "skip" and step.optional:
-        await query.answer()
         await drop_buttons(query)
         await _advance(query.message, state, session, identity, t, None)
         return
@@ -497,7 +491,6 @@ async def step_button(
         if value != data.get("place_parent") or gaz.get(value) is None:
             await query.answer(t("reports.choice_invalid"), show_alert=True)
             return
-        await query.answer()
         await edit_or_send(query, t("reports.place_chosen", place=gaz.full_name(value, t.locale)))
         await _advance(query.message, state, session, identity, t, value)
         return
@@ -510,7 +503,6 @@ async def step_button(
         if value not in valid:
             await query.answer(t("reports.choice_invalid"), show_alert=True)
             return
-        await query.answer()
         await drop_buttons(query)
         await _advance(query.message, state, session, identity, t, value)
         return
@@ -525,7 +517,6 @@ async def step_button(
                 [s for s in selected if s != value] if value in selected else [*selected, value]
             )
             await state.update_data(selected=selected)
-            await query.answer()
             back = _back_row(t, int(data["index"]))
             markup = await _multi_markup(session, identity, t, step, selected, back)
             if markup is not None:
@@ -534,7 +525,6 @@ async def step_button(
         if not selected:
             await query.answer(t("reports.choose_one"), show_alert=True)
             return
-        await query.answer()
         await drop_buttons(query)
         await _advance(query.message, state, session, identity, t, selected)
         return
@@ -600,7 +590,6 @@ async def back_from_summary(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    await query.answer()
     await drop_buttons(query)
     await state.update_data(index=len(STEPS[str(data["kind"])]) - 1, selected=[])
     assert isinstance(query.message, Message)
@@ -633,7 +622,6 @@ async def confirm(
         await query.answer(t("common.button_expired"), show_alert=True)
         return
     await state.clear()
-    await query.answer()
     await drop_buttons(query)
     names = {
         p.id: p.name for p in await directory.household_members(session, person.household_id or 0)
@@ -773,7 +761,6 @@ async def me(
 async def me_from_menu(
     query: CallbackQuery, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
 ) -> None:
-    await query.answer()
     if not identity.is_registered:
         await edit_or_send(query, t("reports.register_first"))
         return

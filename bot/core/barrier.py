@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.default import Default
@@ -112,7 +112,7 @@ class CommitBarrier(BaseRequestMiddleware):
         log.warning(
             "update %s: %s to %s put into the outbox (%s)", ctx.update_id, name, chat_id, first
         )
-        return _placeholder(name, chat_id, payload)  # type: ignore[return-value]
+        return cast(Response[TelegramType], _placeholder(name, chat_id, payload))
 
     async def _defer(self, key: str, name: str, chat_id: int, payload: dict[str, Any]) -> None:
         from bot.services.outbox import enqueue

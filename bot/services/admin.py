@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Building, Compound, Grid, Person, Role, RoleGrant, ScopeType
 from bot.parsing import ParseError, clean_text, parse_id, parse_phone
-from bot.services import audit
+from bot.services import audit, directory
 from bot.services.errors import DomainError
 from bot.services.identity import ensure_staff_person, grant_role, revoke_role
 
@@ -252,8 +252,5 @@ async def set_compound(
 
 
 async def list_compounds(session: AsyncSession, community_id: int) -> list[Compound]:
-    return list(
-        await session.scalars(
-            select(Compound).where(Compound.community_id == community_id).order_by(Compound.name)
-        )
-    )
+    """Kept for callers of the old name: the one listing is `directory.list_compounds`."""
+    return await directory.list_compounds(session, community_id)
