@@ -94,7 +94,7 @@ async def test_inbox_store_mark_pending_purge(
                     "text": f"m{n}",
                 },
             }
-        )  # fmt: skip
+        )
         for n in (7, 8, 9)
     ]
     await inbox.store(sessionmaker, clock, updates)
