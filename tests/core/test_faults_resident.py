@@ -113,3 +113,43 @@ async def test_typed_temperature_reply_survives_a_refused_send(
         "zh-CN", "checkin.thanks", name="张三", member=False, temperature="36.6"
     )
     assert resident.last().raw_text == thanks
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_report_submit_under_faults(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    fault: str,
+) -> None:
+    from bot.db.models import Report
+    from tests.conversations.test_reports_flow import register
+
+    await register(sessionmaker, clock, community, resident)
+    await resident.send("/report")
+    await resident.press("症状报告")
+    await resident.press("张三")
+    await resident.press("发热")
+    await resident.press("选好了")
+    await resident.send("38.5")
+    await resident.send("今天")
+    summary = resident.last()
+    inject(double, "editMessageText", fault, times=2)
+    _, submit = resident.button_data("确认提交", summary)
+    await resident.press_data(submit, summary)
+    await running_bot.drain()
+    async with sessionmaker() as session:
+        reports = list(await session.scalars(select(Report)))
+    assert len(reports) == 1
+    shown = double.find_message(resident.id, summary.message_id)
+    assert shown is not None and shown.reply_markup in (None, {})
+    assert shown.snapshot().raw_text.startswith(catalog.render("zh-CN", "reports.saved_symptom",
+        again=False, risk="", isolations=[], clinics=[], case_id=1).split("\n")[0])  # fmt: skip
+    await resident.press_data(submit, summary, strict=False)
+    assert resident.answer_of_last_press() == catalog.render("zh-CN", "core.already_submitted")
+    async with sessionmaker() as session:
+        assert len(list(await session.scalars(select(Report)))) == 1
