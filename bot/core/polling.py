@@ -36,7 +36,10 @@ log = logging.getLogger(__name__)
 async def handle_update(app: Application, update: Update) -> None:
     """Feed one update to the dispatcher with the core's context set (so the error
     handler's reply also goes through the commit barrier's retry). Never raises."""
-    user = update.event.from_user if hasattr(update.event, "from_user") else None
+    try:
+        user = getattr(update.event, "from_user", None)
+    except Exception:  # an update type this aiogram does not know
+        user = None
     token = current_update.set(
         UpdateContext(update_id=update.update_id, user_id=user.id if user else None)
     )
