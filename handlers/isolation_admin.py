@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
+from bot.core.filters import ActingCommunity
 from bot.db.models import Community, Isolation, IsolationStatus, Person
 from bot.parsing import clean_text
 from bot.services import checkins, community_settings
@@ -77,7 +78,7 @@ async def set_setting(
     await message.answer(t("settings.changed", name=name, value=value))
 
 
-@router.message(Command("isolations"), StateFilter("*"))
+@router.message(Command("isolations"), StateFilter("*"), ActingCommunity())
 async def list_isolations(
     message: Message,
     command: CommandObject,
@@ -85,11 +86,8 @@ async def list_isolations(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
-    community = await _officer_community(session, identity)
-    if community is None:
-        await message.answer(t("common.not_allowed"))
-        return
     lines = await checkins.isolations_of(session, clock, community, (command.args or "").strip())
     if not lines:
         await message.answer(t("isolation.list_empty"))
@@ -110,7 +108,7 @@ async def list_isolations(
     await _answer_long(message, body)
 
 
-@router.message(Command("checkins"), StateFilter("*"))
+@router.message(Command("checkins"), StateFilter("*"), ActingCommunity())
 async def checkin_overview(
     message: Message,
     command: CommandObject,
@@ -118,11 +116,8 @@ async def checkin_overview(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
-    community = await _officer_community(session, identity)
-    if community is None:
-        await message.answer(t("common.not_allowed"))
-        return
     statuses = await checkins.checkin_status(
         session, clock, community, (command.args or "").strip()
     )
@@ -194,7 +189,7 @@ def _card(
     return text, buttons(rows)
 
 
-@router.message(Command("isolation"), StateFilter("*"))
+@router.message(Command("isolation"), StateFilter("*"), ActingCommunity())
 async def show_isolation(
     message: Message,
     command: CommandObject,
@@ -203,11 +198,8 @@ async def show_isolation(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
-    community = await _officer_community(session, identity)
-    if community is None:
-        await message.answer(t("common.not_allowed"))
-        return
     query = (command.args or "").strip()
     if not query:
         await message.answer(t("isolation.usage"))
