@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import Case, CaseEvent, InboxUpdate, UserPreference
+from bot.db.models import Case, CaseEvent, InboxUpdate, Person, UserPreference
 from bot.double import BotApiDouble
 from messages import Catalog
 from tests.conversations.test_cases_flow import OFFICER_GROUP, _card
@@ -136,3 +136,46 @@ async def test_kill_between_the_commit_and_the_reply(
             select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "ack")
         )
         assert acks == 1
+
+
+REGISTRATION: list[tuple[str, str]] = [
+    ("send", "/start"),
+    ("press", "同意"),
+    ("press", "阳光花园"),
+    ("press", "1栋"),
+    ("press", "1单元"),
+    ("press", "101"),
+    ("send", "张三"),
+    ("send", "13800138000"),
+    ("press", "没有了"),
+    ("press", "确认提交"),
+]
+
+
+@pytest.mark.parametrize("killed_before", range(1, len(REGISTRATION)))
+async def test_registration_survives_a_kill_between_any_two_steps(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: Any,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    catalog: Catalog,
+    killed_before: int,
+) -> None:
+    for number, (how, what) in enumerate(REGISTRATION):
+        if number == killed_before:
+            await kill(running_bot)
+            await running_bot.start()
+        if how == "send":
+            await resident.send(what)
+        else:
+            await resident.press(what)
+    async with sessionmaker() as session:
+        people = list(
+            await session.scalars(select(Person).where(Person.telegram_user_id == resident.id))
+        )
+    assert [(p.name, p.phone, p.household_id) for p in people] == [
+        ("张三", "+8613800138000", community.household("阳光花园/1栋/1单元/101"))
+    ]
+    saved = catalog.render("zh-CN", "registration.saved", joined=False, claimed=False, count=1)
+    assert resident.last().raw_text == saved
