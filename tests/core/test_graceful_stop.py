@@ -35,7 +35,7 @@ async def _start(double: BotApiDouble, database: Path) -> asyncio.subprocess.Pro
         str(CLI), "run", "--polling", env=env, cwd=database.parent,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    await double.wait_for(lambda c: c.method.lower() == "deletewebhook", since=mark, timeout=30)
+    await double.wait_for(lambda c: c.method.lower() == "deletewebhook", since=mark, timeout=120)
     return proc
 
 
