@@ -47,7 +47,7 @@ async def test_sigterm_lets_the_handler_in_flight_finish(
     user = ChatUser(double, double.user(5002, "Alice", language_code="en"))
     mark = double.mark()
     await user.send("/language")  # handled as a task: confirmed before it is answered
-    await double.wait_for(lambda c: c.method == "sendMessage", since=mark, timeout=10)
+    await double.wait_for(lambda c: c.method == "sendMessage", since=mark, timeout=60)
     chooser = user.last()
     double.faults.delay("editMessageText", seconds=2, times=1)
     _, data = user.button_data("English", chooser)
@@ -55,14 +55,14 @@ async def test_sigterm_lets_the_handler_in_flight_finish(
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
     sessionmaker = create_sessionmaker(engine)
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             while True:  # committed before the (slow) reply: the handler is in flight
                 async with sessionmaker() as session:
                     if await session.get(UserPreference, user.id) is not None:
                         break
                 await asyncio.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(proc.communicate(), timeout=40)
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=90)
         assert proc.returncode == 0, output.decode()
         shown = double.find_message(chooser.chat_id, chooser.message_id)
         assert shown is not None and shown.snapshot().raw_text == "Language set to English."
@@ -83,6 +83,6 @@ async def test_sigterm_lets_the_handler_in_flight_finish(
 async def test_sigterm_when_idle_exits_zero(double: BotApiDouble, tmp_path: Path) -> None:
     proc = await _start(double, tmp_path / "bot.db")
     proc.send_signal(signal.SIGTERM)
-    output, _ = await asyncio.wait_for(proc.communicate(), timeout=40)
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=90)
     assert proc.returncode == 0, output.decode()
     assert b"stopped" in output
