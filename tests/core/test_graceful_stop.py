@@ -49,7 +49,7 @@ async def test_sigterm_lets_the_handler_in_flight_finish(
     await user.send("/language")  # handled as a task: confirmed before it is answered
     await double.wait_for(lambda c: c.method == "sendMessage", since=mark, timeout=60)
     chooser = user.last()
-    double.faults.delay("editMessageText", seconds=2, times=1)
+    double.faults.delay("editMessageText", seconds=5, times=1)
     _, data = user.button_data("English", chooser)
     update = double.press(user.user, chooser, data)
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
