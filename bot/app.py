@@ -261,6 +261,9 @@ def _fsm_storage(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix),
         )
-        # Updates of one user are handled in order across processes.
-        return storage, storage.create_isolation()
+        # Updates of one user are handled in order across processes; FSM writes reach
+        # Redis only after the update's transaction committed (bot/core/fsm_buffer.py).
+        from bot.core.fsm_buffer import BufferedStorage
+
+        return BufferedStorage(storage), storage.create_isolation()
     return DatabaseStorage(sessionmaker, clock), SimpleEventIsolation()

@@ -64,8 +64,14 @@ class DbSessionMiddleware(BaseMiddleware):
                     await inbox.mark_done(session, self.clock, update_id)
                 result = await handler(event, data)
                 await session.commit()
+                ctx = current_update.get()
+                if ctx is not None:
+                    await ctx.committed()
             except BaseException as exc:
                 await session.rollback()
+                ctx = current_update.get()
+                if ctx is not None:
+                    ctx.rolled_back()
                 if update_id is not None and not _keep_for_replay(exc):
                     await self._mark_failed(update_id)
                 raise

@@ -77,6 +77,7 @@ class CommitBarrier(BaseRequestMiddleware):
         session = current_session.get()
         if session is not None:
             await session.commit()
+            await ctx.committed()
         if isinstance(method, AnswerCallbackQuery):
             ctx.callback_answered = True
         try:

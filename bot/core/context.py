@@ -4,7 +4,8 @@ middleware (which runs in the handler's task) through a ContextVar."""
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -16,6 +17,17 @@ class UpdateContext:
     callback_answered: bool = False
     #: Replies that went to the outbox because Telegram refused them twice.
     deferred: int = 0
+    #: FSM writes held until the update's transaction commits (bot/core/fsm_buffer.py).
+    fsm_writes: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    fsm_storage: Any = None
+
+    async def committed(self) -> None:
+        """The update's transaction committed: write the FSM changes it made."""
+        if self.fsm_storage is not None and self.fsm_writes:
+            await self.fsm_storage.flush(self.fsm_writes)
+
+    def rolled_back(self) -> None:
+        self.fsm_writes.clear()
 
 
 current_update: ContextVar[UpdateContext | None] = ContextVar("current_update", default=None)
