@@ -118,3 +118,41 @@ async def _screen_agrees(
     assert shown.reply_markup == (
         markup.model_dump(mode="json", exclude_none=True) if markup else None
     )
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("method", ["editMessageText", "sendMessage"])
+async def test_resolve_with_a_note_under_faults(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    method: str,
+    fault: str,
+) -> None:
+    officer, case_id = await _case_with_card(
+        running_bot, double, resident, community, sessionmaker, clock
+    )
+    card = _card(double, case_id)
+    await officer.press("办结", card, chat_id=OFFICER_GROUP)
+    inject(double, method, fault, times=2)
+    await officer.send("已电话联系，送医就诊", chat=double.chats[OFFICER_GROUP])
+    await running_bot.drain()
+    async with sessionmaker() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None and case.status == "resolved"
+        assert case.resolution_note == "已电话联系，送医就诊"
+    assert await _events(sessionmaker, "resolve") == 1
+    await _screen_agrees(double, sessionmaker, clock, catalog, case_id, card.message_id)
+    done = catalog.render("zh-CN", "cases.done_resolve", id=case_id)
+    assert double.messages(OFFICER_GROUP)[-1].raw_text == done
+    # Resolve pressed again on the card: the case is shown as it is, nothing saved.
+    _, resolve = officer.button_data("办结", card)
+    await officer.press_data(resolve, card, strict=False, chat_id=OFFICER_GROUP)
+    assert officer.answer_of_last_press() == catalog.render(
+        "zh-CN", "cases.already_resolved", id=case_id
+    )
+    assert await _events(sessionmaker, "resolve") == 1
