@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, cast
 
 from aiogram import Bot
@@ -144,7 +145,11 @@ def _payload(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
             return None
         if isinstance(value, BaseModel):
             value = value.model_dump(mode="json", exclude_none=True)
+        elif isinstance(value, Enum):
+            value = value.value
         out[name] = value
+    if "link_preview_options" in out:  # the deprecated twin says the same thing
+        out.pop("disable_web_page_preview", None)
     return out
 
 
