@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -10,13 +12,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
-from bot.db.models import CaseKind, Role
+from bot.clock import Clock, local_today
+from bot.db.models import CaseKind, Community, Person, Role
 from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
 from bot.presentation.callbacks import GateCb, GateSelfCb
 from bot.presentation.keyboards import buttons
-from bot.services import gate, gate_poster, staffscope
+from bot.services import gate, gate_poster, monitoring, rematch, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import drop_buttons, edit_or_send
@@ -34,6 +36,7 @@ class GateFlow(StatesGroup):
     visitor_origin = State()
     plate = State()
     temperature = State()
+    self_temperature = State()
 
 
 async def _guard_gate(session: AsyncSession, identity: Identity, gate_id: int) -> gate.GateInfo:
@@ -68,7 +71,11 @@ async def gate_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    community = await staffscope.acting_community(session, identity, GUARD_ROLES)
+    try:
+        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
     mine = [
         i
         for i in await gate.gates(session, community.id)
@@ -94,34 +101,39 @@ async def gate_button(
 ) -> None:
     data = await state.get_data()
     action, value = callback_data.action, callback_data.value
-    if action == "gate":
-        info = await _guard_gate(session, identity, value)
-        await state.set_state(None)
-        await state.set_data({"gate_id": info.gate.id})
-        text, markup = t("gate.pick_direction", gate=_label(info)), _direction_markup(t)
-    elif action == "dir" and "gate_id" in data and value in (0, 1):
-        await _guard_gate(session, identity, int(data["gate_id"]))
-        await state.update_data(direction=gate.DIRECTIONS[value])
-        text, markup = t("gate.pick_subject"), _kind_markup(t)
-    elif action == "kind" and "direction" in data and 0 <= value < len(gate.SUBJECTS):
-        await _guard_gate(session, identity, int(data["gate_id"]))
-        kind = gate.SUBJECTS[value]
-        await state.update_data(kind=kind)
-        next_state = {
-            "resident": GateFlow.resident_query,
-            "visitor": GateFlow.visitor_name,
-            "vehicle": GateFlow.plate,
-        }[kind]
-        await state.set_state(next_state)
-        text, markup = t(f"gate.ask_{kind}"), None
-    elif action == "person" and data.get("kind") == "resident":
-        info = await _guard_gate(session, identity, int(data["gate_id"]))
-        person = await gate.resident_of_compound(session, info.compound.id, value)
-        await state.update_data(person_id=person.id, name=person.name)
-        await state.set_state(GateFlow.temperature)
-        text, markup = t("gate.ask_temperature", who=person.name), None
-    else:
-        raise DomainError("common.button_expired")
+    try:
+        if action == "gate":
+            info = await _guard_gate(session, identity, value)
+            await state.set_state(None)
+            await state.set_data({"gate_id": info.gate.id})
+            text, markup = t("gate.pick_direction", gate=_label(info)), _direction_markup(t)
+        elif action == "dir" and "gate_id" in data and value in (0, 1):
+            await _guard_gate(session, identity, int(data["gate_id"]))
+            await state.update_data(direction=gate.DIRECTIONS[value])
+            text, markup = t("gate.pick_subject"), _kind_markup(t)
+        elif action == "kind" and "direction" in data and 0 <= value < len(gate.SUBJECTS):
+            await _guard_gate(session, identity, int(data["gate_id"]))
+            kind = gate.SUBJECTS[value]
+            await state.update_data(kind=kind)
+            next_state = {
+                "resident": GateFlow.resident_query,
+                "visitor": GateFlow.visitor_name,
+                "vehicle": GateFlow.plate,
+            }[kind]
+            await state.set_state(next_state)
+            text, markup = t(f"gate.ask_{kind}"), None
+        elif action == "person" and data.get("kind") == "resident":
+            info = await _guard_gate(session, identity, int(data["gate_id"]))
+            person = await gate.resident_of_compound(session, info.compound.id, value)
+            await state.update_data(person_id=person.id, name=person.name)
+            await state.set_state(GateFlow.temperature)
+            text, markup = t("gate.ask_temperature", who=person.name), None
+        else:
+            raise DomainError("common.button_expired")
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
     await edit_or_send(query, text, markup)
 
 
@@ -154,20 +166,44 @@ async def resident_query(
 
 @router.message(GateFlow.visitor_name, F.text)
 async def visitor_name(message: Message, state: FSMContext, t: Translator) -> None:
-    name = clean_name(message.text or "")
+    try:
+        name = clean_name(message.text or "")
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
     await state.update_data(name=name)
     await state.set_state(GateFlow.visitor_origin)
     await message.answer(t("gate.ask_origin", name=name))
 
 
 @router.message(GateFlow.visitor_origin, F.text)
-async def visitor_origin(message: Message, state: FSMContext, t: Translator, locale: str) -> None:
+async def visitor_origin(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+    locale: str,
+) -> None:
     text = (message.text or "")[:60]
     places = Gazetteer.load().resolve(text)
     if not places:
         await message.answer(t("gate.unknown_place", text=text))
         return
     place = places[0]
+    try:
+        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    today = local_today(clock, community.timezone)
+    if await rematch.districts_at_risk(session, community.id, place.code, today):
+        # Only some districts of this city are risk areas: which one? (R-RISK)
+        full = Gazetteer.load().full_name(place.code, locale)
+        await message.answer(t("monitoring.gate_which_district", place=full))
+        return
     await state.update_data(origin_code=place.code)
     await state.set_state(GateFlow.temperature)
     full = Gazetteer.load().full_name(place.code, locale)
@@ -176,7 +212,11 @@ async def visitor_origin(message: Message, state: FSMContext, t: Translator, loc
 
 @router.message(GateFlow.plate, F.text)
 async def plate(message: Message, state: FSMContext, t: Translator) -> None:
-    value = gate.parse_plate(message.text or "")
+    try:
+        value = gate.parse_plate(message.text or "")
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
     await state.update_data(plate=value)
     await state.set_state(GateFlow.temperature)
     await message.answer(t("gate.ask_temperature", who=value))
@@ -192,7 +232,11 @@ async def temperature(
     identity: Identity,
     t: Translator,
 ) -> None:
-    value = parse_temperature(message.text or "")
+    try:
+        value = parse_temperature(message.text or "")
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
     data = await state.get_data()
     try:
         info = await _guard_gate(session, identity, int(data.get("gate_id", 0)))
@@ -214,18 +258,43 @@ async def temperature(
         await message.answer(t(exc.key, **exc.params))
         return
     await state.clear()
+    text = t(
+        "gate.saved",
+        gate=_label(info),
+        direction=t(f"gate.direction_{entry.direction}"),
+        who=entry.name or entry.plate or "",
+        temperature=str(value),
+        fever=CaseKind.GATE_FEVER in opened,
+        risk=CaseKind.GATE_RISK in opened,
+    )
+    if person is not None:
+        note = await _monitoring_note(session, info, person, t, opened)
+        text = f"{note}\n{text}" if note else text
     await message.answer(
-        t(
-            "gate.saved",
-            gate=_label(info),
-            direction=t(f"gate.direction_{entry.direction}"),
-            who=entry.name or entry.plate or "",
-            temperature=str(value),
-            fever=CaseKind.GATE_FEVER in opened,
-            risk=CaseKind.GATE_RISK in opened,
-        ),
+        text,
         reply_markup=buttons([[(t("gate.again"), GateCb(action="gate", value=info.gate.id))]]),
     )
+
+
+async def _monitoring_note(
+    session: AsyncSession,
+    info: gate.GateInfo,
+    person: Person,
+    t: Translator,
+    opened: list[CaseKind],
+) -> str:
+    """A clear warning first when the person (or their household) may not go out; a
+    note when they are monitored but allowed (R-GATE+)."""
+    community = await session.get(Community, info.compound.community_id)
+    if community is None:
+        return ""
+    status = await monitoring.gate_status(session, community, person)
+    if status is None:
+        return ""
+    category = t(f"monitoring.category_{status.category}")
+    if CaseKind.GATE_MONITORED in opened:
+        return t("monitoring.gate_forbidden", who=person.name, category=category, own=status.own)
+    return t("monitoring.gate_allowed", who=person.name, category=category)
 
 
 # ---------------------------------------------------------------- officers
@@ -241,15 +310,22 @@ async def gate_add(
     t: Translator,
 ) -> None:
     compound_name, _, name = (command.args or "").strip().partition(" ")
-    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-    if not identity.allows(OFFICER_ROLES, community_id=community.id):
-        raise NotAllowed()
-    if not compound_name or not name.strip():
-        raise DomainError("gate.add_usage")
-    info = await gate.add_gate(
-        session, clock, community=community, compound_name=compound_name,
-        name=clean_text(name, 40), by=identity.person,
-    )  # fmt: skip
+    try:
+        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+        if not identity.allows(OFFICER_ROLES, community_id=community.id):
+            raise NotAllowed()
+        if not compound_name or not name.strip():
+            raise DomainError("gate.add_usage")
+        info = await gate.add_gate(
+            session, clock, community=community, compound_name=compound_name,
+            name=clean_text(name, 40), by=identity.person,
+        )  # fmt: skip
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
     await message.answer(t("gate.added", compound=compound_name, name=info.name))
 
 
@@ -262,10 +338,16 @@ async def gate_poster_command(
     t: Translator,
     bot_username: str,
 ) -> None:
-    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-    info = await gate.find_gate(session, community.id, command.args or "")
-    if not identity.allows(OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id):
-        raise NotAllowed()
+    try:
+        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+        info = await gate.find_gate(session, community.id, command.args or "")
+        if not identity.allows(
+            OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id
+        ):
+            raise NotAllowed()
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
     url = gate_poster.deep_link(bot_username, info.gate.token)
     poster = gate_poster.render_poster(
         url,
@@ -294,7 +376,11 @@ async def gate_link(
 ) -> None:
     await state.clear()
     token = (command.args or "")[len("gate_") :]
-    info = await gate.gate_by_token(session, token)
+    try:
+        info = await gate.gate_by_token(session, token)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
     if not identity.is_registered:
         await message.answer(t("gate.register_first"))
         return
@@ -311,27 +397,102 @@ async def gate_link(
 async def gate_self(
     query: CallbackQuery,
     callback_data: GateSelfCb,
+    state: FSMContext,
     session: AsyncSession,
     clock: Clock,
     catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
-    info = await gate.gate_by_token(session, callback_data.token)
-    person = identity.person
-    if person is None or not identity.is_registered:
-        raise NotAllowed("gate.register_first")
+    """In or out, then the temperature: typed by the resident, or "the guard takes it"
+    (direction "in_g"/"out_g"), as "every entry is temperature-checked" requires."""
+    direction, _, guard = callback_data.direction.partition("_")
+    try:
+        info = await gate.gate_by_token(session, callback_data.token)
+        person = identity.person
+        if person is None or not identity.is_registered:
+            raise NotAllowed("gate.register_first")
+        if direction not in gate.DIRECTIONS or guard not in ("", "g"):
+            raise DomainError("common.button_expired")
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
+    await drop_buttons(query)
+    if not guard:
+        await state.set_state(GateFlow.self_temperature)
+        await state.set_data({"token": callback_data.token, "direction": direction})
+        await edit_or_send(
+            query,
+            t("monitoring.self_ask_temperature", gate=_label(info),
+              direction=t(f"gate.direction_{direction}")),
+            buttons([[(t("monitoring.self_guard_takes"),
+                       GateSelfCb(token=callback_data.token, direction=f"{direction}_g"))]]),
+        )  # fmt: skip
+        return
+    await state.clear()
+    text = await _self_record(session, clock, catalog, info, person, direction, None, t)
+    await edit_or_send(query, text)
+
+
+@router.message(GateFlow.self_temperature, F.text)
+async def gate_self_temperature(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        value = parse_temperature(message.text or "")
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    data = await state.get_data()
+    await state.clear()
+    try:
+        info = await gate.gate_by_token(session, str(data.get("token", "")))
+        person = identity.person
+        if person is None or not identity.is_registered:
+            raise NotAllowed("gate.register_first")
+        direction = str(data.get("direction", ""))
+        if direction not in gate.DIRECTIONS:
+            raise DomainError("common.button_expired")
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await message.answer(
+        await _self_record(session, clock, catalog, info, person, direction, value, t)
+    )
+
+
+async def _self_record(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    info: gate.GateInfo,
+    person: Person,
+    direction: str,
+    value: Decimal | None,
+    t: Translator,
+) -> str:
     try:
         await gate.resident_of_compound(session, info.compound.id, person.id)
         kind = "resident"
     except NotAllowed:
         kind = "visitor"
-    passage = gate.Passage(direction=callback_data.direction, subject_kind=kind, person=person)
-    entry, _ = await gate.record_passage(
+    passage = gate.Passage(direction=direction, subject_kind=kind, person=person, temperature=value)
+    entry, opened = await gate.record_passage(
         session, clock, catalog, info=info, passage=passage, by=person, self_recorded=True
     )
-    await drop_buttons(query)
-    await edit_or_send(
-        query,
-        t("gate.self_saved", gate=_label(info), direction=t(f"gate.direction_{entry.direction}")),
+    text = t("gate.self_saved", gate=_label(info), direction=t(f"gate.direction_{entry.direction}"))
+    text += "\n" + t(
+        "monitoring.self_temperature_note",
+        temperature=str(value) if value is not None else "",
+        fever=CaseKind.GATE_FEVER in opened,
     )
+    if CaseKind.GATE_MONITORED in opened:
+        text = t("monitoring.self_forbidden") + "\n" + text
+    return text

@@ -11,16 +11,15 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
-from bot.core.filters import ActingCommunity
 from bot.db.models import Community, Isolation, IsolationStatus, Person
-from bot.parsing import clean_text
+from bot.parsing import ParseError, clean_text
 from bot.presentation.callbacks import IsolationCb
 from bot.presentation.keyboards import buttons
-from bot.services import checkins, community_settings
+from bot.services import checkins, community_settings, monitoring
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import edit_or_send
-from messages import Translator
+from messages import Catalog, Translator
 
 router = Router(name="isolation_admin")
 router.message.filter(F.chat.type == "private")
@@ -70,15 +69,19 @@ async def set_setting(
     if not name or not value.strip():
         await message.answer(t("settings.usage", names=names))
         return
-    view = await community_settings.change_setting(
-        session, clock, community=community, name=name, value=value, actor=identity.person
-    )
+    try:
+        view = await community_settings.change_setting(
+            session, clock, community=community, name=name, value=value, actor=identity.person
+        )
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
     shown = getattr(view, name)
     value = ", ".join(shown) if isinstance(shown, list) else shown
     await message.answer(t("settings.changed", name=name, value=value))
 
 
-@router.message(Command("isolations"), StateFilter("*"), ActingCommunity())
+@router.message(Command("isolations"), StateFilter("*"))
 async def list_isolations(
     message: Message,
     command: CommandObject,
@@ -86,8 +89,11 @@ async def list_isolations(
     clock: Clock,
     identity: Identity,
     t: Translator,
-    community: Community,
 ) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
     lines = await checkins.isolations_of(session, clock, community, (command.args or "").strip())
     if not lines:
         await message.answer(t("isolation.list_empty"))
@@ -108,7 +114,7 @@ async def list_isolations(
     await _answer_long(message, body)
 
 
-@router.message(Command("checkins"), StateFilter("*"), ActingCommunity())
+@router.message(Command("checkins"), StateFilter("*"))
 async def checkin_overview(
     message: Message,
     command: CommandObject,
@@ -116,8 +122,11 @@ async def checkin_overview(
     clock: Clock,
     identity: Identity,
     t: Translator,
-    community: Community,
 ) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
     statuses = await checkins.checkin_status(
         session, clock, community, (command.args or "").strip()
     )
@@ -189,7 +198,7 @@ def _card(
     return text, buttons(rows)
 
 
-@router.message(Command("isolation"), StateFilter("*"), ActingCommunity())
+@router.message(Command("isolation"), StateFilter("*"))
 async def show_isolation(
     message: Message,
     command: CommandObject,
@@ -198,8 +207,11 @@ async def show_isolation(
     clock: Clock,
     identity: Identity,
     t: Translator,
-    community: Community,
 ) -> None:
+    community = await _officer_community(session, identity)
+    if community is None:
+        await message.answer(t("common.not_allowed"))
+        return
     query = (command.args or "").strip()
     if not query:
         await message.answer(t("isolation.usage"))
@@ -229,10 +241,17 @@ async def isolation_action(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
-    isolation, person = await checkins.isolation_with_person(session, callback_data.isolation_id)
+    try:
+        isolation, person = await checkins.isolation_with_person(
+            session, callback_data.isolation_id
+        )
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
     # Re-checked on every press: a resident can forge or press an officer's button.
     if identity.person is None or not identity.allows(
         OFFICER_ROLES, community_id=isolation.community_id
@@ -243,13 +262,21 @@ async def isolation_action(
         await query.answer(t("isolation.not_active"), show_alert=True)
         return
     if callback_data.action == "extend":
-        await checkins.officer_extend(
-            session,
-            clock,
-            isolation_id=isolation.id,
-            actor=identity.person,
-            days=callback_data.days,
-        )
+        try:
+            # Through monitoring: recorded in the history and the resident is told.
+            await monitoring.extend(
+                session,
+                clock,
+                catalog,
+                isolation_id=isolation.id,
+                actor=identity.person,
+                days=callback_data.days,
+                reason="",
+            )
+        except DomainError as exc:
+            await query.answer(t(exc.key, **exc.params), show_alert=True)
+            return
+        await query.answer()
         await edit_or_send(
             query,
             t(
@@ -262,6 +289,7 @@ async def isolation_action(
     elif callback_data.action in ("early", "hospital"):
         await state.set_state(IsolationReason.reason)
         await state.update_data(isolation_id=isolation.id, action=callback_data.action)
+        await query.answer()
         if isinstance(query.message, Message):
             await query.message.answer(t("isolation.ask_reason", id=isolation.id, name=person.name))
     else:
@@ -274,12 +302,17 @@ async def isolation_reason(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
     data = await state.get_data()
     isolation_id, action = data.get("isolation_id"), data.get("action")
-    reason = clean_text(message.text or "", max_len=REASON_MAX)
+    try:
+        reason = clean_text(message.text or "", max_len=REASON_MAX)
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
     if not isinstance(isolation_id, int) or action not in ("early", "hospital"):
         await state.clear()
         await message.answer(t("common.button_expired"))
@@ -293,9 +326,10 @@ async def isolation_reason(
             await message.answer(t("common.not_allowed"))
             return
         status = IsolationStatus.HOSPITAL if action == "hospital" else IsolationStatus.ENDED_EARLY
-        await checkins.officer_end(
+        await monitoring.end(
             session,
             clock,
+            catalog,
             isolation_id=isolation_id,
             actor=identity.person,
             status=status,

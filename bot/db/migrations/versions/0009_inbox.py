@@ -1,7 +1,7 @@
 """core: the inbox of received updates (stored before they are acknowledged)
 
 Revision ID: 0009
-Revises: 0019 (re-chained after main's 0019 at merge)
+Revises: 0014 (re-chained after main's 0019 and 0014 at merge)
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import bot.db.types
 
 revision: str = "0009"
-down_revision: str | None = "0019"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
