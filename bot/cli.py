@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -307,6 +309,12 @@ async def _run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     await _prepare(app, settings)
     app.start_workers()
+    # SIGTERM/SIGINT: stop taking updates, let handlers in flight finish and commit,
+    # stop the sender and the scheduler, close everything, exit 0 (docs/design-core.md).
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # pragma: no cover - Windows
+            loop.add_signal_handler(sig, _stop_on_signal, app, sig)
     try:
         if settings.webhook_url and not args.polling:
             from bot.webhook import run_webhook
@@ -317,6 +325,7 @@ async def _run(args: argparse.Namespace) -> int:
             await app.run_polling()
     finally:
         await app.close()
+    log.info("stopped")
     return 0
 
 
@@ -326,6 +335,11 @@ def _database_error(exc: BaseException, settings: Settings, doing: str) -> CliEr
     return CliError(
         f"cannot {doing} the database at {safe_url(settings.database_url)}: {first_line(exc)}"
     )
+
+
+def _stop_on_signal(app: Any, sig: signal.Signals) -> None:
+    log.info("%s received: stopping (handlers in flight may finish)", sig.name)
+    app.request_stop()
 
 
 async def _db_upgrade() -> int:

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with /")
         return value
 
+    # the handler core (docs/design-core.md)
+    # on SIGTERM/SIGINT, how long handlers in flight and the sender may take to finish
+    shutdown_timeout: float = Field(default=20.0, ge=0)
+    # a reply Telegram refuses with 429 is retried once when retry_after is at most this;
+    # otherwise (or when the retry fails too) it goes into the outbox
+    reply_retry_max_seconds: float = Field(default=5.0, ge=0)
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
