@@ -36,13 +36,16 @@ class Settings(BaseSettings):
     webhook_port: int = 8080
     webhook_path: str = "/telegram/webhook"
 
-    # sender limits (Telegram's published limits, with some headroom)
-    send_rate_per_second: float = 25.0
-    send_rate_per_chat_per_second: float = 1.0
-    send_rate_per_group_per_minute: float = 19.0
+    # sender limits: Telegram's published limits. The sender counts them in sliding
+    # windows on the actual send times (bot/sender.py), so no headroom is needed.
+    send_rate_per_second: float = Field(default=30.0, gt=0)
+    send_rate_per_chat_per_second: float = Field(default=1.0, gt=0)
+    send_rate_per_group_per_minute: float = Field(default=20.0, gt=0)
     allow_paid_broadcast: bool = False
-    paid_broadcast_rate_per_second: float = 900.0
+    paid_broadcast_rate_per_second: float = Field(default=900.0, gt=0)
     send_max_attempts: int = 8
+    #: Sends in flight at once (chats being sent to concurrently).
+    send_concurrency: int = Field(default=64, ge=1, le=1024)
 
     # privacy
     retention_days: int = 180

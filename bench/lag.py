@@ -1,0 +1,51 @@
+"""The loop-lag probe used by every benchmark: a task that asks to wake every `tick`
+seconds and records how late each wake-up was. The worst lateness is the longest time
+the event loop could not answer anything else (a resident's button press, say).
+
+    async with LoopLag() as lag:
+        await heavy_work()
+    print(lag.worst)        # seconds
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
+
+
+class LoopLag:
+    def __init__(self, tick: float = 0.005) -> None:
+        self.tick = tick
+        self.worst = 0.0
+        self.samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _probe(self) -> None:
+        while True:
+            expected = time.perf_counter() + self.tick
+            await asyncio.sleep(self.tick)
+            late = time.perf_counter() - expected
+            self.samples += 1
+            self.worst = max(self.worst, late)
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._probe())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def describe(self) -> str:
+        return f"worst event-loop stall {self.worst * 1000:.0f} ms ({self.samples} probes)"
