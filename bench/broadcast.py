@@ -136,6 +136,8 @@ async def sender_run(
         elapsed = time.perf_counter() - started
         await bot.session.close()
         delivered, span, throttled = span_of(double)
+        # The blocked chats' rows are meant to fail (403), not lost.
+        counts["lost"] -= min(blocked, counts.get("status_failed", 0))
         return {
             "messages": float(len(items)),
             "deliverable": float(len(items) - blocked),

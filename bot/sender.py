@@ -107,6 +107,8 @@ _ACTIVE = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 HOOKED_KINDS = frozenset({"case_card"})
 
 Sleep = Callable[[float], Awaitable[None]]
+#: A send's outcome to commit: (delivery id, message id) for a success, else a writer.
+Outcome = tuple[int, int | None] | Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ class Sender:
             sleep=sleep,
             record=record_schedule,
         )
-        self._sent_queue: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- public
@@ -534,11 +536,13 @@ class Sender:
         unreachable: bool = False,
         retry_after: int | None = None,
     ) -> bool:
-        """Write a non-success outcome: back to pending (retry_after/backoff) or failed."""
-        async with self.sessionmaker.begin() as session:
+        """Write a non-success outcome: back to pending (retry_after/backoff) or failed.
+        It joins the group commit of the outcomes finishing at the same moment."""
+
+        async def write(session: AsyncSession) -> None:
             delivery = await session.get(Delivery, delivery_id)
             if delivery is None:
-                return False
+                return
             if retry_after is not None:
                 delivery.status = DeliveryStatus.PENDING.value
                 delivery.attempts -= 1
@@ -550,43 +554,54 @@ class Sender:
                 delivery.error = error
             else:
                 self._retry_later(delivery, error or "error")
+
+        await self._commit_outcome(write)
         return False
 
     async def _mark_sent(self, delivery_id: int, message_id: int | None) -> None:
-        """Record a success; successes of concurrent sends share one commit (group
-        commit), which keeps the after-send window short when the database is busy."""
+        """Record a success (joins the group commit)."""
+        await self._commit_outcome((delivery_id, message_id))
+
+    async def _commit_outcome(self, outcome: Outcome) -> None:
+        """Outcomes of concurrent sends share one commit (group commit), which keeps the
+        after-send window short and the database free for claims during a burst."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sent_queue.append((delivery_id, message_id, future))
+        self._outcomes.append((outcome, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_sent())
+            self._flusher = asyncio.create_task(self._flush_outcomes())
         await future
 
-    async def _flush_sent(self) -> None:
-        while self._sent_queue:
+    async def _flush_outcomes(self) -> None:
+        while self._outcomes:
             await asyncio.sleep(0)  # let sends finishing right now join this commit
-            batch, self._sent_queue = self._sent_queue, []
+            batch, self._outcomes = self._outcomes, []
             now = self.clock.now()
+            sent = [o for o, _ in batch if isinstance(o, tuple)]
+            others = [o for o, _ in batch if not isinstance(o, tuple)]
             try:
                 async with self.sessionmaker.begin() as session:
-                    await session.execute(
-                        update(Delivery),
-                        [
-                            {
-                                "id": delivery_id,
-                                "status": DeliveryStatus.SENT.value,
-                                "sent_at": now,
-                                "error": None,
-                                "telegram_message_id": message_id,
-                            }
-                            for delivery_id, message_id, _ in batch
-                        ],
-                    )
+                    if sent:
+                        await session.execute(
+                            update(Delivery),
+                            [
+                                {
+                                    "id": delivery_id,
+                                    "status": DeliveryStatus.SENT.value,
+                                    "sent_at": now,
+                                    "error": None,
+                                    "telegram_message_id": message_id,
+                                }
+                                for delivery_id, message_id in sent
+                            ],
+                        )
+                    for write in others:
+                        await write(session)
             except Exception as exc:  # the rows stay 'sending' until the lease expires
-                for *_, future in batch:
+                for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for *_, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_result(None)
 
