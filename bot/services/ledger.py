@@ -45,7 +45,7 @@ from bot.services import audit
 from bot.services.staffscope import utc_bounds
 from bot.xlsx import Workbook
 
-CHUNK = 1000
+CHUNK = 250
 SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases")
 
 
