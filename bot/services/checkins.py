@@ -16,6 +16,8 @@ misses the resident could never have answered.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -23,7 +25,23 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, select, update
+from markupsafe import escape
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,7 +130,7 @@ async def recipients(
                 Person.reported_by_id,
                 Person.household_id,
                 Person.language,
-            ).where(Person.id.in_(chunk))
+            ).where(_in(session, Person.id, chunk))
         )
         people.extend(tuple(r) for r in rows)  # type: ignore[misc]
     without = [p for p in people if p[1] is None]
@@ -150,6 +168,13 @@ async def recipients(
             head_id, tg, language = heads[household]
             found[pid] = Recipient(head_id, tg, language or default_locale, True)
     return found
+
+
+def _in(session: AsyncSession, column: Any, values: Sequence[int]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, not thousands."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(BigInteger)))
+    return column.in_(values)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -292,56 +317,99 @@ async def prepare_checkins(
     # Only isolations without the row of their latest due day need work: an index
     # lookup per isolation on (isolation_id, day), nothing when all is done already.
     due_day = case((Isolation.end_date < last_due, Isolation.end_date), else_=literal(last_due))
-    missing = (
-        await session.execute(
-            select(
-                Isolation.id, Isolation.start_date, Isolation.end_date, Isolation.created_at
-            ).where(
-                Isolation.community_id == community.id,
-                Isolation.status == IsolationStatus.ACTIVE,
-                Isolation.start_date <= last_due,
-                ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
-            )
-        )
-    ).all()
-    last_days: dict[int, date] = {}
-    for chunk in _chunks([m[0] for m in missing], 5000):
-        for iso_id, latest in await session.execute(
-            select(CheckIn.isolation_id, func.max(CheckIn.day))
-            .where(CheckIn.isolation_id.in_(chunk))
-            .group_by(CheckIn.isolation_id)
-        ):
-            if latest is not None:
-                last_days[iso_id] = latest
+    needs_rows = and_(
+        Isolation.community_id == community.id,
+        Isolation.status == IsolationStatus.ACTIVE,
+        Isolation.start_date <= last_due,
+        ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
+    )
+    missing_ids = list(
+        await session.scalars(select(Isolation.id).where(needs_rows).order_by(Isolation.id))
+    )
     now = clock.now()
-    rows: list[dict[str, Any]] = []
-    for iso_id, start, end, created_at in missing:
-        last_day = last_days.get(iso_id)
-        first = max(start, created_at.astimezone(zone).date())
-        begin = last_day + timedelta(1) if last_day is not None else first
-        upto = min(last_due, end)
-        day = begin
-        while day <= upto:
-            status = CheckInStatus.PENDING if day == today else CheckInStatus.MISSED
-            rows.append(
-                {
-                    "isolation_id": iso_id,
-                    "day": day,
-                    "day_number": (day - start).days + 1,
-                    "status": status.value,
-                    "symptoms": [],
-                    "reminders_sent": 0,
-                    "created_at": now,
-                }
+    latest_day = (
+        select(func.max(CheckIn.day))
+        .where(CheckIn.isolation_id == Isolation.id)
+        .correlate(Isolation)
+        .scalar_subquery()
+    )
+    # In chunks (ranges of ids: no long IN lists), yielding to the event loop in
+    # between: residents' answers keep being handled while 50,000 rows are prepared.
+    for chunk in _chunks(missing_ids, DAILY_CHUNK):
+        missing = (
+            await session.execute(
+                select(
+                    Isolation.id,
+                    Isolation.start_date,
+                    Isolation.end_date,
+                    Isolation.created_at,
+                    latest_day,
+                ).where(needs_rows, Isolation.id.between(chunk[0], chunk[-1]))
             )
-            day += timedelta(1)
-    if rows:
-        run.created = await _insert_ignoring_conflicts(
-            session, CheckIn.__table__, rows, ["isolation_id", "day"]
-        )
-        run.missed += sum(1 for r in rows if r["status"] == CheckInStatus.MISSED)
+        ).all()
+        last_days: dict[int, date] = {m[0]: m[4] for m in missing if m[4] is not None}
+        rows: list[dict[str, Any]] = []
+        for iso_id, start, end, created_at, _ in missing:
+            last_day = last_days.get(iso_id)
+            first = max(start, created_at.astimezone(zone).date())
+            begin = last_day + timedelta(1) if last_day is not None else first
+            upto = min(last_due, end)
+            day = begin
+            while day <= upto:
+                status = CheckInStatus.PENDING if day == today else CheckInStatus.MISSED
+                rows.append(
+                    {
+                        "isolation_id": iso_id,
+                        "day": day,
+                        "day_number": (day - start).days + 1,
+                        "status": status.value,
+                        "symptoms": [],
+                        "reminders_sent": 0,
+                        "created_at": now,
+                    }
+                )
+                day += timedelta(1)
+        if rows:
+            run.created += await _insert_checkins(session, rows, now)
+            run.missed += sum(1 for r in rows if r["status"] == CheckInStatus.MISSED)
+        await asyncio.sleep(0)
     run.prompted = await _queue_prompts(session, clock, catalog, community, today)
     return run
+
+
+#: Isolations (or prompts) handled between two yields to the event loop.
+DAILY_CHUNK = 2000
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def _insert_checkins(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
+    """Insert check-in rows, skipping existing (isolation, day) ones; returns how many
+    were inserted. PostgreSQL: one statement over arrays (unnest), no per-row SQL."""
+    if not _postgres(session):
+        return await _insert_ignoring_conflicts(
+            session, CheckIn.__table__, rows, ["isolation_id", "day"]
+        )
+    result = await session.execute(
+        text(
+            "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
+            "reminders_sent, created_at) "
+            "SELECT i, d, n, s, '[]'::json, 0, :now FROM unnest("
+            "CAST(:ids AS BIGINT[]), CAST(:days AS DATE[]), CAST(:numbers AS INTEGER[]), "
+            "CAST(:statuses AS VARCHAR[])) AS t(i, d, n, s) "
+            "ON CONFLICT (isolation_id, day) DO NOTHING"
+        ),
+        {
+            "now": now,
+            "ids": [r["isolation_id"] for r in rows],
+            "days": [r["day"] for r in rows],
+            "numbers": [r["day_number"] for r in rows],
+            "statuses": [r["status"] for r in rows],
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _no_delivery(key: Any) -> Any:
@@ -352,53 +420,133 @@ async def _queue_prompts(
     session: AsyncSession, clock: Clock, catalog: Catalog, community: Community, today: date
 ) -> int:
     key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(":prompt")
-    due = (
-        await session.execute(
-            select(CheckIn.id, CheckIn.day_number, Isolation.end_date, Person.id, Person.name)
+    is_due = and_(
+        Isolation.community_id == community.id,
+        Isolation.status == IsolationStatus.ACTIVE,
+        CheckIn.day == today,
+        CheckIn.status == CheckInStatus.PENDING,
+        _no_delivery(key),
+    )
+    due_ids = list(
+        await session.scalars(
+            select(CheckIn.id)
             .join(Isolation, Isolation.id == CheckIn.isolation_id)
-            .join(Person, Person.id == Isolation.person_id)
-            .where(
-                Isolation.community_id == community.id,
-                Isolation.status == IsolationStatus.ACTIVE,
-                CheckIn.day == today,
-                CheckIn.status == CheckInStatus.PENDING,
-                _no_delivery(key),
-            )
+            .where(is_due)
+            .order_by(CheckIn.id)
         )
-    ).all()
-    if not due:
+    )
+    if not due_ids:
         return 0
-    to = await recipients(session, (r[3] for r in due), community.locale)
     markup = PromptMarkup(catalog)
-    deliveries: list[dict[str, Any]] = []
-    for checkin_id, day_number, end_date, person_id, name in due:
-        recipient = to.get(person_id)
-        if recipient is None:
-            continue  # nobody with Telegram: the officers' views list them as pending
-        text = catalog.render(
-            recipient.locale,
-            "checkin.prompt",
-            name=name,
-            member=recipient.for_member,
-            day_number=day_number,
-            end_date=end_date.isoformat(),
-        )
-        payload: dict[str, Any] = {
-            "text": text,
-            "parse_mode": "HTML",
-            "reply_markup": markup(recipient.locale, checkin_id),
-        }
-        deliveries.append(
-            {
-                "kind": PROMPT,
-                "chat_id": recipient.chat_id,
-                "payload": payload,
-                "dedup_key": prompt_key(checkin_id),
-                "checkin_id": checkin_id,
-                "person_id": recipient.person_id,
+    prompts = PromptTexts(catalog)
+    queued = 0
+    for chunk in _chunks(due_ids, DAILY_CHUNK):
+        due = (
+            await session.execute(
+                select(CheckIn.id, CheckIn.day_number, Isolation.end_date, Person.id, Person.name)
+                .join(Isolation, Isolation.id == CheckIn.isolation_id)
+                .join(Person, Person.id == Isolation.person_id)
+                .where(is_due, CheckIn.id.between(chunk[0], chunk[-1]))
+                .order_by(CheckIn.id)
+            )
+        ).all()
+        to = await recipients(session, (r[3] for r in due), community.locale)
+        deliveries: list[dict[str, Any]] = []
+        for checkin_id, day_number, end_date, person_id, name in due:
+            recipient = to.get(person_id)
+            if recipient is None:
+                continue  # nobody with Telegram: the officers' views list them as pending
+            payload: dict[str, Any] = {
+                "text": prompts(
+                    recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
+                ),
+                "parse_mode": "HTML",
+                "reply_markup": markup(recipient.locale, checkin_id),
             }
+            deliveries.append(
+                {
+                    "kind": PROMPT,
+                    "chat_id": recipient.chat_id,
+                    "payload": payload,
+                    "dedup_key": prompt_key(checkin_id),
+                    "checkin_id": checkin_id,
+                    "person_id": recipient.person_id,
+                }
+            )
+        queued += await _enqueue_prompts(session, clock, deliveries)
+        await asyncio.sleep(0)
+    return queued
+
+
+class PromptTexts:
+    """The check-in prompt rendered once per (locale, for a member) with stand-ins, then
+    filled in per person (the name HTML-escaped, as the template's autoescape would).
+    The first fill of each variant is checked against a real render; a template whose
+    output does not take the stand-ins verbatim is rendered per person instead."""
+
+    _NAME, _DAY, _END = "\x00N\x00", "\x00D\x00", "\x00E\x00"
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._variants: dict[tuple[str, bool], str | None] = {}
+
+    def render(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        return self.catalog.render(
+            locale, "checkin.prompt", name=name, member=member, day_number=day_number,
+            end_date=end,
+        )  # fmt: skip
+
+    def __call__(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        variant = (locale, member)
+        if variant not in self._variants:
+            shell = self.render(locale, self._NAME, member, self._DAY, self._END)  # type: ignore[arg-type]
+            filled = self._fill(shell, name, day_number, end)
+            exact = filled == self.render(locale, name, member, day_number, end)
+            self._variants[variant] = shell if exact else None
+            return filled if exact else self.render(locale, name, member, day_number, end)
+        shell = self._variants[variant]
+        if shell is None:
+            return self.render(locale, name, member, day_number, end)
+        return self._fill(shell, name, day_number, end)
+
+    def _fill(self, shell: str, name: str, day_number: int, end: str) -> str:
+        return (
+            shell.replace(self._NAME, str(escape(name)))
+            .replace(self._DAY, str(day_number))
+            .replace(self._END, str(escape(end)))
         )
-    return await _enqueue_many(session, clock, deliveries)
+
+
+async def _enqueue_prompts(
+    session: AsyncSession, clock: Clock, deliveries: list[dict[str, Any]]
+) -> int:
+    """Bulk enqueue of prompts (idempotent by dedup key). PostgreSQL: one statement
+    over arrays, with the payloads serialised once here."""
+    if not deliveries or not _postgres(session):
+        return await _enqueue_many(session, clock, deliveries)
+    now = clock.now()
+    result = await session.execute(
+        text(
+            "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
+            "checkin_id, person_id, pin, status, attempts, not_before, created_at) "
+            "SELECT :kind, c, false, 'sendMessage', CAST(p AS JSON), k, ci, pi, false, "
+            ":status, 0, :now, :now FROM unnest(CAST(:chats AS BIGINT[]), "
+            "CAST(:payloads AS VARCHAR[]), CAST(:keys AS VARCHAR[]), "
+            "CAST(:checkins AS BIGINT[]), CAST(:people AS BIGINT[])) AS t(c, p, k, ci, pi) "
+            "ON CONFLICT (dedup_key) DO NOTHING"
+        ),
+        {
+            "kind": PROMPT,
+            "status": DeliveryStatus.PENDING.value,
+            "now": now,
+            "chats": [d["chat_id"] for d in deliveries],
+            "payloads": [json.dumps(d["payload"], ensure_ascii=False) for d in deliveries],
+            "keys": [d["dedup_key"] for d in deliveries],
+            "checkins": [d["checkin_id"] for d in deliveries],
+            "people": [d["person_id"] for d in deliveries],
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def send_reminders(
