@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import tempfile
 import time as timer
@@ -28,7 +29,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, text
 
 from bench.lag import LoopLag
-
 from bot.clock import FakeClock
 from bot.db.migrate import upgrade
 from bot.db.models import (
@@ -123,7 +123,9 @@ async def seed(url: str, people: int, clock: FakeClock) -> int:
 
 def reference_sql(postgres: bool) -> tuple[str, str]:
     """The set-based reference: today's rows and identical prompts in two statements."""
-    obj, arr = ("json_build_object", "json_build_array") if postgres else ("json_object", "json_array")
+    obj, arr = (
+        ("json_build_object", "json_build_array") if postgres else ("json_object", "json_array")
+    )
     day_number = (
         "(CAST(:today AS DATE) - i.start_date) + 1"
         if postgres
@@ -133,7 +135,13 @@ def reference_sql(postgres: bool) -> tuple[str, str]:
     empty = "CAST('[]' AS JSON)" if postgres else "'[]'"
     # markupsafe's escaping, in SQL.
     name = "p.name"
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("''", "&#39;")):
+    for char, entity in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ('"', "&#34;"),
+        ("''", "&#39;"),
+    ):
         name = f"replace({name}, '{char}', '{entity}')"
     rows = (
         "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
@@ -190,9 +198,7 @@ async def reference(url: str, community_id: int, clock: FakeClock) -> float:
     try:
         async with engine.begin() as conn:
             postgres = conn.dialect.name == "postgresql"
-            locale = await conn.scalar(
-                select(Community.locale).where(Community.id == community_id)
-            )
+            locale = await conn.scalar(select(Community.locale).where(Community.id == community_id))
             params = reference_params(catalog, str(locale))
             rows_sql, prompts_sql = reference_sql(postgres)
             today = clock.now().astimezone(SHANGHAI).date()
@@ -232,6 +238,8 @@ async def measure(url: str, people: int) -> None:
     engine = create_engine(url)
     sessionmaker = create_sessionmaker(engine)
     catalog = Catalog()
+    gc.collect()
+    gc.freeze()  # as the bot does once started (bot/app.py)
     for label in ("first run", "same tick again"):
         async with LoopLag() as lag:
             started = timer.perf_counter()

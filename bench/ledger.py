@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from bench.lag import LoopLag
 from bot.clock import FakeClock
 from bot.db.models import (
     Base,
@@ -48,10 +49,9 @@ from bot.db.models import (
     Report,
 )
 from bot.db.session import create_engine, create_sessionmaker
-from bench.lag import LoopLag
 from bot.services import ledger
-from bot.services.staffscope import utc_bounds
 from bot.services.directory import import_register
+from bot.services.staffscope import utc_bounds
 from messages import Catalog
 
 ZONE = ZoneInfo("Asia/Shanghai")

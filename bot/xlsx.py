@@ -72,9 +72,7 @@ class Sheet:
 
     def header(self, values: Sequence[str]) -> None:
         self.rows += 1
-        cells = "".join(
-            f'<c t="inlineStr" s="1"><is><t>{_escape(v)}</t></is></c>' for v in values
-        )
+        cells = "".join(f'<c t="inlineStr" s="1"><is><t>{_escape(v)}</t></is></c>' for v in values)
         self._out.write(f'<row r="{self.rows}">{cells}</row>'.encode())
 
     def append_many(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -94,11 +92,11 @@ def _escape(value: str) -> str:
 class Workbook:
     """Sheets written one after another into `path`:
 
-        with Workbook(path) as book:
-            sheet = book.sheet("Reports", widths=[8, 18])
-            sheet.header(["No.", "Time"])
-            sheet.append_many(rows)
-            book.close_sheet()
+    with Workbook(path) as book:
+        sheet = book.sheet("Reports", widths=[8, 18])
+        sheet.header(["No.", "Time"])
+        sheet.append_many(rows)
+        book.close_sheet()
     """
 
     def __init__(self, path: Path, compresslevel: int = 1) -> None:
@@ -165,7 +163,7 @@ class Workbook:
         self.close_sheet()
         n = len(self._titles)
         sheets = "".join(
-            f"<sheet name={quoteattr(t)} sheetId=\"{i}\" r:id=\"rId{i}\"/>"
+            f'<sheet name={quoteattr(t)} sheetId="{i}" r:id="rId{i}"/>'
             for i, t in enumerate(self._titles, start=1)
         )
         names = "".join(
@@ -180,8 +178,7 @@ class Workbook:
             f"{'<definedNames>' + names + '</definedNames>' if names else ''}</workbook>"
         )
         sheet_rels = "".join(
-            f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" '
-            f'Target="worksheets/sheet{i}.xml"/>'
+            f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
             for i in range(1, n + 1)
         )
         rels = (

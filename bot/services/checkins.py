@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from markupsafe import escape
@@ -101,10 +101,9 @@ def parse_slot(value: str) -> time:
 # --------------------------------------------------------------------------- recipients
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """Who gets the messages about a person: the person, or (without Telegram) the
-    family member who reports for them."""
+    family member who reports for them. (A tuple: 50,000 are made each morning.)"""
 
     person_id: int
     chat_id: int
@@ -218,10 +217,18 @@ class PromptMarkup:
 
         self.catalog = catalog
         self._labels: dict[str, dict[str, str]] = {}
+        self._json: dict[str, str] = {}
         # "ci:normal:0" -> "ci:normal:" + id: aiogram's packing, without a model per row.
         self._prefix = {
             a: CheckinCb(answer=a, checkin_id=0).pack()[:-1] for a in (*ANSWERS, "type")
         }
+
+    def json(self, locale: str, checkin_id: int) -> str:
+        """The same markup as JSON text, from a per-locale template (no dicts per row)."""
+        shell = self._json.get(locale)
+        if shell is None:
+            shell = self._json[locale] = json.dumps(self(locale, -1), ensure_ascii=False)
+        return shell.replace(':-1"', f':{checkin_id}"')
 
     def __call__(self, locale: str, checkin_id: int) -> dict[str, Any]:
         labels = self._labels.get(locale)
@@ -348,30 +355,23 @@ async def prepare_checkins(
             )
         ).all()
         last_days: dict[int, date] = {m[0]: m[4] for m in missing if m[4] is not None}
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, date, int, str]] = []
+        pending, missed = CheckInStatus.PENDING.value, CheckInStatus.MISSED.value
         for iso_id, start, end, created_at, _ in missing:
             last_day = last_days.get(iso_id)
-            first = max(start, created_at.astimezone(zone).date())
-            begin = last_day + timedelta(1) if last_day is not None else first
+            begin = last_day + timedelta(1) if last_day is not None else start
+            if last_day is None and created_at.date() >= start:  # cheap test first
+                begin = max(start, created_at.astimezone(zone).date())
             upto = min(last_due, end)
             day = begin
             while day <= upto:
-                status = CheckInStatus.PENDING if day == today else CheckInStatus.MISSED
                 rows.append(
-                    {
-                        "isolation_id": iso_id,
-                        "day": day,
-                        "day_number": (day - start).days + 1,
-                        "status": status.value,
-                        "symptoms": [],
-                        "reminders_sent": 0,
-                        "created_at": now,
-                    }
+                    (iso_id, day, (day - start).days + 1, pending if day == today else missed)
                 )
                 day += timedelta(1)
         if rows:
             run.created += await _insert_checkins(session, rows, now)
-            run.missed += sum(1 for r in rows if r["status"] == CheckInStatus.MISSED)
+            run.missed += sum(1 for r in rows if r[3] == missed)
         await asyncio.sleep(0)
     run.prompted = await _queue_prompts(session, clock, catalog, community, today)
     return run
@@ -385,29 +385,39 @@ def _postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-async def _insert_checkins(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
-    """Insert check-in rows, skipping existing (isolation, day) ones; returns how many
-    were inserted. PostgreSQL: one statement over arrays (unnest), no per-row SQL."""
+async def _insert_checkins(
+    session: AsyncSession, rows: list[tuple[int, date, int, str]], now: datetime
+) -> int:
+    """Insert check-in rows (isolation, day, day number, status), skipping existing
+    (isolation, day) ones; returns how many were inserted. PostgreSQL: one statement
+    over arrays (unnest), no per-row SQL."""
     if not _postgres(session):
+        dicts = [
+            {
+                "isolation_id": iso_id,
+                "day": day,
+                "day_number": number,
+                "status": status,
+                "symptoms": [],
+                "reminders_sent": 0,
+                "created_at": now,
+            }
+            for iso_id, day, number, status in rows
+        ]
         return await _insert_ignoring_conflicts(
-            session, CheckIn.__table__, rows, ["isolation_id", "day"]
+            session, CheckIn.__table__, dicts, ["isolation_id", "day"]
         )
+    ids, days, numbers, statuses = (list(column) for column in zip(*rows, strict=True))
     result = await session.execute(
         text(
             "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
             "reminders_sent, created_at) "
-            "SELECT i, d, n, s, '[]'::json, 0, :now FROM unnest("
+            "SELECT i, d, n, s, CAST('[]' AS JSON), 0, :now FROM unnest("
             "CAST(:ids AS BIGINT[]), CAST(:days AS DATE[]), CAST(:numbers AS INTEGER[]), "
             "CAST(:statuses AS VARCHAR[])) AS t(i, d, n, s) "
             "ON CONFLICT (isolation_id, day) DO NOTHING"
         ),
-        {
-            "now": now,
-            "ids": [r["isolation_id"] for r in rows],
-            "days": [r["day"] for r in rows],
-            "numbers": [r["day_number"] for r in rows],
-            "statuses": [r["status"] for r in rows],
-        },
+        {"now": now, "ids": ids, "days": days, "numbers": numbers, "statuses": statuses},
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -451,31 +461,24 @@ async def _queue_prompts(
             )
         ).all()
         to = await recipients(session, (r[3] for r in due), community.locale)
-        deliveries: list[dict[str, Any]] = []
+        prompts_of_chunk: list[Prompt] = []
         for checkin_id, day_number, end_date, person_id, name in due:
             recipient = to.get(person_id)
             if recipient is None:
                 continue  # nobody with Telegram: the officers' views list them as pending
-            payload: dict[str, Any] = {
-                "text": prompts(
-                    recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
-                ),
-                "parse_mode": "HTML",
-                "reply_markup": markup(recipient.locale, checkin_id),
-            }
-            deliveries.append(
-                {
-                    "kind": PROMPT,
-                    "chat_id": recipient.chat_id,
-                    "payload": payload,
-                    "dedup_key": prompt_key(checkin_id),
-                    "checkin_id": checkin_id,
-                    "person_id": recipient.person_id,
-                }
+            text_ = prompts(
+                recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
             )
-        queued += await _enqueue_prompts(session, clock, deliveries)
+            prompts_of_chunk.append(Prompt(checkin_id, recipient, text_))
+        queued += await _enqueue_prompts(session, clock, markup, prompts_of_chunk)
         await asyncio.sleep(0)
     return queued
+
+
+class Prompt(NamedTuple):
+    checkin_id: int
+    to: Recipient
+    text: str
 
 
 class PromptTexts:
@@ -518,13 +521,31 @@ class PromptTexts:
 
 
 async def _enqueue_prompts(
-    session: AsyncSession, clock: Clock, deliveries: list[dict[str, Any]]
+    session: AsyncSession, clock: Clock, markup: PromptMarkup, prompts: list[Prompt]
 ) -> int:
     """Bulk enqueue of prompts (idempotent by dedup key). PostgreSQL: one statement
-    over arrays, with the payloads serialised once here."""
-    if not deliveries or not _postgres(session):
+    over arrays, each payload's JSON made from per-locale pieces."""
+    if not prompts:
+        return 0
+    if not _postgres(session):
+        deliveries = [
+            {
+                "kind": PROMPT,
+                "chat_id": p.to.chat_id,
+                "payload": {
+                    "text": p.text,
+                    "parse_mode": "HTML",
+                    "reply_markup": markup(p.to.locale, p.checkin_id),
+                },
+                "dedup_key": prompt_key(p.checkin_id),
+                "checkin_id": p.checkin_id,
+                "person_id": p.to.person_id,
+            }
+            for p in prompts
+        ]
         return await _enqueue_many(session, clock, deliveries)
     now = clock.now()
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     result = await session.execute(
         text(
             "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
@@ -539,11 +560,15 @@ async def _enqueue_prompts(
             "kind": PROMPT,
             "status": DeliveryStatus.PENDING.value,
             "now": now,
-            "chats": [d["chat_id"] for d in deliveries],
-            "payloads": [json.dumps(d["payload"], ensure_ascii=False) for d in deliveries],
-            "keys": [d["dedup_key"] for d in deliveries],
-            "checkins": [d["checkin_id"] for d in deliveries],
-            "people": [d["person_id"] for d in deliveries],
+            "chats": [p.to.chat_id for p in prompts],
+            "payloads": [
+                f'{{"text": {dumps(p.text)}, "parse_mode": "HTML", "reply_markup": '
+                f"{markup.json(p.to.locale, p.checkin_id)}}}"
+                for p in prompts
+            ],
+            "keys": [prompt_key(p.checkin_id) for p in prompts],
+            "checkins": [p.checkin_id for p in prompts],
+            "people": [p.to.person_id for p in prompts],
         },
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -17,7 +17,7 @@ def test_cells_headers_widths_frozen_pane_and_filter(tmp_path: Path) -> None:
         sheet.append_many(
             [
                 [1, "张<b>三</b> & co", 36.6],
-                [2, "=HYPERLINK(\"x\")", None],
+                [2, '=HYPERLINK("x")', None],
                 [3, "  spaced ", float("nan")],
                 [4, "bell\x07 and tab\tkept", ""],
             ]
@@ -35,7 +35,7 @@ def test_cells_headers_widths_frozen_pane_and_filter(tmp_path: Path) -> None:
         ["编号", "<名字>", "体温"],
         [1, "张<b>三</b> & co", 36.6],
         # Text, never a formula.
-        [2, "=HYPERLINK(\"x\")", None],
+        [2, '=HYPERLINK("x")', None],
         [3, "  spaced ", "nan"],
         [4, "bell and tab\tkept", None],
     ]
