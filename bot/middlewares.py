@@ -53,8 +53,8 @@ class IdentityMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         identity = await load_identity(session, user.id if user else None)
         locale = None
-        if identity.person is not None and identity.person.language:
-            locale = identity.person.language
+        if identity.person is not None:
+            locale = identity.person.language or identity.preferred_language
         elif user is not None:
             locale = await preferred_language(session, user.id)
         if locale is None:

@@ -37,6 +37,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    insert,
     literal,
     select,
     text,
@@ -46,9 +47,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import Clock, local_now
 from bot.db.models import (
+    AuditEntry,
     Building,
     Case,
     CaseKind,
@@ -894,33 +897,17 @@ async def answer_checkin(
     )
     now = clock.now()
     # Conditional update: of two simultaneous answers, exactly one wins.
-    result = await session.execute(
-        update(CheckIn)
-        .where(CheckIn.id == checkin.id, CheckIn.status == CheckInStatus.PENDING)
-        .values(
-            status=CheckInStatus.ANSWERED.value,
-            temperature=temperature,
-            symptoms=list(symptoms),
-            answered_at=now,
-            answered_by_id=actor.id,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(result, "rowcount", 0):
+    if not await _record_answer(session, checkin.id, actor, now, temperature, list(symptoms)):
         raise DomainError("checkin.already_answered", name=person.name)
-    await session.refresh(checkin)
-    await audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action="checkin.answer",
-        entity="checkin",
-        entity_id=checkin.id,
-        details={
-            "temperature": str(temperature) if temperature is not None else None,
-            "symptoms": list(symptoms),
-        },
-    )
+    # What the statement wrote, without reading it back (and without marking it dirty).
+    for name, value in (
+        ("status", CheckInStatus.ANSWERED.value),
+        ("temperature", temperature),
+        ("symptoms", list(symptoms)),
+        ("answered_at", now),
+        ("answered_by_id", actor.id),
+    ):
+        set_committed_value(checkin, name, value)
     fever = (temperature is not None and temperature >= community.fever_threshold) or (
         ANSWER_FEVER in symptoms
     )
@@ -951,6 +938,59 @@ async def answer_checkin(
         )
         case_id = case.id
     return Answer(checkin, person, community, fever, symptom, case_id)
+
+
+async def _record_answer(
+    session: AsyncSession,
+    checkin_id: int,
+    actor: Person,
+    now: datetime,
+    temperature: Decimal | None,
+    symptoms: list[str],
+) -> bool:
+    """Set the answer if the check-in is still pending, and audit it, in one round
+    trip on PostgreSQL (a data-modifying CTE: UPDATE … RETURNING feeding the audit
+    INSERT); SQLite: the same two statements. False when it was no longer pending."""
+    checkins_t, audit_t = CheckIn.__table__, AuditEntry.__table__
+    changed = (
+        update(checkins_t)
+        .where(checkins_t.c.id == checkin_id, checkins_t.c.status == CheckInStatus.PENDING.value)
+        .values(
+            status=CheckInStatus.ANSWERED.value,
+            temperature=temperature,
+            symptoms=symptoms,
+            answered_at=now,
+            answered_by_id=actor.id,
+        )
+        .returning(checkins_t.c.id)
+    )
+    details = {
+        "temperature": str(temperature) if temperature is not None else None,
+        "symptoms": symptoms,
+    }
+    entry = {
+        "actor_id": actor.id,
+        "actor_telegram_id": actor.telegram_user_id,
+        "action": "checkin.answer",
+        "entity": "checkin",
+        "details": details,
+        "at": now,
+    }
+    if not _postgres(session):
+        if (await session.execute(changed)).first() is None:
+            return False
+        await session.execute(insert(audit_t).values(entity_id=checkin_id, **entry))
+        return True
+    answered = changed.cte("answered")
+    columns = [*entry, "entity_id"]
+    audited = insert(audit_t).from_select(
+        columns,
+        select(
+            *(literal(value, type_=audit_t.c[key].type) for key, value in entry.items()),
+            answered.c.id,
+        ),
+    )
+    return (await session.execute(audited.returning(audit_t.c.id))).first() is not None
 
 
 async def pending_today(session: AsyncSession, clock: Clock, actor: Person) -> list[PendingCheckin]:
