@@ -27,7 +27,7 @@ from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
 from bot.fsm_storage import DatabaseStorage
-from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.middlewares import DbSessionMiddleware, IdentityMiddleware, install_lean_fsm
 from bot.sender import Sender
 from bot.settings import Settings
 from messages import Catalog
@@ -113,8 +113,11 @@ class Application:
 
     def _wire(self) -> None:
         from handlers import get_routers
+        from handlers.checkin import STATELESS_CALLBACKS
 
         dp = self.dispatcher
+        # Answers on a check-in prompt need no conversation state ("type" does).
+        install_lean_fsm(dp, stateless=STATELESS_CALLBACKS)
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog))
         dp.include_routers(*get_routers())

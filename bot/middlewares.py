@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram import BaseMiddleware, Dispatcher
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.fsm_storage import current_session
@@ -64,3 +65,33 @@ class IdentityMiddleware(BaseMiddleware):
         data["locale"] = locale
         data["t"] = self.catalog.translator(locale)
         return await handler(event, data)
+
+
+class LeanFSMContextMiddleware(FSMContextMiddleware):
+    """aiogram's FSM middleware, except for updates known to need no conversation
+    state (a button press whose callback data starts with one of `stateless`): those
+    neither read the state from storage nor take the per-user lock. Handlers still
+    receive `state` (reading it then costs what it always did); `raw_state` is None,
+    so only handlers without a state filter see such an update."""
+
+    def __init__(self, base: FSMContextMiddleware, stateless: tuple[str, ...]) -> None:
+        super().__init__(base.storage, base.events_isolation, base.strategy)
+        self.stateless = stateless
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = event.callback_query if isinstance(event, Update) else None
+        if query is None or not (query.data or "").startswith(self.stateless):
+            return await super().__call__(handler, event, data)
+        context = self.resolve_event_context(data["bot"], data)
+        data["fsm_storage"] = self.storage
+        if context is not None:
+            data.update({"state": context, "raw_state": None})
+        return await handler(event, data)
+
+
+def install_lean_fsm(dispatcher: Dispatcher, stateless: tuple[str, ...]) -> None:
+    """Swap the dispatcher's FSM middleware for `LeanFSMContextMiddleware`."""
+    lean = LeanFSMContextMiddleware(dispatcher.fsm, stateless)
+    chain = dispatcher.update.outer_middleware._middlewares
+    chain[chain.index(dispatcher.fsm)] = lean
+    dispatcher.fsm = lean
