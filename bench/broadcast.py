@@ -246,7 +246,7 @@ async def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     args = parser.parse_args()
     if args.small:
-        args.private, args.groups, args.blocked, args.lifted, args.paid = 50, 3, 5, 300, 300
+        args.private, args.groups, args.blocked, args.lifted, args.paid = 30, 2, 3, 200, 200
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

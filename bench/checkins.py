@@ -152,7 +152,8 @@ def reference_sql(postgres: bool) -> tuple[str, str]:
     )
 
     def button(n: int) -> str:
-        return f"{obj}('text', CAST(:b{n} AS VARCHAR), 'callback_data', CAST(:cb{n} AS VARCHAR) || c.id)"
+        label, data = f"CAST(:b{n} AS VARCHAR)", f"CAST(:cb{n} AS VARCHAR)"
+        return f"{obj}('text', {label}, 'callback_data', {data} || c.id)"
 
     markup = (
         f"{obj}('inline_keyboard', {arr}({arr}({button(0)}), {arr}({button(1)}, {button(2)}), "
@@ -167,7 +168,8 @@ def reference_sql(postgres: bool) -> tuple[str, str]:
         "checkin_id, person_id, pin, status, attempts, not_before, created_at) "
         "SELECT 'checkin_prompt', p.telegram_user_id, false, 'sendMessage', "
         f"{obj}('text', {text}, 'parse_mode', 'HTML', 'reply_markup', {markup}), "
-        "'checkin:' || c.id || CAST(:suffix AS VARCHAR), c.id, p.id, false, 'pending', 0, :now, :now "
+        "'checkin:' || c.id || CAST(:suffix AS VARCHAR), c.id, p.id, false, 'pending', 0, "
+        ":now, :now "
         "FROM checkins c JOIN isolations i ON i.id = c.isolation_id "
         "JOIN persons p ON p.id = i.person_id WHERE i.community_id = :cid "
         "AND c.day = :today AND c.status = 'pending' AND p.telegram_user_id IS NOT NULL"

@@ -10,6 +10,7 @@ the event loop could not answer anything else (a resident's button press, say).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from types import TracebackType
 
@@ -51,10 +52,8 @@ class LoopLag:
     ) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def describe(self) -> str:
         return (

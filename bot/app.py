@@ -72,7 +72,13 @@ class Application:
         if problem:
             raise StartupError(problem)
         clock = clock or SystemClock()
-        engine = create_engine(settings.database_url)
+        pool: dict[str, Any] = {}
+        if not settings.database_url.startswith("sqlite"):
+            pool = {
+                "pool_size": settings.database_pool_size,
+                "max_overflow": settings.database_max_overflow,
+            }
+        engine = create_engine(settings.database_url, **pool)
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -140,6 +146,7 @@ class Application:
         self.dispatcher.workflow_data["bot_username"] = self.bot_username
         async with self.sessionmaker() as session:
             await install_commands(self.bot, self.catalog, session)
+        _keep_response_models()
         # Everything loaded so far (modules, templates, mappers) lives as long as the
         # process: keep it out of the cyclic collector's full passes, which otherwise
         # walk all of it and hold the event loop for tens of milliseconds each time.
@@ -200,6 +207,27 @@ class Application:
         await self.storage.close()
         await self.isolation.close()
         await self.engine.dispose()
+
+
+_RESPONSE_MODELS: list[Any] = []
+
+
+def _keep_response_models() -> None:
+    """aiogram parses every Bot API answer with `Response[ReturnType]`; pydantic keeps
+    such generic models only weakly, so they are garbage-collected and rebuilt (20 ms
+    each, on the event loop) again and again. Build each once and hold on to it."""
+    if _RESPONSE_MODELS:
+        return
+    import aiogram.methods
+    from aiogram.methods.base import Response
+    from aiogram.methods.base import TelegramMethod
+
+    for name in dir(aiogram.methods):
+        method = getattr(aiogram.methods, name)
+        returning = getattr(method, "__returning__", None)
+        if isinstance(method, type) and issubclass(method, TelegramMethod) and returning:
+            with contextlib.suppress(Exception):  # a few are not plain types
+                _RESPONSE_MODELS.append(Response[returning])  # type: ignore[valid-type]
 
 
 def worker_id() -> str:

@@ -452,7 +452,7 @@ class Sender:
                 )
                 .execution_options(synchronize_session=False)
             )
-            rows = (await session.execute(statement)).all()
+            rows = list((await session.execute(statement)).all())
         rows.sort(key=lambda r: (r.not_before, r.id))
         return [
             Claimed(r.id, r.chat_id, r.is_group, r.method, dict(r.payload), r.pin, r.kind)
@@ -478,6 +478,7 @@ class Sender:
             await self.pacer.acquire(chat_id, claimed.is_group)
         # Whether Telegram may have delivered it (then it counts against the limits).
         counted = True
+        error: TelegramAPIError | None = None
         try:
             result = await self.bot(call)
         except TelegramAPIError as exc:
@@ -485,8 +486,6 @@ class Sender:
                 exc, TelegramRetryAfter | TelegramForbiddenError | TelegramBadRequest
             )
             error = exc
-        else:
-            error = None
         finally:
             if paced:
                 self.pacer.release(chat_id, counted=counted)

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr = Field(default=SecretStr(""))
     database_url: str = DEFAULT_DATABASE_URL
+    #: PostgreSQL connections kept per process (+ overflow under bursts). A handler
+    #: holds one only for its database work (it commits before calling Telegram).
+    database_pool_size: int = Field(default=20, ge=1, le=500)
+    database_max_overflow: int = Field(default=20, ge=0, le=500)
     redis_url: str | None = None
     redis_prefix: str = "cg"
     telegram_api_base: str | None = None

@@ -102,10 +102,15 @@ async def checkin_pressed(
             symptoms=symptoms,
         )
     except DomainError as exc:
+        await session.commit()  # end the (read-only) transaction before Telegram
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
+    reply = _result_text(t, answer, actor.id)
+    # The answer is durable before Telegram hears of it, and the connection goes back
+    # to the pool instead of waiting on two Bot API round trips.
+    await session.commit()
     await query.answer()
-    await edit_or_send(query, _result_text(t, answer, actor.id))
+    await edit_or_send(query, reply)
 
 
 async def query_bot_send(query: CallbackQuery, text: str) -> None:

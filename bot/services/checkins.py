@@ -30,6 +30,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     String,
+    Table,
     and_,
     any_,
     bindparam,
@@ -510,9 +511,10 @@ class PromptTexts:
             exact = filled == self.render(locale, name, member, day_number, end)
             self._variants[variant] = shell if exact else None
             return filled if exact else self.render(locale, name, member, day_number, end)
-        shell = self._variants[variant]
-        if shell is None:
+        known = self._variants[variant]
+        if known is None:
             return self.render(locale, name, member, day_number, end)
+        shell = known
         return self._fill(shell, name, day_number, end)
 
     def _fill(self, shell: str, name: str, day_number: int, end: str) -> str:
@@ -951,7 +953,8 @@ async def _record_answer(
     """Set the answer if the check-in is still pending, and audit it, in one round
     trip on PostgreSQL (a data-modifying CTE: UPDATE … RETURNING feeding the audit
     INSERT); SQLite: the same two statements. False when it was no longer pending."""
-    checkins_t, audit_t = CheckIn.__table__, AuditEntry.__table__
+    checkins_t: Table = CheckIn.__table__  # type: ignore[assignment]
+    audit_t: Table = AuditEntry.__table__  # type: ignore[assignment]
     changed = (
         update(checkins_t)
         .where(checkins_t.c.id == checkin_id, checkins_t.c.status == CheckInStatus.PENDING.value)

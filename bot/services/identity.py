@@ -100,9 +100,7 @@ async def load_identity(session: AsyncSession, telegram_user_id: int | None) -> 
                 RoleGrant,
                 and_(RoleGrant.person_id == Person.id, RoleGrant.revoked_at.is_(None)),
             )
-            .outerjoin(
-                UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id
-            )
+            .outerjoin(UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id)
             .where(Person.telegram_user_id == telegram_user_id)
             .order_by(RoleGrant.id)
         )

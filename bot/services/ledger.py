@@ -43,7 +43,7 @@ from bot.db.models import (
 )
 from bot.services import audit
 from bot.services.staffscope import utc_bounds
-from bot.xlsx import Workbook
+from bot.xlsx import Sheet, Workbook
 
 CHUNK = 250
 SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases")
@@ -327,7 +327,12 @@ async def export_ledger(
                 writer = csv.writer(text_out)
                 writer.writerow(headers)
 
-                def write(partition: Sequence[Any]) -> None:
+                def write(
+                    partition: Sequence[Any],
+                    row_of: Callable[[Sequence[Any]], list[Any]] = row_of,
+                    ws: Sheet = ws,
+                    writer: Any = writer,
+                ) -> None:
                     values = [row_of(row) for row in partition]
                     ws.append_many(values)
                     writer.writerows(values)
