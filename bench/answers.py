@@ -107,6 +107,26 @@ def reference_dispatcher() -> Dispatcher:
     return dp
 
 
+def one_update_dispatcher(engine: Any) -> Dispatcher:
+    """aiogram + one UPDATE: the same two Bot API calls after one committed statement
+    (BEGIN, UPDATE, COMMIT): what the smallest database write costs here."""
+    dp = Dispatcher()
+
+    @dp.callback_query()
+    async def pressed(query: CallbackQuery) -> None:
+        checkin_id = int((query.data or "0").rsplit(":", 1)[-1])
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE checkins SET reminders_sent = reminders_sent WHERE id = :id"),
+                {"id": checkin_id},
+            )
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_text(f"✅ {query.data}")
+
+    return dp
+
+
 async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
     base = make_url(url)
     name = f"cg_bench_answers_{uuid.uuid4().hex[:8]}"
@@ -162,10 +182,11 @@ async def run(url: str, people: int, inflight: int, tail: int) -> None:
         # is answered once).
         updates: list[dict[str, Any]] = []
         references: list[dict[str, Any]] = []
+        one_updates: list[dict[str, Any]] = []
         for uid in users:
             prompt = double.messages(uid)[-1]
             data = prompt.reply_markup["inline_keyboard"][0][0]["callback_data"]  # type: ignore[index]
-            for into in (updates, references):
+            for into in (updates, references, one_updates):
                 double.press(double.users[uid], prompt, data)
                 into.append(double.updates[-1])
         split = len(updates) - tail
@@ -183,6 +204,9 @@ async def run(url: str, people: int, inflight: int, tail: int) -> None:
         ref = await drive(ref_url, references[:split], inflight)
         ref_tail = await drive(ref_url, references[split:], 16)
         await runner.cleanup()
+        runner, one_url = await serve(one_update_dispatcher(app.engine), ref_bot)
+        one = await drive(one_url, one_updates[:split], inflight)
+        await runner.cleanup()
         await ref_bot.session.close()
 
         event.listen(app.engine.sync_engine, "before_cursor_execute", count)
@@ -199,6 +223,10 @@ async def run(url: str, people: int, inflight: int, tail: int) -> None:
     print(
         f"reference (bare aiogram): {ref['rate']:.0f} answers/s at {inflight} in flight; "
         f"p50 {ref_tail['p50'] * 1000:.0f} ms, p99 {ref_tail['p99'] * 1000:.0f} ms at 16"
+    )
+    print(
+        f"aiogram + one UPDATE:     {one['rate']:.0f} answers/s at {inflight} in flight = "
+        f"{one['rate'] / ref['rate']:.2f} of the reference"
     )
     print(
         f"community guard:          {ours['rate']:.0f} answers/s at {inflight} in flight = "
