@@ -122,7 +122,7 @@ def one_update_dispatcher(engine: Any) -> Dispatcher:
             )
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.edit_text(f"✅ {query.data}")
+            await query.message.edit_text(f"☑️ {query.data}")
 
     return dp
 

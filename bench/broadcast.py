@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import logging
 import math
 import tempfile
@@ -41,6 +42,7 @@ from pydantic import SecretStr
 
 from bench._common import TOKEN, audit, delivered_texts, fresh_engine, make_bot, populate_double
 from bench.lag import LoopLag
+from bot.app import _keep_response_models
 from bot.clock import SystemClock
 from bot.db.session import create_sessionmaker
 from bot.double import BotApiDouble, RateLimits
@@ -95,6 +97,27 @@ async def enqueue(engine: Any, items: list[tuple[int, bool, int]], tag: str) -> 
             await conn.execute(insert(Delivery), rows[start : start + 2000])
 
 
+async def unfinished(engine: Any) -> int:
+    """Rows still pending or being sent (a cheap count while the sender runs)."""
+    from sqlalchemy import func, select
+
+    from bot.db.models import Delivery, DeliveryStatus
+
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.status.in_(
+                        (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+                    )
+                )
+            )
+            or 0
+        )
+
+
 async def sender_run(
     *,
     private: int,
@@ -121,18 +144,20 @@ async def sender_run(
             bot, create_sessionmaker(engine), SystemClock(), worker_id=f"bench-{tag}",
             max_attempts=settings.send_max_attempts, settings=settings,
         )  # fmt: skip
+        # As the bot does once started (bot/app.py: Application.prepare).
+        _keep_response_models()
+        gc.collect()
+        gc.freeze()
         stop = asyncio.Event()
         started = time.perf_counter()
         async with LoopLag() as lag:
             runner = asyncio.create_task(sender.run(stop))
             # The run loop sleeps until the earliest retry falls due: poll the outbox.
-            while True:
+            while await unfinished(engine):  # noqa: ASYNC110 (polls the database)
                 await asyncio.sleep(0.25)
-                counts = await audit(engine, delivered_texts(double), tag)
-                if counts.get("status_pending", 0) + counts.get("status_sending", 0) == 0:
-                    break
             stop.set()
             await runner
+        counts = await audit(engine, delivered_texts(double), tag)
         elapsed = time.perf_counter() - started
         await bot.session.close()
         delivered, span, throttled = span_of(double)
@@ -229,7 +254,8 @@ def show_audit(r: dict[str, float]) -> None:
     print(
         f"  duplicates {int(r['duplicates'])}, losses {int(r['lost'])}, "
         f"delivered-but-not-marked {int(r['delivered_but_not_marked_sent'])}, "
-        f"failed {int(r.get('status_failed', 0))}; loop stall {r['stall'] * 1000:.0f} ms"
+        f"failed {int(r.get('status_failed', 0))}; loop stall {r['stall'] * 1000:.0f} ms; "
+        + ", ".join(f"{k[7:]} {int(v)}" for k, v in r.items() if k.startswith("status_"))
     )
 
 
@@ -243,6 +269,7 @@ async def main() -> None:
     parser.add_argument("--lifted", type=int, default=10_000, help="private chats, lifted run")
     parser.add_argument("--paid", type=int, default=5_400, help="private chats, paid run")
     parser.add_argument("--small", action="store_true", help="a quick smoke run")
+    parser.add_argument("--runs", default="limited,blocked,lifted,paid", help="which runs")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     args = parser.parse_args()
     if args.small:
@@ -251,38 +278,59 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         common = {"workdir": workdir, "url": args.database_url}
-        probe = await probe_run(private=args.private, groups=args.groups)
-        limited = await sender_run(
-            private=args.private, groups=args.groups, limits=RateLimits(), overrides={},
-            tag="limited", **common,
-        )  # fmt: skip
-        show_limited("limits enforced (Telegram's)", limited, probe)
-        probe_b = await probe_run(private=args.private, groups=args.groups, blocked=args.blocked)
-        blocked = await sender_run(
-            private=args.private, groups=args.groups, blocked=args.blocked,
-            limits=RateLimits(), overrides={}, tag="blocked", **common,
-        )  # fmt: skip
-        show_limited(f"limits enforced, {args.blocked} chats blocked the bot", blocked, probe_b)
-        lifted = await sender_run(
-            private=args.lifted, groups=0, limits=RateLimits(enabled=False),
-            overrides={"send_rate_per_second": 1e9, "send_rate_per_chat_per_second": 1e9,
-                       "send_rate_per_group_per_minute": 1e9},
-            tag="lifted", **common,
-        )  # fmt: skip
-        print(f"== limits lifted: {int(lifted['messages'])} messages")
-        print(f"  sender ceiling      {rate(lifted):6.0f} msg/s (goal >= 1,500)")
-        show_audit(lifted)
-        paid = await sender_run(
-            private=args.paid, groups=0, limits=RateLimits(),
-            overrides={"allow_paid_broadcast": True}, tag="paid", **common,
-        )  # fmt: skip
-        configured = Settings(_env_file=None).paid_broadcast_rate_per_second
-        print(f"== paid broadcast: {int(paid['messages'])} messages")
-        print(
-            f"  sender              {rate(paid):6.0f} msg/s = {rate(paid) / configured:.3f} of "
-            f"its configured {configured:.0f}/s, 429: {int(paid['http_429'])}"
-        )
-        show_audit(paid)
+        runs = set(args.runs.split(","))
+        if "limited" in runs:
+            await limited_run(args, common)
+        if "blocked" in runs:
+            await blocked_run(args, common)
+        if "lifted" in runs:
+            await lifted_run(args, common)
+        if "paid" in runs:
+            await paid_run(args, common)
+
+
+async def limited_run(args: Any, common: dict[str, Any]) -> None:
+    probe = await probe_run(private=args.private, groups=args.groups)
+    limited = await sender_run(
+        private=args.private, groups=args.groups, limits=RateLimits(), overrides={},
+        tag="limited", **common,
+    )  # fmt: skip
+    show_limited("limits enforced (Telegram's)", limited, probe)
+
+
+async def blocked_run(args: Any, common: dict[str, Any]) -> None:
+    probe_b = await probe_run(private=args.private, groups=args.groups, blocked=args.blocked)
+    blocked = await sender_run(
+        private=args.private, groups=args.groups, blocked=args.blocked,
+        limits=RateLimits(), overrides={}, tag="blocked", **common,
+    )  # fmt: skip
+    show_limited(f"limits enforced, {args.blocked} chats blocked the bot", blocked, probe_b)
+
+
+async def lifted_run(args: Any, common: dict[str, Any]) -> None:
+    lifted = await sender_run(
+        private=args.lifted, groups=0, limits=RateLimits(enabled=False),
+        overrides={"send_rate_per_second": 1e9, "send_rate_per_chat_per_second": 1e9,
+                   "send_rate_per_group_per_minute": 1e9},
+        tag="lifted", **common,
+    )  # fmt: skip
+    print(f"== limits lifted: {int(lifted['messages'])} messages")
+    print(f"  sender ceiling      {rate(lifted):6.0f} msg/s (goal >= 1,500)")
+    show_audit(lifted)
+
+
+async def paid_run(args: Any, common: dict[str, Any]) -> None:
+    paid = await sender_run(
+        private=args.paid, groups=0, limits=RateLimits(),
+        overrides={"allow_paid_broadcast": True}, tag="paid", **common,
+    )  # fmt: skip
+    configured = Settings(_env_file=None).paid_broadcast_rate_per_second
+    print(f"== paid broadcast: {int(paid['messages'])} messages")
+    print(
+        f"  sender              {rate(paid):6.0f} msg/s = {rate(paid) / configured:.3f} of "
+        f"its configured {configured:.0f}/s, 429: {int(paid['http_429'])}"
+    )
+    show_audit(paid)
 
 
 if __name__ == "__main__":
