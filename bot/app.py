@@ -219,8 +219,7 @@ def _keep_response_models() -> None:
     if _RESPONSE_MODELS:
         return
     import aiogram.methods
-    from aiogram.methods.base import Response
-    from aiogram.methods.base import TelegramMethod
+    from aiogram.methods.base import Response, TelegramMethod
 
     for name in dir(aiogram.methods):
         method = getattr(aiogram.methods, name)
