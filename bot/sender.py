@@ -302,6 +302,7 @@ class Sender:
             record=record_schedule,
         )
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._unsettled: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- public
@@ -336,6 +337,11 @@ class Sender:
                     del busy[chat_id]
                     sent += int(bool(task.result()))
                     exhausted = False  # this chat may have a next row now
+            if not busy and self._unsettled:
+                # Successes still to commit hold their chats' next rows back.
+                await self._settle()
+                exhausted = False
+        await self._settle()
         self.pacer.forget_idle()
         return sent
 
@@ -518,7 +524,14 @@ class Sender:
     async def _sent(self, claimed: Claimed, result: Any) -> bool:
         delivery_id = claimed.id
         message = result if isinstance(result, Message) else None
-        await self._mark_sent(delivery_id, message.message_id if message else None)
+        recorded = self._queue_outcome((delivery_id, message.message_id if message else None))
+        if not (claimed.pin or claimed.kind in HOOKED_KINDS):
+            # The slot is free at once; the success commits with the next group commit
+            # (drain() waits for it before returning). Until then the row stays 'sending',
+            # so its chat's next row is not claimed yet: per-chat order holds.
+            self._unsettled.append(recorded)
+            return True
+        await recorded
         if message is not None and claimed.kind in HOOKED_KINDS:
             async with self.sessionmaker.begin() as session:
                 delivery = await session.get(Delivery, delivery_id)
@@ -566,11 +579,23 @@ class Sender:
     async def _commit_outcome(self, outcome: Outcome) -> None:
         """Outcomes of concurrent sends share one commit (group commit), which keeps the
         after-send window short and the database free for claims during a burst."""
+        await self._queue_outcome(outcome)
+
+    def _queue_outcome(self, outcome: Outcome) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outcomes.append((outcome, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_outcomes())
-        await future
+        return future
+
+    async def _settle(self) -> None:
+        """Wait until every queued success is committed (or has failed: such rows stay
+        'sending' until the lease expires, then are sent again)."""
+        while self._unsettled:
+            waiting, self._unsettled = self._unsettled, []
+            for result in await asyncio.gather(*waiting, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    log.error("recording sent deliveries failed: %s", result)
 
     async def _flush_outcomes(self) -> None:
         while self._outcomes:
