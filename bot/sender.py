@@ -32,7 +32,8 @@ Crash safety (the protocol)
        before the HTTP call (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; a conditional
        ``UPDATE … WHERE status='pending'`` on SQLite), so two senders never hold one row.
     2. Send the HTTP request.
-    3. Record the outcome (``sent`` + message id, or the error) in one commit.
+    3. Record the outcome (``sent`` + message id, or the error); outcomes finishing
+       together share one commit, and ``drain`` returns only once they are committed.
     When `run()` starts (this process just became the leader) `recover()` puts rows left
     in ``sending`` by any other worker back to ``pending``: only the leader sends, so
     such a row belongs to a dead process. Every ``drain`` also recovers rows claimed
