@@ -1,117 +1,261 @@
-"""Broadcast benchmark: the real sender against the Bot API double enforcing Telegram's
-limits (30/s per bot, 1/s per chat, 20/min per group; 429 + retry_after beyond).
+"""Broadcast benchmark: the real sender (outbox in a database) against the Bot API double
+enforcing Telegram's limits (30/s per bot, 1/s per chat, 20/min per group; 429 beyond).
 
-Run 1 (limited): N private chats + G groups, sender with its default settings
-(25/s global, headroom under 30). Prints the achieved rate as a fraction of Telegram's
-limit, 429s seen, duplicates and losses (the double's record against the outbox).
-Run 2 (lifted): the double's limits off and the sender's pacing lifted, to show the
-sender's own ceiling in messages per second.
+Each run prints its own reference, measured in the same process:
 
-    python -m bench.broadcast                # defaults below (about 2 minutes on 2 cores)
-    python -m bench.broadcast --small        # a quick run
-    python -m bench.broadcast --limited-private 10000 --limited-groups 200   # the full
-                                             # 10,200 paced run: ~7 minutes at 25/s
+* best possible: with a sliding one-second window, N messages need at least
+  ceil(N/30) - 1 seconds from the first delivery to the last (bursts of 30 at 0 s,
+  1 s, 2 s, ...); rate = N / that.
+* the window-aware pacing probe: the same messages sent straight from memory (no
+  database) with an ideal sliding window on the answer times; what pacing alone reaches.
+
+Runs:
+  limited   P private chats + G groups × 3 messages, sender at its DEFAULT settings.
+  blocked   the same with B private chats that blocked the bot (403: they do not
+            count against Telegram's limits, so best possible counts deliverable ones).
+  lifted    the double's limits off, the sender's pacing lifted: its own ceiling.
+  paid      the double's paid-broadcast limit (1000/s), sender with
+            allow_paid_broadcast at its configured rate (900/s).
+Rates are deliveries / (last delivery - first delivery) as the double saw them; every
+run also checks the double's record against the outbox: 0 duplicates, 0 losses.
+
+    python -m bench.broadcast            # 600 + 20×3 (limited, blocked), 10,200 lifted, 5,400 paid
+    python -m bench.broadcast --small    # CI smoke run, a few seconds
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import gc
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import SendMessage
 from pydantic import SecretStr
 
-from bench._common import (
-    TOKEN,
-    audit,
-    delivered_texts,
-    enqueue_all,
-    fresh_engine,
-    make_bot,
-    populate_double,
-)
+from bench._common import TOKEN, audit, delivered_texts, fresh_engine, make_bot, populate_double
+from bench.lag import LoopLag
+from bot.app import _keep_response_models
 from bot.clock import SystemClock
 from bot.db.session import create_sessionmaker
 from bot.double import BotApiDouble, RateLimits
 from bot.sender import Sender
 from bot.settings import Settings
 
-TELEGRAM_LIMIT = 30.0
+TELEGRAM_LIMIT = 30
+GROUP_MESSAGES = 3
 
 
-async def one_run(
-    *, private: int, groups: int, limited: bool, workdir: Path, url: str | None, concurrency: int
+def workload(chats: list[tuple[int, bool]]) -> list[tuple[int, bool, int]]:
+    """(chat, is_group, n): one message per private chat, GROUP_MESSAGES per group."""
+    items: list[tuple[int, bool, int]] = []
+    for chat_id, is_group in chats:
+        for n in range(GROUP_MESSAGES if is_group else 1):
+            items.append((chat_id, is_group, n))
+    return items
+
+
+def span_of(double: BotApiDouble) -> tuple[int, float, int]:
+    """Delivered count, first→last delivery seconds, 429 answers (the double's record)."""
+    times = [c.at for c in double.calls if c.method == "sendMessage" and c.ok]
+    throttled = sum(1 for c in double.calls if c.status == 429)
+    return len(times), (max(times) - min(times)) if times else 0.0, throttled
+
+
+def best_rate(deliverable: int, per_second: int) -> float:
+    windows = math.ceil(deliverable / per_second) - 1
+    return deliverable / windows if windows > 0 else math.inf
+
+
+async def enqueue(engine: Any, items: list[tuple[int, bool, int]], tag: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from bot.db.models import Delivery, DeliveryStatus
+
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "kind": "notice", "chat_id": chat_id, "is_group": is_group, "method": "sendMessage",
+            "payload": {"text": f"{tag} {chat_id} #{n}", "parse_mode": "HTML"},
+            "dedup_key": f"bench:{tag}:{chat_id}:{n}", "pin": False,
+            "status": DeliveryStatus.PENDING.value, "attempts": 0, "not_before": now,
+            "created_at": now,
+        }
+        for chat_id, is_group, n in items
+    ]  # fmt: skip
+    async with engine.begin() as conn:
+        for start in range(0, len(rows), 2000):
+            await conn.execute(insert(Delivery), rows[start : start + 2000])
+
+
+async def unfinished(engine: Any) -> int:
+    """Rows still pending or being sent (a cheap count while the sender runs)."""
+    from sqlalchemy import func, select
+
+    from bot.db.models import Delivery, DeliveryStatus
+
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.status.in_(
+                        (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+                    )
+                )
+            )
+            or 0
+        )
+
+
+async def sender_run(
+    *,
+    private: int,
+    groups: int,
+    blocked: int = 0,
+    limits: RateLimits,
+    overrides: dict[str, Any],
+    workdir: Path,
+    url: str | None,
+    tag: str,
 ) -> dict[str, float]:
-    limits = RateLimits() if limited else RateLimits(enabled=False)
     double = BotApiDouble(token=TOKEN, rate_limits=limits)
     await double.serve()
-    tag = "limited" if limited else "lifted"
     _, engine = await fresh_engine(workdir / f"{tag}.sqlite", url)
     try:
         chats = populate_double(double, private, groups)
-        await enqueue_all(engine, chats, tag)
-        overrides: dict[str, object] = {"bot_token": SecretStr(TOKEN)}
-        if not limited:
-            overrides.update(
-                send_rate_per_second=1e9,
-                send_rate_per_chat_per_second=1e9,
-                send_rate_per_group_per_minute=1e9,
-            )
-        settings = Settings(_env_file=None, **overrides)  # type: ignore[arg-type]
+        for chat_id, _ in chats[:blocked]:
+            double.block_user(chat_id, notify=False)
+        items = workload(chats)
+        await enqueue(engine, items, tag)
+        settings = Settings(_env_file=None, bot_token=SecretStr(TOKEN), **overrides)
         bot = make_bot(double)
         sender = Sender(
-            bot,
-            create_sessionmaker(engine),
-            SystemClock(),
-            max_attempts=settings.send_max_attempts,
-            worker_id=f"bench-{tag}",
-            settings=settings,
-            concurrency=concurrency,
-        )
+            bot, create_sessionmaker(engine), SystemClock(), worker_id=f"bench-{tag}",
+            max_attempts=settings.send_max_attempts, settings=settings,
+        )  # fmt: skip
+        # As the bot does once started (bot/app.py: Application.prepare).
+        _keep_response_models()
+        gc.collect()
+        gc.freeze()
+        stop = asyncio.Event()
         started = time.perf_counter()
-        sent = await sender.drain()
-        # 429s (if any) put rows back with not_before in the future: keep going.
-        while True:
-            more = await sender.drain()
-            sent += more
-            counts = await audit(engine, delivered_texts(double), tag)
-            if counts.get("status_pending", 0) == 0 and counts.get("status_sending", 0) == 0:
-                break
-            await asyncio.sleep(0.2)
+        async with LoopLag() as lag:
+            runner = asyncio.create_task(sender.run(stop))
+            # The run loop sleeps until the earliest retry falls due: poll the outbox.
+            while await unfinished(engine):  # noqa: ASYNC110 (polls the database)
+                await asyncio.sleep(0.25)
+            stop.set()
+            await runner
+        counts = await audit(engine, delivered_texts(double), tag)
         elapsed = time.perf_counter() - started
         await bot.session.close()
-        throttled = sum(1 for c in double.calls if c.status == 429)
-        result = {
-            "deliveries": float(private + groups),
-            "sent": float(sent),
-            "seconds": elapsed,
-            "rate": sent / elapsed if elapsed else 0.0,
+        delivered, span, throttled = span_of(double)
+        # The blocked chats' rows are meant to fail (403), not lost.
+        counts["lost"] -= min(blocked, counts.get("status_failed", 0))
+        return {
+            "messages": float(len(items)),
+            "deliverable": float(len(items) - blocked),
+            "delivered": float(delivered),
+            "span": span,
+            "wall": elapsed,
             "http_429": float(throttled),
+            "stall": lag.worst,
             **{k: float(v) for k, v in counts.items()},
         }
-        return result
     finally:
         await engine.dispose()
         await double.stop()
 
 
-def show(title: str, r: dict[str, float], limited: bool) -> None:
-    print(f"== {title}")
-    print(f"deliveries {int(r['deliveries'])}, sent {int(r['sent'])} in {r['seconds']:.1f} s")
-    if limited:
-        print(
-            f"achieved {r['rate']:.1f} msg/s = {r['rate'] / TELEGRAM_LIMIT:.0%} of Telegram's "
-            f"{TELEGRAM_LIMIT:.0f}/s limit (sender configured for 25/s); 429 answers: "
-            f"{int(r['http_429'])}"
-        )
-    else:
-        print(f"sender ceiling with limits lifted: {r['rate']:.0f} msg/s")
+async def probe_run(*, private: int, groups: int, blocked: int = 0) -> dict[str, float]:
+    """The reference: same messages, no database, an ideal sliding window."""
+    double = BotApiDouble(token=TOKEN, rate_limits=RateLimits())
+    await double.serve()
+    try:
+        chats = populate_double(double, private, groups)
+        for chat_id, _ in chats[:blocked]:
+            double.block_user(chat_id, notify=False)
+        bot = make_bot(double)
+        answered: collections.deque[float] = collections.deque()
+        in_flight = 0
+        wake = asyncio.Event()
+
+        async def take() -> None:
+            nonlocal in_flight
+            while True:
+                now = time.monotonic()
+                while answered and answered[0] <= now - 1.0:
+                    answered.popleft()
+                over = len(answered) + in_flight - TELEGRAM_LIMIT + 1
+                if over <= 0:
+                    in_flight += 1
+                    return
+                if over > len(answered):
+                    wake.clear()
+                    await wake.wait()
+                else:
+                    await asyncio.sleep(answered[over - 1] + 1.0 - now)
+
+        async def one_chat(chat_id: int, is_group: bool) -> None:
+            nonlocal in_flight
+            for n in range(GROUP_MESSAGES if is_group else 1):
+                await take()
+                ok = False
+                try:
+                    await bot(SendMessage(chat_id=chat_id, text=f"probe {chat_id} #{n}"))
+                    ok = True
+                except TelegramAPIError:
+                    pass
+                finally:
+                    in_flight -= 1
+                    if ok:
+                        answered.append(time.monotonic())
+                    wake.set()
+
+        await asyncio.gather(*(one_chat(c, g) for c, g in chats))
+        await bot.session.close()
+        delivered, span, throttled = span_of(double)
+        return {"delivered": float(delivered), "span": span, "http_429": float(throttled)}
+    finally:
+        await double.stop()
+
+
+def rate(r: dict[str, float]) -> float:
+    return r["delivered"] / r["span"] if r["span"] else math.inf
+
+
+def show_limited(title: str, r: dict[str, float], probe: dict[str, float]) -> None:
+    best = best_rate(int(r["deliverable"]), TELEGRAM_LIMIT)
+    print(f"== {title}: {int(r['messages'])} messages, {int(r['deliverable'])} deliverable")
+    print(f"  best possible       {best:6.1f} msg/s (ceil(N/30)-1 s first→last)")
     print(
-        f"duplicates {int(r['duplicates'])}, losses {int(r['lost'])}, "
-        f"delivered-but-not-marked {int(r['delivered_but_not_marked_sent'])}"
+        f"  probe (reference)   {rate(probe):6.1f} msg/s = {rate(probe) / best:.3f} of best, "
+        f"429: {int(probe['http_429'])}"
+    )
+    print(
+        f"  sender (defaults)   {rate(r):6.1f} msg/s = {rate(r) / best:.3f} of best, "
+        f"{rate(r) / rate(probe):.3f} of the probe, 429: {int(r['http_429'])}"
+    )
+    show_audit(r)
+
+
+def show_audit(r: dict[str, float]) -> None:
+    print(
+        f"  duplicates {int(r['duplicates'])}, losses {int(r['lost'])}, "
+        f"delivered-but-not-marked {int(r['delivered_but_not_marked_sent'])}, "
+        f"failed {int(r.get('status_failed', 0))}; loop stall {r['stall'] * 1000:.0f} ms; "
+        + ", ".join(f"{k[7:]} {int(v)}" for k, v in r.items() if k.startswith("status_"))
     )
 
 
@@ -119,37 +263,74 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--limited-private", type=int, default=1000)
-    parser.add_argument("--limited-groups", type=int, default=50)
-    parser.add_argument("--private", type=int, default=10_000, help="lifted run")
-    parser.add_argument("--groups", type=int, default=200, help="lifted run")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--small", action="store_true", help="200+10 paced, 1000+20 lifted")
+    parser.add_argument("--private", type=int, default=600, help="limited runs")
+    parser.add_argument("--groups", type=int, default=20, help="limited runs (3 messages each)")
+    parser.add_argument("--blocked", type=int, default=60)
+    parser.add_argument("--lifted", type=int, default=10_000, help="private chats, lifted run")
+    parser.add_argument("--paid", type=int, default=5_400, help="private chats, paid run")
+    parser.add_argument("--small", action="store_true", help="a quick smoke run")
+    parser.add_argument("--runs", default="limited,blocked,lifted,paid", help="which runs")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     args = parser.parse_args()
     if args.small:
-        args.limited_private, args.limited_groups, args.private, args.groups = 200, 10, 1000, 20
-    logging.basicConfig(level=logging.WARNING)
+        args.private, args.groups, args.blocked, args.lifted, args.paid = 30, 2, 3, 200, 200
+    logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        limited = await one_run(
-            private=args.limited_private,
-            groups=args.limited_groups,
-            limited=True,
-            workdir=workdir,
-            url=args.database_url,
-            concurrency=args.concurrency,
-        )
-        show("limits enforced (Telegram's)", limited, True)
-        lifted = await one_run(
-            private=args.private,
-            groups=args.groups,
-            limited=False,
-            workdir=workdir,
-            url=args.database_url,
-            concurrency=args.concurrency,
-        )
-        show("limits lifted", lifted, False)
+        common = {"workdir": workdir, "url": args.database_url}
+        runs = set(args.runs.split(","))
+        if "limited" in runs:
+            await limited_run(args, common)
+        if "blocked" in runs:
+            await blocked_run(args, common)
+        if "lifted" in runs:
+            await lifted_run(args, common)
+        if "paid" in runs:
+            await paid_run(args, common)
+
+
+async def limited_run(args: Any, common: dict[str, Any]) -> None:
+    probe = await probe_run(private=args.private, groups=args.groups)
+    limited = await sender_run(
+        private=args.private, groups=args.groups, limits=RateLimits(), overrides={},
+        tag="limited", **common,
+    )  # fmt: skip
+    show_limited("limits enforced (Telegram's)", limited, probe)
+
+
+async def blocked_run(args: Any, common: dict[str, Any]) -> None:
+    probe_b = await probe_run(private=args.private, groups=args.groups, blocked=args.blocked)
+    blocked = await sender_run(
+        private=args.private, groups=args.groups, blocked=args.blocked,
+        limits=RateLimits(), overrides={}, tag="blocked", **common,
+    )  # fmt: skip
+    show_limited(f"limits enforced, {args.blocked} chats blocked the bot", blocked, probe_b)
+
+
+async def lifted_run(args: Any, common: dict[str, Any]) -> None:
+    lifted = await sender_run(
+        private=args.lifted, groups=0, limits=RateLimits(enabled=False),
+        overrides={"send_rate_per_second": 1e9, "send_rate_per_chat_per_second": 1e9,
+                   "send_rate_per_group_per_minute": 1e9},
+        tag="lifted", **common,
+    )  # fmt: skip
+    print(f"== limits lifted: {int(lifted['messages'])} messages")
+    print(f"  sender ceiling      {rate(lifted):6.0f} msg/s (goal >= 1,500)")
+    show_audit(lifted)
+
+
+async def paid_run(args: Any, common: dict[str, Any]) -> None:
+    paid = await sender_run(
+        private=args.paid, groups=0, limits=RateLimits(),
+        overrides={"allow_paid_broadcast": True}, tag="paid", **common,
+    )  # fmt: skip
+    configured = Settings(_env_file=None).paid_broadcast_rate_per_second
+    print(f"== paid broadcast: {int(paid['messages'])} messages")
+    print(
+        f"  sender              {rate(paid):6.0f} msg/s = {rate(paid) / configured:.3f} of "
+        f"its configured {configured:.0f}/s, 429: {int(paid['http_429'])}"
+    )
+    show_audit(paid)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Dispatcher
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import Message, TelegramObject, Update, User
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -115,8 +116,8 @@ class IdentityMiddleware(BaseMiddleware):
         if identity.person is not None and user is not None:
             adopt_telegram_name(identity.person, user.full_name)
         locale = None
-        if identity.person is not None and identity.person.language:
-            locale = identity.person.language
+        if identity.person is not None:
+            locale = identity.person.language or identity.preferred_language
         elif user is not None:
             locale = await preferred_language(session, user.id)
         if locale is None:
@@ -147,3 +148,33 @@ class AnonymousSenderMiddleware(BaseMiddleware):
             await event.reply(data["t"]("core.anonymous_admin"))
             return None
         return await handler(event, data)
+
+
+class LeanFSMContextMiddleware(FSMContextMiddleware):
+    """aiogram's FSM middleware, except for updates known to need no conversation
+    state (a button press whose callback data starts with one of `stateless`): those
+    neither read the state from storage nor take the per-user lock. Handlers still
+    receive `state` (reading it then costs what it always did); `raw_state` is None,
+    so only handlers without a state filter see such an update."""
+
+    def __init__(self, base: FSMContextMiddleware, stateless: tuple[str, ...]) -> None:
+        super().__init__(base.storage, base.events_isolation, base.strategy)
+        self.stateless = stateless
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = event.callback_query if isinstance(event, Update) else None
+        if query is None or not (query.data or "").startswith(self.stateless):
+            return await super().__call__(handler, event, data)
+        context = self.resolve_event_context(data["bot"], data)
+        data["fsm_storage"] = self.storage
+        if context is not None:
+            data.update({"state": context, "raw_state": None})
+        return await handler(event, data)
+
+
+def install_lean_fsm(dispatcher: Dispatcher, stateless: tuple[str, ...]) -> None:
+    """Swap the dispatcher's FSM middleware for `LeanFSMContextMiddleware`."""
+    lean = LeanFSMContextMiddleware(dispatcher.fsm, stateless)
+    chain = dispatcher.update.outer_middleware._middlewares
+    chain[chain.index(dispatcher.fsm)] = lean
+    dispatcher.fsm = lean

@@ -4,14 +4,19 @@ Pacing
     One `Pacer` holds three limits: a global rate (``send_rate_per_second``, or
     ``paid_broadcast_rate_per_second`` when ``allow_paid_broadcast``), a per-private-chat
     rate (``send_rate_per_chat_per_second``) and a per-group rate
-    (``send_rate_per_group_per_minute``). Every send first waits for its chat's next slot,
-    then reserves the next global slot; slots are spaced evenly, so bursts never exceed
-    a limit in any window. Time and sleeping are injected (``monotonic``, ``sleep``) so
-    tests assert the schedule without sleeping.
+    (``send_rate_per_group_per_minute``). Each is a sliding window on the *actual* send
+    times, as Telegram counts them: at most 30 sends in any second, 1 per chat per
+    second, 20 per group per minute. A send takes its place in every window when it
+    starts and is dated by when its answer arrives (Telegram saw it in between, so the
+    window can never run early); sends go out in bursts up to a limit, never over it.
+    Refused sends (403, 400, 429) give their place back. A 429 holds that chat for
+    ``retry_after`` and lowers the global limit by one for a minute (Telegram is
+    stricter than configured). Time and sleeping are injected (``monotonic``,
+    ``sleep``) so tests assert the schedule without sleeping.
 
 Concurrency and order
-    Many chats are in flight at once (``concurrency`` chat workers); each chat is sent in
-    order: only the *head* of a chat (its oldest row still pending or sending) can be
+    Many chats are in flight at once (``send_concurrency``, default 64); each chat is
+    sent in order: only the *head* of a chat (its oldest row still pending or sending) can be
     claimed, so a later message never overtakes an earlier one, even across retries.
 
 Errors
@@ -27,7 +32,8 @@ Crash safety (the protocol)
        before the HTTP call (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; a conditional
        ``UPDATE … WHERE status='pending'`` on SQLite), so two senders never hold one row.
     2. Send the HTTP request.
-    3. Record the outcome (``sent`` + message id, or the error) in one commit.
+    3. Record the outcome (``sent`` + message id, or the error); outcomes finishing
+       together share one commit, and ``drain`` returns only once they are committed.
     When `run()` starts (this process just became the leader) `recover()` puts rows left
     in ``sending`` by any other worker back to ``pending``: only the leader sends, so
     such a row belongs to a dead process. Every ``drain`` also recovers rows claimed
@@ -49,10 +55,11 @@ import base64
 import collections
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -75,7 +82,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import BufferedInputFile, Message
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -103,6 +110,8 @@ _ACTIVE = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 HOOKED_KINDS = frozenset({"case_card"})
 
 Sleep = Callable[[float], Awaitable[None]]
+#: A send's outcome to commit: (delivery id, message id) for a success, else a writer.
+Outcome = tuple[int, int | None] | Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -118,9 +127,49 @@ class Claimed:
     kind: str
 
 
+class _Window:
+    """At most `limit` sends in any `seconds`-long window. A send occupies its place from
+    the moment it starts (in flight) and is then dated by when its answer came back: the
+    server saw it at some instant in between, so counting from the answer is never early.
+    """
+
+    __slots__ = ("hold_until", "inflight", "limit", "seconds", "times")
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit = max(1, limit)
+        self.seconds = seconds
+        self.times: collections.deque[float] = collections.deque()
+        self.inflight = 0
+        self.hold_until = 0.0
+
+    @classmethod
+    def per_second(cls, rate: float) -> _Window:
+        # 25/s → 25 in 1 s; 0.5/s → 1 in 2 s.
+        return cls(int(rate), 1.0) if rate >= 1 else cls(1, 1.0 / rate)
+
+    def wait(self, now: float, limit: int | None = None) -> float:
+        """Seconds until one more send fits (0: now; inf: when a send in flight ends)."""
+        times = self.times
+        while times and times[0] <= now - self.seconds:
+            times.popleft()
+        hold = self.hold_until - now
+        allowed = self.limit if limit is None else max(1, limit)
+        over = len(times) + self.inflight - allowed + 1
+        if over <= 0:
+            return max(0.0, hold)
+        if over > len(times):
+            return math.inf
+        return max(hold, times[over - 1] + self.seconds - now)
+
+    def idle(self, now: float) -> bool:
+        self.wait(now)  # drops expired times
+        return not self.inflight and not self.times and self.hold_until <= now
+
+
 @dataclass
 class Pacer:
-    """Evenly spaced slots under a global rate and per-chat rates (see module doc)."""
+    """Sliding windows on the actual send times under a global rate and per-chat rates
+    (see the module doc): bursts up to a limit, never over it."""
 
     rate_per_second: float
     chat_per_second: float
@@ -128,55 +177,93 @@ class Pacer:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Sleep = asyncio.sleep
     record: bool = False
+    #: How long the global limit stays lowered after an unexpected 429.
+    caution_seconds: float = 60.0
     schedule: list[tuple[float, int]] = field(default_factory=list)
-    _next_global: float = 0.0
-    _next_chat: dict[int, float] = field(default_factory=dict)
-    _recent: collections.deque[float] = field(default_factory=collections.deque)
+    _global: _Window = field(init=False)
+    _chats: dict[int, _Window] = field(default_factory=dict)
+    _changed: asyncio.Future[None] | None = None
+    _caution_until: float = 0.0
+    _caution: int = 0
 
-    def chat_interval(self, is_group: bool) -> float:
-        return 60.0 / self.group_per_minute if is_group else 1.0 / self.chat_per_second
+    def __post_init__(self) -> None:
+        self._global = _Window.per_second(self.rate_per_second)
+
+    def _chat(self, chat_id: int, is_group: bool) -> _Window:
+        window = self._chats.get(chat_id)
+        if window is None:
+            if is_group:
+                window = _Window(int(self.group_per_minute), 60.0)
+                if self.group_per_minute < 1:
+                    window = _Window(1, 60.0 / self.group_per_minute)
+            else:
+                window = _Window.per_second(self.chat_per_second)
+            self._chats[chat_id] = window
+        return window
+
+    def _global_limit(self, now: float) -> int:
+        if self._caution and now >= self._caution_until:
+            self._caution = 0
+        return self._global.limit - self._caution
 
     async def acquire(self, chat_id: int, is_group: bool) -> float:
-        """Wait for the chat's slot, then reserve the next global slot; returns the slot."""
-        now = self.monotonic()
-        chat_ready = self._next_chat.get(chat_id, 0.0)
-        if chat_ready > now:
-            await self.sleep(chat_ready - now)
-            now = self.monotonic()
-        # No await between reading and moving the global slot: reservations never collide.
-        slot = max(now, self._next_global, self._next_chat.get(chat_id, 0.0))
-        self._next_global = slot + 1.0 / self.rate_per_second
-        self._next_chat[chat_id] = slot + self.chat_interval(is_group)
-        if self.record:
-            self.schedule.append((slot, chat_id))
-        if slot > now:
-            await self.sleep(slot - now)
-        # Slots are evenly spaced, but a busy event loop can wake several late and at
-        # once; a sliding one-second window on the actual send times stops such a bunch.
-        most = max(1, int(self.rate_per_second))
+        """Wait until one more send fits every window, take its place (in flight) and
+        return the time; `release` must follow when the answer is in."""
+        chat = self._chat(chat_id, is_group)
         while True:
             now = self.monotonic()
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if len(self._recent) < most:
+            wait = max(self._global.wait(now, self._global_limit(now)), chat.wait(now))
+            if wait <= 0:
                 break
-            await self.sleep(self._recent[0] + 1.0 - now)
-        self._recent.append(now)
-        return slot
+            if math.isinf(wait):
+                if self._changed is None or self._changed.done():
+                    self._changed = asyncio.get_running_loop().create_future()
+                await self._changed
+            else:
+                await self.sleep(wait)
+        # No await between the check and taking the place: waiters never over-book.
+        self._global.inflight += 1
+        chat.inflight += 1
+        if self.record:
+            self.schedule.append((now, chat_id))
+        return now
 
-    def hold(self, chat_id: int, seconds: float) -> None:
-        """Telegram said retry_after for this chat: nothing goes to it before then."""
-        until = self.monotonic() + seconds
-        self._next_chat[chat_id] = max(self._next_chat.get(chat_id, 0.0), until)
+    def release(self, chat_id: int, *, counted: bool) -> None:
+        """The answer to a send is in. `counted`: Telegram may have delivered it (it
+        counts against the limits); False for refusals (403, 400, 429)."""
+        now = self.monotonic()
+        self._global.inflight = max(0, self._global.inflight - 1)
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            chat.inflight = max(0, chat.inflight - 1)
+        if counted:
+            self._global.times.append(now)
+            if chat is not None:
+                chat.times.append(now)
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+
+    def hold(self, chat_id: int, seconds: float, *, unexpected: bool = True) -> None:
+        """Telegram said retry_after for this chat: nothing goes to it before then. An
+        unexpected 429 also lowers the global limit by one for a while (adapts to a
+        Telegram stricter than configured)."""
+        now = self.monotonic()
+        window = self._chats.get(chat_id)
+        if window is None:
+            window = self._chats[chat_id] = _Window.per_second(self.chat_per_second)
+        window.hold_until = max(window.hold_until, now + seconds)
+        if unexpected and self._global.limit - self._caution > 1:
+            self._caution += 1
+            self._caution_until = now + self.caution_seconds
 
     def rename(self, old_id: int, new_id: int) -> None:
-        if old_id in self._next_chat:
-            self._next_chat[new_id] = self._next_chat.pop(old_id)
+        if old_id in self._chats:
+            self._chats[new_id] = self._chats.pop(old_id)
 
     def forget_idle(self) -> None:
-        """Drop chats whose slot has passed (keeps memory flat on huge broadcasts)."""
+        """Drop chats with nothing in their window (keeps memory flat on huge broadcasts)."""
         now = self.monotonic()
-        self._next_chat = {k: v for k, v in self._next_chat.items() if v > now}
+        self._chats = {k: w for k, w in self._chats.items() if not w.idle(now)}
 
 
 class Sender:
@@ -189,7 +276,7 @@ class Sender:
         max_attempts: int = 8,
         worker_id: str = "sender",
         settings: Settings | None = None,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         lease: timedelta = timedelta(minutes=5),
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -200,9 +287,9 @@ class Sender:
         self.clock = clock
         self.max_attempts = max_attempts
         self.worker_id = worker_id
-        self.concurrency = max(1, concurrency)
-        self.lease = lease
         settings = settings or Settings(_env_file=None)
+        self.concurrency = max(1, concurrency or settings.send_concurrency)
+        self.lease = lease
         self.paid = settings.allow_paid_broadcast
         rate = (
             settings.paid_broadcast_rate_per_second if self.paid else settings.send_rate_per_second
@@ -215,7 +302,8 @@ class Sender:
             sleep=sleep,
             record=record_schedule,
         )
-        self._sent_queue: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._unsettled: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- public
@@ -234,7 +322,8 @@ class Sender:
             free = self.concurrency - len(busy)
             if left != 0 and not exhausted and (free >= batch or not busy):
                 want = free if left < 0 else min(free, left)
-                claimed = await self._claim_heads(want, exclude=set(busy))
+                # Chats in flight are skipped by the claim itself (their head is 'sending').
+                claimed = await self._claim_heads(want, exclude=set())
                 # Nothing more due for now (apart from the chats in flight, whose next
                 # rows are claimed when they finish).
                 exhausted = len(claimed) < want
@@ -249,21 +338,45 @@ class Sender:
                     del busy[chat_id]
                     sent += int(bool(task.result()))
                     exhausted = False  # this chat may have a next row now
+            if not busy and self._unsettled:
+                # Successes still to commit hold their chats' next rows back.
+                await self._settle()
+                exhausted = False
+        await self._settle()
         self.pacer.forget_idle()
         return sent
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Drain until stopped (only the leader runs this, so rows another worker left
-        in 'sending' belong to a dead process: they are recovered first)."""
+        in 'sending' belong to a dead process: they are recovered first). Between
+        passes it sleeps until the earliest row falls due (at most `idle` seconds, so
+        rows enqueued meanwhile are picked up)."""
         with contextlib.suppress(Exception):
             await self.recover(takeover=True)
         while not stop.is_set():
+            pause = idle
             try:
                 await self.drain()
+                pause = await self._until_next_due(idle)
             except Exception:  # keep the loop alive; the rows stay claimable
                 log.exception("sender pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=idle)
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+
+    async def _until_next_due(self, idle: float) -> float:
+        """Seconds until the earliest pending row is due, between 10 ms and `idle`."""
+        async with self.sessionmaker() as session:
+            due = await session.scalar(
+                select(func.min(Delivery.not_before)).where(
+                    Delivery.status == DeliveryStatus.PENDING.value
+                )
+            )
+        if due is None:
+            return idle
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=UTC)
+        seconds = (due - self.clock.now()).total_seconds()
+        return min(idle, max(0.01, seconds))
 
     async def recover(self, *, takeover: bool = True) -> int:
         """Put rows stuck in 'sending' back to 'pending' (see the module doc for why
@@ -303,12 +416,40 @@ class Sender:
     async def _claim_heads(
         self, n: int, *, exclude: set[int], chat_id: int | None = None
     ) -> list[Claimed]:
-        """Atomically claim up to n due rows, at most one per chat, each its chat's head."""
+        """Atomically claim up to n due rows in ONE statement, each its chat's head (so
+        at most one per chat, and never a chat already in flight: its head is 'sending').
+
+        PostgreSQL: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``;
+        SQLite (one writer at a time): the same UPDATE … RETURNING without the lock clause.
+        """
         now = self.clock.now()
         async with self.sessionmaker.begin() as session:
             postgres = session.get_bind().dialect.name == "postgresql"
-            query = (
-                select(
+            heads = (
+                select(Delivery.id)
+                .where(self._head_filter(now))
+                .order_by(Delivery.not_before, Delivery.id)
+                .limit(n)
+            )
+            if exclude:
+                heads = heads.where(Delivery.chat_id.not_in(exclude))
+            if chat_id is not None:
+                heads = heads.where(Delivery.chat_id == chat_id)
+            if postgres:
+                heads = heads.with_for_update(skip_locked=True, of=Delivery)
+            statement = (
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(heads.scalar_subquery()),
+                    Delivery.status == DeliveryStatus.PENDING.value,
+                )
+                .values(
+                    status=DeliveryStatus.SENDING.value,
+                    claimed_at=now,
+                    claimed_by=self.worker_id,
+                    attempts=Delivery.attempts + 1,
+                )
+                .returning(
                     Delivery.id,
                     Delivery.chat_id,
                     Delivery.is_group,
@@ -316,49 +457,16 @@ class Sender:
                     Delivery.payload,
                     Delivery.pin,
                     Delivery.kind,
+                    Delivery.not_before,
                 )
-                .where(self._head_filter(now))
-                .order_by(Delivery.not_before, Delivery.id)
-                .limit(n + len(exclude))
+                .execution_options(synchronize_session=False)
             )
-            if chat_id is not None:
-                query = query.where(Delivery.chat_id == chat_id)
-            if postgres:
-                query = query.with_for_update(skip_locked=True, of=Delivery)
-            rows = (await session.execute(query)).all()
-            claimed: list[Claimed] = []
-            seen: set[int] = set()
-            for row in rows:
-                if row.chat_id in exclude or row.chat_id in seen or len(claimed) >= n:
-                    continue
-                result = await session.execute(
-                    update(Delivery)
-                    .where(
-                        Delivery.id == row.id,
-                        Delivery.status == DeliveryStatus.PENDING.value,
-                    )
-                    .values(
-                        status=DeliveryStatus.SENDING.value,
-                        claimed_at=now,
-                        claimed_by=self.worker_id,
-                        attempts=Delivery.attempts + 1,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if getattr(result, "rowcount", 0):
-                    claimed.append(
-                        Claimed(
-                            row.id,
-                            row.chat_id,
-                            row.is_group,
-                            row.method,
-                            dict(row.payload),
-                            row.pin,
-                            row.kind,
-                        )
-                    )
-                    seen.add(row.chat_id)
-            return claimed
+            rows = list((await session.execute(statement)).all())
+        rows.sort(key=lambda r: (r.not_before, r.id))
+        return [
+            Claimed(r.id, r.chat_id, r.is_group, r.method, dict(r.payload), r.pin, r.kind)
+            for r in rows
+        ]
 
     # -------------------------------------------------------------- sending
 
@@ -374,29 +482,57 @@ class Sender:
         if self.paid and method in SENDING:
             params["allow_paid_broadcast"] = True
         call = method_cls(chat_id=chat_id, **params)
-        if method in SENDING:
+        paced = method in SENDING
+        if paced:
             await self.pacer.acquire(chat_id, claimed.is_group)
+        # Whether Telegram may have delivered it (then it counts against the limits).
+        counted = True
+        error: TelegramAPIError | None = None
         try:
             result = await self.bot(call)
-        except TelegramRetryAfter as exc:
+        except TelegramAPIError as exc:
+            counted = not isinstance(
+                exc, TelegramRetryAfter | TelegramForbiddenError | TelegramBadRequest
+            )
+            error = exc
+        finally:
+            if paced:
+                self.pacer.release(chat_id, counted=counted)
+        if error is None:
+            return await self._sent(claimed, result)
+        return await self._failed(claimed, error)
+
+    async def _failed(self, claimed: Claimed, exc: TelegramAPIError) -> bool | None:
+        """Record what Telegram refused (see the module doc for each case)."""
+        delivery_id, chat_id = claimed.id, claimed.chat_id
+        if isinstance(exc, TelegramRetryAfter):
             self.pacer.hold(chat_id, exc.retry_after)
             return await self._record(delivery_id, retry_after=exc.retry_after)
-        except TelegramMigrateToChat as exc:
+        if isinstance(exc, TelegramMigrateToChat):
             async with self.sessionmaker.begin() as session:
                 delivery = await session.get(Delivery, delivery_id)
                 if delivery is not None:
                     await self._migrate(session, delivery, exc.migrate_to_chat_id)
             return None
-        except TelegramForbiddenError as exc:
+        if isinstance(exc, TelegramForbiddenError):
             return await self._record(delivery_id, error=exc.message, failed=True, unreachable=True)
-        except (TelegramServerError, TelegramNetworkError) as exc:
+        if isinstance(exc, TelegramServerError | TelegramNetworkError):
             return await self._record(delivery_id, error=str(exc))
-        except TelegramBadRequest as exc:
+        if isinstance(exc, TelegramBadRequest):
             return await self._record(delivery_id, error=exc.message, failed=True)
-        except TelegramAPIError as exc:
-            return await self._record(delivery_id, error=str(exc))
+        return await self._record(delivery_id, error=str(exc))
+
+    async def _sent(self, claimed: Claimed, result: Any) -> bool:
+        delivery_id = claimed.id
         message = result if isinstance(result, Message) else None
-        await self._mark_sent(delivery_id, message.message_id if message else None)
+        recorded = self._queue_outcome((delivery_id, message.message_id if message else None))
+        if not (claimed.pin or claimed.kind in HOOKED_KINDS):
+            # The slot is free at once; the success commits with the next group commit
+            # (drain() waits for it before returning). Until then the row stays 'sending',
+            # so its chat's next row is not claimed yet: per-chat order holds.
+            self._unsettled.append(recorded)
+            return True
+        await recorded
         if message is not None and claimed.kind in HOOKED_KINDS:
             async with self.sessionmaker.begin() as session:
                 delivery = await session.get(Delivery, delivery_id)
@@ -415,11 +551,13 @@ class Sender:
         unreachable: bool = False,
         retry_after: int | None = None,
     ) -> bool:
-        """Write a non-success outcome: back to pending (retry_after/backoff) or failed."""
-        async with self.sessionmaker.begin() as session:
+        """Write a non-success outcome: back to pending (retry_after/backoff) or failed.
+        It joins the group commit of the outcomes finishing at the same moment."""
+
+        async def write(session: AsyncSession) -> None:
             delivery = await session.get(Delivery, delivery_id)
             if delivery is None:
-                return False
+                return
             if retry_after is not None:
                 delivery.status = DeliveryStatus.PENDING.value
                 delivery.attempts -= 1
@@ -431,43 +569,66 @@ class Sender:
                 delivery.error = error
             else:
                 self._retry_later(delivery, error or "error")
+
+        await self._commit_outcome(write)
         return False
 
     async def _mark_sent(self, delivery_id: int, message_id: int | None) -> None:
-        """Record a success; successes of concurrent sends share one commit (group
-        commit), which keeps the after-send window short when the database is busy."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sent_queue.append((delivery_id, message_id, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_sent())
-        await future
+        """Record a success (joins the group commit)."""
+        await self._commit_outcome((delivery_id, message_id))
 
-    async def _flush_sent(self) -> None:
-        while self._sent_queue:
+    async def _commit_outcome(self, outcome: Outcome) -> None:
+        """Outcomes of concurrent sends share one commit (group commit), which keeps the
+        after-send window short and the database free for claims during a burst."""
+        await self._queue_outcome(outcome)
+
+    def _queue_outcome(self, outcome: Outcome) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((outcome, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_outcomes())
+        return future
+
+    async def _settle(self) -> None:
+        """Wait until every queued success is committed (or has failed: such rows stay
+        'sending' until the lease expires, then are sent again)."""
+        while self._unsettled:
+            waiting, self._unsettled = self._unsettled, []
+            for result in await asyncio.gather(*waiting, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    log.error("recording sent deliveries failed: %s", result)
+
+    async def _flush_outcomes(self) -> None:
+        while self._outcomes:
             await asyncio.sleep(0)  # let sends finishing right now join this commit
-            batch, self._sent_queue = self._sent_queue, []
+            batch, self._outcomes = self._outcomes, []
             now = self.clock.now()
+            sent = [o for o, _ in batch if isinstance(o, tuple)]
+            others = [o for o, _ in batch if not isinstance(o, tuple)]
             try:
                 async with self.sessionmaker.begin() as session:
-                    await session.execute(
-                        update(Delivery),
-                        [
-                            {
-                                "id": delivery_id,
-                                "status": DeliveryStatus.SENT.value,
-                                "sent_at": now,
-                                "error": None,
-                                "telegram_message_id": message_id,
-                            }
-                            for delivery_id, message_id, _ in batch
-                        ],
-                    )
+                    if sent:
+                        await session.execute(
+                            update(Delivery),
+                            [
+                                {
+                                    "id": delivery_id,
+                                    "status": DeliveryStatus.SENT.value,
+                                    "sent_at": now,
+                                    "error": None,
+                                    "telegram_message_id": message_id,
+                                }
+                                for delivery_id, message_id in sent
+                            ],
+                        )
+                    for write in others:
+                        await write(session)
             except Exception as exc:  # the rows stay 'sending' until the lease expires
-                for *_, future in batch:
+                for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for *_, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_result(None)
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr = Field(default=SecretStr(""))
     database_url: str = DEFAULT_DATABASE_URL
+    #: PostgreSQL connections kept per process (+ overflow under bursts). A handler
+    #: holds one only for its database work (it commits before calling Telegram).
+    database_pool_size: int = Field(default=20, ge=1, le=500)
+    database_max_overflow: int = Field(default=20, ge=0, le=500)
     redis_url: str | None = None
     redis_prefix: str = "cg"
     telegram_api_base: str | None = None
@@ -57,13 +61,16 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
 
-    # sender limits (Telegram's published limits, with some headroom)
-    send_rate_per_second: float = Field(default=25.0, gt=0)
+    # sender limits: Telegram's published limits. The sender counts them in sliding
+    # windows on the actual send times (bot/sender.py), so no headroom is needed.
+    send_rate_per_second: float = Field(default=30.0, gt=0)
     send_rate_per_chat_per_second: float = Field(default=1.0, gt=0)
-    send_rate_per_group_per_minute: float = Field(default=19.0, gt=0)
+    send_rate_per_group_per_minute: float = Field(default=20.0, gt=0)
     allow_paid_broadcast: bool = False
     paid_broadcast_rate_per_second: float = Field(default=900.0, gt=0)
     send_max_attempts: int = Field(default=8, ge=1)
+    #: Sends in flight at once (chats being sent to concurrently).
+    send_concurrency: int = Field(default=64, ge=1, le=1024)
 
     # privacy
     retention_days: int = Field(default=180, ge=1)

@@ -31,6 +31,13 @@ router.message.filter(F.chat.type == "private")
 _TEMPERATURE_LIKE = re.compile(r"[0-9０-９]|[十九八七六五四三二一两]|度|华氏|°|℃")
 
 
+#: Callback data of answers that need no conversation state ("type" sets one): the FSM
+#: middleware neither reads the state nor locks for them (bot/middlewares.py).
+STATELESS_CALLBACKS: tuple[str, ...] = tuple(
+    CheckinCb(answer=a, checkin_id=0).pack()[:-1] for a in checkins.ANSWERS
+)
+
+
 class CheckinInput(StatesGroup):
     temperature = State()
     # A temperature was typed while several people were pending: kept in the FSM data

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,8 +27,42 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    # No ping on every checkout (a round trip per update): only a connection that sat
+    # idle in the pool is checked; a dead one is replaced by the pool (see below).
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 30.0
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float = IDLE_PING_SECONDS) -> None:
+    """Busy connections are known alive; one idle for `idle` seconds (the server may
+    have restarted or dropped it) is pinged at checkout, and if the ping fails the
+    pool discards it and retries with a fresh connection (DisconnectionError). A
+    connection that dies while in use fails that statement; SQLAlchemy then
+    invalidates the whole pool, so the next update gets fresh connections."""
+    dialect = engine.sync_engine.dialect
+
+    def checkin(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            alive = dialect.do_ping(dbapi)
+        except Exception as exc:
+            raise DisconnectionError("idle connection is gone") from exc
+        if not alive:
+            raise DisconnectionError("idle connection is gone")
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -16,21 +16,43 @@ misses the resident could never have answered.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, select, update
+from markupsafe import escape
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import Clock, local_now
 from bot.db.models import (
+    AuditEntry,
     Building,
     Case,
     CaseKind,
@@ -84,10 +106,9 @@ def parse_slot(value: str) -> time:
 # --------------------------------------------------------------------------- recipients
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """Who gets the messages about a person: the person, or (without Telegram) the
-    family member who reports for them."""
+    family member who reports for them. (A tuple: 50,000 are made each morning.)"""
 
     person_id: int
     chat_id: int
@@ -113,7 +134,7 @@ async def recipients(
                 Person.reported_by_id,
                 Person.household_id,
                 Person.language,
-            ).where(Person.id.in_(chunk))
+            ).where(_in(session, Person.id, chunk))
         )
         people.extend(tuple(r) for r in rows)  # type: ignore[misc]
     without = [p for p in people if p[1] is None]
@@ -151,6 +172,13 @@ async def recipients(
             head_id, tg, language = heads[household]
             found[pid] = Recipient(head_id, tg, language or default_locale, True)
     return found
+
+
+def _in(session: AsyncSession, column: Any, values: Sequence[int]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, not thousands."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(BigInteger)))
+    return column.in_(values)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -194,10 +222,18 @@ class PromptMarkup:
 
         self.catalog = catalog
         self._labels: dict[str, dict[str, str]] = {}
+        self._json: dict[str, str] = {}
         # "ci:normal:0" -> "ci:normal:" + id: aiogram's packing, without a model per row.
         self._prefix = {
             a: CheckinCb(answer=a, checkin_id=0).pack()[:-1] for a in (*ANSWERS, "type")
         }
+
+    def json(self, locale: str, checkin_id: int) -> str:
+        """The same markup as JSON text, from a per-locale template (no dicts per row)."""
+        shell = self._json.get(locale)
+        if shell is None:
+            shell = self._json[locale] = json.dumps(self(locale, -1), ensure_ascii=False)
+        return shell.replace(':-1"', f':{checkin_id}"')
 
     def __call__(self, locale: str, checkin_id: int) -> dict[str, Any]:
         labels = self._labels.get(locale)
@@ -283,56 +319,102 @@ async def prepare_checkins(
     # Only isolations without the row of their latest due day need work: an index
     # lookup per isolation on (isolation_id, day), nothing when all is done already.
     due_day = case((Isolation.end_date < last_due, Isolation.end_date), else_=literal(last_due))
-    missing = (
-        await session.execute(
-            select(
-                Isolation.id, Isolation.start_date, Isolation.end_date, Isolation.created_at
-            ).where(
-                Isolation.community_id == community.id,
-                Isolation.status == IsolationStatus.ACTIVE,
-                Isolation.start_date <= last_due,
-                ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
-            )
-        )
-    ).all()
-    last_days: dict[int, date] = {}
-    for chunk in _chunks([m[0] for m in missing], 5000):
-        for iso_id, latest in await session.execute(
-            select(CheckIn.isolation_id, func.max(CheckIn.day))
-            .where(CheckIn.isolation_id.in_(chunk))
-            .group_by(CheckIn.isolation_id)
-        ):
-            if latest is not None:
-                last_days[iso_id] = latest
+    needs_rows = and_(
+        Isolation.community_id == community.id,
+        Isolation.status == IsolationStatus.ACTIVE,
+        Isolation.start_date <= last_due,
+        ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
+    )
+    missing_ids = list(
+        await session.scalars(select(Isolation.id).where(needs_rows).order_by(Isolation.id))
+    )
     now = clock.now()
-    rows: list[dict[str, Any]] = []
-    for iso_id, start, end, created_at in missing:
-        last_day = last_days.get(iso_id)
-        first = max(start, created_at.astimezone(zone).date())
-        begin = last_day + timedelta(1) if last_day is not None else first
-        upto = min(last_due, end)
-        day = begin
-        while day <= upto:
-            status = CheckInStatus.PENDING if day == today else CheckInStatus.MISSED
-            rows.append(
-                {
-                    "isolation_id": iso_id,
-                    "day": day,
-                    "day_number": (day - start).days + 1,
-                    "status": status.value,
-                    "symptoms": [],
-                    "reminders_sent": 0,
-                    "created_at": now,
-                }
+    latest_day = (
+        select(func.max(CheckIn.day))
+        .where(CheckIn.isolation_id == Isolation.id)
+        .correlate(Isolation)
+        .scalar_subquery()
+    )
+    # In chunks (ranges of ids: no long IN lists), yielding to the event loop in
+    # between: residents' answers keep being handled while 50,000 rows are prepared.
+    for chunk in _chunks(missing_ids, DAILY_CHUNK):
+        missing = (
+            await session.execute(
+                select(
+                    Isolation.id,
+                    Isolation.start_date,
+                    Isolation.end_date,
+                    Isolation.created_at,
+                    latest_day,
+                ).where(needs_rows, Isolation.id.between(chunk[0], chunk[-1]))
             )
-            day += timedelta(1)
-    if rows:
-        run.created = await _insert_ignoring_conflicts(
-            session, CheckIn.__table__, rows, ["isolation_id", "day"]
-        )
-        run.missed += sum(1 for r in rows if r["status"] == CheckInStatus.MISSED)
+        ).all()
+        last_days: dict[int, date] = {m[0]: m[4] for m in missing if m[4] is not None}
+        rows: list[tuple[int, date, int, str]] = []
+        pending, missed = CheckInStatus.PENDING.value, CheckInStatus.MISSED.value
+        for iso_id, start, end, created_at, _ in missing:
+            last_day = last_days.get(iso_id)
+            begin = last_day + timedelta(1) if last_day is not None else start
+            if last_day is None and created_at.date() >= start:  # cheap test first
+                begin = max(start, created_at.astimezone(zone).date())
+            upto = min(last_due, end)
+            day = begin
+            while day <= upto:
+                rows.append(
+                    (iso_id, day, (day - start).days + 1, pending if day == today else missed)
+                )
+                day += timedelta(1)
+        if rows:
+            run.created += await _insert_checkins(session, rows, now)
+            run.missed += sum(1 for r in rows if r[3] == missed)
+        await asyncio.sleep(0)
     run.prompted = await _queue_prompts(session, clock, catalog, community, today)
     return run
+
+
+#: Isolations (or prompts) handled between two yields to the event loop.
+DAILY_CHUNK = 2000
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def _insert_checkins(
+    session: AsyncSession, rows: list[tuple[int, date, int, str]], now: datetime
+) -> int:
+    """Insert check-in rows (isolation, day, day number, status), skipping existing
+    (isolation, day) ones; returns how many were inserted. PostgreSQL: one statement
+    over arrays (unnest), no per-row SQL."""
+    if not _postgres(session):
+        dicts = [
+            {
+                "isolation_id": iso_id,
+                "day": day,
+                "day_number": number,
+                "status": status,
+                "symptoms": [],
+                "reminders_sent": 0,
+                "created_at": now,
+            }
+            for iso_id, day, number, status in rows
+        ]
+        return await _insert_ignoring_conflicts(
+            session, CheckIn.__table__, dicts, ["isolation_id", "day"]
+        )
+    ids, days, numbers, statuses = (list(column) for column in zip(*rows, strict=True))
+    result = await session.execute(
+        text(
+            "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
+            "reminders_sent, created_at) "
+            "SELECT i, d, n, s, CAST('[]' AS JSON), 0, :now FROM unnest("
+            "CAST(:ids AS BIGINT[]), CAST(:days AS DATE[]), CAST(:numbers AS INTEGER[]), "
+            "CAST(:statuses AS VARCHAR[])) AS t(i, d, n, s) "
+            "ON CONFLICT (isolation_id, day) DO NOTHING"
+        ),
+        {"now": now, "ids": ids, "days": days, "numbers": numbers, "statuses": statuses},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _no_delivery(key: Any) -> Any:
@@ -343,53 +425,149 @@ async def _queue_prompts(
     session: AsyncSession, clock: Clock, catalog: Catalog, community: Community, today: date
 ) -> int:
     key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(":prompt")
-    due = (
-        await session.execute(
-            select(CheckIn.id, CheckIn.day_number, Isolation.end_date, Person.id, Person.name)
+    is_due = and_(
+        Isolation.community_id == community.id,
+        Isolation.status == IsolationStatus.ACTIVE,
+        CheckIn.day == today,
+        CheckIn.status == CheckInStatus.PENDING,
+        _no_delivery(key),
+    )
+    due_ids = list(
+        await session.scalars(
+            select(CheckIn.id)
             .join(Isolation, Isolation.id == CheckIn.isolation_id)
-            .join(Person, Person.id == Isolation.person_id)
-            .where(
-                Isolation.community_id == community.id,
-                Isolation.status == IsolationStatus.ACTIVE,
-                CheckIn.day == today,
-                CheckIn.status == CheckInStatus.PENDING,
-                _no_delivery(key),
-            )
+            .where(is_due)
+            .order_by(CheckIn.id)
         )
-    ).all()
-    if not due:
+    )
+    if not due_ids:
         return 0
-    to = await recipients(session, (r[3] for r in due), community.locale)
     markup = PromptMarkup(catalog)
-    deliveries: list[dict[str, Any]] = []
-    for checkin_id, day_number, end_date, person_id, name in due:
-        recipient = to.get(person_id)
-        if recipient is None:
-            continue  # nobody with Telegram: the officers' views list them as pending
-        text = catalog.render(
-            recipient.locale,
-            "checkin.prompt",
-            name=name,
-            member=recipient.for_member,
-            day_number=day_number,
-            end_date=end_date.isoformat(),
+    prompts = PromptTexts(catalog)
+    queued = 0
+    for chunk in _chunks(due_ids, DAILY_CHUNK):
+        due = (
+            await session.execute(
+                select(CheckIn.id, CheckIn.day_number, Isolation.end_date, Person.id, Person.name)
+                .join(Isolation, Isolation.id == CheckIn.isolation_id)
+                .join(Person, Person.id == Isolation.person_id)
+                .where(is_due, CheckIn.id.between(chunk[0], chunk[-1]))
+                .order_by(CheckIn.id)
+            )
+        ).all()
+        to = await recipients(session, (r[3] for r in due), community.locale)
+        prompts_of_chunk: list[Prompt] = []
+        for checkin_id, day_number, end_date, person_id, name in due:
+            recipient = to.get(person_id)
+            if recipient is None:
+                continue  # nobody with Telegram: the officers' views list them as pending
+            text_ = prompts(
+                recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
+            )
+            prompts_of_chunk.append(Prompt(checkin_id, recipient, text_))
+        queued += await _enqueue_prompts(session, clock, markup, prompts_of_chunk)
+        await asyncio.sleep(0)
+    return queued
+
+
+class Prompt(NamedTuple):
+    checkin_id: int
+    to: Recipient
+    text: str
+
+
+class PromptTexts:
+    """The check-in prompt rendered once per (locale, for a member) with stand-ins, then
+    filled in per person (the name HTML-escaped, as the template's autoescape would).
+    The first fill of each variant is checked against a real render; a template whose
+    output does not take the stand-ins verbatim is rendered per person instead."""
+
+    _NAME, _DAY, _END = "\x00N\x00", "\x00D\x00", "\x00E\x00"
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._variants: dict[tuple[str, bool], str | None] = {}
+
+    def render(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        return self.catalog.render(
+            locale, "checkin.prompt", name=name, member=member, day_number=day_number,
+            end_date=end,
+        )  # fmt: skip
+
+    def __call__(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        variant = (locale, member)
+        if variant not in self._variants:
+            shell = self.render(locale, self._NAME, member, self._DAY, self._END)  # type: ignore[arg-type]
+            filled = self._fill(shell, name, day_number, end)
+            exact = filled == self.render(locale, name, member, day_number, end)
+            self._variants[variant] = shell if exact else None
+            return filled if exact else self.render(locale, name, member, day_number, end)
+        known = self._variants[variant]
+        if known is None:
+            return self.render(locale, name, member, day_number, end)
+        shell = known
+        return self._fill(shell, name, day_number, end)
+
+    def _fill(self, shell: str, name: str, day_number: int, end: str) -> str:
+        return (
+            shell.replace(self._NAME, str(escape(name)))
+            .replace(self._DAY, str(day_number))
+            .replace(self._END, str(escape(end)))
         )
-        payload: dict[str, Any] = {
-            "text": text,
-            "parse_mode": "HTML",
-            "reply_markup": markup(recipient.locale, checkin_id),
-        }
-        deliveries.append(
+
+
+async def _enqueue_prompts(
+    session: AsyncSession, clock: Clock, markup: PromptMarkup, prompts: list[Prompt]
+) -> int:
+    """Bulk enqueue of prompts (idempotent by dedup key). PostgreSQL: one statement
+    over arrays, each payload's JSON made from per-locale pieces."""
+    if not prompts:
+        return 0
+    if not _postgres(session):
+        deliveries = [
             {
                 "kind": PROMPT,
-                "chat_id": recipient.chat_id,
-                "payload": payload,
-                "dedup_key": prompt_key(checkin_id),
-                "checkin_id": checkin_id,
-                "person_id": recipient.person_id,
+                "chat_id": p.to.chat_id,
+                "payload": {
+                    "text": p.text,
+                    "parse_mode": "HTML",
+                    "reply_markup": markup(p.to.locale, p.checkin_id),
+                },
+                "dedup_key": prompt_key(p.checkin_id),
+                "checkin_id": p.checkin_id,
+                "person_id": p.to.person_id,
             }
-        )
-    return await _enqueue_many(session, clock, deliveries)
+            for p in prompts
+        ]
+        return await _enqueue_many(session, clock, deliveries)
+    now = clock.now()
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    result = await session.execute(
+        text(
+            "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
+            "checkin_id, person_id, pin, status, attempts, not_before, created_at) "
+            "SELECT :kind, c, false, 'sendMessage', CAST(p AS JSON), k, ci, pi, false, "
+            ":status, 0, :now, :now FROM unnest(CAST(:chats AS BIGINT[]), "
+            "CAST(:payloads AS VARCHAR[]), CAST(:keys AS VARCHAR[]), "
+            "CAST(:checkins AS BIGINT[]), CAST(:people AS BIGINT[])) AS t(c, p, k, ci, pi) "
+            "ON CONFLICT (dedup_key) DO NOTHING"
+        ),
+        {
+            "kind": PROMPT,
+            "status": DeliveryStatus.PENDING.value,
+            "now": now,
+            "chats": [p.to.chat_id for p in prompts],
+            "payloads": [
+                f'{{"text": {dumps(p.text)}, "parse_mode": "HTML", "reply_markup": '
+                f"{markup.json(p.to.locale, p.checkin_id)}}}"
+                for p in prompts
+            ],
+            "keys": [prompt_key(p.checkin_id) for p in prompts],
+            "checkins": [p.checkin_id for p in prompts],
+            "people": [p.to.person_id for p in prompts],
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def send_reminders(
@@ -712,33 +890,17 @@ async def answer_checkin(
     )
     now = clock.now()
     # Conditional update: of two simultaneous answers, exactly one wins.
-    result = await session.execute(
-        update(CheckIn)
-        .where(CheckIn.id == checkin.id, CheckIn.status == CheckInStatus.PENDING)
-        .values(
-            status=CheckInStatus.ANSWERED.value,
-            temperature=temperature,
-            symptoms=list(symptoms),
-            answered_at=now,
-            answered_by_id=actor.id,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(result, "rowcount", 0):
+    if not await _record_answer(session, checkin.id, actor, now, temperature, list(symptoms)):
         raise DomainError("checkin.already_answered", name=person.name)
-    await session.refresh(checkin)
-    await audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action="checkin.answer",
-        entity="checkin",
-        entity_id=checkin.id,
-        details={
-            "temperature": str(temperature) if temperature is not None else None,
-            "symptoms": list(symptoms),
-        },
-    )
+    # What the statement wrote, without reading it back (and without marking it dirty).
+    for name, value in (
+        ("status", CheckInStatus.ANSWERED.value),
+        ("temperature", temperature),
+        ("symptoms", list(symptoms)),
+        ("answered_at", now),
+        ("answered_by_id", actor.id),
+    ):
+        set_committed_value(checkin, name, value)
     fever = (temperature is not None and temperature >= community.fever_threshold) or (
         ANSWER_FEVER in symptoms
     )
@@ -769,6 +931,60 @@ async def answer_checkin(
         )
         case_id = case.id
     return Answer(checkin, person, community, fever, symptom, case_id)
+
+
+async def _record_answer(
+    session: AsyncSession,
+    checkin_id: int,
+    actor: Person,
+    now: datetime,
+    temperature: Decimal | None,
+    symptoms: list[str],
+) -> bool:
+    """Set the answer if the check-in is still pending, and audit it, in one round
+    trip on PostgreSQL (a data-modifying CTE: UPDATE … RETURNING feeding the audit
+    INSERT); SQLite: the same two statements. False when it was no longer pending."""
+    checkins_t: Table = CheckIn.__table__  # type: ignore[assignment]
+    audit_t: Table = AuditEntry.__table__  # type: ignore[assignment]
+    changed = (
+        update(checkins_t)
+        .where(checkins_t.c.id == checkin_id, checkins_t.c.status == CheckInStatus.PENDING.value)
+        .values(
+            status=CheckInStatus.ANSWERED.value,
+            temperature=temperature,
+            symptoms=symptoms,
+            answered_at=now,
+            answered_by_id=actor.id,
+        )
+        .returning(checkins_t.c.id)
+    )
+    details = {
+        "temperature": str(temperature) if temperature is not None else None,
+        "symptoms": symptoms,
+    }
+    entry = {
+        "actor_id": actor.id,
+        "actor_telegram_id": actor.telegram_user_id,
+        "action": "checkin.answer",
+        "entity": "checkin",
+        "details": details,
+        "at": now,
+    }
+    if not _postgres(session):
+        if (await session.execute(changed)).first() is None:
+            return False
+        await session.execute(insert(audit_t).values(entity_id=checkin_id, **entry))
+        return True
+    answered = changed.cte("answered")
+    columns = [*entry, "entity_id"]
+    audited = insert(audit_t).from_select(
+        columns,
+        select(
+            *(literal(value, type_=audit_t.c[key].type) for key, value in entry.items()),
+            answered.c.id,
+        ),
+    )
+    return (await session.execute(audited.returning(audit_t.c.id))).first() is not None
 
 
 async def pending_today(session: AsyncSession, clock: Clock, actor: Person) -> list[PendingCheckin]:

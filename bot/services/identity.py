@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Person, Role, RoleGrant, ScopeType
+from bot.db.models import Person, Role, RoleGrant, ScopeType, UserPreference
 from bot.services import audit
 from bot.services.errors import DomainError
 
@@ -31,6 +31,8 @@ class Identity:
     telegram_user_id: int | None
     person: Person | None = None
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    #: The language chosen with /language (read with the person, in the same query).
+    preferred_language: str | None = None
 
     @property
     def is_registered(self) -> bool:
@@ -81,16 +83,39 @@ class Identity:
 
 
 async def load_identity(session: AsyncSession, telegram_user_id: int | None) -> Identity:
-    """Read the person and their active grants from the database (every update)."""
+    """Read the person and their active grants from the database (every update), in
+    one round trip: the person LEFT JOIN their active grants."""
     if telegram_user_id is None:
         return Identity(telegram_user_id=None)
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
-    if person is None:
+    rows = (
+        await session.execute(
+            select(
+                Person,
+                RoleGrant.role,
+                RoleGrant.scope_type,
+                RoleGrant.scope_id,
+                UserPreference.language,
+            )
+            .outerjoin(
+                RoleGrant,
+                and_(RoleGrant.person_id == Person.id, RoleGrant.revoked_at.is_(None)),
+            )
+            .outerjoin(UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id)
+            .where(Person.telegram_user_id == telegram_user_id)
+            .order_by(RoleGrant.id)
+        )
+    ).all()
+    if not rows:
         return Identity(telegram_user_id=telegram_user_id)
     return Identity(
         telegram_user_id=telegram_user_id,
-        person=person,
-        grants=await active_grants(session, person.id),
+        person=rows[0][0],
+        grants=tuple(
+            Grant(Role(role), ScopeType(scope_type), scope_id)
+            for _, role, scope_type, scope_id, _ in rows
+            if role is not None
+        ),
+        preferred_language=rows[0][4],
     )
 
 

@@ -1,9 +1,12 @@
 """The daily ledger (R-LED): a period's reports, isolations and check-ins, gate entries
 and cases as one XLSX workbook and a ZIP of CSV files (one per sheet).
 
-Rows are streamed from the database in chunks (`yield_per`) and written as they come:
-openpyxl's write-only workbook and the CSV writers keep only the current row in memory,
-so a ledger of 100,000 rows does not fill memory. Every row names who entered it.
+Rows are streamed from the database in chunks (`yield_per`) and written as they come
+by a small streaming XLSX writer (bot/xlsx.py) and the CSV writers, which keep only the
+current chunk in memory, so a ledger of 100,000 rows does not fill memory. Formatting
+and writing a chunk runs in a worker thread, so the event loop keeps answering
+residents meanwhile. Every row names who entered it. `_row_formatter` is the one place
+where cell values are produced (both files get the same values).
 """
 
 from __future__ import annotations
@@ -19,10 +22,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -45,8 +44,9 @@ from bot.db.models import (
 from bot.places import Gazetteer
 from bot.services import audit
 from bot.services.staffscope import utc_bounds
+from bot.xlsx import Sheet, Workbook
 
-CHUNK = 1000
+CHUNK = 250
 SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases")
 
 
@@ -325,43 +325,44 @@ async def export_ledger(
     if req.last != req.first:
         stem += f"--{req.last.isoformat()}"
     files = LedgerFiles(directory / f"{stem}.xlsx", directory / f"{stem}.csv.zip")
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
-    with zipfile.ZipFile(files.csv_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with (
+        Workbook(files.xlsx) as workbook,
+        zipfile.ZipFile(files.csv_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
         for sheet in SHEETS:
             columns = COLUMNS[sheet]
             headers = [label(f"ledger.col_{c.key}") for c in columns]
-            ws = workbook.create_sheet(title=label(f"ledger.sheet_{sheet}"))
-            for index, column in enumerate(columns, start=1):
-                ws.column_dimensions[get_column_letter(index)].width = column.width
-            ws.freeze_panes = "A2"
-            header_cells = []
-            for text in headers:
-                cell = WriteOnlyCell(ws, value=text)
-                cell.font = bold
-                header_cells.append(cell)
-            ws.append(header_cells)
+            ws = workbook.sheet(label(f"ledger.sheet_{sheet}"), [c.width for c in columns])
+            ws.header(headers)
             row_of = _row_formatter(sheet, fmt)
             count = 0
             with archive.open(f"{stem}-{sheet}.csv", "w") as raw:
                 text_out = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
                 writer = csv.writer(text_out)
                 writer.writerow(headers)
+
+                def write(
+                    partition: Sequence[Any],
+                    row_of: Callable[[Sequence[Any]], list[Any]] = row_of,
+                    ws: Sheet = ws,
+                    writer: Any = writer,
+                ) -> None:
+                    values = [row_of(row) for row in partition]
+                    ws.append_many(values)
+                    writer.writerows(values)
+
                 stmt = _query(sheet, req, start, end).execution_options(yield_per=CHUNK)
                 result = await session.stream(stmt)
                 async for partition in result.partitions(CHUNK):
-                    for row in partition:
-                        values = row_of(row)
-                        ws.append(values)
-                        writer.writerow(values)
-                        count += 1
-                    # Writing is CPU-bound: let other updates in between chunks.
-                    await asyncio.sleep(0)
+                    # CPU-bound: in a thread, so other updates are answered meanwhile.
+                    await asyncio.to_thread(write, partition)
+                    count += len(partition)
                 text_out.flush()
                 text_out.detach()
-            ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+            workbook.close_sheet()
             files.counts[sheet] = count
-    workbook.save(files.xlsx)
+        # Closing deflates the last blocks and writes the workbook parts: a thread too.
+        await asyncio.to_thread(workbook.close)
     await audit.record(
         session,
         at=clock.now(),
