@@ -16,7 +16,7 @@ from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
 from bot.presentation.callbacks import GateCb, GateSelfCb
 from bot.presentation.keyboards import buttons
-from bot.services import gate, gate_poster, staffscope
+from bot.services import gate, gate_poster, sealing, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import drop_buttons, edit_or_send
@@ -235,8 +235,14 @@ async def temperature(
         await message.answer(t(exc.key, **exc.params))
         return
     await state.clear()
+    verdict, level = await sealing.gate_verdict(
+        session, compound_id=info.compound.id, direction=entry.direction,
+        subject_kind=entry.subject_kind, household_id=entry.household_id,
+    )  # fmt: skip
+    warning = t("seal.gate_warning", level=level) if verdict == "warn" else ""
     await message.answer(
-        t(
+        warning
+        + t(
             "gate.saved",
             gate=_label(info),
             direction=t(f"gate.direction_{entry.direction}"),

@@ -584,3 +584,77 @@ class JobRun(Base):
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- issue 16: sealed buildings
+
+
+class PlaceLevel(enum.StrEnum):
+    """A place's status (R-SEAL), least to most severe."""
+
+    NORMAL = "normal"
+    PRECAUTION = "precaution"  # 防范
+    CONTROLLED = "controlled"  # 管控: no leaving the compound
+    SEALED = "sealed"  # 封控: no leaving home
+
+
+class PlaceStatus(Base):
+    """A status of a compound, a building or a unit from `starts_at` until it is ended
+    (`ended_at`); rows are never deleted, so the history stays for the ledger."""
+
+    __tablename__ = "place_statuses"
+    __table_args__ = (Index("ix_place_statuses_compound_ended", "compound_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compounds.id", ondelete="CASCADE"))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime]
+    planned_end: Mapped[date | None] = mapped_column(Date)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    ended_at: Mapped[datetime | None]
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime]
+
+
+class SupplyRequest(Base):
+    """A household's request for supplies or medicine while its place is controlled
+    (R-SUPPLY): open → taken (by a volunteer) → delivered → confirmed, or problem."""
+
+    __tablename__ = "supply_requests"
+    __table_args__ = (Index("ix_supply_requests_building_status", "building_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str | None] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    prescription_file_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    taken_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    delivery_photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None]
+    problem_note: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class CareFlag(Base):
+    """A person who needs care (R-CARE): elderly living alone, pregnant, dialysis, … ."""
+
+    __tablename__ = "care_flags"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]

@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -39,6 +39,7 @@ from bot.db.models import (
     Household,
     Isolation,
     Person,
+    PlaceStatus,
     Report,
     Unit,
 )
@@ -47,7 +48,7 @@ from bot.services import audit
 from bot.services.staffscope import utc_bounds
 
 CHUNK = 1000
-SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases")
+SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases", "statuses")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("id", 8), Column("time", 18), Column("kind", 14), Column("urgent", 6),
         Column("status", 10), Column("compound", 14), Column("address", 22),
         Column("subject", 12), Column("summary", 40), Column("entered_by", 14),
+    ),
+    "statuses": (
+        Column("id", 8), Column("compound", 14), Column("place", 22), Column("level", 8),
+        Column("start", 18), Column("planned_end", 12), Column("ended", 18),
+        Column("entered_by", 14), Column("ended_by", 14),
     ),
 }  # fmt: skip
 
@@ -253,6 +259,32 @@ def _cases_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
     return stmt.order_by(Case.created_at, Case.id)
 
 
+def _statuses_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    """Statuses in force at any time of the period (R-SEAL history)."""
+    setter, ender = aliased(Person), aliased(Person)
+    stmt: Any = (
+        select(
+            PlaceStatus.id, Compound.name, Building.name, Unit.name, PlaceStatus.level,
+            PlaceStatus.starts_at, PlaceStatus.planned_end, PlaceStatus.ended_at,
+            setter.name, ender.name,
+        )
+        .select_from(PlaceStatus)
+        .join(Compound, PlaceStatus.compound_id == Compound.id)
+        .outerjoin(Building, PlaceStatus.building_id == Building.id)
+        .outerjoin(Unit, PlaceStatus.unit_id == Unit.id)
+        .outerjoin(setter, PlaceStatus.set_by_id == setter.id)
+        .outerjoin(ender, PlaceStatus.ended_by_id == ender.id)
+        .where(
+            PlaceStatus.community_id == req.community.id,
+            PlaceStatus.starts_at < end,
+            or_(PlaceStatus.ended_at.is_(None), PlaceStatus.ended_at >= start),
+        )
+    )  # fmt: skip
+    if req.compound is not None:
+        stmt = stmt.where(PlaceStatus.compound_id == req.compound.id)
+    return stmt.order_by(PlaceStatus.starts_at, PlaceStatus.id)
+
+
 def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any]]:
     label = fmt.label
     system = label("ledger.by_system")
@@ -292,7 +324,17 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
             r[9] or "", str(details.get("summary", "")), r[11] or system,
         ]  # fmt: skip
 
-    return {"reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases}[sheet]
+    def statuses(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], r[1], " ".join(p for p in (r[1], r[2], r[3]) if p),
+            label(f"seal.level_{r[4]}"), fmt.time(r[5]), fmt.day(r[6]), fmt.time(r[7]),
+            r[8] or system, r[9] or ("" if r[7] is None else system),
+        ]  # fmt: skip
+
+    return {
+        "reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases,
+        "statuses": statuses,
+    }[sheet]  # fmt: skip
 
 
 def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> Any:
@@ -302,6 +344,8 @@ def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> An
         return _checkins_query(req)
     if sheet == "gate_entries":
         return _gate_query(req, start, end)
+    if sheet == "statuses":
+        return _statuses_query(req, start, end)
     return _cases_query(req, start, end)
 
 

@@ -208,4 +208,23 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
             "more": 60,
         },
     ],
+    "seal.done": [
+        {"place": "阳光花园 1栋", "level": "sealed", "until": "2022-03-24", "ended": "",
+         "residents": 40},
+        {"place": "阳光花园", "level": "normal", "until": "", "ended": "controlled",
+         "residents": 0},
+    ],
+    "seal.notice_start": [
+        {"place": "阳光花园 1栋", "level": "封控", "level_key": "sealed",
+         "start": "2022-03-10 09:00", "until": "2022-03-24"},
+        {"place": "阳光花园", "level": "防范", "level_key": "precaution",
+         "start": "2022-03-10 09:00", "until": ""},
+    ],
+    "seal.list": [
+        {"rows": []},
+        {"rows": [{"place": "阳光花园 1栋", "level": "sealed", "start": "2022-03-10 09:00",
+                   "until": "2022-03-24"},
+                  {"place": "幸福里", "level": "precaution", "start": "2022-03-11 08:00",
+                   "until": ""}]},
+    ],
 }  # fmt: skip

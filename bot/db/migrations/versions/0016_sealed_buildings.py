@@ -1,0 +1,103 @@
+"""sealed buildings (issue 16): place statuses, supply requests, care flags
+
+Revision ID: 0016
+Revises: 0019
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from bot.db.types import BigIntPK, UTCDateTime
+
+revision: str = "0016"
+down_revision: str | None = "0019"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", BigIntPK, nullable=False)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "place_statuses",
+        _id(),
+        sa.Column("community_id", BigIntPK, nullable=False),
+        sa.Column("compound_id", BigIntPK, nullable=False),
+        sa.Column("building_id", BigIntPK, nullable=True),
+        sa.Column("unit_id", BigIntPK, nullable=True),
+        sa.Column("level", sa.String(length=12), nullable=False),
+        sa.Column("starts_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("planned_end", sa.Date(), nullable=True),
+        sa.Column("set_by_id", BigIntPK, nullable=True),
+        sa.Column("ended_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_by_id", BigIntPK, nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["community_id"], ["communities.id"], name=op.f("fk_place_statuses_community_id_communities"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["compound_id"], ["compounds.id"], name=op.f("fk_place_statuses_compound_id_compounds"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["building_id"], ["buildings.id"], name=op.f("fk_place_statuses_building_id_buildings"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f("fk_place_statuses_unit_id_units"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["set_by_id"], ["persons.id"], name=op.f("fk_place_statuses_set_by_id_persons")),
+        sa.ForeignKeyConstraint(["ended_by_id"], ["persons.id"], name=op.f("fk_place_statuses_ended_by_id_persons")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_place_statuses")),
+    )  # fmt: skip
+    op.create_index(
+        "ix_place_statuses_compound_ended", "place_statuses", ["compound_id", "ended_at"]
+    )
+    op.create_table(
+        "supply_requests",
+        _id(),
+        sa.Column("community_id", BigIntPK, nullable=False),
+        sa.Column("household_id", BigIntPK, nullable=False),
+        sa.Column("building_id", BigIntPK, nullable=False),
+        sa.Column("requester_id", BigIntPK, nullable=True),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
+        sa.Column("prescription_file_id", sa.String(length=255), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("volunteer_id", BigIntPK, nullable=True),
+        sa.Column("taken_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivery_photo_file_id", sa.String(length=255), nullable=True),
+        sa.Column("confirmed_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("problem_note", sa.Text(), nullable=True),
+        sa.Column("case_id", BigIntPK, nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["community_id"], ["communities.id"], name=op.f("fk_supply_requests_community_id_communities"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"], name=op.f("fk_supply_requests_household_id_households"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["building_id"], ["buildings.id"], name=op.f("fk_supply_requests_building_id_buildings"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["requester_id"], ["persons.id"], name=op.f("fk_supply_requests_requester_id_persons"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["volunteer_id"], ["persons.id"], name=op.f("fk_supply_requests_volunteer_id_persons"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_supply_requests_case_id_cases"), ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supply_requests")),
+    )  # fmt: skip
+    op.create_index(
+        "ix_supply_requests_building_status", "supply_requests", ["building_id", "status"]
+    )
+    op.create_table(
+        "care_flags",
+        _id(),
+        sa.Column("person_id", BigIntPK, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("detail", sa.String(length=200), nullable=True),
+        sa.Column("set_by_id", BigIntPK, nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_care_flags_person_id_persons"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["set_by_id"], ["persons.id"], name=op.f("fk_care_flags_set_by_id_persons")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_care_flags")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_care_flags_person_id"), "care_flags", ["person_id"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_care_flags_person_id"), table_name="care_flags")
+    op.drop_table("care_flags")
+    op.drop_index("ix_supply_requests_building_status", table_name="supply_requests")
+    op.drop_table("supply_requests")
+    op.drop_index("ix_place_statuses_compound_ended", table_name="place_statuses")
+    op.drop_table("place_statuses")
