@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # privacy
     retention_days: int = 180
 
+    # supplies under a seal (R-SUPPLY): a request neither delivered nor confirmed after
+    # this many minutes is overdue and becomes a case
+    supply_overdue_minutes: int = 240
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

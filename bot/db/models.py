@@ -100,6 +100,9 @@ class CaseKind(enum.StrEnum):
     UNREACHABLE = "unreachable"
     GATE_FEVER = "gate_fever"
     GATE_RISK = "gate_risk"
+    MEDICAL = "medical"  # urgent medicine or medical need under a seal (R-SUPPLY)
+    SUPPLY_OVERDUE = "supply_overdue"
+    CARE_CHECK = "care_check"  # a person who needs care did not answer (R-CARE)
 
 
 class CaseStatus(enum.StrEnum):

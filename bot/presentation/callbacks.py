@@ -143,3 +143,11 @@ class DowntimeCb(CallbackData, prefix="dt"):
 
     community_id: int
     since: int
+
+
+class SupplyCb(CallbackData, prefix="sp"):
+    """Supplies (R-SUPPLY): kind (index of supplies.KINDS) / urg (0, 1) / skip (photo) /
+    take, done, prob (volunteer, request id) / ok (household confirms, request id)."""
+
+    action: str
+    id: int

@@ -41,6 +41,7 @@ from bot.db.models import (
     Person,
     PlaceStatus,
     Report,
+    SupplyRequest,
     Unit,
 )
 from bot.places import Gazetteer
@@ -48,7 +49,7 @@ from bot.services import audit
 from bot.services.staffscope import utc_bounds
 
 CHUNK = 1000
-SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases", "statuses")
+SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases", "statuses", "supplies")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("id", 8), Column("compound", 14), Column("place", 22), Column("level", 8),
         Column("start", 18), Column("planned_end", 12), Column("ended", 18),
         Column("entered_by", 14), Column("ended_by", 14),
+    ),
+    "supplies": (
+        Column("id", 8), Column("time", 18), Column("compound", 14), Column("address", 22),
+        Column("kind", 10), Column("detail", 30), Column("urgent", 6), Column("status", 10),
+        Column("volunteer", 12), Column("delivered", 18), Column("confirmed", 18),
+        Column("entered_by", 14),
     ),
 }  # fmt: skip
 
@@ -285,6 +292,29 @@ def _statuses_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
     return stmt.order_by(PlaceStatus.starts_at, PlaceStatus.id)
 
 
+def _supplies_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    requester, volunteer = aliased(Person), aliased(Person)
+    stmt: Any = select(
+        SupplyRequest.id, SupplyRequest.created_at, Compound.name, Building.name, Unit.name,
+        Household.room, SupplyRequest.kind, SupplyRequest.detail, SupplyRequest.urgent,
+        SupplyRequest.status, volunteer.name, SupplyRequest.delivered_at,
+        SupplyRequest.confirmed_at, requester.name,
+    ).select_from(SupplyRequest)  # fmt: skip
+    stmt = _located(stmt, SupplyRequest.household_id)
+    stmt = (
+        stmt.outerjoin(requester, SupplyRequest.requester_id == requester.id)
+        .outerjoin(volunteer, SupplyRequest.volunteer_id == volunteer.id)
+        .where(
+            SupplyRequest.community_id == req.community.id,
+            SupplyRequest.created_at >= start,
+            SupplyRequest.created_at < end,
+        )
+    )
+    if req.compound is not None:
+        stmt = stmt.where(Building.compound_id == req.compound.id)
+    return stmt.order_by(SupplyRequest.created_at, SupplyRequest.id)
+
+
 def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any]]:
     label = fmt.label
     system = label("ledger.by_system")
@@ -331,7 +361,16 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
             r[8] or system, r[9] or ("" if r[7] is None else system),
         ]  # fmt: skip
 
+    def supplies(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], fmt.time(r[1]), r[2] or "", _address(r[2], r[3], r[4], r[5]),
+            label(f"ledger.supply_{r[6]}"), r[7] or "", "✔" if r[8] else "",
+            label(f"ledger.supply_status_{r[9]}"), r[10] or "", fmt.time(r[11]),
+            fmt.time(r[12]), r[13] or system,
+        ]  # fmt: skip
+
     return {
+        "supplies": supplies,
         "reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases,
         "statuses": statuses,
     }[sheet]  # fmt: skip
@@ -344,6 +383,8 @@ def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> An
         return _checkins_query(req)
     if sheet == "gate_entries":
         return _gate_query(req, start, end)
+    if sheet == "supplies":
+        return _supplies_query(req, start, end)
     if sheet == "statuses":
         return _statuses_query(req, start, end)
     return _cases_query(req, start, end)

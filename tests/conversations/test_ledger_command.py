@@ -45,10 +45,11 @@ async def test_officer_gets_xlsx_and_csv(
         "Gate entries",
         "Cases",
         "Building statuses",
+        "Supplies and medicine",
     ]
     zipped = double.file(docs[1].document["file_id"]).content  # type: ignore[index]
     assert docs[1].document["file_name"].endswith(".csv.zip")  # type: ignore[index]
-    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 5
+    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 6
 
     replies = await officer.send("/ledger 2099-01-01")
     assert "future" in texts(replies)

@@ -95,9 +95,10 @@ async def test_xlsx_has_headers_frozen_pane_filter_and_rows(
         "gate_entries": 1,
         "cases": 1,
         "statuses": 0,
+        "supplies": 0,
     }
     book = load_workbook(files.xlsx)
-    assert book.sheetnames == ["报备", "隔离与打卡", "门岗登记", "事件", "管控状态"]
+    assert book.sheetnames == ["报备", "隔离与打卡", "门岗登记", "事件", "管控状态", "物资与药品"]
     reports = book["报备"]
     assert reports.freeze_panes == "A2"
     assert reports.auto_filter.ref == "A1:J2"
@@ -150,6 +151,7 @@ async def test_csv_zip_and_english_headers_and_compound_filter(
         "gate_entries": 1,
         "cases": 1,
         "statuses": 0,
+        "supplies": 0,
     }
     with zipfile.ZipFile(files.csv_zip) as archive:
         names = archive.namelist()
