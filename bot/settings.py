@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # supplies under a seal (R-SUPPLY): a request neither delivered nor confirmed after
     # this many minutes is overdue and becomes a case
     supply_overdue_minutes: int = 240
+    # care (R-CARE): a daily contact check unanswered after this many hours becomes a
+    # call task (a case) for the grid worker
+    care_check_answer_hours: int = 4
 
     @field_validator("default_timezone")
     @classmethod

@@ -43,7 +43,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     from scheduler.checkins import checkin_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
     from scheduler.reports import coverage_reminders, daily_charts
-    from scheduler.sealing import overdue_supplies
+    from scheduler.sealing import care_checks, overdue_supplies
 
     return [
         ("case_realert", realert_cases),
@@ -54,6 +54,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("coverage_reminders", coverage_reminders),
         ("daily_charts", daily_charts),
         ("overdue_supplies", overdue_supplies),
+        ("care_checks", care_checks),
     ]
 
 

@@ -13,3 +13,15 @@ async def overdue_supplies(ctx: JobContext) -> None:
         await supplies.raise_overdue(
             session, ctx.clock, ctx.catalog, ctx.settings.supply_overdue_minutes
         )
+
+
+async def care_checks(ctx: JobContext) -> None:
+    """The daily "are you all right?" of people who need care under a seal, and the
+    call tasks of those who did not answer."""
+    from bot.services import care
+
+    async with ctx.sessionmaker.begin() as session:
+        await care.daily_checks(session, ctx.clock, ctx.catalog)
+        await care.missed_checks(
+            session, ctx.clock, ctx.catalog, ctx.settings.care_check_answer_hours
+        )

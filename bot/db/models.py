@@ -661,3 +661,20 @@ class CareFlag(Base):
     set_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+
+
+class CareCheck(Base):
+    """One day's contact check of a person who needs care while their place is
+    controlled or sealed: pending → fine / help, or missed (a call task for the grid
+    worker). One row per (person, day)."""
+
+    __tablename__ = "care_checks"
+    __table_args__ = (UniqueConstraint("person_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    asked_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

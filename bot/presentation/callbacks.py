@@ -151,3 +151,11 @@ class SupplyCb(CallbackData, prefix="sp"):
 
     action: str
     id: int
+
+
+class CareCb(CallbackData, prefix="cr"):
+    """Care flags (R-CARE): m (member id) / k (index of care.KINDS) / rm (flag id) /
+    fine, help (daily check id)."""
+
+    action: str
+    id: int

@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 from bot.clock import Clock
 from bot.db.models import (
     Building,
+    CareFlag,
     Case,
     CheckIn,
     Community,
@@ -49,7 +50,15 @@ from bot.services import audit
 from bot.services.staffscope import utc_bounds
 
 CHUNK = 1000
-SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases", "statuses", "supplies")
+SHEETS: tuple[str, ...] = (
+    "reports",
+    "checkins",
+    "gate_entries",
+    "cases",
+    "statuses",
+    "supplies",
+    "care",
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,11 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("kind", 10), Column("detail", 30), Column("urgent", 6), Column("status", 10),
         Column("volunteer", 12), Column("delivered", 18), Column("confirmed", 18),
         Column("entered_by", 14),
+    ),
+    "care": (
+        Column("id", 8), Column("person", 12), Column("compound", 14), Column("address", 22),
+        Column("phone", 14), Column("kind", 12), Column("detail", 30), Column("start", 18),
+        Column("ended", 18), Column("entered_by", 14),
     ),
 }  # fmt: skip
 
@@ -315,6 +329,25 @@ def _supplies_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
     return stmt.order_by(SupplyRequest.created_at, SupplyRequest.id)
 
 
+def _care_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    """Care flags in force at any time of the period (R-CARE; officers only)."""
+    person, setter = aliased(Person), aliased(Person)
+    stmt: Any = select(
+        CareFlag.id, person.name, Compound.name, Building.name, Unit.name, Household.room,
+        person.phone, CareFlag.kind, CareFlag.detail, CareFlag.created_at, CareFlag.removed_at,
+        setter.name,
+    ).select_from(CareFlag).join(person, CareFlag.person_id == person.id)  # fmt: skip
+    stmt = _located(stmt, person.household_id)
+    stmt = stmt.outerjoin(setter, CareFlag.set_by_id == setter.id).where(
+        Compound.community_id == req.community.id,
+        CareFlag.created_at < end,
+        or_(CareFlag.removed_at.is_(None), CareFlag.removed_at >= start),
+    )
+    if req.compound is not None:
+        stmt = stmt.where(Building.compound_id == req.compound.id)
+    return stmt.order_by(Compound.name, Building.name, Unit.name, Household.room, CareFlag.id)
+
+
 def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any]]:
     label = fmt.label
     system = label("ledger.by_system")
@@ -369,7 +402,15 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
             fmt.time(r[12]), r[13] or system,
         ]  # fmt: skip
 
+    def care(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], r[1], r[2] or "", _address(r[2], r[3], r[4], r[5]), r[6] or "",
+            label(f"care.kind_{r[7]}"), r[8] or "", fmt.time(r[9]), fmt.time(r[10]),
+            r[11] or system,
+        ]  # fmt: skip
+
     return {
+        "care": care,
         "supplies": supplies,
         "reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases,
         "statuses": statuses,
@@ -383,6 +424,8 @@ def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> An
         return _checkins_query(req)
     if sheet == "gate_entries":
         return _gate_query(req, start, end)
+    if sheet == "care":
+        return _care_query(req, start, end)
     if sheet == "supplies":
         return _supplies_query(req, start, end)
     if sheet == "statuses":

@@ -195,6 +195,10 @@ async def set_status(
                      if command.planned_end else None},
         )  # fmt: skip
     await _tell(session, clock, catalog, community, place, ended, started)
+    if started is not None and started.level in CONTROLLED:
+        from bot.services import care
+
+        await care.queue_care_first(session, clock, catalog, status=started, place=place)
     return ended, started
 
 

@@ -46,10 +46,11 @@ async def test_officer_gets_xlsx_and_csv(
         "Cases",
         "Building statuses",
         "Supplies and medicine",
+        "Care list",
     ]
     zipped = double.file(docs[1].document["file_id"]).content  # type: ignore[index]
     assert docs[1].document["file_name"].endswith(".csv.zip")  # type: ignore[index]
-    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 6
+    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 7
 
     replies = await officer.send("/ledger 2099-01-01")
     assert "future" in texts(replies)

@@ -96,9 +96,18 @@ async def test_xlsx_has_headers_frozen_pane_filter_and_rows(
         "cases": 1,
         "statuses": 0,
         "supplies": 0,
+        "care": 0,
     }
     book = load_workbook(files.xlsx)
-    assert book.sheetnames == ["报备", "隔离与打卡", "门岗登记", "事件", "管控状态", "物资与药品"]
+    assert book.sheetnames == [
+        "报备",
+        "隔离与打卡",
+        "门岗登记",
+        "事件",
+        "管控状态",
+        "物资与药品",
+        "重点关爱对象",
+    ]
     reports = book["报备"]
     assert reports.freeze_panes == "A2"
     assert reports.auto_filter.ref == "A1:J2"
@@ -152,6 +161,7 @@ async def test_csv_zip_and_english_headers_and_compound_filter(
         "cases": 1,
         "statuses": 0,
         "supplies": 0,
+        "care": 0,
     }
     with zipfile.ZipFile(files.csv_zip) as archive:
         names = archive.namelist()

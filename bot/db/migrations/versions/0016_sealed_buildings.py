@@ -1,4 +1,4 @@
-"""sealed buildings (issue 16): place statuses, supply requests, care flags
+"""sealed buildings (issue 16): place statuses, supply requests, care flags and checks
 
 Revision ID: 0016
 Revises: 0019
@@ -92,9 +92,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_care_flags")),
     )  # fmt: skip
     op.create_index(op.f("ix_care_flags_person_id"), "care_flags", ["person_id"])
+    op.create_table(
+        "care_checks",
+        _id(),
+        sa.Column("person_id", BigIntPK, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("asked_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("case_id", BigIntPK, nullable=True),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_care_checks_person_id_persons"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_care_checks_case_id_cases"), ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_care_checks")),
+        sa.UniqueConstraint("person_id", "day", name=op.f("uq_care_checks_person_id")),
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_table("care_checks")
     op.drop_index(op.f("ix_care_flags_person_id"), table_name="care_flags")
     op.drop_table("care_flags")
     op.drop_index("ix_supply_requests_building_status", table_name="supply_requests")
