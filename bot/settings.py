@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # care (R-CARE): a daily contact check unanswered after this many hours becomes a
     # call task (a case) for the grid worker
     care_check_answer_hours: int = 4
+    # duty rosters (R-ROSTER): the reminder (and the unfilled-shift alert) this many
+    # minutes before a shift; the unconfirmed-shift alert this many minutes after its start
+    shift_reminder_minutes: int = 60
+    shift_confirm_grace_minutes: int = 15
 
     @field_validator("default_timezone")
     @classmethod

@@ -43,7 +43,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     from scheduler.checkins import checkin_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
     from scheduler.reports import coverage_reminders, daily_charts
-    from scheduler.sealing import care_checks, overdue_supplies
+    from scheduler.sealing import care_checks, overdue_supplies, rosters
 
     return [
         ("case_realert", realert_cases),
@@ -55,6 +55,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("daily_charts", daily_charts),
         ("overdue_supplies", overdue_supplies),
         ("care_checks", care_checks),
+        ("rosters", rosters),
     ]
 
 

@@ -25,3 +25,15 @@ async def care_checks(ctx: JobContext) -> None:
         await care.missed_checks(
             session, ctx.clock, ctx.catalog, ctx.settings.care_check_answer_hours
         )
+
+
+async def rosters(ctx: JobContext) -> None:
+    """Shift reminders, start-of-shift self-checks, unfilled / unconfirmed alerts."""
+    from bot.services import rosters as roster_service
+
+    async with ctx.sessionmaker.begin() as session:
+        await roster_service.roster_tick(
+            session, ctx.clock, ctx.catalog,
+            remind_minutes=ctx.settings.shift_reminder_minutes,
+            grace_minutes=ctx.settings.shift_confirm_grace_minutes,
+        )  # fmt: skip

@@ -678,3 +678,34 @@ class CareCheck(Base):
     asked_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+
+
+class Shift(Base):
+    """A duty shift (R-ROSTER): gate duty, door screening, test-site help, deliveries."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (Index("ix_shifts_starts_at", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compounds.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class ShiftSignup(Base):
+    """A volunteer on a shift; `confirmed_at` is the start-of-shift self-check (mask worn,
+    temperature normal)."""
+
+    __tablename__ = "shift_signups"
+    __table_args__ = (UniqueConstraint("shift_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    shift_id: Mapped[int] = mapped_column(ForeignKey("shifts.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    signed_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]

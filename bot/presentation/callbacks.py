@@ -159,3 +159,10 @@ class CareCb(CallbackData, prefix="cr"):
 
     action: str
     id: int
+
+
+class RosterCb(CallbackData, prefix="ro"):
+    """Duty rosters (R-ROSTER): join (shift id) / start (signup id: the self-check)."""
+
+    action: str
+    id: int

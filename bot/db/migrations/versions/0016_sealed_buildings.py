@@ -1,4 +1,4 @@
-"""sealed buildings (issue 16): place statuses, supply requests, care flags and checks
+"""sealed buildings (issue 16): place statuses, supply requests, care flags and checks, duty shifts
 
 Revision ID: 0016
 Revises: 0019
@@ -107,8 +107,41 @@ def upgrade() -> None:
         sa.UniqueConstraint("person_id", "day", name=op.f("uq_care_checks_person_id")),
     )  # fmt: skip
 
+    op.create_table(
+        "shifts",
+        _id(),
+        sa.Column("community_id", BigIntPK, nullable=False),
+        sa.Column("compound_id", BigIntPK, nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("starts_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.Column("organiser_id", BigIntPK, nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["community_id"], ["communities.id"], name=op.f("fk_shifts_community_id_communities"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["compound_id"], ["compounds.id"], name=op.f("fk_shifts_compound_id_compounds"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["organiser_id"], ["persons.id"], name=op.f("fk_shifts_organiser_id_persons"), ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shifts")),
+    )  # fmt: skip
+    op.create_index("ix_shifts_starts_at", "shifts", ["starts_at"])
+    op.create_table(
+        "shift_signups",
+        _id(),
+        sa.Column("shift_id", BigIntPK, nullable=False),
+        sa.Column("person_id", BigIntPK, nullable=False),
+        sa.Column("signed_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["shift_id"], ["shifts.id"], name=op.f("fk_shift_signups_shift_id_shifts"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_shift_signups_person_id_persons"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shift_signups")),
+        sa.UniqueConstraint("shift_id", "person_id", name=op.f("uq_shift_signups_shift_id")),
+    )  # fmt: skip
+
 
 def downgrade() -> None:
+    op.drop_table("shift_signups")
+    op.drop_index("ix_shifts_starts_at", table_name="shifts")
+    op.drop_table("shifts")
     op.drop_table("care_checks")
     op.drop_index(op.f("ix_care_flags_person_id"), table_name="care_flags")
     op.drop_table("care_flags")
