@@ -46,7 +46,8 @@ async def test_publish_sign_up_remind_confirm_and_alerts(
 
     replies = await officer.send("/shift_add gate 阳光花园 2022-03-11 08:00-12:00 3")
     assert [m.content for m in replies] == [
-        "✅ 已发布班次 #1：门岗值守，阳光花园，03-11 08:00–12:00，需要 3 人。志愿者可用 /shifts 报名。"
+        "✅ 已发布班次 #1：门岗值守，阳光花园，03-11 08:00–12:00，需要 3 人。"
+        "志愿者可用 /shifts 报名。"
     ]
     replies = await officer.send("/shift_add gate 阳光花园 2022-03-09 08:00-12:00 3")
     assert [m.content for m in replies] == ["这个班次的开始时间已过，请填写以后的时间。"]
