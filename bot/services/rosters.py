@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
-from bot.db.models import Community, Compound, Person, Role, Shift, ShiftSignup
+from bot.db.models import Building, Community, Compound, Person, Role, Shift, ShiftSignup
 from bot.parsing import ParseError, parse_date
 from bot.presentation.callbacks import RosterCb
 from bot.presentation.keyboards import buttons
@@ -88,6 +88,22 @@ async def publish(
     return shift, compound
 
 
+async def may_sign_up(session: AsyncSession, identity: Identity, compound: Compound) -> bool:
+    """Staff of the compound, or of a grid with buildings in it."""
+    if identity.allows(SIGNUP_ROLES, community_id=compound.community_id, compound_id=compound.id):
+        return True
+    grids = set(
+        await session.scalars(
+            select(Building.grid_id).where(
+                Building.compound_id == compound.id, Building.grid_id.is_not(None)
+            )
+        )
+    )
+    return any(
+        identity.allows(SIGNUP_ROLES, community_id=compound.community_id, grid_id=g) for g in grids
+    )
+
+
 async def _taken(session: AsyncSession, shift_id: int) -> int:
     return int(
         await session.scalar(
@@ -106,9 +122,7 @@ async def upcoming(session: AsyncSession, clock: Clock, identity: Identity) -> l
     )
     out = []
     for shift, compound in rows:
-        if identity.allows(
-            SIGNUP_ROLES, community_id=compound.community_id, compound_id=compound.id
-        ):
+        if await may_sign_up(session, identity, compound):
             out.append(ShiftView(shift, compound.name, await _taken(session, shift.id)))
     if not out and not identity.has_any(SIGNUP_ROLES):
         raise NotAllowed()
@@ -129,9 +143,7 @@ async def sign_up(
         raise DomainError("common.button_expired")
     shift, compound = row
     person = identity.person
-    if person is None or not identity.allows(
-        SIGNUP_ROLES, community_id=compound.community_id, compound_id=compound.id
-    ):
+    if person is None or not await may_sign_up(session, identity, compound):
         raise NotAllowed()
     if shift.starts_at <= clock.now():
         raise DomainError("roster.started")
