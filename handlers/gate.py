@@ -275,7 +275,7 @@ async def temperature(
         subject_kind=entry.subject_kind, household_id=entry.household_id,
     )  # fmt: skip
     if verdict == "warn":
-        text = t("seal.gate_warning", level=level) + text
+        text = f"{t('seal.gate_warning', level=level)}\n{text}"
     await message.answer(
         text,
         reply_markup=buttons([[(t("gate.again"), GateCb(action="gate", value=info.gate.id))]]),

@@ -141,3 +141,48 @@ async def test_residents_cannot_seal(
     assert [m.content for m in replies] == ["抱歉，您没有执行此操作的权限。"]
     replies = await someone.send("/seals")
     assert [m.content for m in replies] == ["抱歉，您没有执行此操作的权限。"]
+
+
+async def test_controlled_compound_refuses_visitors_and_precaution_warns(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    officer = ChatUser(double, double.user(OFFICER_ID, "Officer Wang", language_code="en"))
+    await officer.send("/language")
+    await officer.press("English")
+    guard = ChatUser(double, double.user(GUARD_ID, "张门卫"))
+    await officer.send("/gate_add 阳光花园 南门")
+    replies = await officer.send("/seal 阳光花园 管控")
+    assert [m.content for m in replies] == [
+        "✅ 阳光花园 is now controlled.\n"
+        "0 residents were told privately, and the compound's owners' groups without any "
+        "personal detail."
+    ]
+
+    async def visitor_in() -> str:
+        await guard.send("/gate")
+        await guard.press("阳光花园 南门")
+        await guard.press("进")
+        await guard.press("访客")
+        await guard.send("李四")
+        await guard.send("杭州")
+        replies = await guard.send("36.5")
+        return replies[0].content or ""
+
+    assert await visitor_in() == (
+        "⛔ 不能放行：此处处于管控，居民不得离开小区，外来人员不得进入。本次通行未登记。\n"
+        "如有就医等紧急情况，请联系社区干部。"
+    )
+    await officer.send("/seal 阳光花园 防范")
+    text = await visitor_in()
+    assert text.startswith("⚠️ 注意：此处处于防范状态，请严格测温查码。\n✅"), text
+    async with sessionmaker() as session:
+        assert [e.name for e in await session.scalars(select(GateEntry))] == ["李四"]
+        history = list(await session.scalars(select(PlaceStatus).order_by(PlaceStatus.id)))
+        assert [(s.level, s.ended_at is not None) for s in history] == [
+            ("controlled", True),
+            ("precaution", False),
+        ]
