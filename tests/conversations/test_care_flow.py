@@ -91,6 +91,16 @@ async def test_flags_care_first_list_and_daily_check(
     replies = await worker.send("/care_list")
     assert (replies[0].content or "").splitlines()[1] == "🔒 陈一 阳光花园 1栋 1单元 101：独居老人"
 
+    # /coverage adds the care list the grid worker may see, sealed places first.
+    replies = await worker.send("/coverage")
+    assert replies[-1].content == (
+        "重点关爱对象 3 人：独居老人 1，孕妇 1，透析 1\n"
+        "管控、封控区域内：\n"
+        "🔒 陈一 阳光花园 1栋 1单元 101\n"
+        "🔒 Bob 阳光花园 1栋 1单元 102\n"
+        "🔒 王奶奶 阳光花园 1栋 1单元 102 13800000000"
+    )
+
     # The daily check at the community's check-in time (09:00): Chen and Bob have Telegram.
     await tick(running_bot.application.job_context())
     await tick(running_bot.application.job_context())
