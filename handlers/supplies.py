@@ -32,6 +32,7 @@ class SupplyFlow(StatesGroup):
     medicine = State()
     photo = State()
     medical = State()
+    delivery_photo = State()
 
 
 def _kinds_markup(t: Translator) -> InlineKeyboardMarkup:
@@ -223,6 +224,7 @@ async def deliveries_command(
 async def volunteer_button(
     query: CallbackQuery,
     callback_data: SupplyCb,
+    state: FSMContext,
     session: AsyncSession,
     clock: Clock,
     catalog: Catalog,
@@ -243,6 +245,9 @@ async def volunteer_button(
                 session, clock, catalog, identity=identity, request_id=rid
             )
             text, markup = t("supply.marked_delivered", **_item(t, item)), None
+            # An optional photo of the delivery may follow.
+            await state.set_state(SupplyFlow.delivery_photo)
+            await state.set_data({"delivered": rid})
         else:
             item = await supplies.report_problem(
                 session, clock, catalog, identity=identity, request_id=rid
@@ -317,3 +322,26 @@ async def supplies_command(
             ],
         )
     )
+
+
+@router.message(SupplyFlow.delivery_photo, F.photo)
+async def delivery_photo(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """The volunteer's optional photo of a delivery just marked delivered."""
+    data = await state.get_data()
+    await state.clear()
+    assert message.photo
+    try:
+        await supplies.attach_photo(
+            session, identity=identity, request_id=int(data.get("delivered", 0)),
+            file_id=message.photo[-1].file_id,
+        )  # fmt: skip
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await message.answer(t("supply.photo_saved", id=int(data.get("delivered", 0))))

@@ -252,6 +252,22 @@ async def deliver(
     return item
 
 
+async def attach_photo(
+    session: AsyncSession, *, identity: Identity, request_id: int, file_id: str
+) -> SupplyRequest:
+    """A photo of the delivery, by the volunteer who delivered it."""
+    request = await session.get(SupplyRequest, request_id)
+    if (
+        request is None
+        or identity.person is None
+        or request.volunteer_id != identity.person.id
+        or request.status not in (DELIVERED, CONFIRMED)
+    ):
+        raise NotAllowed()
+    request.delivery_photo_file_id = file_id
+    return request
+
+
 async def report_problem(
     session: AsyncSession, clock: Clock, catalog: Catalog, *, identity: Identity, request_id: int
 ) -> Located:

@@ -130,7 +130,13 @@ async def test_request_take_deliver_confirm_and_cases(
     assert volunteer.answer_of_last_press() == "这条需求已被其他志愿者领取。"
     replies = await volunteer.press("✅ 已送达")
     assert [m.content for m in replies] == [
-        "✅ #1 已送达（阳光花园 1栋 1单元 101）。已请住户确认收到。谢谢！"
+        "✅ #1 已送达（阳光花园 1栋 1单元 101）。已请住户确认收到。谢谢！\n"
+        "如需留存，可以现在发一张送达照片。"
+    ]
+    mark = double.mark()
+    await double.wait_processed(double.send_photo(volunteer.user), timeout=10)
+    assert [m.content for m in volunteer.replies_since(mark, volunteer.id)] == [
+        "📷 已保存 #1 的送达照片。"
     ]
     await running_bot.drain()
     notice = chen.last()
@@ -141,6 +147,9 @@ async def test_request_take_deliver_confirm_and_cases(
     await liu.send("/help")
     await liu.press_data(SupplyCb(action="ok", id=1).pack(), liu.last(), strict=False)
     assert liu.answer_of_last_press() == "抱歉，您没有执行此操作的权限。"
+    async with sessionmaker() as session:
+        first = await session.get(SupplyRequest, 1)
+        assert first is not None and first.delivery_photo_file_id
     replies = await chen.press("✅ 已收到", notice)
     assert replies[-1].content == "谢谢！需求 #1 已确认收到。"
     # Residents cannot take requests or see the list.
