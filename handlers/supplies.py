@@ -5,7 +5,7 @@ receipt button."""
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import SupplyRequest
 from bot.parsing import ParseError, clean_text
-from bot.presentation.callbacks import SupplyCb
+from bot.presentation.callbacks import RoundCb, SupplyCb
 from bot.presentation.keyboards import buttons
 from bot.services import sealing, supplies
 from bot.services.errors import DomainError
@@ -345,3 +345,68 @@ async def delivery_photo(
         await message.answer(t(exc.key, **exc.params))
         return
     await message.answer(t("supply.photo_saved", id=int(data.get("delivered", 0))))
+
+
+# ---------------------------------------------------------------- distribution rounds
+
+
+def _round_view(
+    t: Translator, state: supplies.RoundState
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    text = t(
+        "supply.round", place=state.place, item=state.round.item,
+        done=state.total - len(state.pending), total=state.total,
+    )  # fmt: skip
+    if not state.pending:
+        return text, None
+    shown = state.pending[:96]
+    rows = [
+        [
+            (label, RoundCb(round_id=state.round.id, household_id=hid))
+            for hid, label in shown[i : i + 4]
+        ]
+        for i in range(0, len(shown), 4)
+    ]
+    return text, buttons(rows)
+
+
+@router.message(Command("round"), StateFilter("*"))
+async def round_command(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        state = await supplies.open_round(
+            session, clock, identity=identity, text=command.args or ""
+        )
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    text, markup = _round_view(t, state)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(RoundCb.filter())
+async def round_tick(
+    query: CallbackQuery,
+    callback_data: RoundCb,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        state = await supplies.tick_household(
+            session, clock, identity=identity, round_id=callback_data.round_id,
+            household_id=callback_data.household_id,
+        )  # fmt: skip
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
+    text, markup = _round_view(t, state)
+    await edit_or_send(query, text, markup)

@@ -775,3 +775,31 @@ class ShiftSignup(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
     signed_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+
+
+class DistributionRound(Base):
+    """A standard distribution to every household of a building (e.g. a vegetable pack
+    a day), ticked per household like a testing round (R-SUPPLY)."""
+
+    __tablename__ = "distribution_rounds"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(80))
+    day: Mapped[date] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class RoundTick(Base):
+    """One household's delivery in a distribution round."""
+
+    __tablename__ = "round_ticks"
+    __table_args__ = (UniqueConstraint("round_id", "household_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("distribution_rounds.id", ondelete="CASCADE"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    at: Mapped[datetime]

@@ -193,3 +193,10 @@ class RosterCb(CallbackData, prefix="ro"):
 
     action: str
     id: int
+
+
+class RoundCb(CallbackData, prefix="rd"):
+    """A household ticked in a distribution round (R-SUPPLY)."""
+
+    round_id: int
+    household_id: int

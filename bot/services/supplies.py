@@ -19,15 +19,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.clock import Clock, local_today
 from bot.db.models import (
     Building,
     CaseKind,
     Community,
     Compound,
+    DistributionRound,
     Household,
     Person,
     Role,
+    RoundTick,
     SupplyRequest,
     Unit,
 )
@@ -385,3 +387,102 @@ async def raise_overdue(session: AsyncSession, clock: Clock, catalog: Catalog, m
         )  # fmt: skip
         request.case_id = case.id
     return len(due)
+
+
+# ---------------------------------------------------------------- distribution rounds
+
+
+@dataclass(frozen=True)
+class RoundState:
+    round: DistributionRound
+    place: str
+    pending: list[tuple[int, str]]  # (household id, "1单元 101")
+    total: int
+
+
+async def open_round(
+    session: AsyncSession, clock: Clock, *, identity: Identity, text: str
+) -> RoundState:
+    """ "阳光花园 9栋 蔬菜包" → today's round of that item for every household of the
+    building (the same item twice a day is the same round)."""
+    words = text.split()
+    if len(words) < 3:
+        raise DomainError("supply.round_usage")
+    row = (
+        await session.execute(
+            select(Building, Compound)
+            .join(Compound, Building.compound_id == Compound.id)
+            .where(Compound.name == words[0], Building.name == words[1])
+        )
+    ).first()
+    if row is None:
+        raise DomainError("seal.unknown_place", place=" ".join(words[:2]))
+    building, compound = row
+    if building.id not in await covered_buildings(session, identity):
+        raise NotAllowed()
+    community = await session.get(Community, compound.community_id)
+    assert community is not None
+    item = " ".join(words[2:])[:80]
+    day = local_today(clock, community.timezone)
+    found = await session.scalar(
+        select(DistributionRound).where(
+            DistributionRound.building_id == building.id,
+            DistributionRound.day == day,
+            DistributionRound.item == item,
+        )
+    )
+    if found is None:
+        found = DistributionRound(
+            community_id=community.id, building_id=building.id, item=item, day=day,
+            created_by_id=identity.person.id if identity.person else None, created_at=clock.now(),
+        )  # fmt: skip
+        session.add(found)
+        await session.flush()
+        await audit.record(
+            session, at=clock.now(), actor=identity.person, action="supply.round",
+            entity="distribution_round", entity_id=found.id, details={"item": item},
+        )  # fmt: skip
+    return await round_state(session, found.id)
+
+
+async def round_state(session: AsyncSession, round_id: int) -> RoundState:
+    rnd = await session.get(DistributionRound, round_id)
+    if rnd is None:
+        raise DomainError("common.button_expired")
+    building = await session.get(Building, rnd.building_id)
+    compound = await session.get(Compound, building.compound_id) if building else None
+    assert building is not None and compound is not None
+    ticked = set(
+        await session.scalars(select(RoundTick.household_id).where(RoundTick.round_id == rnd.id))
+    )
+    rows = list(
+        await session.execute(
+            select(Household.id, Unit.name, Household.room)
+            .join(Unit, Household.unit_id == Unit.id)
+            .where(Unit.building_id == building.id)
+        )
+    )
+    from bot.services.directory import natural_key
+
+    rows.sort(key=lambda r: (natural_key(r[1]), natural_key(r[2])))
+    pending = [(hid, f"{u} {room}") for hid, u, room in rows if hid not in ticked]
+    return RoundState(rnd, f"{compound.name} {building.name}", pending, len(rows))
+
+
+async def tick_household(
+    session: AsyncSession, clock: Clock, *, identity: Identity, round_id: int, household_id: int
+) -> RoundState:
+    state = await round_state(session, round_id)
+    if state.round.building_id not in await covered_buildings(session, identity):
+        raise NotAllowed()
+    if household_id not in {h for h, _ in state.pending}:
+        # Ticked already (a double tap), or not a household of this building.
+        return state
+    session.add(
+        RoundTick(
+            round_id=round_id, household_id=household_id,
+            by_id=identity.person.id if identity.person else None, at=clock.now(),
+        )
+    )  # fmt: skip
+    await session.flush()
+    return await round_state(session, round_id)

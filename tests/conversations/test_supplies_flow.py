@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, Community, SupplyRequest
 from bot.double import BotApiDouble
-from bot.presentation.callbacks import SupplyCb
+from bot.presentation.callbacks import RoundCb, SupplyCb
 from scheduler import tick
 from tests.support.chat import ChatUser, RunningBot
 from tests.support.community import OFFICER_ID, VOLUNTEER_ID, SeededCommunity
@@ -173,3 +173,40 @@ async def test_request_take_deliver_confirm_and_cases(
         "物资配送情况（超过 240 分钟未送达即为超时）\n"
         "阳光花园 1栋：待领取 3，配送中 0，已送达 1，⏰ 超时 3"
     ]
+
+
+async def test_distribution_round_ticks_each_household(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    volunteer = ChatUser(double, double.user(VOLUNTEER_ID, "Vera", language_code="en"))
+    await volunteer.send("/language")
+    await volunteer.press("English")
+    replies = await volunteer.send("/round 阳光花园 1栋 蔬菜包")
+    assert [m.content for m in replies] == [
+        "阳光花园 1栋 · 蔬菜包: 0/12 households served\n"
+        "Press a household's button once it has its pack."
+    ]
+    assert [label for row in double.inline_buttons(replies[0]) for label, _ in row][:5] == [
+        "1单元 101",
+        "1单元 102",
+        "1单元 201",
+        "1单元 202",
+        "1单元 301",
+    ]
+    replies = await volunteer.press("1单元 101")
+    assert (replies[-1].content or "").startswith("阳光花园 1栋 · 蔬菜包: 1/12 households served")
+    # A double tap on a stale message changes nothing; the same round is reopened.
+    await volunteer.press_data(
+        RoundCb(round_id=1, household_id=community.household("阳光花园/1栋/1单元/101")).pack(),
+        replies[-1], strict=False,
+    )  # fmt: skip
+    replies = await volunteer.send("/round 阳光花园 1栋 蔬菜包")
+    assert (replies[0].content or "").startswith("阳光花园 1栋 · 蔬菜包: 1/12")
+    # Residents may not run a round nor tick.
+    resident = ChatUser(double, double.user(5001, "小明"))
+    replies = await resident.send("/round 阳光花园 1栋 蔬菜包")
+    assert [m.content for m in replies] == ["抱歉，您没有执行此操作的权限。"]

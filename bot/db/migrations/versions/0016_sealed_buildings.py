@@ -137,8 +137,38 @@ def upgrade() -> None:
         sa.UniqueConstraint("shift_id", "person_id", name=op.f("uq_shift_signups_shift_id")),
     )  # fmt: skip
 
+    op.create_table(
+        "distribution_rounds",
+        _id(),
+        sa.Column("community_id", BigIntPK, nullable=False),
+        sa.Column("building_id", BigIntPK, nullable=False),
+        sa.Column("item", sa.String(length=80), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("created_by_id", BigIntPK, nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["community_id"], ["communities.id"], name=op.f("fk_distribution_rounds_community_id_communities"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["building_id"], ["buildings.id"], name=op.f("fk_distribution_rounds_building_id_buildings"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["created_by_id"], ["persons.id"], name=op.f("fk_distribution_rounds_created_by_id_persons"), ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_distribution_rounds")),
+    )  # fmt: skip
+    op.create_table(
+        "round_ticks",
+        _id(),
+        sa.Column("round_id", BigIntPK, nullable=False),
+        sa.Column("household_id", BigIntPK, nullable=False),
+        sa.Column("by_id", BigIntPK, nullable=True),
+        sa.Column("at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["round_id"], ["distribution_rounds.id"], name=op.f("fk_round_ticks_round_id_distribution_rounds"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"], name=op.f("fk_round_ticks_household_id_households"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["by_id"], ["persons.id"], name=op.f("fk_round_ticks_by_id_persons"), ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_round_ticks")),
+        sa.UniqueConstraint("round_id", "household_id", name=op.f("uq_round_ticks_round_id")),
+    )  # fmt: skip
+
 
 def downgrade() -> None:
+    op.drop_table("round_ticks")
+    op.drop_table("distribution_rounds")
     op.drop_table("shift_signups")
     op.drop_index("ix_shifts_starts_at", table_name="shifts")
     op.drop_table("shifts")
