@@ -127,6 +127,17 @@ class Settings(BaseSettings):
     # otherwise (or when the retry fails too) it goes into the outbox
     reply_retry_max_seconds: float = Field(default=5.0, ge=0)
 
+    # supplies under a seal (R-SUPPLY): a request neither delivered nor confirmed after
+    # this many minutes is overdue and becomes a case
+    supply_overdue_minutes: int = 240
+    # care (R-CARE): a daily contact check unanswered after this many hours becomes a
+    # call task (a case) for the grid worker
+    care_check_answer_hours: int = 4
+    # duty rosters (R-ROSTER): the reminder (and the unfilled-shift alert) this many
+    # minutes before a shift; the unconfirmed-shift alert this many minutes after its start
+    shift_reminder_minutes: int = 60
+    shift_confirm_grace_minutes: int = 15
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -17,7 +17,7 @@ def get_routers() -> list[Router]:
     names = [
         "common", "myid", "gate", "registration", "profile", "groups", "reports", "cases",
         "admin", "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage",
-        "audit", "charts", "downtime",
+        "audit", "charts", "downtime", "sealing", "supplies", "care", "rosters",
         "fallback",
     ]  # fmt: skip
     routers = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -14,12 +16,13 @@ from bot.db.models import Community, Role, ScreeningOutcome
 from bot.parsing import clean_text
 from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
 from bot.presentation.keyboards import buttons, paged_choices
-from bot.services import coverage, staffscope
+from bot.services import care, coverage, sealing, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import edit_or_send
 from messages import Translator
 
+CARE_SHOWN = 20
 router = Router(name="coverage")
 router.message.filter(F.chat.type == "private")
 
@@ -81,6 +84,20 @@ async def coverage_command(
     cov = await coverage.coverage(session, clock, community, scope)
     title = (command.args or "").strip() or community.name
     await message.answer(render_coverage(t, cov, title))
+    # People who need care (R-CARE) that this staff member may see: those under a seal first.
+    people = await care.care_list(session, identity)
+    if people:
+        sealed = [p for p in people if p.level in sealing.CONTROLLED]
+        kinds = Counter(f.kind for p in people for f in p.flags)
+        await message.answer(
+            t(
+                "care.coverage",
+                total=len(people),
+                kinds=[{"kind": k, "count": kinds[k]} for k in care.KINDS if kinds[k]],
+                sealed=[care.person_view(p) for p in sealed[:CARE_SHOWN]],
+                more=max(0, len(sealed) - CARE_SHOWN),
+            )
+        )
 
 
 async def _picker(

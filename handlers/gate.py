@@ -18,7 +18,7 @@ from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
 from bot.presentation.callbacks import GateCb, GateSelfCb
 from bot.presentation.keyboards import buttons
-from bot.services import gate, gate_poster, monitoring, rematch, staffscope
+from bot.services import gate, gate_poster, monitoring, rematch, sealing, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import drop_buttons, edit_or_send
@@ -270,6 +270,12 @@ async def temperature(
     if person is not None:
         note = await _monitoring_note(session, info, person, t, opened)
         text = f"{note}\n{text}" if note else text
+    verdict, level = await sealing.gate_verdict(
+        session, compound_id=info.compound.id, direction=entry.direction,
+        subject_kind=entry.subject_kind, household_id=entry.household_id,
+    )  # fmt: skip
+    if verdict == "warn":
+        text = f"{t('seal.gate_warning', level=level)}\n{text}"
     await message.answer(
         text,
         reply_markup=buttons([[(t("gate.again"), GateCb(action="gate", value=info.gate.id))]]),

@@ -106,6 +106,9 @@ class CaseKind(enum.StrEnum):
     MISSED_TEST = "missed_test"
     NOT_IN_REGISTER = "not_in_register"
     RISK_MATCH = "risk_match"
+    MEDICAL = "medical"  # urgent medicine or medical need under a seal (R-SUPPLY)
+    SUPPLY_OVERDUE = "supply_overdue"
+    CARE_CHECK = "care_check"  # a person who needs care did not answer (R-CARE)
 
 
 class CaseStatus(enum.StrEnum):
@@ -664,3 +667,153 @@ class InboxUpdate(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+# ---------------------------------------------------------------- issue 16: sealed buildings
+
+
+class PlaceLevel(enum.StrEnum):
+    """A place's status (R-SEAL), least to most severe."""
+
+    NORMAL = "normal"
+    PRECAUTION = "precaution"  # 防范
+    CONTROLLED = "controlled"  # 管控: no leaving the compound
+    SEALED = "sealed"  # 封控: no leaving home
+
+
+class PlaceStatus(Base):
+    """A status of a compound, a building or a unit from `starts_at` until it is ended
+    (`ended_at`); rows are never deleted, so the history stays for the ledger."""
+
+    __tablename__ = "place_statuses"
+    __table_args__ = (Index("ix_place_statuses_compound_ended", "compound_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compounds.id", ondelete="CASCADE"))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime]
+    planned_end: Mapped[date | None] = mapped_column(Date)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    ended_at: Mapped[datetime | None]
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime]
+
+
+class SupplyRequest(Base):
+    """A household's request for supplies or medicine while its place is controlled
+    (R-SUPPLY): open → taken (by a volunteer) → delivered → confirmed, or problem."""
+
+    __tablename__ = "supply_requests"
+    __table_args__ = (Index("ix_supply_requests_building_status", "building_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str | None] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    prescription_file_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    taken_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    delivery_photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None]
+    problem_note: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class CareFlag(Base):
+    """A person who needs care (R-CARE): elderly living alone, pregnant, dialysis, … ."""
+
+    __tablename__ = "care_flags"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class CareCheck(Base):
+    """One day's contact check of a person who needs care while their place is
+    controlled or sealed: pending → fine / help, or missed (a call task for the grid
+    worker). One row per (person, day)."""
+
+    __tablename__ = "care_checks"
+    __table_args__ = (UniqueConstraint("person_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    asked_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+
+
+class Shift(Base):
+    """A duty shift (R-ROSTER): gate duty, door screening, test-site help, deliveries."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (Index("ix_shifts_starts_at", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compounds.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class ShiftSignup(Base):
+    """A volunteer on a shift; `confirmed_at` is the start-of-shift self-check (mask worn,
+    temperature normal)."""
+
+    __tablename__ = "shift_signups"
+    __table_args__ = (UniqueConstraint("shift_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    shift_id: Mapped[int] = mapped_column(ForeignKey("shifts.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    signed_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+
+
+class DistributionRound(Base):
+    """A standard distribution to every household of a building (e.g. a vegetable pack
+    a day), ticked per household like a testing round (R-SUPPLY)."""
+
+    __tablename__ = "distribution_rounds"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(80))
+    day: Mapped[date] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class RoundTick(Base):
+    """One household's delivery in a distribution round."""
+
+    __tablename__ = "round_ticks"
+    __table_args__ = (UniqueConstraint("round_id", "household_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("distribution_rounds.id", ondelete="CASCADE"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    at: Mapped[datetime]

@@ -170,3 +170,33 @@ class ImportCb(CallbackData, prefix="imp"):
     action: str
     batch_id: int
     item: int = 0
+
+
+class SupplyCb(CallbackData, prefix="sp"):
+    """Supplies (R-SUPPLY): kind (index of supplies.KINDS) / urg (0, 1) / skip (photo) /
+    take, done, prob (volunteer, request id) / ok (household confirms, request id)."""
+
+    action: str
+    id: int
+
+
+class CareCb(CallbackData, prefix="cr"):
+    """Care flags (R-CARE): m (member id) / k (index of care.KINDS) / rm (flag id) /
+    fine, help (daily check id)."""
+
+    action: str
+    id: int
+
+
+class RosterCb(CallbackData, prefix="ro"):
+    """Duty rosters (R-ROSTER): join (shift id) / start (signup id: the self-check)."""
+
+    action: str
+    id: int
+
+
+class RoundCb(CallbackData, prefix="rd"):
+    """A household ticked in a distribution round (R-SUPPLY)."""
+
+    round_id: int
+    household_id: int

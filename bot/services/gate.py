@@ -27,7 +27,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.places import Gazetteer
-from bot.services import audit, cases, monitoring, risk_areas
+from bot.services import audit, cases, monitoring, risk_areas, sealing
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from messages import Catalog
 
@@ -197,6 +197,19 @@ async def record_passage(
     community = await session.get(Community, info.compound.community_id)
     assert community is not None
     person = passage.person
+    verdict, level = await sealing.gate_verdict(
+        session, compound_id=info.compound.id, direction=passage.direction,
+        subject_kind=passage.subject_kind, household_id=person.household_id if person else None,
+    )  # fmt: skip
+    if verdict == "refuse":
+        # The status forbids this passage (R-SEAL): nothing is recorded as passed.
+        await audit.record(
+            session, at=clock.now(), actor=by, action="gate.refused", entity="gate",
+            entity_id=info.gate.id,
+            details={"direction": passage.direction, "subject": passage.subject_kind,
+                     "level": level, "person_id": person.id if person else None},
+        )  # fmt: skip
+        raise DomainError("seal.gate_refused", level=level)
     entry = GateEntry(
         compound_id=info.compound.id, gate_id=info.gate.id, direction=passage.direction,
         subject_kind=passage.subject_kind, person_id=person.id if person else None,

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
 from bot.db.models import (
     Building,
+    CareFlag,
     Case,
     CheckIn,
     Community,
@@ -38,7 +39,9 @@ from bot.db.models import (
     Household,
     Isolation,
     Person,
+    PlaceStatus,
     Report,
+    SupplyRequest,
     Unit,
 )
 from bot.places import Gazetteer
@@ -47,7 +50,15 @@ from bot.services.staffscope import utc_bounds
 from bot.xlsx import Sheet, Workbook
 
 CHUNK = 250
-SHEETS: tuple[str, ...] = ("reports", "checkins", "gate_entries", "cases")
+SHEETS: tuple[str, ...] = (
+    "reports",
+    "checkins",
+    "gate_entries",
+    "cases",
+    "statuses",
+    "supplies",
+    "care",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,22 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("id", 8), Column("time", 18), Column("kind", 14), Column("urgent", 6),
         Column("status", 10), Column("compound", 14), Column("address", 22),
         Column("subject", 12), Column("summary", 40), Column("entered_by", 14),
+    ),
+    "statuses": (
+        Column("id", 8), Column("compound", 14), Column("place", 22), Column("level", 8),
+        Column("start", 18), Column("planned_end", 12), Column("ended", 18),
+        Column("entered_by", 14), Column("ended_by", 14),
+    ),
+    "supplies": (
+        Column("id", 8), Column("time", 18), Column("compound", 14), Column("address", 22),
+        Column("kind", 10), Column("detail", 30), Column("urgent", 6), Column("status", 10),
+        Column("volunteer", 12), Column("delivered", 18), Column("confirmed", 18),
+        Column("entered_by", 14),
+    ),
+    "care": (
+        Column("id", 8), Column("person", 12), Column("compound", 14), Column("address", 22),
+        Column("phone", 14), Column("kind", 12), Column("detail", 30), Column("start", 18),
+        Column("ended", 18), Column("entered_by", 14),
     ),
 }  # fmt: skip
 
@@ -253,6 +280,74 @@ def _cases_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
     return stmt.order_by(Case.created_at, Case.id)
 
 
+def _statuses_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    """Statuses in force at any time of the period (R-SEAL history)."""
+    setter, ender = aliased(Person), aliased(Person)
+    stmt: Any = (
+        select(
+            PlaceStatus.id, Compound.name, Building.name, Unit.name, PlaceStatus.level,
+            PlaceStatus.starts_at, PlaceStatus.planned_end, PlaceStatus.ended_at,
+            setter.name, ender.name,
+        )
+        .select_from(PlaceStatus)
+        .join(Compound, PlaceStatus.compound_id == Compound.id)
+        .outerjoin(Building, PlaceStatus.building_id == Building.id)
+        .outerjoin(Unit, PlaceStatus.unit_id == Unit.id)
+        .outerjoin(setter, PlaceStatus.set_by_id == setter.id)
+        .outerjoin(ender, PlaceStatus.ended_by_id == ender.id)
+        .where(
+            PlaceStatus.community_id == req.community.id,
+            PlaceStatus.starts_at < end,
+            or_(PlaceStatus.ended_at.is_(None), PlaceStatus.ended_at >= start),
+        )
+    )  # fmt: skip
+    if req.compound is not None:
+        stmt = stmt.where(PlaceStatus.compound_id == req.compound.id)
+    return stmt.order_by(PlaceStatus.starts_at, PlaceStatus.id)
+
+
+def _supplies_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    requester, volunteer = aliased(Person), aliased(Person)
+    stmt: Any = select(
+        SupplyRequest.id, SupplyRequest.created_at, Compound.name, Building.name, Unit.name,
+        Household.room, SupplyRequest.kind, SupplyRequest.detail, SupplyRequest.urgent,
+        SupplyRequest.status, volunteer.name, SupplyRequest.delivered_at,
+        SupplyRequest.confirmed_at, requester.name,
+    ).select_from(SupplyRequest)  # fmt: skip
+    stmt = _located(stmt, SupplyRequest.household_id)
+    stmt = (
+        stmt.outerjoin(requester, SupplyRequest.requester_id == requester.id)
+        .outerjoin(volunteer, SupplyRequest.volunteer_id == volunteer.id)
+        .where(
+            SupplyRequest.community_id == req.community.id,
+            SupplyRequest.created_at >= start,
+            SupplyRequest.created_at < end,
+        )
+    )
+    if req.compound is not None:
+        stmt = stmt.where(Building.compound_id == req.compound.id)
+    return stmt.order_by(SupplyRequest.created_at, SupplyRequest.id)
+
+
+def _care_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    """Care flags in force at any time of the period (R-CARE; officers only)."""
+    person, setter = aliased(Person), aliased(Person)
+    stmt: Any = select(
+        CareFlag.id, person.name, Compound.name, Building.name, Unit.name, Household.room,
+        person.phone, CareFlag.kind, CareFlag.detail, CareFlag.created_at, CareFlag.removed_at,
+        setter.name,
+    ).select_from(CareFlag).join(person, CareFlag.person_id == person.id)  # fmt: skip
+    stmt = _located(stmt, person.household_id)
+    stmt = stmt.outerjoin(setter, CareFlag.set_by_id == setter.id).where(
+        Compound.community_id == req.community.id,
+        CareFlag.created_at < end,
+        or_(CareFlag.removed_at.is_(None), CareFlag.removed_at >= start),
+    )
+    if req.compound is not None:
+        stmt = stmt.where(Building.compound_id == req.compound.id)
+    return stmt.order_by(Compound.name, Building.name, Unit.name, Household.room, CareFlag.id)
+
+
 def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any]]:
     label = fmt.label
     system = label("ledger.by_system")
@@ -292,7 +387,34 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
             r[9] or "", str(details.get("summary", "")), r[11] or system,
         ]  # fmt: skip
 
-    return {"reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases}[sheet]
+    def statuses(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], r[1], " ".join(p for p in (r[1], r[2], r[3]) if p),
+            label(f"seal.level_{r[4]}"), fmt.time(r[5]), fmt.day(r[6]), fmt.time(r[7]),
+            r[8] or system, r[9] or ("" if r[7] is None else system),
+        ]  # fmt: skip
+
+    def supplies(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], fmt.time(r[1]), r[2] or "", _address(r[2], r[3], r[4], r[5]),
+            label(f"ledger.supply_{r[6]}"), r[7] or "", "✔" if r[8] else "",
+            label(f"ledger.supply_status_{r[9]}"), r[10] or "", fmt.time(r[11]),
+            fmt.time(r[12]), r[13] or system,
+        ]  # fmt: skip
+
+    def care(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], r[1], r[2] or "", _address(r[2], r[3], r[4], r[5]), r[6] or "",
+            label(f"care.kind_{r[7]}"), r[8] or "", fmt.time(r[9]), fmt.time(r[10]),
+            r[11] or system,
+        ]  # fmt: skip
+
+    return {
+        "care": care,
+        "supplies": supplies,
+        "reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases,
+        "statuses": statuses,
+    }[sheet]  # fmt: skip
 
 
 def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> Any:
@@ -302,6 +424,12 @@ def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> An
         return _checkins_query(req)
     if sheet == "gate_entries":
         return _gate_query(req, start, end)
+    if sheet == "care":
+        return _care_query(req, start, end)
+    if sheet == "supplies":
+        return _supplies_query(req, start, end)
+    if sheet == "statuses":
+        return _statuses_query(req, start, end)
     return _cases_query(req, start, end)
 
 

@@ -208,4 +208,49 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
             "more": 60,
         },
     ],
+    "seal.done": [
+        {"place": "阳光花园 1栋", "level": "sealed", "until": "2022-03-24", "ended": "",
+         "residents": 40},
+        {"place": "阳光花园", "level": "normal", "until": "", "ended": "controlled",
+         "residents": 0},
+    ],
+    "seal.notice_start": [
+        {"place": "阳光花园 1栋", "level": "封控", "level_key": "sealed",
+         "start": "2022-03-10 09:00", "until": "2022-03-24"},
+        {"place": "阳光花园", "level": "防范", "level_key": "precaution",
+         "start": "2022-03-10 09:00", "until": ""},
+    ],
+    "seal.list": [
+        {"rows": []},
+        {"rows": [{"place": "阳光花园 1栋", "level": "sealed", "start": "2022-03-10 09:00",
+                   "until": "2022-03-24"},
+                  {"place": "幸福里", "level": "precaution", "start": "2022-03-11 08:00",
+                   "until": ""}]},
+    ],
+    "care.care_first": [
+        {"place": "阳光花园 1栋", "level": "sealed", "people": [], "others": 12},
+        {"place": "阳光花园 9栋", "level": "controlled", "others": 35, "people": [
+            {"name": "王奶奶", "address": "阳光花园 9栋 1单元 101", "phone": "13800000000",
+             "level": "controlled",
+             "flags": [{"kind": "elderly_alone", "detail": ""},
+                       {"kind": "dialysis", "detail": "每周二四六 8:00"}]},
+            {"name": "李四", "address": "阳光花园 9栋 4单元 101", "phone": "",
+             "level": "controlled", "flags": [{"kind": "pregnant", "detail": "2022-04-02"}]},
+        ]},
+    ],
+    "supply.open_list": [
+        {"total": 0, "more": 0, "buildings": []},
+        {"total": 23, "more": 20, "buildings": [
+            {"name": "阳光花园 1栋", "requests": [
+                {"id": 2, "kind": "💊 药品", "detail": "胰岛素 10 单位", "urgent": True,
+                 "address": "阳光花园 1栋 1单元 102"},
+                {"id": 1, "kind": "🥬 食品包", "detail": "", "urgent": False,
+                 "address": "阳光花园 1栋 1单元 101"},
+            ]},
+            {"name": "阳光花园 2栋", "requests": [
+                {"id": 3, "kind": "💧 饮用水", "detail": "", "urgent": False,
+                 "address": "阳光花园 2栋 1单元 301"},
+            ]},
+        ]},
+    ],
 }  # fmt: skip
