@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.parsing import ParseError, clean_name, parse_phone
-from bot.services import directory, registration
+from bot.services import directory, households, registration
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.callbacks import MenuCb, ProfileAction, RelationCb
@@ -139,7 +139,7 @@ async def profile_action(
         members = [
             m
             for m in await directory.household_members(session, person.household_id)
-            if m.telegram_user_id is None
+            if person.is_head and m.id != person.id and not m.is_head
         ]
         if not members:
             await query.message.answer(t("profile.no_members_to_remove"))
@@ -148,8 +148,8 @@ async def profile_action(
         await query.message.answer(t("profile.choose_member_to_remove"), reply_markup=buttons(rows))
     elif action == "remove_one":
         try:
-            removed = await registration.remove_member(
-                session, clock, reporter=person, member_id=callback_data.member_id
+            removed = await households.remove_member(
+                session, clock, identity=identity, member_id=callback_data.member_id
             )
         except DomainError as exc:
             await query.answer(t(exc.key, **exc.params), show_alert=True)
