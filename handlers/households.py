@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Building, Compound, Household, Unit
+from bot.db.models import Building, Compound, Household, Person, Unit
 from bot.household_cards import HouseholdCb, JoinDecisionCb
 from bot.parsing import ParseError, clean_name, parse_phone
 from bot.services import directory, households
@@ -24,6 +24,16 @@ from messages import Catalog, Translator
 router = Router(name="households")
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
+
+
+def _notes(t: Translator, member: Person, me: int) -> str:
+    notes = [
+        ("households.note_head", member.is_head),
+        ("households.note_me", member.id == me),
+        ("households.note_no_telegram", member.telegram_user_id is None),
+        ("households.note_by_staff", member.registered_by_staff_id is not None),
+    ]
+    return "".join(t(key) for key, shown in notes if shown)
 
 
 async def _screen(
@@ -39,16 +49,7 @@ async def _screen(
     text = t(
         "households.screen",
         address=households.address_of(path),
-        members=[
-            {
-                "name": m.name,
-                "is_head": m.is_head,
-                "is_me": m.id == person.id,
-                "has_telegram": m.telegram_user_id is not None,
-                "by_staff": m.registered_by_staff_id is not None,
-            }
-            for m in members
-        ],
+        members=[{"name": m.name, "notes": _notes(t, m, person.id)} for m in members],
         pending=len(pending),
         invitations=len(invitations),
     )
@@ -127,14 +128,12 @@ async def _invite_text(
     )
     member = None
     if invitation.member_id:
-        from bot.db.models import Person
-
         bound = await session.get(Person, invitation.member_id)
         member = bound.name if bound else None
     return t(
         "households.invite_created",
         link=deep_link(bot_username, f"join_{invitation.token}"),
-        member=member,
+        member_note=t("households.invite_for_member", member=member) if member else "",
         hours=households.INVITE_HOURS,
     )
 
