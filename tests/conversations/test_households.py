@@ -141,7 +141,7 @@ async def test_unanswered_request_goes_to_the_grid_worker_privately(
     assert texts(replies) == "✅ 已同意 李四 加入。"
     # the head's own (late) button now says it was decided
     await running_bot.drain()
-    head_card = [m for m in double.messages(resident.id) if "入户申请" in (m.content or "")][0]
+    head_card = next(m for m in double.messages(resident.id) if "入户申请" in (m.content or ""))
     await resident.press("同意", head_card)
     assert resident.answer_of_last_press() == "这个申请已经同意过了。"
 
