@@ -300,7 +300,8 @@ async def test_leaving_removing_and_changing_head(
     await resident.press("退出这户")
     await resident.press("确认退出")
     assert resident.answer_of_last_press() == (
-        "您是户主，家里还有其他使用 Telegram 的成员。请先在 /household 里把户主转给其中一人，再退出。"
+        "您是户主，家里还有其他使用 Telegram 的成员。"
+        "请先在 /household 里把户主转给其中一人，再退出。"
     )
     # the grandmother in isolation cannot be removed
     await resident.send("/household")
