@@ -15,9 +15,9 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "gate", "registration", "profile", "households", "groups", "reports", "cases",
-        "admin", "checkin", "isolation_admin", "notices", "ledger", "coverage", "audit", "charts",
-        "fallback",
+        "privacy", "common", "gate", "registration", "profile", "households", "groups",
+        "reports", "cases", "admin", "checkin", "isolation_admin", "notices", "ledger",
+        "coverage", "audit", "charts", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

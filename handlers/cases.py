@@ -91,7 +91,10 @@ async def case_button(
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
     await query.answer(t(f"cases.done_{callback_data.action}", id=case.id))
-    text, markup = await cases.render_card(session, clock, catalog, case)
+    private = query.message is not None and query.message.chat.type == "private"
+    text, markup = await cases.render_card(
+        session, clock, catalog, case, full=private, locale=t.locale if private else None
+    )
     await edit_or_send(query, text, markup)
 
 
@@ -127,8 +130,11 @@ async def case_note(
         await message.answer(t(exc.key, **exc.params))
         return
     await state.clear()
-    text, markup = await cases.render_card(session, clock, catalog, case)
     chat, msg = data.get("card_chat"), data.get("card_message")
+    private = message.chat.type == "private"
+    text, markup = await cases.render_card(
+        session, clock, catalog, case, full=private, locale=t.locale if private else None
+    )
     if chat is not None and msg is not None and message.bot is not None:
         with contextlib.suppress(TelegramBadRequest):
             await message.bot.edit_message_text(

@@ -55,6 +55,8 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     "audit": frozenset({A}),
 }
 
+ALL_STAFF_ROLES: frozenset[Role] = frozenset(Role)
+
 
 def roles_for(capability: str) -> frozenset[Role]:
     return CAPABILITIES[capability]
