@@ -67,12 +67,12 @@ async def resident_markers(database_url: str) -> Markers:
                     markers.phones.add(person.phone.removeprefix("+86"))
                 if room and unit:
                     markers.rooms.update({f"{unit} {room}", f"{unit}{room}", f"{room}室"})
-            temps: set[Decimal] = set(
+            temps: set[Decimal] = {
                 t for t in await session.scalars(select(CheckIn.temperature)) if t is not None
-            )
-            temps |= set(
+            }
+            temps |= {
                 t for t in await session.scalars(select(GateEntry.temperature)) if t is not None
-            )
+            }
             markers.temperatures = {f"{t:.1f}" for t in temps}
     finally:
         await engine.dispose()
