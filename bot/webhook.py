@@ -13,12 +13,20 @@ from bot.app import Application
 log = logging.getLogger(__name__)
 
 
+class WebhookRefused(RuntimeError):
+    """Webhook mode without a long enough WEBHOOK_SECRET (the message says how to fix it)."""
+
+
 def build_webhook_app(app: Application) -> web.Application:
     settings = app.settings
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    problem = settings.webhook_problem()
+    if problem is not None:
+        raise WebhookRefused(problem)
+    assert settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
     web_app = web.Application()
     SimpleRequestHandler(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret).register(
-        web_app, path=settings.webhook_path
+        web_app, path=settings.webhook_route()
     )
     setup_application(web_app, app.dispatcher, bot=app.bot)
     return web_app
@@ -28,10 +36,13 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
     """Serve until `stop` is set (or forever); registers the webhook with Telegram."""
     settings = app.settings
     assert settings.webhook_url
+    problem = settings.webhook_problem()
+    if problem is not None:
+        raise WebhookRefused(problem)
     await app.prepare()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     await app.bot.set_webhook(
-        settings.webhook_url.rstrip("/") + settings.webhook_path,
+        settings.webhook_url.rstrip("/") + settings.webhook_route(),
         secret_token=secret,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
     )
