@@ -97,7 +97,9 @@ async def test_webhook_refuses_to_start_without_a_long_secret(
             with pytest.raises(WebhookRefused):
                 await run_webhook(app, asyncio.Event())
             # nothing was registered with Telegram
-            assert not [c for c in double.calls if c.seq >= mark and c.method.lower() == "setwebhook"]
+            assert not [
+                c for c in double.calls if c.seq >= mark and c.method.lower() == "setwebhook"
+            ]
         finally:
             await app.close()
     explicit = settings_for(
