@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.types import Chat, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.fsm_storage import current_session
@@ -51,7 +51,10 @@ class IdentityMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         session: AsyncSession = data["session"]
         user: User | None = data.get("event_from_user")
-        identity = await load_identity(session, user.id if user else None)
+        chat: Chat | None = data.get("event_chat")
+        identity = await load_identity(
+            session, user.id if user else None, chat.id if chat else None
+        )
         locale = None
         if identity.person is not None and identity.person.language:
             locale = identity.person.language

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import CaseKind, Compound, Grid
 from bot.parsing import ParseError, clean_text
-from bot.services import cases
+from bot.services import cases, scope
 from bot.services.errors import DomainError
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from handlers.callbacks import CaseCb
 from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
@@ -153,10 +153,14 @@ async def list_cases(
     t: Translator,
 ) -> None:
     """/cases [compound] [grid] [kind]: open cases, for officers and admins."""
-    community_id = identity.acting_community_id(OFFICER_ROLES)
-    if community_id is None:
-        await message.answer(t("common.not_allowed"))
+    # One rule (bot.services.scope): officers of the community see all its cases, an
+    # officer granted for a compound that compound's, a grid worker their grid's.
+    try:
+        acting = await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
         return
+    community_id = acting.community.id
     compounds = {
         c.name: c.id
         for c in await session.scalars(
@@ -182,9 +186,13 @@ async def list_cases(
         else:
             await message.answer(t("cases.filter_unknown", word=word[:40]))
             return
-    found = await cases.list_open_cases(
-        session, community_id, compound_id=compound_id, grid_id=grid_id, kind=kind
-    )
+    found = [
+        c
+        for c in await cases.list_open_cases(
+            session, community_id, compound_id=compound_id, grid_id=grid_id, kind=kind
+        )
+        if acting.reaches(compound_id=c.compound_id, grid_id=c.grid_id)
+    ]
     rows = []
     for case in found[:30]:
         ctx = await cases.card_context(session, clock, case)

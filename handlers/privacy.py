@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.commands import OFFICER_COMMANDS
 from bot.household_cards import CaseDetailsCb, CommunityPickCb
 from bot.services import audit, cases, scope
 from bot.services.errors import DomainError
@@ -34,6 +35,7 @@ GROUP_COMMANDS = frozenset(
     {"start", "report", "register", "help", "bind", "unbind", "officers_here", "bind_officers",
      "cancel"}
 )  # fmt: skip
+STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "register_for"}) - {"bind", "officers_here"}
 # Buttons the bot itself posts in groups: case cards, details, binding, notice cards.
 GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc"})
 
@@ -64,6 +66,25 @@ async def private_only_in_group(message: Message, bot_username: str, t: Translat
         t("privacy.use_private"),
         reply_markup=url_button(t("groups.open_private"), deep_link(bot_username, "menu")),
     )
+
+
+@router.message(F.chat.type == "private", F.text.startswith("/"))
+async def pick_community_first(
+    message: Message, session: AsyncSession, identity: Identity, bot_username: str, t: Translator
+) -> None:
+    """Staff with roles in several communities choose one (a button, remembered for this
+    chat) before their first staff command here; then the command runs as usual."""
+    name = command_of(message.text, bot_username)
+    if (
+        name not in STAFF_COMMANDS
+        or not identity.grants
+        or identity.chosen_community_id is not None
+    ):
+        raise SkipHandler
+    found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
+    if len(found) < 2:
+        raise SkipHandler
+    await ask_community(message, scope.ChooseCommunity(tuple(found)), t)
 
 
 @router.callback_query(F.message.chat.type.in_(GROUP_TYPES))

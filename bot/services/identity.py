@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Person, Role, RoleGrant, ScopeType
+from bot.db.models import ChatCommunity, Person, Role, RoleGrant, ScopeType
 from bot.services import audit
 from bot.services.errors import DomainError
 
@@ -31,6 +31,9 @@ class Identity:
     telegram_user_id: int | None
     person: Person | None = None
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    # The community this user chose to act in, in the current chat (R-RBAC: staff with
+    # roles in several communities pick one with a button; remembered per chat).
+    chosen_community_id: int | None = None
 
     @property
     def is_registered(self) -> bool:
@@ -69,6 +72,8 @@ class Identity:
         """The community an officer acts for: the lowest id among their community-scoped
         grants of `roles` (one community per deployment is the common case), or None."""
         ids = self.community_ids(roles)
+        if self.chosen_community_id in ids:
+            return self.chosen_community_id
         return min(ids) if ids else None
 
     def community_ids(self, roles: Iterable[Role]) -> set[int]:
@@ -80,17 +85,26 @@ class Identity:
         }
 
 
-async def load_identity(session: AsyncSession, telegram_user_id: int | None) -> Identity:
-    """Read the person and their active grants from the database (every update)."""
+async def load_identity(
+    session: AsyncSession, telegram_user_id: int | None, chat_id: int | None = None
+) -> Identity:
+    """Read the person and their active grants from the database (every update), and
+    the community they chose to act in, in this chat."""
     if telegram_user_id is None:
         return Identity(telegram_user_id=None)
     person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
     if person is None:
         return Identity(telegram_user_id=telegram_user_id)
+    grants = await active_grants(session, person.id)
+    chosen = None
+    if grants and chat_id is not None:
+        chosen = await session.scalar(
+            select(ChatCommunity.community_id).where(
+                ChatCommunity.chat_id == chat_id, ChatCommunity.telegram_user_id == telegram_user_id
+            )
+        )
     return Identity(
-        telegram_user_id=telegram_user_id,
-        person=person,
-        grants=await active_grants(session, person.id),
+        telegram_user_id=telegram_user_id, person=person, grants=grants, chosen_community_id=chosen
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import ChatCommunity, Community, Compound, Grid, Role, ScopeType
-from bot.services.errors import NotAllowed
+from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import Grant, Identity
 
 A, OF, G, P, GU, V = (
@@ -95,12 +95,13 @@ class ActingScope:
         return grid_id is not None and grid_id in self.grid_ids
 
 
-@dataclass(frozen=True)
-class ChooseCommunity(Exception):
+class ChooseCommunity(DomainError):
     """The actor holds the capability in several communities and has not chosen one
-    for this chat: show these as buttons."""
+    for this chat: show these as buttons (or say "send /community")."""
 
-    communities: tuple[Community, ...]
+    def __init__(self, communities: tuple[Community, ...]) -> None:
+        super().__init__("privacy.choose_community_first")
+        self.communities = communities
 
 
 async def grant_community(session: AsyncSession, grant: Grant) -> int | None:
@@ -139,10 +140,11 @@ async def resolve(
         raise NotAllowed()
     community = communities[0]
     if len(communities) > 1:
-        chosen = None
+        chosen_id = identity.chosen_community_id
         if chat_id is not None and identity.telegram_user_id is not None:
-            chosen = await session.get(ChatCommunity, (chat_id, identity.telegram_user_id))
-        match = [c for c in communities if chosen is not None and c.id == chosen.community_id]
+            row = await session.get(ChatCommunity, (chat_id, identity.telegram_user_id))
+            chosen_id = row.community_id if row is not None else chosen_id
+        match = [c for c in communities if c.id == chosen_id]
         if not match:
             raise ChooseCommunity(tuple(communities))
         community = match[0]
