@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import Case, Compound, Grid, Role, ScopeType
+from bot.db.models import CaseKind, Compound, Grid, Role, ScopeType
 from bot.double import BotApiDouble
+from bot.services import cases
 from bot.services.identity import ensure_staff_person, grant_role
+from messages import Catalog
 from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import (
@@ -62,21 +64,191 @@ async def _extra_staff(
             )  # fmt: skip
 
 
-async def test_probe(
+STAFF = ("admin", "officer", "compound_officer", "grid_worker", "other_grid_worker",
+         "property_manager", "guard", "volunteer")  # fmt: skip
+EVERYONE = (*STAFF, "resident", "stranger")
+COMMUNITY_OFFICERS = {"admin", "officer"}
+
+# command -> the roles it answers (everyone else is refused). Where a command takes a
+# place, the "in scope / out of scope" cases are in the tests below.
+COMMANDS: dict[str, set[str]] = {
+    "cases": COMMUNITY_OFFICERS | {"compound_officer", "grid_worker", "other_grid_worker"},
+    "ledger": COMMUNITY_OFFICERS | {"compound_officer", "property_manager"},
+    "gate": COMMUNITY_OFFICERS | {"compound_officer", "property_manager", "guard"},
+    "gate_add": COMMUNITY_OFFICERS,
+    "coverage": COMMUNITY_OFFICERS | {"grid_worker", "other_grid_worker"},
+    "screen": COMMUNITY_OFFICERS | {"grid_worker", "other_grid_worker"},
+    "isolations": COMMUNITY_OFFICERS,
+    "isolation": COMMUNITY_OFFICERS,
+    "checkins": COMMUNITY_OFFICERS,
+    "notice": COMMUNITY_OFFICERS,
+    "notices": COMMUNITY_OFFICERS,
+    "chart": COMMUNITY_OFFICERS,
+    "settings": COMMUNITY_OFFICERS,
+    "set": COMMUNITY_OFFICERS,
+    "risk": COMMUNITY_OFFICERS,
+    "clinic": COMMUNITY_OFFICERS,
+    "compounds": COMMUNITY_OFFICERS,
+    "compound": COMMUNITY_OFFICERS,
+    "grid": {"admin"},
+    "grant": {"admin"},
+    "revoke": {"admin"},
+    "roles": {"admin"},
+    "audit": {"admin"},
+    # personal commands: only a registered resident
+    "household": {"resident"},
+    "profile": {"resident"},
+    "me": {"resident"},
+    "invite": {"resident"},
+}
+# Not yet following the one rule for compound-scoped staff (see docs/households-and-roles.md,
+# "Not yet"): these cells are left out rather than asserted.
+NOT_YET = {
+    (cmd, "compound_officer")
+    for cmd in ("isolations", "isolation", "checkins", "notice", "notices", "chart",
+                "coverage", "screen")
+} | {("coverage", "property_manager"), ("screen", "property_manager")}  # fmt: skip
+
+REFUSALS = {
+    "抱歉，您没有执行此操作的权限。",
+    "只有社区干部可以发布通知。",
+    "您还没有登记，请先发送 /start。",
+    "请先完成住户登记（发送 /start），再进行报备。",
+}
+
+
+async def _users(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> dict[str, ChatUser]:
+    await _extra_staff(sessionmaker, clock, community)
+    users = {k: ChatUser(double, double.user(v, k)) for k, v in ACTORS.items()}
+    await register(sessionmaker, clock, community, users["resident"])
+    for user in users.values():
+        await user.send("/help")  # everyone has a private chat with the bot
+    return users
+
+
+async def test_every_staff_and_personal_command_by_every_role(
     running_bot: RunningBot,
     double: BotApiDouble,
     community: SeededCommunity,
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: FakeClock,
 ) -> None:
-    from bot.commands import OFFICER_COMMANDS
+    users = await _users(running_bot, double, community, sessionmaker, clock)
+    wrong = []
+    for command, allowed in COMMANDS.items():
+        for role in EVERYONE:
+            if (command, role) in NOT_YET:
+                continue
+            answer = texts(await users[role].send(f"/{command}"))
+            refused = answer in REFUSALS
+            if refused == (role in allowed):
+                wrong.append(f"/{command} by {role}: {answer[:60]!r}")
+    assert wrong == []
 
-    await _extra_staff(sessionmaker, clock, community)
-    users = {k: ChatUser(double, double.user(v, k)) for k, v in ACTORS.items()}
-    await register(sessionmaker, clock, community, users["resident"])
-    out = []
-    for cmd in (*OFFICER_COMMANDS, "household", "profile", "me", "invite", "register_for"):
-        for role, user in users.items():
-            replies = await user.send(f"/{cmd}")
-            out.append(f"{cmd}\t{role}\t{texts(replies)[:70]!r}")
-    open("/tmp/i10/probe.txt", "w").write("\n".join(out))
+
+async def _case(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    community: SeededCommunity,
+    room: str,
+) -> int:
+    async with sessionmaker.begin() as session:
+        case = await cases.open_case(
+            session, clock, catalog, community_id=community.community_id, kind=CaseKind.SYMPTOM,
+            urgent=True, household_id=community.household(room), details={"summary": "发热"},
+        )  # fmt: skip
+        return case.id
+
+
+CASE_REFUSED = "抱歉，只有社区工作人员、该楼栋的网格员（物资求助还有志愿者）可以处理这个事件。"
+
+
+@pytest.mark.parametrize(
+    ("room", "allowed"),
+    [
+        # 1栋 is 第一网格: the grid worker of 第一网格, not the one of 第二网格
+        ("阳光花园/1栋/1单元/102", COMMUNITY_OFFICERS | {"grid_worker"}),
+        # 幸福里: the officer granted for 幸福里 acts as a community officer there
+        ("幸福里/A座/1单元/102", COMMUNITY_OFFICERS | {"compound_officer"}),
+    ],
+)
+async def test_case_buttons_and_details_in_and_out_of_scope(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    room: str,
+    allowed: set[str],
+) -> None:
+    users = await _users(running_bot, double, community, sessionmaker, clock)
+    case_id = await _case(sessionmaker, clock, catalog, community, room)
+    wrong = []
+    for role in EVERYONE:
+        user = users[role]
+        carrier = user.last()
+        for data in (f"cdt:{case_id}", f"case:take:{case_id}", f"case:ack:{case_id}"):
+            await user.press_data(data, carrier, strict=False)
+            refused = user.answer_of_last_press() == CASE_REFUSED
+            if refused == (role in allowed):
+                wrong.append(f"{data} by {role}: {user.answer_of_last_press()!r}")
+            carrier = user.last()
+    assert wrong == []
+    # /cases lists only what the scope reaches
+    for role in ("compound_officer", "grid_worker", "other_grid_worker"):
+        listed = f"#{case_id} " in texts(await users[role].send("/cases"))
+        assert listed == (role in allowed), role
+
+
+async def test_join_requests_and_staff_registration_in_and_out_of_scope(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    users = await _users(running_bot, double, community, sessionmaker, clock)
+    room = "阳光花园/1栋/1单元/101"  # the resident's household (第一网格)
+    allowed = {"resident"} | COMMUNITY_OFFICERS | {"grid_worker"}
+    async with sessionmaker.begin() as session:
+        from bot.services.households import apply_to_join
+
+        request = await apply_to_join(
+            session, clock, running_bot.catalog, telegram_user_id=6001, language="zh-CN",
+            household_id=community.household(room), name="申请人", phone=None,
+        )  # fmt: skip
+        request_id = request.id
+    wrong = []
+    for role in EVERYONE:
+        user = users[role]
+        await user.press_data(f"jr:no:{request_id}", user.last(), strict=False)
+        answer = user.answer_of_last_press()
+        refused = answer == "抱歉，只有户主或负责这户的网格员、社区工作人员可以处理。"
+        if refused == (role in allowed):
+            wrong.append(f"join decision by {role}: {answer!r}")
+    assert wrong == []
+    # staff registering on someone's behalf: 1栋 (第一网格) and 幸福里
+    for target, ok in (
+        ("阳光花园/1栋/2单元/101", COMMUNITY_OFFICERS | {"grid_worker"}),
+        ("幸福里/A座/1单元/101", COMMUNITY_OFFICERS | {"compound_officer"}),
+    ):
+        for role in EVERYONE:
+            answer = texts(await users[role].send(f"/register_for {target} 代{role[:4]}"))
+            refused = answer == "抱歉，只有户主或负责这户的网格员、社区工作人员可以处理。"
+            if refused == (role in ok):
+                wrong.append(f"/register_for {target} by {role}: {answer!r}")
+    assert wrong == []
+    # the ledger: a compound's staff get their compound, never another one
+    replies = await users["compound_officer"].send("/ledger 阳光花园")
+    assert texts(replies) == "抱歉，您没有执行此操作的权限。"
+    replies = await users["property_manager"].send("/ledger 幸福里")
+    assert texts(replies) == "抱歉，您没有执行此操作的权限。"
+    assert "阳光花园" in texts(await users["property_manager"].send("/ledger"))
