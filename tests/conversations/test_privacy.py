@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import AuditEntry, Case
+from bot.db.models import AuditEntry, Case, Community, Person, Role, ScopeType
 from bot.double import BotApiDouble, RateLimits
 from bot.services import outbox
+from bot.services.identity import grant_role
 from messages import Catalog
 from tests.conversations.test_reports_flow import register
 from tests.support.chat import TOKEN, ChatUser, RunningBot, settings_for, texts
@@ -193,3 +194,45 @@ async def test_the_group_guard_catches_a_leak(
     finally:
         await bot.stop()
         await double.stop()
+
+
+async def test_staff_of_two_communities_pick_one_per_chat(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    async with sessionmaker.begin() as session:
+        other = Community(name="西湖社区", created_at=clock.now())
+        session.add(other)
+        await session.flush()
+        officer_row = await session.scalar(
+            select(Person).where(Person.telegram_user_id == OFFICER_ID)
+        )
+        assert officer_row is not None
+        await grant_role(
+            session, clock, person=officer_row, role=Role.OFFICER,
+            scope_type=ScopeType.COMMUNITY, scope_id=other.id, by=None,
+        )  # fmt: skip
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    replies = await officer.send("/cases")
+    assert texts(replies) == (
+        "您在多个社区有职务。请选择现在要办理哪个社区的事务（本聊天会记住您的选择，"
+        "发送 /community 可更换）："
+    )
+    assert [[text for text, _ in row] for row in double.inline_buttons(replies[-1])] == [
+        ["东湖社区"],
+        ["西湖社区"],
+    ]
+    # a forged choice of a community the officer has no role in
+    await officer.press_data("cmm:999999", replies[-1], strict=False)
+    assert officer.answer_of_last_press() == "抱歉，您没有执行此操作的权限。"
+    replies = await officer.press("西湖社区", replies[-1])
+    assert texts(replies) == "✅ 本聊天中您现在办理 西湖社区 的事务。请重新发送刚才的命令。"
+    replies = await officer.send("/settings")
+    assert texts(replies).startswith("西湖社区 隔离监测设置")
+    replies = await officer.send("/community")
+    await officer.press("东湖社区", replies[-1])
+    replies = await officer.send("/settings")
+    assert texts(replies).startswith("东湖社区 隔离监测设置")
