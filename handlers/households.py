@@ -174,6 +174,41 @@ async def invite(
     await message.answer(text)
 
 
+@router.message(Command("invite_member"), StateFilter("*"))
+async def invite_member(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    bot_username: str,
+    t: Translator,
+) -> None:
+    """Staff: /invite_member <person id> - a one-time link for a listed member without
+    Telegram to take over their own record (an officer's action, audited)."""
+    arg = (command.args or "").strip()
+    if not arg.isdigit():
+        await message.answer(t("households.invite_member_usage"))
+        return
+    try:
+        invitation = await households.create_staff_invitation(
+            session, clock, identity=identity, member_id=int(arg)
+        )
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    member = await session.get(Person, invitation.member_id)
+    assert member is not None
+    await message.answer(
+        t(
+            "households.invite_created",
+            link=deep_link(bot_username, f"join_{invitation.token}"),
+            member_note=t("households.invite_for_member", member=member.name),
+            hours=households.INVITE_HOURS,
+        )
+    )
+
+
 @router.callback_query(HouseholdCb.filter())
 async def household_action(
     query: CallbackQuery,

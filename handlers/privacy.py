@@ -35,7 +35,10 @@ GROUP_COMMANDS = frozenset(
     {"start", "report", "register", "help", "bind", "unbind", "officers_here", "bind_officers",
      "cancel"}
 )  # fmt: skip
-STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "register_for"}) - {"bind", "officers_here"}
+STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "register_for", "invite_member"}) - {
+    "bind",
+    "officers_here",
+}
 # Buttons the bot itself posts in groups: case cards, details, binding, notice cards.
 GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc"})
 

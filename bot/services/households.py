@@ -399,6 +399,40 @@ async def create_invitation(
     return invitation
 
 
+async def create_staff_invitation(
+    session: AsyncSession, clock: Clock, *, identity: Identity, member_id: int
+) -> Invitation:
+    """An officer's action (R-HH): a link bound to one listed member without Telegram,
+    made by staff whose scope covers the household; audited like the head's."""
+    member = await session.get(Person, member_id)
+    if member is None or member.household_id is None or member.telegram_user_id is not None:
+        raise NotFound("households.member_unknown")
+    if not await staff_reaches(session, identity, member.household_id):
+        raise NotAllowed("households.not_allowed")
+    now = clock.now()
+    invitation = Invitation(
+        token=secrets.token_urlsafe(18)[:24],
+        household_id=member.household_id,
+        member_id=member.id,
+        created_by_id=identity.person.id if identity.person else None,
+        created_at=now,
+        expires_at=now + timedelta(hours=INVITE_HOURS),
+    )
+    session.add(invitation)
+    await session.flush()
+    await audit.record(
+        session,
+        at=now,
+        actor=identity.person,
+        actor_telegram_id=identity.telegram_user_id,
+        action="household.invite",
+        entity="household",
+        entity_id=member.household_id,
+        details={"invitation_id": invitation.id, "member_id": member.id, "by_staff": True},
+    )
+    return invitation
+
+
 async def revoke_invitation(
     session: AsyncSession, clock: Clock, *, identity: Identity, invitation_id: int
 ) -> Invitation:

@@ -372,3 +372,39 @@ async def test_english_join_request_and_invitation_errors(
     assert texts(replies) == (
         "This invitation link is not valid. Please ask the head of household for a new one."
     )
+
+
+async def test_an_officer_links_a_listed_member_with_a_bound_invitation(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)  # 张三 + 张奶奶 (no Telegram)
+    async with sessionmaker() as session:
+        grandma = await session.scalar(select(Person).where(Person.name == "张奶奶"))
+        assert grandma is not None
+    grid = ChatUser(double, double.user(GRID_WORKER_ID, "李网格"))
+    stranger = ChatUser(double, double.user(5111, "路人"))
+    replies = await stranger.send(f"/invite_member {grandma.id}")
+    assert texts(replies) == "抱歉，只有户主或负责这户的网格员、社区工作人员可以处理。"
+    replies = await grid.send("/invite_member 张奶奶")
+    assert texts(replies).startswith("用法：/invite_member 人员编号")
+    replies = await grid.send(f"/invite_member {grandma.id}")
+    assert "（仅供 张奶奶 本人使用）" in texts(replies)
+    async with sessionmaker() as session:
+        invitation = await session.scalar(select(Invitation))
+        assert invitation is not None and invitation.member_id == grandma.id
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "household.invite")
+        )
+        assert entry is not None and entry.actor_telegram_id == GRID_WORKER_ID
+        assert entry.details["by_staff"] is True
+    phone_of_grandma = ChatUser(double, double.user(5112, "奶奶"))
+    await phone_of_grandma.send(f"/start join_{invitation.token}")
+    replies = await phone_of_grandma.press("同意")
+    assert texts(replies).endswith(
+        "✅ “张奶奶”的记录已关联到您的账号，今后的健康打卡会直接发给您。"
+    )
