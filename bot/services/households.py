@@ -279,6 +279,8 @@ async def decide(
     request.decided_at = now
     request.decided_by_id = identity.person.id if identity.person else None
     person: Person | None = None
+    if not approve:
+        request.phone = None  # a rejected applicant's phone is not kept
     if approve:
         person = await _make_member(
             session,
