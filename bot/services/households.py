@@ -43,6 +43,7 @@ from bot.services.isolation import active_isolation
 from messages import Catalog
 
 INVITE_HOURS = 72
+REJECTED_WAIT_HOURS = 24
 MAX_MEMBERS = 12
 
 
@@ -147,6 +148,17 @@ async def apply_to_join(
             JoinRequest.status == JoinRequestStatus.PENDING,
         )
     )
+    rejected = await session.scalar(
+        select(JoinRequest.id).where(
+            JoinRequest.telegram_user_id == telegram_user_id,
+            JoinRequest.household_id == household_id,
+            JoinRequest.status == JoinRequestStatus.REJECTED,
+            JoinRequest.decided_at > clock.now() - timedelta(hours=REJECTED_WAIT_HOURS),
+        )
+    )
+    if rejected is not None:
+        # No pestering a household that said no: one try a day.
+        raise DomainError("households.request_recently_rejected", hours=REJECTED_WAIT_HOURS)
     if pending is not None:
         if pending.household_id == household_id:
             raise DomainError("households.request_already_pending")

@@ -74,6 +74,19 @@ async def test_head_approves_one_applicant_and_rejects_another(
     # approving twice
     await resident.press_data(approve_wife, requests[0], strict=False)
     assert resident.answer_of_last_press() == "这个申请已经同意过了。"
+    # the rejected stranger cannot pester the household again today
+    replies = await stranger.send("/register")
+    await stranger.press("阳光花园")
+    await stranger.press("1栋")
+    await stranger.press("1单元")
+    await stranger.press("101")
+    await stranger.send("王五")
+    await stranger.send("13700137000")
+    await stranger.press("没有了")
+    await stranger.press("确认提交")
+    assert stranger.answer_of_last_press() == (
+        "这户人家已经拒绝了您的入户申请，24 小时内不能再次申请。如有误会请联系网格员。"
+    )
     await running_bot.drain()
     assert wife.last().content == (
         "✅ 您加入 阳光花园 1栋 1单元 101 的申请已通过。发送 /start 打开主菜单。"
