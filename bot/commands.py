@@ -26,7 +26,7 @@ OFFICER_COMMANDS: tuple[str, ...] = (
     "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
     "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set", "notice",
     "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
-    "audit", "register_for", "invite_member", "community",
+    "audit", "register_for", "invite_member", "move_member", "community",
 )  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 

@@ -302,6 +302,59 @@ async def join_decision(
     await edit_or_send(query, t(key, name=request.name))
 
 
+async def _household_by_address(session: AsyncSession, address: str) -> int | None:
+    """ "小区/楼栋/单元/房号" -> the household's id, or None."""
+    parts = address.split("/")
+    if len(parts) != 4:
+        return None
+    compound, building, unit, room = parts
+    found: int | None = await session.scalar(
+        select(Household.id)
+        .join(Unit, Household.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(
+            Compound.name == compound,
+            Building.name == building,
+            Unit.name == unit,
+            Household.room == room,
+        )
+    )
+    return found
+
+
+@router.message(Command("move_member"), StateFilter("*"))
+async def move_member(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """Staff: /move_member <person number> 小区/楼栋/单元/房号 (also someone in isolation)."""
+    parts = (command.args or "").split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        await message.answer(t("households.move_usage"))
+        return
+    household_id = await _household_by_address(session, parts[1])
+    if household_id is None:
+        await message.answer(t("households.staff_address_unknown", address=parts[1][:80]))
+        return
+    try:
+        person = await households.move_by_staff(
+            session, clock, identity=identity, person_id=int(parts[0]), household_id=household_id
+        )
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    path = await directory.household_path(session, household_id)
+    assert path is not None
+    await message.answer(
+        t("households.moved", name=person.name, address=households.address_of(path))
+    )
+
+
 @router.message(Command("register_for"), StateFilter("*"))
 async def register_for(
     message: Message,
@@ -323,19 +376,7 @@ async def register_for(
     except ParseError as exc:
         await message.answer(t(f"errors.{exc.code}", **exc.params))
         return
-    compound, building, unit, room = address.split("/")
-    household_id = await session.scalar(
-        select(Household.id)
-        .join(Unit, Household.unit_id == Unit.id)
-        .join(Building, Unit.building_id == Building.id)
-        .join(Compound, Building.compound_id == Compound.id)
-        .where(
-            Compound.name == compound,
-            Building.name == building,
-            Unit.name == unit,
-            Household.room == room,
-        )
-    )
+    household_id = await _household_by_address(session, address)
     if household_id is None:
         await message.answer(t("households.staff_address_unknown", address=address[:80]))
         return

@@ -35,7 +35,7 @@ GROUP_COMMANDS = frozenset(
     {"start", "report", "register", "help", "bind", "unbind", "officers_here", "bind_officers",
      "cancel"}
 )  # fmt: skip
-STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "register_for", "invite_member"}) - {
+STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "move_member"}) - {
     "bind",
     "officers_here",
 }

@@ -674,6 +674,59 @@ async def change_head(
     return new_head
 
 
+async def move_by_staff(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    identity: Identity,
+    person_id: int,
+    household_id: int,
+) -> Person:
+    """An officer / grid worker in scope of both households moves a person (also one in
+    active isolation, which only staff may move). A head who leaves others behind hands
+    the role to the first remaining member with Telegram."""
+    person = await session.get(Person, person_id)
+    if person is None or person.household_id is None:
+        raise NotFound("households.member_unknown")
+    old_household = person.household_id
+    if old_household == household_id:
+        raise DomainError("households.already_member")
+    if not (
+        await staff_reaches(session, identity, old_household)
+        and await staff_reaches(session, identity, household_id)
+    ):
+        raise NotAllowed("households.not_allowed")
+    members = await household_members(session, household_id)
+    if len(members) >= MAX_MEMBERS:
+        raise DomainError("registration.too_many_members", limit=MAX_MEMBERS)
+    new_head = None
+    if person.is_head:
+        others = [m for m in await household_members(session, old_household) if m is not person]
+        new_head = next((m for m in others if m.telegram_user_id), None) or (
+            others[0] if others else None
+        )
+        if new_head is not None:
+            new_head.is_head = True
+    person.household_id = household_id
+    person.is_head = not any(m.is_head for m in members)
+    person.updated_at = clock.now()
+    await session.flush()
+    await audit.record(
+        session,
+        at=clock.now(),
+        actor=identity.person,
+        actor_telegram_id=identity.telegram_user_id,
+        action="member.move",
+        entity="person",
+        entity_id=person.id,
+        details={
+            "household_id": {"old": old_household, "new": household_id},
+            "new_head_id": new_head.id if new_head else None,
+        },
+    )
+    return person
+
+
 async def register_by_staff(
     session: AsyncSession,
     clock: Clock,

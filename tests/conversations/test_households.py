@@ -337,9 +337,43 @@ async def test_leaving_removing_and_changing_head(
         "您是这户最后一位使用 Telegram 的成员，其他成员需要有人代为报备。"
         "请先邀请一位家人加入（/invite），或联系网格员，再退出。"
     )
+    # only staff move a member in isolation: out of scope refused, then an officer does
+    other_grid = ChatUser(double, double.user(9010, "周网格"))
+    async with sessionmaker.begin() as session:
+        grandma = await session.scalar(select(Person).where(Person.name == "张奶奶"))
+        assert grandma is not None
+        grandma_id = grandma.id
+        from bot.db.models import Role, ScopeType
+        from bot.services.identity import ensure_staff_person, grant_role
+
+        staff = await ensure_staff_person(session, clock, telegram_user_id=9010, name="周网格")
+        await grant_role(
+            session, clock, person=staff, role=Role.GRID_WORKER, scope_type=ScopeType.GRID,
+            scope_id=community.grid_ids["第二网格"], by=None,
+        )  # fmt: skip
+    replies = await other_grid.send(f"/move_member {grandma_id} 阳光花园/1栋/1单元/102")
+    assert texts(replies) == "抱歉，只有户主或负责这户的网格员、社区工作人员可以处理。"
+    replies = await resident.send(f"/move_member {grandma_id} 阳光花园/1栋/1单元/102")
+    assert texts(replies) == "抱歉，只有户主或负责这户的网格员、社区工作人员可以处理。"
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    replies = await officer.send(f"/move_member {grandma_id} 阳光花园/1栋/1单元/102")
+    assert texts(replies) == "✅ 已将 张奶奶 迁到 阳光花园 1栋 1单元 102。"
+    # now the son is the only member: he may leave, and the household is empty
+    await son.send("/household")
+    await son.press("退出这户")
+    replies = await son.press("确认退出")
+    assert texts(replies) == (
+        "您已退出这户。这户现在没有登记的成员了，房号仍保留在社区名册中。发送 /start 可重新登记。"
+    )
     async with sessionmaker() as session:
         actions = list(await session.scalars(select(AuditEntry.action)))
         assert "household.change_head" in actions and "member.leave" in actions
+        moved = await session.scalar(select(AuditEntry).where(AuditEntry.action == "member.move"))
+        assert moved is not None and moved.actor_telegram_id == OFFICER_ID
+        assert moved.details["household_id"] == {
+            "old": community.household(ROOM),
+            "new": community.household("阳光花园/1栋/1单元/102"),
+        }
 
 
 async def test_english_join_request_and_invitation_errors(
