@@ -330,3 +330,46 @@ async def test_screening_in_and_out_of_a_compound(
     mine = community.household("阳光花园/2栋/1单元/101")
     await pm.press_data(f"sco:{mine}:done", pm.last(), strict=False)
     assert pm.answer_of_last_press() is None or pm.answer_of_last_press() != refused
+
+
+# Staff buttons of other features, forged by every role: whoever lacks the role gets a
+# refusal (or "expired"), never the action. (Allowed roles depend on the flow's state.)
+FORGED: dict[str, set[str]] = {
+    "aud:1": {"admin"},
+    "ntc:next:0": COMMUNITY_OFFICERS,
+    "ntc:cancel:1": COMMUNITY_OFFICERS,
+    "gt:gate:1": COMMUNITY_OFFICERS | {"compound_officer", "property_manager", "guard"},
+    "iso:early:1": COMMUNITY_OFFICERS | {"compound_officer"},
+    "bind:1": set(),  # only in a group
+    "pf:remove": {"resident"},
+    "hh:invite": {"resident"},
+}
+NOT_DONE = {
+    "抱歉，您没有执行此操作的权限。",
+    "只有社区干部可以发布通知。",
+    "这个按钮已失效，请重新开始操作（例如发送 /start）。",
+    "您还没有登记，请先发送 /start。",
+    "没有找到这个隔离记录。",
+    "没有找到这条通知。",
+}
+
+
+async def test_forged_staff_buttons_by_every_role(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    users = await _users(running_bot, double, community, sessionmaker, clock)
+    wrong = []
+    for data, allowed in FORGED.items():
+        for role in EVERYONE:
+            if role in allowed:
+                continue
+            user = users[role]
+            await user.press_data(data, user.last(), strict=False)
+            answer = user.answer_of_last_press()
+            if answer not in NOT_DONE:
+                wrong.append(f"{data} by {role}: {answer!r}")
+    assert wrong == []
