@@ -17,7 +17,7 @@ def get_routers() -> list[Router]:
     names = [
         "privacy", "common", "gate", "registration", "profile", "households", "groups",
         "reports", "cases", "admin", "checkin", "isolation_admin", "notices", "ledger",
-        "coverage", "audit", "charts", "fallback",
+        "coverage", "audit", "charts", "downtime", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

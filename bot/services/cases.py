@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cards import case_card_markup
 from bot.clock import Clock, local_now
 from bot.db.models import (
     Building,
@@ -32,6 +30,7 @@ from bot.db.models import (
     RoleGrant,
     ScopeType,
 )
+from bot.presentation.cards import Markup, case_card_markup
 from bot.services import audit, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -365,7 +364,7 @@ async def render_card(
     realert: int = 0,
     full: bool = False,
     locale: str | None = None,
-) -> tuple[str, InlineKeyboardMarkup | None]:
+) -> tuple[str, Markup | None]:
     """The card's text and buttons (to edit it in place): the anonymised group card in
     the community's language, or with `full` the whole card for a private chat."""
     if locale is None:

@@ -90,7 +90,15 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
     # The grid worker of the building acknowledges: the card is edited in place
     await grid.press_data(ack_data, card, chat_id=OFFICER_GROUP)
     card = _card(double, case.id)
-    assert "状态：已知悉" in card.content
+    assert card.content == (
+        "🚨 紧急 #1 症状报告\n"
+        "状态：已知悉\n"
+        "时间：2022-03-10 09:00\n"
+        "住址：阳光花园 1栋 1单元 101\n"
+        "人员：张三 +8613800138000\n"
+        "网格员：李网格\n"
+        "情况：张三：发热，体温 38.5℃，自 2022-03-10 起。"
+    )
     _, take_data = officer.button_data("我来处理", card)
     await officer.press_data(take_data, card, chat_id=OFFICER_GROUP)
     card = _card(double, case.id)
@@ -116,7 +124,9 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
     await officer.press("详情", card, chat_id=OFFICER_ID)
     assert "<b>发热门诊</b>" in (officer.last().content or "")
     await running_bot.drain()
-    assert "已由社区办结" in resident.last().content
+    assert resident.last().content == (
+        "您报告的症状报告已由社区办结。说明：已陪同前往<b>发热门诊</b>"
+    )
     async with sessionmaker() as session:
         events = list(await session.scalars(select(CaseEvent.action).order_by(CaseEvent.id)))
         assert events == ["opened", "ack", "take", "resolve"]
