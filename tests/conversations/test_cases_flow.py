@@ -94,10 +94,9 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
         "🚨 紧急 #1 症状报告\n"
         "状态：已知悉\n"
         "时间：2022-03-10 09:00\n"
-        "住址：阳光花园 1栋 1单元 101\n"
-        "人员：张三 +8613800138000\n"
+        "位置：阳光花园 1栋\n"
         "网格员：李网格\n"
-        "情况：张三：发热，体温 38.5℃，自 2022-03-10 起。"
+        "人员和详细情况不在群里显示，请点“详情”在私聊中查看。"
     )
     _, take_data = officer.button_data("我来处理", card)
     await officer.press_data(take_data, card, chat_id=OFFICER_GROUP)
