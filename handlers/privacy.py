@@ -39,8 +39,9 @@ STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "move_member"}) - {
     "bind",
     "officers_here",
 }
-# Buttons the bot itself posts in groups: case cards, details, binding, notice cards.
-GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc"})
+# Buttons the bot itself posts in groups: case cards, details, binding, notice cards,
+# the downtime confirmation.
+GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt"})
 
 
 def command_of(text: str | None, bot_username: str) -> str | None:

@@ -231,8 +231,8 @@ async def test_staff_of_two_communities_pick_one_per_chat(
     replies = await officer.press("西湖社区", replies[-1])
     assert texts(replies) == "✅ 本聊天中您现在办理 西湖社区 的事务。请重新发送刚才的命令。"
     replies = await officer.send("/settings")
-    assert texts(replies).startswith("西湖社区 隔离监测设置")
+    assert texts(replies).startswith("西湖社区 社区设置")
     replies = await officer.send("/community")
     await officer.press("东湖社区", replies[-1])
     replies = await officer.send("/settings")
-    assert texts(replies).startswith("东湖社区 隔离监测设置")
+    assert texts(replies).startswith("东湖社区 社区设置")
