@@ -16,8 +16,8 @@ def get_routers() -> list[Router]:
 
     names = [
         "privacy", "common", "gate", "registration", "profile", "households", "groups",
-        "reports", "cases", "admin", "checkin", "isolation_admin", "notices", "ledger",
-        "coverage", "audit", "charts", "downtime", "fallback",
+        "reports", "cases", "admin", "checkin", "isolation_admin", "monitoring", "notices",
+        "ledger", "coverage", "audit", "charts", "downtime", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

@@ -40,8 +40,8 @@ STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "move_member"}) - {
     "officers_here",
 }
 # Buttons the bot itself posts in groups: case cards, details, binding, notice cards,
-# the downtime confirmation.
-GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt"})
+# the downtime confirmation, "start monitoring" (continued privately).
+GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt", "mc"})
 
 
 def command_of(text: str | None, bot_username: str) -> str | None:
