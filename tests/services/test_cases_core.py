@@ -63,6 +63,7 @@ async def test_open_case_routes_to_grid_worker_and_queues_one_card(
         rows = card.payload["reply_markup"]["inline_keyboard"]
         assert [[b["callback_data"] for b in row] for row in rows] == [
             [f"case:ack:{case.id}", f"case:take:{case.id}", f"case:resolve:{case.id}"],
+            [f"mc:{case.id}"],
             [f"cdt:{case.id}"],
         ]
         assert [e.action for e in await session.scalars(select(CaseEvent))] == ["opened"]
