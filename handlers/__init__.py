@@ -15,9 +15,9 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "privacy", "common", "gate", "registration", "profile", "households", "groups",
-        "reports", "cases", "admin", "checkin", "isolation_admin", "monitoring", "notices",
-        "ledger", "coverage", "audit", "charts", "downtime", "fallback",
+        "privacy", "common", "myid", "gate", "registration", "profile", "households",
+        "groups", "reports", "cases", "admin", "checkin", "isolation_admin", "monitoring",
+        "notices", "ledger", "coverage", "audit", "charts", "downtime", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

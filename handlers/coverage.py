@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Building, Community, Compound, Household, ScreeningOutcome, Unit
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
 from bot.presentation.keyboards import buttons, paged_choices
 from bot.services import coverage, scope
@@ -108,18 +108,14 @@ async def coverage_command(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        reach = await _screener(session, identity)
-        community = reach.community
-        place = await coverage.resolve_scope(session, community.id, command.args or "")
-        if reach.grids is not None:
-            place = coverage.within_grids(place, reach.grids)
-        if reach.buildings is not None:
-            place = await _within_compounds(session, reach, place)
-        cov = await coverage.coverage(session, clock, community, place)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    reach = await _screener(session, identity)
+    community = reach.community
+    place = await coverage.resolve_scope(session, community.id, command.args or "")
+    if reach.grids is not None:
+        place = coverage.within_grids(place, reach.grids)
+    if reach.buildings is not None:
+        place = await _within_compounds(session, reach, place)
+    cov = await coverage.coverage(session, clock, community, place)
     title = (command.args or "").strip()
     if not title and place.compound_id is not None:
         compound = await session.get(Compound, place.compound_id)
@@ -183,11 +179,7 @@ async def screen_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        text, markup = await _picker(session, identity, t, "b", 0, 0)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    text, markup = await _picker(session, identity, t, "b", 0, 0)
     await message.answer(text, reply_markup=markup)
 
 
@@ -199,14 +191,9 @@ async def screen_page(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        text, markup = await _picker(
-            session, identity, t, callback_data.level, callback_data.parent, callback_data.page
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    await query.answer()
+    text, markup = await _picker(
+        session, identity, t, callback_data.level, callback_data.parent, callback_data.page
+    )
     await edit_or_send(query, text, markup)
 
 
@@ -238,22 +225,15 @@ async def screen_pick(
     t: Translator,
 ) -> None:
     level, picked = callback_data.level, callback_data.id
-    try:
-        if level in ("b", "u"):
-            text, markup = await _picker(
-                session, identity, t, "u" if level == "b" else "r", picked, 0
-            )
-        elif level == "r":
-            reach = await _screener(session, identity)
-            household = await _household_in_reach(session, reach, picked)
-            text = t("coverage.pick_outcome", room=household.room)
-            markup = _outcome_markup(t, picked)
-        else:
-            raise NotAllowed("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    await query.answer()
+    if level in ("b", "u"):
+        text, markup = await _picker(session, identity, t, "u" if level == "b" else "r", picked, 0)
+    elif level == "r":
+        reach = await _screener(session, identity)
+        household = await _household_in_reach(session, reach, picked)
+        text = t("coverage.pick_outcome", room=household.room)
+        markup = _outcome_markup(t, picked)
+    else:
+        raise NotAllowed("common.button_expired")
     await edit_or_send(query, text, markup)
 
 
@@ -282,7 +262,6 @@ async def screen_outcome(
     )
     await state.set_state(Screening.note)
     await state.update_data(visit_id=visit.id)
-    await query.answer()
     await edit_or_send(
         query,
         t("coverage.saved", room=household.room, outcome=t(f"coverage.outcome_{outcome.value}")),
@@ -300,11 +279,7 @@ async def screen_note(
 ) -> None:
     if (message.text or "").startswith("/"):
         return
-    try:
-        note = clean_text(message.text or "", 500, multiline=True)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    note = clean_text(message.text or "", 500, multiline=True)
     data = await state.get_data()
     try:
         await coverage.add_note(

@@ -2,7 +2,7 @@
 staff-registered persons, audit community (issue 10)
 
 Revision ID: 0010
-Revises: 0014
+Revises: 0009
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import bot.db.types
 
 revision: str = "0010"
-down_revision: str | None = "0014"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
