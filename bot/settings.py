@@ -116,10 +116,10 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_path")
     @classmethod
-    def _webhook_path(cls, value: str) -> str:
-        if not value.startswith("/"):
+    def _webhook_path(cls, value: str | None) -> str | None:
+        if value and not value.startswith("/"):
             raise ValueError("must start with /")
-        return value
+        return value or None
 
     # the handler core (docs/design-core.md)
     # on SIGTERM/SIGINT, how long handlers in flight and the sender may take to finish

@@ -103,6 +103,6 @@ async def test_webhook_refuses_to_start_without_a_long_secret(
         finally:
             await app.close()
     explicit = settings_for(
-        double, database_url, webhook_secret=SecretStr(SECRET), webhook_path="hook/abc"
+        double, database_url, webhook_secret=SecretStr(SECRET), webhook_path="/hook/abc"
     )
     assert explicit.webhook_route() == "/hook/abc"
