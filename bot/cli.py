@@ -302,6 +302,10 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _configure_logging(settings)
+    if settings.webhook_url and not args.polling:
+        problem = settings.webhook_problem()
+        if problem is not None:
+            raise CliError(problem)
     await _require_redis(settings)
     try:
         app = await Application.create(settings)

@@ -19,14 +19,14 @@ from bot.db.models import Person, Role, RoleGrant
 from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = (
-    "start", "report", "me", "profile", "language", "cancel", "help",
+    "start", "report", "me", "profile", "household", "invite", "language", "cancel", "help",
 )  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
     "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
     "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set", "notice",
     "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
-    "audit",
+    "audit", "register_for", "invite_member", "move_member", "community",
 )  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.fsm.middleware import FSMContextMiddleware
-from aiogram.types import Message, TelegramObject, Update, User
+from aiogram.types import Chat, Message, TelegramObject, Update, User
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -112,7 +112,10 @@ class IdentityMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         session: AsyncSession = data["session"]
         user: User | None = data.get("event_from_user")
-        identity = await load_identity(session, user.id if user else None)
+        chat: Chat | None = data.get("event_chat")
+        identity = await load_identity(
+            session, user.id if user else None, chat.id if chat else None
+        )
         if identity.person is not None and user is not None:
             adopt_telegram_name(identity.person, user.full_name)
         locale = None

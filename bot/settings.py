@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Telegram tokens look like "123456789:AA...": a numeric bot id, a colon, a secret.
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
+
+# Telegram accepts 1-256 characters A-Z a-z 0-9 _ - as a webhook's secret_token.
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_WEBHOOK_SECRET = 32
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/community_guard.db"
 
@@ -59,7 +65,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
-    webhook_path: str = "/telegram/webhook"
+    # Empty: "/telegram/<32 hex characters derived from WEBHOOK_SECRET>", a path nobody
+    # can guess, stable across restarts and instances.
+    webhook_path: str | None = None
 
     # sender limits: Telegram's published limits. The sender counts them in sliding
     # windows on the actual send times (bot/sender.py), so no headroom is needed.
@@ -115,10 +123,10 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_path")
     @classmethod
-    def _webhook_path(cls, value: str) -> str:
-        if not value.startswith("/"):
+    def _webhook_path(cls, value: str | None) -> str | None:
+        if value and not value.startswith("/"):
             raise ValueError("must start with /")
-        return value
+        return value or None
 
     # the handler core (docs/design-core.md)
     # on SIGTERM/SIGINT, how long handlers in flight and the sender may take to finish
@@ -154,6 +162,26 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return value
+
+    def webhook_problem(self) -> str | None:
+        """Why webhook mode must not start, or None. Without a long secret anyone who
+        finds the URL could forge updates (a resident's report, an officer's button)."""
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if len(secret) < MIN_WEBHOOK_SECRET or not _SECRET_RE.match(secret):
+            return (
+                f"WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters of "
+                "A-Z a-z 0-9 _ - in webhook mode; generate one with: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return None
+
+    def webhook_route(self) -> str:
+        """The webhook's path: WEBHOOK_PATH, or one with a part derived from the secret."""
+        if self.webhook_path:
+            return "/" + self.webhook_path.lstrip("/")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        digest = hmac.new(secret.encode(), b"webhook-path", hashlib.sha256).hexdigest()
+        return f"/telegram/{digest[:32]}"
 
     def token_problem(self) -> str | None:
         """Why the token cannot be used, or None when it looks right."""

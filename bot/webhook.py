@@ -61,12 +61,19 @@ class InboxRequestHandler(SimpleRequestHandler):
         """The bot session belongs to the application (closed by Application.close)."""
 
 
+class WebhookRefused(RuntimeError):
+    """Webhook mode without a long enough WEBHOOK_SECRET (the message says how to fix it)."""
+
+
 def build_webhook_app(app: Application) -> tuple[web.Application, InboxRequestHandler]:
     settings = app.settings
+    problem = settings.webhook_problem()
+    if problem is not None:
+        raise WebhookRefused(problem)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     web_app = web.Application()
     handler = InboxRequestHandler(app, secret)
-    handler.register(web_app, path=settings.webhook_path)
+    handler.register(web_app, path=settings.webhook_route())
     setup_application(web_app, app.dispatcher, bot=app.bot)
     return web_app, handler
 
@@ -76,13 +83,16 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
     webhook with Telegram. Replays the inbox first; on stop, handlers in flight finish."""
     settings = app.settings
     assert settings.webhook_url
+    problem = settings.webhook_problem()
+    if problem is not None:
+        raise WebhookRefused(problem)
     await app.prepare()
     from bot.core.polling import replay
 
     await replay(app)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     await app.bot.set_webhook(
-        settings.webhook_url.rstrip("/") + settings.webhook_path,
+        settings.webhook_url.rstrip("/") + settings.webhook_route(),
         secret_token=secret,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
     )

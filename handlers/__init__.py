@@ -15,10 +15,10 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "myid", "gate", "registration", "profile", "groups", "reports", "cases",
-        "admin", "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage",
-        "audit", "charts", "downtime", "sealing", "supplies", "care", "rosters",
-        "fallback",
+        "privacy", "common", "myid", "gate", "registration", "profile", "households",
+        "groups", "reports", "cases", "admin", "checkin", "isolation_admin", "monitoring",
+        "notices", "ledger", "coverage", "audit", "charts", "downtime", "sealing", "supplies",
+        "care", "rosters", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

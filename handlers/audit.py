@@ -33,7 +33,7 @@ async def _page(
     filt: auditlog.AuditFilter,
     page: int,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    lines, pages = await auditlog.latest(session, community.timezone, filt, page)
+    lines, pages = await auditlog.latest(session, community.timezone, filt, page, community.id)
     page = min(max(page, 0), pages - 1)
     zone = ZoneInfo(community.timezone)
     text = t(

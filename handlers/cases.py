@@ -15,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import CaseKind, Compound, Grid
+from bot.db.models import Case, CaseKind, Compound, Grid
 from bot.parsing import clean_text
 from bot.presentation.callbacks import CaseCb
-from bot.services import cases
+from bot.presentation.cards import Markup
+from bot.services import cases, scope
 from bot.services.errors import DomainError
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
 
@@ -54,6 +55,22 @@ async def bind_officer_chat(
 ALREADY = frozenset({"cases.already_acknowledged", "cases.already_taken", "cases.already_resolved"})
 
 
+async def _card_for(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    case: Case,
+    query: CallbackQuery,
+    t: Translator,
+) -> tuple[str, Markup | None]:
+    """The card as it is shown where the button was pressed: anonymised in a group
+    (the officers' chat), whole in a private chat (R-WHERE)."""
+    private = query.message is not None and query.message.chat.type == "private"
+    return await cases.render_card(
+        session, clock, catalog, case, full=private, locale=t.locale if private else None
+    )
+
+
 @router.callback_query(CaseCb.filter(F.action.in_({"ack", "take"})))
 async def case_ack_or_take(
     query: CallbackQuery,
@@ -79,8 +96,7 @@ async def case_ack_or_take(
         case = await cases.get_case_for(session, identity, callback_data.case_id)
         toast = t(exc.key, **exc.params)
     await query.answer(toast)
-    text, markup = await cases.render_card(session, clock, catalog, case)
-    await edit_or_send(query, text, markup)
+    await edit_or_send(query, *await _card_for(session, clock, catalog, case, query, t))
 
 
 @router.callback_query(CaseCb.filter(F.action == "resolve"))
@@ -98,8 +114,7 @@ async def case_resolve_pressed(
     case = await cases.get_case_for(session, identity, callback_data.case_id)
     if case.status == "resolved":
         await query.answer(t("cases.already_resolved", id=case.id))
-        text, markup = await cases.render_card(session, clock, catalog, case)
-        await edit_or_send(query, text, markup)
+        await edit_or_send(query, *await _card_for(session, clock, catalog, case, query, t))
         return
     await state.set_state(CaseNote.note)
     await state.update_data(
@@ -146,8 +161,12 @@ async def case_note(
         await message.answer(t(exc.key, **exc.params))
         return
     await state.clear()
-    text, markup = await cases.render_card(session, clock, catalog, case)
     chat, msg = data.get("card_chat"), data.get("card_message")
+    # the card is anonymised in a group, whole in a private chat (R-WHERE)
+    private = message.chat.type == "private"
+    text, markup = await cases.render_card(
+        session, clock, catalog, case, full=private, locale=t.locale if private else None
+    )
     if chat is not None and msg is not None and message.bot is not None:
         with contextlib.suppress(TelegramBadRequest):
             await message.bot.edit_message_text(
@@ -165,11 +184,15 @@ async def list_cases(
     identity: Identity,
     t: Translator,
 ) -> None:
-    """/cases [compound] [grid] [kind]: open cases, for officers and admins."""
-    community_id = identity.acting_community_id(OFFICER_ROLES)
-    if community_id is None:
-        await message.answer(t("common.not_allowed"))
+    """/cases [compound] [grid] [kind]: open cases. One rule (bot.services.scope):
+    officers of the community see all its cases, an officer granted for a compound that
+    compound's, a grid worker their grid's."""
+    try:
+        acting = await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
         return
+    community_id = acting.community.id
     compounds = {
         c.name: c.id
         for c in await session.scalars(
@@ -195,9 +218,13 @@ async def list_cases(
         else:
             await message.answer(t("cases.filter_unknown", word=word[:40]))
             return
-    found = await cases.list_open_cases(
-        session, community_id, compound_id=compound_id, grid_id=grid_id, kind=kind
-    )
+    found = [
+        c
+        for c in await cases.list_open_cases(
+            session, community_id, compound_id=compound_id, grid_id=grid_id, kind=kind
+        )
+        if acting.reaches(compound_id=c.compound_id, grid_id=c.grid_id)
+    ]
     rows = []
     for case in found[:30]:
         ctx = await cases.card_context(session, clock, case)

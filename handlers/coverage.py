@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Community, Role, ScreeningOutcome
+from bot.db.models import Building, Community, Compound, Household, ScreeningOutcome, Unit
 from bot.parsing import clean_text
 from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
 from bot.presentation.keyboards import buttons, paged_choices
-from bot.services import care, coverage, sealing, staffscope
+from bot.services import care, coverage, scope, sealing
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from handlers.replies import edit_or_send
 from messages import Translator
 
@@ -26,7 +28,6 @@ CARE_SHOWN = 20
 router = Router(name="coverage")
 router.message.filter(F.chat.type == "private")
 
-SCREENER_ROLES = OFFICER_ROLES | {Role.GRID_WORKER}
 MISSING_SHOWN = 60
 
 
@@ -34,17 +35,49 @@ class Screening(StatesGroup):
     note = State()
 
 
-async def _screener(
-    session: AsyncSession, identity: Identity
-) -> tuple[Community, frozenset[int] | None]:
-    """The community and, for grid workers, their grids (None: the whole community)."""
-    community = await staffscope.acting_community(session, identity, SCREENER_ROLES)
-    if identity.allows(OFFICER_ROLES, community_id=community.id):
-        return community, None
-    grids = frozenset(staffscope.grid_ids(identity, {Role.GRID_WORKER}))
-    if not grids:
+@dataclass(frozen=True)
+class Reach:
+    """Where a screener acts (bot.services.scope, capability "screening"): the community,
+    their grids (grid workers), and the buildings of the compounds they hold a compound
+    grant for (an officer of a compound, a property manager / lead-unit contact).
+    `grids` and `buildings` None: no such restriction."""
+
+    community: Community
+    grids: frozenset[int] | None
+    buildings: frozenset[int] | None
+    compounds: frozenset[int]
+
+    def building_ok(self, building_id: int) -> bool:
+        return self.buildings is None or building_id in self.buildings
+
+
+async def _screener(session: AsyncSession, identity: Identity) -> Reach:
+    acting = await scope.resolve(session, identity, "screening")
+    if acting.whole_community:
+        return Reach(acting.community, None, None, frozenset())
+    if not acting.compound_ids:
+        return Reach(acting.community, acting.grid_ids, None, frozenset())
+    buildings = set(
+        await session.scalars(
+            select(Building.id).where(
+                or_(
+                    Building.compound_id.in_(acting.compound_ids),
+                    Building.grid_id.in_(acting.grid_ids),
+                )
+            )
+        )
+    )
+    return Reach(acting.community, None, frozenset(buildings), acting.compound_ids)
+
+
+async def _household_in_reach(session: AsyncSession, reach: Reach, household_id: int) -> Household:
+    household = await coverage.household_in_scope(
+        session, household_id, reach.community.id, reach.grids
+    )
+    unit = await session.get(Unit, household.unit_id)
+    if unit is None or not reach.building_ok(unit.building_id):
         raise NotAllowed()
-    return community, grids
+    return household
 
 
 def render_coverage(t: Translator, cov: coverage.Coverage, title: str) -> str:
@@ -77,12 +110,19 @@ async def coverage_command(
     identity: Identity,
     t: Translator,
 ) -> None:
-    community, grids = await _screener(session, identity)
-    scope = await coverage.resolve_scope(session, community.id, command.args or "")
-    if grids is not None:
-        scope = coverage.within_grids(scope, grids)
-    cov = await coverage.coverage(session, clock, community, scope)
-    title = (command.args or "").strip() or community.name
+    reach = await _screener(session, identity)
+    community = reach.community
+    place = await coverage.resolve_scope(session, community.id, command.args or "")
+    if reach.grids is not None:
+        place = coverage.within_grids(place, reach.grids)
+    if reach.buildings is not None:
+        place = await _within_compounds(session, reach, place)
+    cov = await coverage.coverage(session, clock, community, place)
+    title = (command.args or "").strip()
+    if not title and place.compound_id is not None:
+        compound = await session.get(Compound, place.compound_id)
+        title = compound.name if compound else ""
+    title = title or community.name
     await message.answer(render_coverage(t, cov, title))
     # People who need care (R-CARE) that this staff member may see: those under a seal first.
     people = await care.care_list(session, identity)
@@ -100,15 +140,43 @@ async def coverage_command(
         )
 
 
+async def _within_compounds(
+    session: AsyncSession, reach: Reach, place: coverage.Scope
+) -> coverage.Scope:
+    """A compound's staff see their compound (the first, unless they name another of
+    theirs, or one of its buildings); anything else is NotAllowed."""
+    if place.building_id is not None:
+        if not reach.building_ok(place.building_id):
+            raise NotAllowed()
+        return place
+    if place.grid_ids is not None:
+        raise NotAllowed()
+    if place.compound_id is None:
+        return coverage.Scope(compound_id=min(reach.compounds))
+    if place.compound_id not in reach.compounds:
+        raise NotAllowed()
+    return place
+
+
 async def _picker(
     session: AsyncSession, identity: Identity, t: Translator, level: str, parent: int, page: int
 ) -> tuple[str, InlineKeyboardMarkup]:
-    community, grids = await _screener(session, identity)
+    reach = await _screener(session, identity)
+    community, grids = reach.community, reach.grids
     if level == "b":
-        items = await coverage.buildings_in_scope(session, community.id, grids)
+        items = [
+            item
+            for item in await coverage.buildings_in_scope(session, community.id, grids)
+            if reach.building_ok(item[0])
+        ]
     elif level == "u":
+        if not reach.building_ok(parent):
+            raise NotAllowed()
         items = await coverage.units_in_scope(session, parent, community.id, grids)
     else:
+        unit = await session.get(Unit, parent)
+        if unit is None or not reach.building_ok(unit.building_id):
+            raise NotAllowed()
         items = await coverage.rooms_in_scope(session, parent, community.id, grids)
     markup = paged_choices(
         items,
@@ -176,8 +244,8 @@ async def screen_pick(
     if level in ("b", "u"):
         text, markup = await _picker(session, identity, t, "u" if level == "b" else "r", picked, 0)
     elif level == "r":
-        community, grids = await _screener(session, identity)
-        household = await coverage.household_in_scope(session, picked, community.id, grids)
+        reach = await _screener(session, identity)
+        household = await _household_in_reach(session, reach, picked)
         text = t("coverage.pick_outcome", room=household.room)
         markup = _outcome_markup(t, picked)
     else:
@@ -197,10 +265,8 @@ async def screen_outcome(
 ) -> None:
     try:
         outcome = ScreeningOutcome(callback_data.outcome)
-        community, grids = await _screener(session, identity)
-        household = await coverage.household_in_scope(
-            session, callback_data.household_id, community.id, grids
-        )
+        reach = await _screener(session, identity)
+        household = await _household_in_reach(session, reach, callback_data.household_id)
     except ValueError:
         await query.answer(t("common.button_expired"), show_alert=True)
         return

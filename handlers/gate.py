@@ -13,7 +13,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
-from bot.db.models import CaseKind, Community, Person, Role
+from bot.db.models import CaseKind, Community, Person
 from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
 from bot.presentation.callbacks import GateCb, GateSelfCb
@@ -21,13 +21,16 @@ from bot.presentation.keyboards import buttons
 from bot.services import gate, gate_poster, monitoring, rematch, sealing, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.scope import roles_for
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 
 router = Router(name="gate")
 router.message.filter(F.chat.type == "private")
 
-GUARD_ROLES = OFFICER_ROLES | {Role.GUARD}
+# One rule (bot.services.scope): officers, admins, guards, and property managers /
+# lead-unit contacts for their compound's gate.
+GUARD_ROLES = roles_for("gate")
 
 
 class GateFlow(StatesGroup):

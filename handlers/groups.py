@@ -54,6 +54,9 @@ async def bind(
     if not allowed:
         await message.reply(t("groups.bind_not_allowed"))
         return
+    if await groups.is_officer_chat(session, message.chat.id):
+        await message.reply(t("privacy.bind_in_officers_chat"))
+        return
     wanted = (command.args or "").strip()
     if wanted:
         match = [c for c in allowed if c.name == wanted]

@@ -8,14 +8,16 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
-from bot.db.models import Community, Isolation, IsolationStatus, Person
+from bot.db.models import Community, Compound, Isolation, IsolationStatus, Person
 from bot.parsing import ParseError, clean_text
 from bot.presentation.callbacks import IsolationCb
 from bot.presentation.keyboards import buttons
-from bot.services import checkins, community_settings, monitoring
+from bot.services import checkins, community_settings, monitoring, scope
+from bot.services.directory import household_path
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import edit_or_send
@@ -36,6 +38,35 @@ async def _officer_community(session: AsyncSession, identity: Identity) -> Commu
     """The community this officer (admin/officer, from the database) acts for."""
     community_id = identity.acting_community_id(OFFICER_ROLES)
     return await session.get(Community, community_id) if community_id is not None else None
+
+
+async def _acting(
+    session: AsyncSession, identity: Identity, chat_id: int
+) -> tuple[Community, set[str] | None]:
+    """The one scope rule (bot.services.scope) for isolations: the community, and the
+    names of the compounds an officer granted for compounds reaches (None: all).
+    Raises DomainError (not allowed, or choose a community first)."""
+    acting = await scope.resolve(session, identity, "isolations", chat_id=chat_id)
+    if acting.whole_community:
+        return acting.community, None
+    names = set(
+        await session.scalars(select(Compound.name).where(Compound.id.in_(acting.compound_ids)))
+    )
+    return acting.community, names
+
+
+async def _may_act_on(session: AsyncSession, identity: Identity, isolation: Isolation) -> bool:
+    """Officers of the community, or of the compound the isolated person lives in."""
+    if identity.person is None:
+        return False
+    person = await session.get(Person, isolation.person_id)
+    compound_id = None
+    if person is not None and person.household_id is not None:
+        path = await household_path(session, person.household_id)
+        compound_id = path.compound.id if path else None
+    return scope.covers(
+        identity, "isolations", community_id=isolation.community_id, compound_id=compound_id
+    )
 
 
 @router.message(Command("settings"), StateFilter("*"))
@@ -90,11 +121,18 @@ async def list_isolations(
     identity: Identity,
     t: Translator,
 ) -> None:
-    community = await _officer_community(session, identity)
-    if community is None:
-        await message.answer(t("common.not_allowed"))
+    try:
+        community, compounds = await _acting(session, identity, message.chat.id)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
         return
-    lines = await checkins.isolations_of(session, clock, community, (command.args or "").strip())
+    lines = [
+        line
+        for line in await checkins.isolations_of(
+            session, clock, community, (command.args or "").strip()
+        )
+        if compounds is None or line.compound in compounds
+    ]
     if not lines:
         await message.answer(t("isolation.list_empty"))
         return
@@ -123,13 +161,18 @@ async def checkin_overview(
     identity: Identity,
     t: Translator,
 ) -> None:
-    community = await _officer_community(session, identity)
-    if community is None:
-        await message.answer(t("common.not_allowed"))
+    try:
+        community, compounds = await _acting(session, identity, message.chat.id)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
         return
-    statuses = await checkins.checkin_status(
-        session, clock, community, (command.args or "").strip()
-    )
+    statuses = [
+        status
+        for status in await checkins.checkin_status(
+            session, clock, community, (command.args or "").strip()
+        )
+        if compounds is None or status.compound in compounds
+    ]
     if not statuses:
         await message.answer(t("isolation.list_empty"))
         return
@@ -208,15 +251,20 @@ async def show_isolation(
     identity: Identity,
     t: Translator,
 ) -> None:
-    community = await _officer_community(session, identity)
-    if community is None:
-        await message.answer(t("common.not_allowed"))
+    try:
+        community, _ = await _acting(session, identity, message.chat.id)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
         return
     query = (command.args or "").strip()
     if not query:
         await message.answer(t("isolation.usage"))
         return
-    found = await checkins.find_isolations(session, community, query)
+    found = [
+        (isolation, person)
+        for isolation, person in await checkins.find_isolations(session, community, query)
+        if await _may_act_on(session, identity, isolation)
+    ]
     if not found:
         await message.answer(t("isolation.not_found"))
         return
@@ -253,9 +301,7 @@ async def isolation_action(
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
     # Re-checked on every press: a resident can forge or press an officer's button.
-    if identity.person is None or not identity.allows(
-        OFFICER_ROLES, community_id=isolation.community_id
-    ):
+    if identity.person is None or not await _may_act_on(session, identity, isolation):
         await query.answer(t("common.not_allowed"), show_alert=True)
         return
     if isolation.status != IsolationStatus.ACTIVE:
@@ -319,9 +365,7 @@ async def isolation_reason(
         return
     try:
         isolation, person = await checkins.isolation_with_person(session, isolation_id)
-        if identity.person is None or not identity.allows(
-            OFFICER_ROLES, community_id=isolation.community_id
-        ):
+        if identity.person is None or not await _may_act_on(session, identity, isolation):
             await state.clear()
             await message.answer(t("common.not_allowed"))
             return

@@ -11,10 +11,11 @@ from aiogram.types import FSInputFile, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db.models import Compound
 from bot.parsing import ParseError
-from bot.services import ledger, staffscope
+from bot.services import ledger, scope, staffscope
 from bot.services.errors import DomainError
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from messages import Translator
 
 router = Router(name="ledger")
@@ -31,16 +32,19 @@ async def ledger_command(
     t: Translator,
 ) -> None:
     try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+        # One rule (bot.services.scope): officers and admins for the community or a
+        # compound, property managers / lead-unit contacts for their compound.
+        acting = await scope.resolve(session, identity, "ledger", chat_id=message.chat.id)
+        community = acting.community
         first, last, name = staffscope.split_range_and_name(
             command.args or "", clock, community.timezone
         )
         compound = await staffscope.compound_by_name(session, community.id, name) if name else None
-        if not identity.allows(
-            OFFICER_ROLES,
-            community_id=community.id,
-            compound_id=compound.id if compound else None,
-        ):
+        if compound is None and not acting.whole_community and len(acting.compound_ids) == 1:
+            compound = await session.get(Compound, next(iter(acting.compound_ids)))
+        if compound is None and not acting.whole_community:
+            raise DomainError("common.not_allowed")
+        if compound is not None and not acting.reaches(compound_id=compound.id):
             raise DomainError("common.not_allowed")
     except ParseError as exc:
         await message.answer(t(f"errors.{exc.code}", **exc.params) + "\n" + t("ledger.usage"))
@@ -53,14 +57,14 @@ async def ledger_command(
         files = await ledger.export_ledger(
             session, clock, request, label=t, directory=Path(folder), actor=identity.person
         )
-        scope = compound.name if compound else t("ledger.whole_community")
+        where = compound.name if compound else t("ledger.whole_community")
         await message.answer_document(
             FSInputFile(files.xlsx),
             caption=t(
                 "ledger.caption",
                 first=first.isoformat(),
                 last=last.isoformat(),
-                scope=scope,
+                scope=where,
                 counts=files.counts,
             ),
         )

@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.parsing import ParseError, clean_name, parse_phone
 from bot.presentation.callbacks import MenuCb, ProfileAction, RelationCb
 from bot.presentation.keyboards import buttons, share_contact_keyboard
-from bot.services import directory, registration
+from bot.services import directory, households, registration
 from bot.services.identity import Identity
 from handlers.registration import RELATIONS, ask_address
 from handlers.replies import drop_buttons, edit_or_send
@@ -133,7 +133,7 @@ async def profile_action(
         members = [
             m
             for m in await directory.household_members(session, person.household_id)
-            if m.telegram_user_id is None
+            if person.is_head and m.id != person.id and not m.is_head
         ]
         if not members:
             await query.message.answer(t("profile.no_members_to_remove"))
@@ -141,8 +141,8 @@ async def profile_action(
         rows = [[(m.name, ProfileAction(action="remove_one", member_id=m.id))] for m in members]
         await query.message.answer(t("profile.choose_member_to_remove"), reply_markup=buttons(rows))
     elif action == "remove_one":
-        removed = await registration.remove_member(
-            session, clock, reporter=person, member_id=callback_data.member_id
+        removed = await households.remove_member(
+            session, clock, identity=identity, member_id=callback_data.member_id
         )
         await edit_or_send(query, t("profile.member_removed", name=removed.name))
     elif action == "move":

@@ -13,15 +13,16 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db.models import Person
 from bot.parsing import ParseError, clean_name, parse_phone
 from bot.presentation.callbacks import ConsentCb, RegAction, RegPage, RegPick, RelationCb
 from bot.presentation.keyboards import buttons, paged_choices, share_contact_keyboard
-from bot.services import directory, registration
+from bot.services import directory, households, registration
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.menu import show_main_menu
 from handlers.replies import drop_buttons, edit_or_send
-from messages import Translator
+from messages import Catalog, Translator
 
 router = Router(name="registration")
 router.message.filter(F.chat.type == "private")
@@ -50,10 +51,14 @@ async def start(
     command: CommandObject,
     state: FSMContext,
     session: AsyncSession,
+    clock: Clock,
     identity: Identity,
     t: Translator,
 ) -> None:
     payload = (command.args or "").strip()
+    if payload.startswith("join_"):
+        await start_invitation(message, state, session, clock, identity, t, payload[5:])
+        return
     if payload == "report":
         from handlers.reports import show_report_menu
 
@@ -75,7 +80,13 @@ async def register_command(
 
 
 async def begin(
-    message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+    *,
+    invite: str | None = None,
 ) -> None:
     """Start (or restart) registration; consent is asked before anything personal."""
     await state.clear()
@@ -84,6 +95,8 @@ async def begin(
         await ask_address(message, state, session, t, level="c", parent=0)
         return
     await state.set_state(Registration.consent)
+    if invite:
+        await state.update_data(invite=invite)
     await message.answer(
         t("registration.consent", version=registration.CONSENT_VERSION),
         reply_markup=buttons(
@@ -117,7 +130,110 @@ async def consent_given(
         await edit_or_send(query, t("registration.consent_declined"))
         return
     assert isinstance(query.message, Message)
+    invite = (await state.get_data()).get("invite")
+    if invite:
+        await continue_invitation(query.message, state, session, clock, t, str(invite))
+        return
     await ask_address(query.message, state, session, t, level="c", parent=0)
+
+
+# ---------------------------------------------------------------- invitations (R-HH)
+
+
+async def start_invitation(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+    token: str,
+) -> None:
+    """`/start join_<token>`: say what the link is (or exactly why it cannot be used)."""
+    await state.clear()
+    assert message.from_user is not None
+    try:
+        invitation = await households.check_invitation(session, clock, token)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    person = identity.person
+    if person is not None and person.household_id == invitation.household_id:
+        await message.answer(t("households.already_member"))
+        return
+    path = await directory.household_path(session, invitation.household_id)
+    assert path is not None
+    if invitation.member_id is not None:
+        member = await session.get(Person, invitation.member_id)
+        assert member is not None
+        await message.answer(t("households.invite_member_welcome", name=member.name))
+    else:
+        await message.answer(t("households.invite_welcome", address=_address(path)))
+    if not await registration.has_consent(session, message.from_user.id):
+        await begin(message, state, session, identity, t, invite=token)
+        return
+    await continue_invitation(message, state, session, clock, t, token)
+
+
+async def continue_invitation(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    t: Translator,
+    token: str,
+) -> None:
+    """After consent: a member-bound link links at once; a household link asks the
+    name and phone first."""
+    try:
+        invitation = await households.check_invitation(session, clock, token)
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    if invitation.member_id is None:
+        await state.set_state(Registration.name)
+        await state.update_data(invite=token)
+        await message.answer(t("registration.ask_name"))
+        return
+    await finish_invitation(message, state, session, clock, t, token)
+
+
+async def finish_invitation(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    t: Translator,
+    token: str,
+) -> None:
+    data = await state.get_data()
+    user = message.chat.id
+    try:
+        person = await households.accept_invitation(
+            session,
+            clock,
+            telegram_user_id=user,
+            language=t.locale,
+            token=token,
+            name=data.get("name"),
+            phone=data.get("phone"),
+        )
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params), reply_markup=ReplyKeyboardRemove())
+        return
+    await state.clear()
+    if data.get("name"):
+        assert person.household_id is not None
+        path = await directory.household_path(session, person.household_id)
+        assert path is not None
+        await message.answer(
+            t("households.invite_joined", address=_address(path)),
+            reply_markup=ReplyKeyboardRemove(),
+        )
+    else:
+        await message.answer(t("households.invite_claimed", name=person.name))
 
 
 # ---------------------------------------------------------------- address picker
@@ -248,7 +364,7 @@ async def got_name(message: Message, state: FSMContext, t: Translator) -> None:
 
 @router.message(Registration.phone, F.contact)
 async def got_contact(
-    message: Message, state: FSMContext, session: AsyncSession, t: Translator
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, t: Translator
 ) -> None:
     contact = message.contact
     assert contact is not None and message.from_user is not None
@@ -257,18 +373,23 @@ async def got_contact(
             t("registration.contact_not_own"), reply_markup=share_contact_keyboard(t)
         )
         return
-    await _store_phone(message, state, session, t, contact.phone_number)
+    await _store_phone(message, state, session, clock, t, contact.phone_number)
 
 
 @router.message(Registration.phone, F.text)
 async def got_phone_text(
-    message: Message, state: FSMContext, session: AsyncSession, t: Translator
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, t: Translator
 ) -> None:
-    await _store_phone(message, state, session, t, message.text or "")
+    await _store_phone(message, state, session, clock, t, message.text or "")
 
 
 async def _store_phone(
-    message: Message, state: FSMContext, session: AsyncSession, t: Translator, raw: str
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    t: Translator,
+    raw: str,
 ) -> None:
     try:
         phone = parse_phone(raw)
@@ -278,6 +399,10 @@ async def _store_phone(
         )
         return
     await state.update_data(phone=phone)
+    invite = (await state.get_data()).get("invite")
+    if invite:
+        await finish_invitation(message, state, session, clock, t, str(invite))
+        return
     await message.answer(
         t("registration.phone_saved", phone=phone), reply_markup=ReplyKeyboardRemove()
     )
@@ -416,6 +541,7 @@ async def confirm(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     t: Translator,
 ) -> None:
     data: dict[str, Any] = await state.get_data()
@@ -428,10 +554,20 @@ async def confirm(
         ],
     )
     result = await registration.register_household(
-        session, clock, telegram_user_id=query.from_user.id, language=t.locale, draft=draft
+        session,
+        clock,
+        telegram_user_id=query.from_user.id,
+        language=t.locale,
+        draft=draft,
+        catalog=catalog,
     )
     await state.clear()
     await drop_buttons(query)
+    if result.pending is not None:
+        path = await directory.household_path(session, result.household.id)
+        assert path is not None
+        await edit_or_send(query, t("households.request_pending", address=_address(path)))
+        return
     members = await directory.household_members(session, result.household.id)
     await edit_or_send(
         query,

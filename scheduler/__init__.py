@@ -52,6 +52,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("case_realert", realert_cases),
         # Step-downs first: a category that continues is not released by the check-ins.
         ("monitoring", monitoring_tick),
+        ("join_requests", escalate_join_requests),
         ("checkins", checkin_tick),
         ("notices_due", due_notices),
         ("notice_cards", notice_cards),
@@ -78,6 +79,14 @@ async def realert_cases(ctx: JobContext) -> None:
 
     async with ctx.sessionmaker.begin() as session:
         await realert_due(session, ctx.clock, ctx.catalog)
+
+
+async def escalate_join_requests(ctx: JobContext) -> None:
+    """Join requests the head did not answer in time go to the grid worker / officers."""
+    from bot.services.households import escalate_due
+
+    async with ctx.sessionmaker.begin() as session:
+        await escalate_due(session, ctx.clock, ctx.catalog)
 
 
 async def tick(ctx: JobContext) -> None:

@@ -117,3 +117,20 @@ async def test_token_rejected_by_telegram_is_one_line(
         monkeypatch.setenv("TELEGRAM_API_BASE", double.base_url)
         with pytest.raises(CliError, match="Telegram rejected BOT_TOKEN"):
             await _run(argparse.Namespace(polling=True))
+
+
+@pytest.mark.parametrize("secret", [None, "too-short"])
+def test_webhook_without_a_long_secret_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], secret: str | None
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123456:ABCDEFGHIJKLMNOP")
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org")
+    if secret is None:
+        monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "WEBHOOK_SECRET must be at least 32 characters" in err
+    assert "secrets.token_urlsafe(32)" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -170,6 +170,9 @@ class Community(Base):
         Time, default=time(8, 0), server_default="08:00:00"
     )
     chart_time: Mapped[time] = mapped_column(Time, default=time(20, 0), server_default="20:00:00")
+    # A join request the head has not answered in this time goes to the grid worker /
+    # officers of the compound (R-HH).
+    join_fallback_minutes: Mapped[int] = mapped_column(Integer, default=720, server_default="720")
 
     compounds: Mapped[list[Compound]] = relationship(back_populates="community")
 
@@ -243,7 +246,9 @@ class Household(Base):
     landlord_rents_out: Mapped[bool] = mapped_column(Boolean, default=False)
 
     unit: Mapped[Unit] = relationship(back_populates="households")
-    members: Mapped[list[Person]] = relationship(back_populates="household")
+    members: Mapped[list[Person]] = relationship(
+        back_populates="household", foreign_keys="Person.household_id"
+    )
 
 
 class Person(Base):
@@ -266,8 +271,12 @@ class Person(Base):
     unreachable_since: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime | None]
+    # Set when an officer or grid worker registered this person on their behalf (R-HH).
+    registered_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
 
-    household: Mapped[Household | None] = relationship(back_populates="members")
+    household: Mapped[Household | None] = relationship(
+        back_populates="members", foreign_keys=[household_id]
+    )
 
 
 class RoleGrant(Base):
@@ -567,6 +576,8 @@ class AuditEntry(Base):
     entity_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime]
+    # The community the entry belongs to, so /audit shows an admin only their own.
+    community_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class UserPreference(Base):
@@ -817,3 +828,75 @@ class RoundTick(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
     by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- households and trust (R-HH)
+
+
+class JoinRequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class JoinRequest(Base):
+    """Someone asked to join a household that already exists (R-HH). Until the head
+    (or, after `join_fallback_minutes`, a grid worker / officer) approves, the applicant
+    is no member and sees nothing of the household. Name and phone wait here."""
+
+    __tablename__ = "join_requests"
+    __table_args__ = (Index("ix_join_requests_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default=JoinRequestStatus.PENDING)
+    created_at: Mapped[datetime]
+    escalated_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class Invitation(Base):
+    """A one-time `join_<token>` deep link made by the head (R-HH): for the household,
+    or bound to one listed member without Telegram who then takes over their record."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime | None]
+
+
+class ChatCommunity(Base):
+    """The community a staff member with roles in several communities chose to act in,
+    remembered per chat (R-RBAC)."""
+
+    __tablename__ = "chat_communities"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime]
+
+
+class ConsentDecline(Base):
+    """Declined consents, counted per day and text version: nothing identifies who."""
+
+    __tablename__ = "consent_declines"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    text_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(8), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

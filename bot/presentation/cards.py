@@ -12,10 +12,16 @@ from messages import Translator
 Markup = InlineKeyboardMarkup
 
 
-def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
-    """Acknowledge / take / resolve, as far as the case's status still allows."""
+def case_card_markup(
+    t: Translator, case: Case, *, details: bool = False
+) -> InlineKeyboardMarkup | None:
+    """Acknowledge / take / resolve, as far as the case's status still allows; on the
+    anonymised card of a group, also "details" (answered in the presser's private chat)."""
+    from bot.household_cards import details_button
+
+    extra = [[details_button(t, case.id)]] if details else []
     if case.status == CaseStatus.RESOLVED:
-        return None
+        return InlineKeyboardMarkup(inline_keyboard=extra) if extra else None
     row = []
     if case.status == CaseStatus.OPEN:
         row.append(("ack", "cases.button_ack"))
@@ -40,6 +46,7 @@ def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
                 )
             ]
         )
+    rows.extend(extra)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -51,10 +51,13 @@ def parse_filter(args: str, today: date) -> AuditFilter:
 
 
 async def latest(
-    session: AsyncSession, tz: str, filt: AuditFilter, page: int
+    session: AsyncSession, tz: str, filt: AuditFilter, page: int, community_id: int | None = None
 ) -> tuple[list[AuditLine], int]:
-    """One page of matching entries, newest first, and the number of pages."""
+    """One page of matching entries of one community, newest first, and the number of
+    pages. An admin sees only their own community's entries (R-AUD)."""
     conditions = []
+    if community_id is not None:
+        conditions.append(AuditEntry.community_id == community_id)
     if filt.person:
         people = select(Person.id).where(
             or_(Person.id == int(filt.person), Person.telegram_user_id == int(filt.person))

@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_now
 from bot.db.models import (
+    Building,
     Case,
     CaseEvent,
     CaseKind,
     CaseStatus,
     Community,
+    Compound,
+    GroupChat,
     Person,
     Role,
     RoleGrant,
@@ -176,6 +179,7 @@ async def open_case(
         details={"kind": kind.value, "urgent": urgent},
     )
     await queue_card(session, clock, catalog, case, routing=routing)
+    await queue_private_cards(session, clock, catalog, case, routing)
     return case
 
 
@@ -191,6 +195,8 @@ async def card_context(
     subject = await session.get(Person, case.subject_id) if case.subject_id else None
     assignee = await session.get(Person, case.assignee_id) if case.assignee_id else None
     path = routing.path
+    case_compound = await session.get(Compound, case.compound_id) if case.compound_id else None
+    case_building = await session.get(Building, case.building_id) if case.building_id else None
     created_local = case.created_at.astimezone(local_now(clock, community.timezone).tzinfo)
     return {
         "id": case.id,
@@ -206,6 +212,14 @@ async def card_context(
         }
         if path
         else await _place_only(session, case),
+        "place": " ".join(
+            n
+            for n in (
+                case_compound.name if case_compound else None,
+                case_building.name if case_building else None,
+            )
+            if n
+        ),
         "subject": {"name": subject.name, "phone": subject.phone or ""} if subject else None,
         "grid_workers": [{"name": w.name} for w in routing.grid_workers],
         "assignee": assignee.name if assignee else None,
@@ -251,6 +265,8 @@ async def queue_card(
     context = await card_context(session, clock, case, routing)
     context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
     context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
+    # The officers' chat is a group: kind, urgency, compound/building and number only
+    # (R-WHERE); the person and the details come from "details", in a private chat.
     text = catalog.render(locale, "cases.card", case=context, realert=realert)
     return await outbox.enqueue(
         session,
@@ -260,10 +276,40 @@ async def queue_card(
         is_group=True,
         dedup_key=f"case:{case.id}:card:{realert}",
         payload=outbox.message_payload(
-            text, reply_markup=case_card_markup(catalog.translator(locale), case)
+            text, reply_markup=case_card_markup(catalog.translator(locale), case, details=True)
         ),
         case_id=case.id,
     )
+
+
+async def queue_private_cards(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    case: Case,
+    routing: CaseRouting,
+) -> int:
+    """Routing to the grid workers of the case's grid reaches them privately, with the
+    full card (their role needs it)."""
+    community = await session.get(Community, case.community_id)
+    queued = 0
+    for worker in routing.grid_workers:
+        if worker.telegram_user_id is None:
+            continue
+        locale = worker.language or (community.locale if community else "zh-CN")
+        text, markup = await render_card(session, clock, catalog, case, full=True, locale=locale)
+        if await outbox.enqueue(
+            session,
+            clock,
+            kind="case_private",
+            chat_id=worker.telegram_user_id,
+            dedup_key=f"case:{case.id}:grid:{worker.id}",
+            payload=outbox.message_payload(text, reply_markup=markup),
+            case_id=case.id,
+            person_id=worker.id,
+        ):
+            queued += 1
+    return queued
 
 
 # ---------------------------------------------------------------- acting on cases
@@ -371,16 +417,26 @@ async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, 
 
 
 async def render_card(
-    session: AsyncSession, clock: Clock, catalog: Catalog, case: Case, *, realert: int = 0
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    case: Case,
+    *,
+    realert: int = 0,
+    full: bool = False,
+    locale: str | None = None,
 ) -> tuple[str, Markup | None]:
-    """The card's text and buttons in the community's language (to edit it in place)."""
-    community = await session.get(Community, case.community_id)
-    locale = community.locale if community else "zh-CN"
+    """The card's text and buttons (to edit it in place): the anonymised group card in
+    the community's language, or with `full` the whole card for a private chat."""
+    if locale is None:
+        community = await session.get(Community, case.community_id)
+        locale = community.locale if community else "zh-CN"
     context = await card_context(session, clock, case)
     context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
     context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
-    text = catalog.render(locale, "cases.card", case=context, realert=realert)
-    return text, case_card_markup(catalog.translator(locale), case)
+    key = "cases.card_full" if full else "cases.card"
+    text = catalog.render(locale, key, case=context, realert=realert)
+    return text, case_card_markup(catalog.translator(locale), case, details=not full)
 
 
 async def bind_officer_chat(
@@ -391,6 +447,12 @@ async def bind_officer_chat(
     community_id = identity.acting_community_id(OFFICER_ROLES)
     if community_id is None:
         raise NotAllowed("cases.bind_not_allowed")
+    # The officers' chat gets case cards: never a group where residents are (R-WHERE).
+    owners = await session.scalar(
+        select(GroupChat.id).where(GroupChat.chat_id == chat_id, GroupChat.active.is_(True))
+    )
+    if owners is not None:
+        raise DomainError("privacy.officers_chat_is_owners_group")
     community = await session.get(Community, community_id)
     assert community is not None
     old = community.officer_chat_id

@@ -6,9 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Compound, GroupChat
+from bot.db.models import Community, Compound, GroupChat
 from bot.services import audit
-from bot.services.errors import NotAllowed, NotFound
+from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
 
 
@@ -32,6 +32,8 @@ async def bind_group(
 ) -> GroupChat:
     """Bind a group to a compound; only an officer or admin of that compound's
     community (a role read from the database) may do it."""
+    if await is_officer_chat(session, chat_id):
+        raise DomainError("privacy.bind_in_officers_chat")
     compound = await session.get(Compound, compound_id)
     if compound is None:
         raise NotFound("groups.compound_unknown")
@@ -59,6 +61,16 @@ async def bind_group(
         details={"chat_id": chat_id, "compound_id": compound.id},
     )
     return group
+
+
+async def is_officer_chat(session: AsyncSession, chat_id: int) -> bool:
+    """Whether a chat is some community's officers' chat (never an owners' group)."""
+    found = await session.scalar(select(Community.id).where(Community.officer_chat_id == chat_id))
+    return found is not None
+
+
+async def is_owners_group(session: AsyncSession, chat_id: int) -> bool:
+    return await bound_compound(session, chat_id) is not None
 
 
 async def unbind_group(

@@ -9,7 +9,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Person, Role, RoleGrant, ScopeType, UserPreference
+from bot.db.models import ChatCommunity, Person, Role, RoleGrant, ScopeType, UserPreference
 from bot.services import audit
 from bot.services.errors import DomainError
 
@@ -33,6 +33,9 @@ class Identity:
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     #: The language chosen with /language (read with the person, in the same query).
     preferred_language: str | None = None
+    # The community this user chose to act in, in the current chat (R-RBAC: staff with
+    # roles in several communities pick one with a button; remembered per chat).
+    chosen_community_id: int | None = None
 
     @property
     def is_registered(self) -> bool:
@@ -71,6 +74,8 @@ class Identity:
         """The community an officer acts for: the lowest id among their community-scoped
         grants of `roles` (one community per deployment is the common case), or None."""
         ids = self.community_ids(roles)
+        if self.chosen_community_id in ids:
+            return self.chosen_community_id
         return min(ids) if ids else None
 
     def community_ids(self, roles: Iterable[Role]) -> set[int]:
@@ -82,9 +87,12 @@ class Identity:
         }
 
 
-async def load_identity(session: AsyncSession, telegram_user_id: int | None) -> Identity:
+async def load_identity(
+    session: AsyncSession, telegram_user_id: int | None, chat_id: int | None = None
+) -> Identity:
     """Read the person and their active grants from the database (every update), in
-    one round trip: the person LEFT JOIN their active grants."""
+    one round trip (the person LEFT JOIN their active grants), and the community they
+    chose to act in, in this chat."""
     if telegram_user_id is None:
         return Identity(telegram_user_id=None)
     rows = (
@@ -107,15 +115,25 @@ async def load_identity(session: AsyncSession, telegram_user_id: int | None) -> 
     ).all()
     if not rows:
         return Identity(telegram_user_id=telegram_user_id)
+    person = rows[0][0]
+    grants = tuple(
+        Grant(Role(role), ScopeType(scope_type), scope_id)
+        for _, role, scope_type, scope_id, _ in rows
+        if role is not None
+    )
+    chosen = None
+    if grants and chat_id is not None:
+        chosen = await session.scalar(
+            select(ChatCommunity.community_id).where(
+                ChatCommunity.chat_id == chat_id, ChatCommunity.telegram_user_id == telegram_user_id
+            )
+        )
     return Identity(
         telegram_user_id=telegram_user_id,
-        person=rows[0][0],
-        grants=tuple(
-            Grant(Role(role), ScopeType(scope_type), scope_id)
-            for _, role, scope_type, scope_id, _ in rows
-            if role is not None
-        ),
+        person=person,
+        grants=grants,
         preferred_language=rows[0][4],
+        chosen_community_id=chosen,
     )
 
 

@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Consent, Household, Person, UserPreference
-from bot.services import audit
+from bot.db.models import Consent, ConsentDecline, Household, JoinRequest, Person, UserPreference
+from bot.services import audit, households
 from bot.services.directory import household_members
 from bot.services.errors import DomainError, NotFound
+from messages import Catalog
 
 # Bump when the consent text in messages/*/registration.toml changes materially:
 # each decision records the version the person actually saw.
@@ -44,17 +45,38 @@ class RegistrationDraft:
 
 @dataclass
 class RegistrationResult:
-    person: Person
+    person: Person | None
     household: Household
     joined_existing: bool
     claimed_member: bool
     added_members: list[Person]
+    # Set when the room already has a household: the person is no member until the
+    # head (or staff) approves (R-HH).
+    pending: JoinRequest | None = None
 
 
 async def record_consent(
     session: AsyncSession, clock: Clock, *, telegram_user_id: int, locale: str, granted: bool
-) -> Consent:
-    """Record a consent decision. A decline stores only the decision itself."""
+) -> Consent | None:
+    """Record a consent decision.
+
+    A grant is stored with the text version. A decline by someone the bot knows nothing
+    about stores nothing that identifies them: only a per-day counter is bumped. A
+    decline by someone who had consented before is their withdrawal, stored as such."""
+    known = await session.scalar(
+        select(Consent.id).where(Consent.telegram_user_id == telegram_user_id).limit(1)
+    )
+    if not granted and known is None:
+        day = clock.now().date()
+        row = await session.get(ConsentDecline, (day, CONSENT_VERSION, locale))
+        if row is None:
+            session.add(
+                ConsentDecline(day=day, text_version=CONSENT_VERSION, locale=locale, count=1)
+            )
+        else:
+            row.count += 1
+        await session.flush()
+        return None
     consent = Consent(
         telegram_user_id=telegram_user_id,
         text_version=CONSENT_VERSION,
@@ -85,12 +107,15 @@ async def register_household(
     telegram_user_id: int,
     language: str,
     draft: RegistrationDraft,
+    catalog: Catalog | None = None,
 ) -> RegistrationResult:
     """Save a confirmed registration.
 
-    A second Telegram user of a household joins it (no duplicate household); if the
-    head already listed them as a member without Telegram, that record is claimed
-    rather than duplicated. Registering again updates the person's own record.
+    A room nobody registered yet makes a new household with this person as its head.
+    A room that already has a household is joined only with its consent (R-HH): a
+    pending join request goes to the head (or staff), and nothing of the household is
+    shown. A listed member is never claimed by typing the same name. Registering the
+    same room again updates the person's own record.
     """
     if not await has_consent(session, telegram_user_id):
         raise DomainError("registration.consent_required")
@@ -100,17 +125,31 @@ async def register_household(
     now = clock.now()
     existing = await household_members(session, household.id)
     person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
-    claimed = False
-    if person is None:
-        unclaimed = _same_name(existing, draft.name, without_telegram=True)
-        if unclaimed is not None:
-            person, claimed = unclaimed, True
-            person.telegram_user_id = telegram_user_id
-        else:
-            person = Person(telegram_user_id=telegram_user_id, name=draft.name, created_at=now)
-            session.add(person)
     others = [p for p in existing if p is not person]
-    joined_existing = bool(others)
+    already_member = person is not None and person.household_id == household.id
+    if not already_member and others:
+        if person is not None and person.household_id is not None:
+            await households._leave_checks(session, person)
+        if catalog is None:
+            from messages import Catalog as _Catalog
+
+            catalog = _Catalog()
+        request = await households.apply_to_join(
+            session,
+            clock,
+            catalog,
+            telegram_user_id=telegram_user_id,
+            language=language,
+            household_id=household.id,
+            name=draft.name,
+            phone=draft.phone,
+        )
+        return RegistrationResult(person, household, False, False, [], pending=request)
+    if person is None:
+        person = Person(telegram_user_id=telegram_user_id, name=draft.name, created_at=now)
+        session.add(person)
+    elif not already_member and person.household_id is not None:
+        await households._leave_checks(session, person)
     person.name = draft.name
     person.phone = draft.phone
     person.language = language
@@ -147,18 +186,17 @@ async def register_household(
         entity="household",
         entity_id=household.id,
         details={
-            "joined_existing": joined_existing,
-            "claimed_member": claimed,
+            "joined_existing": False,
             "members_added": [m.id for m in added],
         },
     )
-    return RegistrationResult(person, household, joined_existing, claimed, added)
+    return RegistrationResult(person, household, False, False, added)
 
 
-def _same_name(people: list[Person], name: str, *, without_telegram: bool = False) -> Person | None:
+def _same_name(people: list[Person], name: str) -> Person | None:
     wanted = name.casefold()
     for p in people:
-        if p.name.casefold() == wanted and not (without_telegram and p.telegram_user_id):
+        if p.name.casefold() == wanted:
             return p
     return None
 
@@ -181,12 +219,12 @@ async def update_profile(
     name: str | None = None,
     phone: str | None = None,
 ) -> Person:
-    changed = {}
+    changed: dict[str, dict[str, str | None]] = {}
     if name is not None and name != person.name:
-        changed["name"] = True
+        changed["name"] = {"old": person.name, "new": name}
         person.name = name
     if phone is not None and phone != person.phone:
-        changed["phone"] = True
+        changed["phone"] = {"old": person.phone, "new": phone}
         person.phone = phone
     if changed:
         person.updated_at = clock.now()
@@ -231,31 +269,6 @@ async def add_member(
         entity_id=new.id,
     )
     return new
-
-
-async def remove_member(
-    session: AsyncSession, clock: Clock, *, reporter: Person, member_id: int
-) -> Person:
-    """Remove a member without Telegram from the reporter's own household."""
-    member = await session.get(Person, member_id)
-    if (
-        member is None
-        or reporter.household_id is None
-        or member.household_id != reporter.household_id
-        or member.telegram_user_id is not None
-    ):
-        raise NotFound("registration.member_unknown")
-    member.household_id = None
-    member.updated_at = clock.now()
-    await audit.record(
-        session,
-        at=clock.now(),
-        actor=reporter,
-        action="member.remove",
-        entity="person",
-        entity_id=member.id,
-    )
-    return member
 
 
 async def count_members(session: AsyncSession, household_id: int) -> int:

@@ -130,11 +130,13 @@ async def _store(
     anonymous: bool = False,
 ) -> Report:
     level = await risk_areas.risk_level(session, path.community.id, origin_code, arrival_date)
+    # A tip-off (anonymous) keeps neither who sent it nor their household (R-AUD): nobody,
+    # officers and admins included, can find the reporter from the database.
     report = Report(
         community_id=path.community.id,
         kind=kind.value,
-        household_id=path.household.id,
-        reporter_id=reporter.id,
+        household_id=None if anonymous else path.household.id,
+        reporter_id=None if anonymous else reporter.id,
         subject_id=subject_id,
         anonymous=anonymous,
         origin_code=origin_code,
@@ -147,8 +149,10 @@ async def _store(
     session.add(report)
     await session.flush()
     await audit.record(
-        session, at=clock.now(), actor=reporter, action=f"report.{kind.value}", entity="report",
+        session, at=clock.now(), actor=None if anonymous else reporter,
+        actor_telegram_id=None, action=f"report.{kind.value}", entity="report",
         entity_id=report.id, details={"risk_level": level, "anonymous": anonymous},
+        community_id=path.community.id,
     )  # fmt: skip
     return report
 
@@ -450,7 +454,8 @@ async def submit_tipoff(
     if concern not in CONCERNS:
         raise DomainError("reports.choice_invalid")
     details = {"concern": concern, "about": about, "text": text}
-    key = dedup_key(reporter.id, ReportKind.TIPOFF, details, today)
+    # The same tip-off sent twice the same day collapses; the key names no reporter.
+    key = dedup_key(0, ReportKind.TIPOFF, details, today)
     if (found := await _existing(session, key)) is not None:
         return found
     report = await _store(

@@ -20,11 +20,18 @@ MAX_RANGE_DAYS = 92
 async def acting_community(
     session: AsyncSession, identity: Identity, roles: Iterable[Role]
 ) -> Community:
-    """The community a staff member acts in: the first one any grant of `roles` lies in.
+    """The community a staff member acts in: the one chosen in this chat (/community)
+    when a grant of `roles` lies in it, else the first one any grant of `roles` lies in.
 
     Raises NotAllowed when no grant of `roles` exists.
     """
     wanted = set(roles)
+    if identity.chosen_community_id is not None:
+        from bot.services.scope import communities_for
+
+        for chosen in await communities_for(session, identity, wanted):
+            if chosen.id == identity.chosen_community_id:
+                return chosen
     for grant in identity.grants:
         if grant.role not in wanted:
             continue

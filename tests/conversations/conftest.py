@@ -10,6 +10,22 @@ from bot.clock import FakeClock
 from bot.double import BotApiDouble, RateLimits
 from messages import Catalog
 from tests.support.chat import TOKEN, ChatUser, RunningBot, settings_for
+from tests.support.privacy import check_groups
+
+
+@pytest.fixture(autouse=True)
+async def no_personal_data_in_groups(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """R-WHERE, for the whole suite: after each conversation test, every message the bot
+    sent to (or edited in) any group chat is scanned for the test residents' names,
+    phones, rooms and temperatures; a match fails that test."""
+    yield
+    double = request.node.funcargs.get("double")
+    if not isinstance(double, BotApiDouble):
+        return
+    found = await check_groups(
+        double, request.node.funcargs.get("database_url"), request.node.nodeid
+    )
+    assert not found, "personal data in a group chat:\n" + "\n".join(found)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import AuditEntry
+from bot.db.models import AuditEntry, Community
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import AuditPage
 from tests.conftest import SHANGHAI
@@ -25,8 +25,20 @@ async def test_admin_filters_and_pages(
             session.add(
                 AuditEntry(
                     actor_id=None, actor_telegram_id=777, action=f"test.a{i}", entity="case",
-                    entity_id=i, details={},
+                    entity_id=i, details={}, community_id=community.community_id,
                     at=datetime(2022, 3, 8, 10, 0, tzinfo=SHANGHAI) + timedelta(minutes=i),
+                )
+            )  # fmt: skip
+        # another community's entries (and ones of none) are never shown to this admin
+        other = Community(name="西湖社区", created_at=datetime(2022, 3, 1, tzinfo=SHANGHAI))
+        session.add(other)
+        await session.flush()
+        for i, community_id in enumerate((other.id, None)):
+            session.add(
+                AuditEntry(
+                    actor_id=None, actor_telegram_id=888, action=f"other.b{i}", entity="case",
+                    entity_id=i, details={}, community_id=community_id,
+                    at=datetime(2022, 3, 8, 11, 0, tzinfo=SHANGHAI),
                 )
             )  # fmt: skip
     admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员", language_code="en"))
@@ -40,6 +52,7 @@ async def test_admin_filters_and_pages(
         "03-08 10:23 777 test.a23 (case) #23",
     ]
     assert len(text.splitlines()) == 12 and "test.a14" not in text
+    assert "other.b" not in text
     replies = await admin.press("Next")
     assert "test.a14" in texts(replies) and "page 2/3" in texts(replies)
     replies = await admin.send("/audit 王干事")

@@ -69,15 +69,12 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
         case = await session.scalar(select(Case))
         assert case is not None
     card = _card(double, case.id)
+    # the officers' chat is a group: kind, urgency, place and number only (R-WHERE)
     assert card.content == (
-        "🚨 紧急 #1 症状报告\n"
-        "状态：待处理\n"
-        "时间：2022-03-10 09:00\n"
-        "住址：阳光花园 1栋 1单元 101\n"
-        "人员：张三 +8613800138000\n"
-        "网格员：李网格\n"
-        "情况：张三：发热，体温 38.5℃，自 2022-03-10 起。"
+        "🚨 紧急 #1 症状报告\n状态：待处理\n时间：2022-03-10 09:00\n位置：阳光花园 1栋\n"
+        "网格员：李网格\n人员和详细情况不在群里显示，请点“详情”在私聊中查看。"
     )
+    assert "张三" not in card.content
     # A resident presses the officer's button (the real one, and a forged one)
     _, ack_data = resident.button_data("已知悉", card)
     await resident.press_data(ack_data, card, chat_id=OFFICER_GROUP)
@@ -97,10 +94,9 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
         "🚨 紧急 #1 症状报告\n"
         "状态：已知悉\n"
         "时间：2022-03-10 09:00\n"
-        "住址：阳光花园 1栋 1单元 101\n"
-        "人员：张三 +8613800138000\n"
+        "位置：阳光花园 1栋\n"
         "网格员：李网格\n"
-        "情况：张三：发热，体温 38.5℃，自 2022-03-10 起。"
+        "人员和详细情况不在群里显示，请点“详情”在私聊中查看。"
     )
     _, take_data = officer.button_data("我来处理", card)
     await officer.press_data(take_data, card, chat_id=OFFICER_GROUP)
@@ -111,27 +107,21 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
     assert "办结说明" in texts(replies)
     # other commands still work while the note is awaited; an empty-ish note is refused
     replies = await officer.send("/cases", chat=double.chats[OFFICER_GROUP])
-    assert texts(replies) == (
-        "未办结事件（共 1 个）\n🚨 #1 症状报告 · 处理中 · 2022-03-10 09:00 · 阳光花园 1栋 · 王干事"
-    )
+    assert texts(replies) == "请在与本助手的私聊中使用这个功能（群聊里不显示个人信息）。"
     replies = await officer.send("x" * 501, chat=double.chats[OFFICER_GROUP])
     assert "500" in texts(replies)
     replies = await officer.send("已陪同前往<b>发热门诊</b>", chat=double.chats[OFFICER_GROUP])
     assert "已办结" in texts(replies)
     card = _card(double, case.id)
-    # the note is shown as typed (escaped, not interpreted as HTML)
-    assert card.content == (
-        "🚨 紧急 #1 症状报告\n"
-        "状态：已办结\n"
-        "时间：2022-03-10 09:00\n"
-        "住址：阳光花园 1栋 1单元 101\n"
-        "人员：张三 +8613800138000\n"
-        "网格员：李网格\n"
-        "处理人：王干事\n"
-        "情况：张三：发热，体温 38.5℃，自 2022-03-10 起。\n"
-        "办结说明：已陪同前往<b>发热门诊</b>"
-    )
-    assert not double.inline_buttons(card)
+    assert "状态：已办结" in card.content and "发热门诊" not in card.content
+    # only "details" is left; in the officer's private chat the note is shown as typed
+    # (escaped, not interpreted as HTML)
+    assert [[text for text, _ in row] for row in double.inline_buttons(card)] == [
+        ["🔒 详情（私聊）"]
+    ]
+    await officer.send("/help")
+    await officer.press("详情", card, chat_id=OFFICER_ID)
+    assert "<b>发热门诊</b>" in (officer.last().content or "")
     await running_bot.drain()
     assert resident.last().content == (
         "您报告的症状报告已由社区办结。说明：已陪同前往<b>发热门诊</b>"
@@ -172,7 +162,7 @@ async def test_unacknowledged_urgent_case_is_raised_again_once_per_period(
     await running_bot.drain()
     assert "第 2 次提醒" in double.messages(OFFICER_GROUP)[-1].content
     assert len(double.messages(OFFICER_GROUP)) == 3
-    replies = await officer.send("/cases 症状报告", chat=double.chats[OFFICER_GROUP])
+    replies = await officer.send("/cases 症状报告")  # officer commands: private chat only
     assert "症状报告" in texts(replies) and "共 1 个" in texts(replies)
     # once acknowledged, no more re-alerts
     card = _card(double, 1)
@@ -181,7 +171,7 @@ async def test_unacknowledged_urgent_case_is_raised_again_once_per_period(
     clock.advance(timedelta(hours=2))
     await tick(ctx)
     await running_bot.drain()
-    assert len(double.messages(OFFICER_GROUP)) == 4  # + the /cases answer, no new card
+    assert len(double.messages(OFFICER_GROUP)) == 3  # no new card
 
 
 async def test_tipoff_never_reveals_the_reporter(
@@ -208,7 +198,10 @@ async def test_tipoff_never_reveals_the_reporter(
     assert "Nobody will learn who you are" in summary
     await running_bot.drain()
     card = _card(double, 1)
-    assert "not registered" in card.content
+    assert "not registered" not in card.content
+    await officer.send("/help")
+    await officer.press("详情", card, chat_id=OFFICER_ID)
+    assert "not registered" in (officer.last().content or "")
     for chat_id in double.chats:
         if chat_id == english_resident.id:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Consent, Person
+from bot.db.models import Consent, ConsentDecline, Person
 from bot.double import BotApiDouble
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import SeededCommunity
@@ -172,17 +172,17 @@ async def test_declining_consent_stores_nothing_personal(
             )
             == 0
         )
-        consents = (await session.scalars(select(Consent))).all()
-        assert [(c.telegram_user_id, c.granted, c.person_id) for c in consents] == [
-            (resident.id, False, None)
-        ]
+        # Nothing identifying: no consent row with the account, only a daily count.
+        assert (await session.scalars(select(Consent))).all() == []
+        declines = (await session.scalars(select(ConsentDecline))).all()
+        assert [(d.locale, d.count) for d in declines] == [("zh-CN", 1)]
     # changing one's mind later works
     await resident.send("/start")
     replies = await resident.press("同意")
     assert "小区" in texts(replies)
 
 
-async def test_second_member_joins_the_existing_household(
+async def test_second_user_of_a_room_only_applies_and_claims_nobody(
     running_bot: RunningBot,
     resident: ChatUser,
     community: SeededCommunity,
@@ -198,14 +198,19 @@ async def test_second_member_joins_the_existing_household(
     await resident.press("没有了")
     await resident.press("确认提交")
 
-    spouse = ChatUser(double, double.user(5003, "李四", language_code="zh-hans"))
-    await walk_to_name(spouse)
-    await spouse.send("李四")
-    await spouse.send("13900139000")
-    await spouse.press("没有了")
-    replies = await spouse.press("确认提交")
-    text = texts(replies)
-    assert "已加入同一户" in text and "家人此前已替您登记" in text
+    stranger = ChatUser(double, double.user(5003, "李四", language_code="zh-hans"))
+    await walk_to_name(stranger)
+    await stranger.send("李四")
+    await stranger.send("13900139000")
+    await stranger.press("没有了")
+    replies = await stranger.press("确认提交")
+    text = replies[-1].content
+    assert text == (
+        "✅ 已提交入户申请：阳光花园 1栋 1单元 101。\n\n"
+        "该房号已有住户登记。为保护这户人家的信息，需要户主（或负责的网格员/社区工作人员）"
+        "确认后您才会加入；确认前您看不到这户的任何信息，也不能替这户报备。"
+        "结果会通过本聊天通知您。"
+    )
     assert "张三" not in text  # other members' names are not revealed to whoever picks a room
     async with sessionmaker() as session:
         household_id = community.household("阳光花园/1栋/1单元/101")
@@ -214,10 +219,14 @@ async def test_second_member_joins_the_existing_household(
                 select(Person).where(Person.household_id == household_id).order_by(Person.id)
             )
         ).all()
+        # typing the listed name claimed nothing: 李四's record has no Telegram account
         assert [(m.name, m.telegram_user_id) for m in members] == [
             ("张三", resident.id),
-            ("李四", spouse.id),
+            ("李四", None),
         ]
+    # not a member: the profile says so, the report menu is not open to them
+    replies = await stranger.send("/profile")
+    assert texts(replies) == "您还没有登记，请先发送 /start。"
 
 
 async def test_english_registration_escapes_html_in_names(

@@ -11,7 +11,7 @@ from bot.db.models import Case, Isolation, Person, Report
 from bot.double import BotApiDouble
 from tests.conversations.test_reports_flow import add_risk, register
 from tests.conversations.test_reports_more_flows import OFFICER_GROUP, bind
-from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.chat import ChatUser, RunningBot, private_details, texts
 from tests.support.community import SeededCommunity
 
 
@@ -26,7 +26,7 @@ async def test_return_from_a_risk_area_in_english(
     user = english_resident
     await register(sessionmaker, clock, community, user, name="Alice", member="Grandma Li")
     await add_risk(sessionmaker, clock, community, "深圳 high 3-1")
-    await bind(double)
+    officer = await bind(double)
     await user.send("/report")
     await user.press("I came back")
     replies = await user.send("atlantis")
@@ -50,7 +50,9 @@ async def test_return_from_a_risk_area_in_english(
     assert "Return reported" in saved and "stay at home in isolation" in saved
     assert "until 2022-03-22" in saved
     await running_bot.drain()
-    card = double.messages(OFFICER_GROUP)[-1].content or ""
+    group_card = double.messages(OFFICER_GROUP)[-1]
+    assert "Alice" not in (group_card.content or "")  # the officers' chat is a group
+    card = (await private_details(officer, group_card)).content or ""
     assert "Alice" in card
     async with sessionmaker() as session:
         isolated = (
@@ -73,7 +75,7 @@ async def test_tenant_report_in_english_escapes_names(
 ) -> None:
     user = english_resident
     await register(sessionmaker, clock, community, user, name="Alice", member=None)
-    await bind(double)
+    officer = await bind(double)
     await user.send("/report")
     await user.press("Tenants / relatives staying")
     await user.press("Tenants")
@@ -92,7 +94,7 @@ async def test_tenant_report_in_english_escapes_names(
     replies = await user.press("Submit")
     assert "the officers have been told" in texts(replies)
     await running_bot.drain()
-    card = double.messages(OFFICER_GROUP)[-1]
+    card = await private_details(officer, double.messages(OFFICER_GROUP)[-1])
     assert "&lt;i&gt;Bob&lt;/i&gt;" in (card.raw_text or "")
     async with sessionmaker() as session:
         report = await session.scalar(select(Report))

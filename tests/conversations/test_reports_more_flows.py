@@ -11,7 +11,7 @@ from bot.clock import FakeClock
 from bot.db.models import Case, Isolation, Person, Report
 from bot.double import BotApiDouble, SentMessage
 from tests.conversations.test_reports_flow import add_risk, register
-from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.chat import ChatUser, RunningBot, private_details, texts
 from tests.support.community import OFFICER_ID, SeededCommunity
 
 OFFICER_GROUP = -1004321
@@ -38,7 +38,7 @@ async def test_visit_from_risk_area_in_chinese_with_html_name(
 ) -> None:
     await register(sessionmaker, clock, community, resident)
     await add_risk(sessionmaker, clock, community, "湖北 medium 3-1")
-    await bind(double)
+    officer = await bind(double)
     await resident.send("/report")
     await resident.press("来访报备")
     replies = await resident.send("12345")
@@ -72,7 +72,7 @@ async def test_visit_from_risk_area_in_chinese_with_html_name(
         "您可以替访客每天报告体温。"
     )
     await running_bot.drain()
-    card = double.messages(OFFICER_GROUP)[-1]
+    card = await private_details(officer, double.messages(OFFICER_GROUP)[-1])
     assert "<b>李</b>表哥" in card.content  # shown as typed, never as markup
     async with sessionmaker() as session:
         isolation = await session.scalar(select(Isolation))
@@ -95,7 +95,7 @@ async def test_tenant_in_chinese_and_visit_without_risk_in_english(
         sessionmaker, clock, community, english_resident, name="Alice", member=None,
         room="阳光花园/2栋/1单元/101",
     )  # fmt: skip
-    await bind(double)
+    officer = await bind(double)
     await resident.send("/report")
     await resident.press("租户")
     await resident.press("租户")
@@ -118,7 +118,9 @@ async def test_tenant_in_chinese_and_visit_without_risk_in_english(
     replies = await resident.press("确认提交")
     assert replies[-1].content == ("✅ 已登记，社区工作人员已收到通知。感谢您依规报备。")
     await running_bot.drain()
-    assert "王五、赵六" in double.messages(OFFICER_GROUP)[-1].content
+    assert "王五、赵六" not in (double.messages(OFFICER_GROUP)[-1].content or "")
+    details = await private_details(officer, double.messages(OFFICER_GROUP)[-1])
+    assert "王五、赵六" in (details.content or "")
 
     await english_resident.send("/report")
     await english_resident.press("A visitor")
@@ -169,7 +171,7 @@ async def test_supplies_in_both_languages(
                       start_date=date(2022, 3, 5), end_date=date(2022, 3, 18), status="active",
                       created_at=clock.now())
         )  # fmt: skip
-    await bind(double)
+    officer = await bind(double)
     await resident.send("/report")
     await resident.press("隔离户求助")
     await resident.press("食品")
@@ -185,7 +187,8 @@ async def test_supplies_in_both_languages(
     assert replies[-1].content == ("✅ 求助已转给志愿者和网格员，办好后会通知您。")
     await running_bot.drain()
     card = double.messages(OFFICER_GROUP)[-1]
-    assert "物资/求助" in card.content and "大米" in card.content
+    assert "物资/求助" in card.content and "大米" not in card.content
+    assert "大米" in ((await private_details(officer, card)).content or "")
     # a volunteer may take and resolve supplies cases
     volunteer = ChatUser(double, double.user(9005, "赵志愿"))
     _, take = volunteer.button_data("我来处理", card)

@@ -106,6 +106,7 @@ def _case(**overrides: Any) -> dict[str, Any]:
         "status_label": "待处理",
         "created": "03-10 09:00",
         "address": {"compound": "阳光花园", "building": "3栋", "unit": "2单元", "room": "301"},
+        "place": "阳光花园 3栋",
         "subject": {"name": HTML_NAME, "phone": "+8613800010001"},
         "grid_workers": [{"name": "李网格"}, {"name": LONG_NAME}],
         "assignee": "王干部",
@@ -119,6 +120,15 @@ def _case(**overrides: Any) -> dict[str, Any]:
 # Explicit samples: key -> list of parameter sets (strict: every variable given).
 SAMPLES: dict[str, list[dict[str, Any]]] = {
     "cases.card": [
+        {"case": _case(), "realert": 0},
+        {
+            "case": _case(urgent=False, address=None, subject=None, grid_workers=[],
+                          assignee="", details={"summary": ""}, note="已送医", place=""),
+            "realert": 2,
+        },
+    ],
+    # the officers' chat (a group) gets the anonymised card; "details" the whole one
+    "cases.card_full": [
         {"case": _case(), "realert": 0},
         {
             "case": _case(urgent=False, address=None, subject=None, grid_workers=[],

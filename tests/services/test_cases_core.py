@@ -7,7 +7,7 @@ from bot.clock import FakeClock
 from bot.db.models import Case, CaseEvent, CaseKind, Community, Delivery
 from bot.services.cases import open_case
 from messages import Catalog
-from tests.support.community import SeededCommunity
+from tests.support.community import GRID_WORKER_ID, SeededCommunity
 
 OFFICER_CHAT = -100777
 
@@ -48,17 +48,23 @@ async def test_open_case_routes_to_grid_worker_and_queues_one_card(
     async with sessionmaker() as session:
         case = await session.scalar(select(Case))
         assert case is not None and case.grid_id == community.grid_ids["第一网格"]
-        deliveries = (await session.scalars(select(Delivery))).all()
-        assert len(deliveries) == 1
-        card = deliveries[0]
-        assert card.chat_id == OFFICER_CHAT and card.case_id == case.id
+        deliveries = (await session.scalars(select(Delivery).order_by(Delivery.id))).all()
+        # one anonymised card in the officers' chat, the whole card to the grid worker
+        assert [(d.kind, d.chat_id, d.is_group) for d in deliveries] == [
+            ("case_card", OFFICER_CHAT, True),
+            ("case_private", GRID_WORKER_ID, False),
+        ]
+        card, private = deliveries
+        assert card.case_id == case.id
         text = card.payload["text"]
-        assert "李网格" in text and "1栋" in text and "&lt;发热&gt; 38.5" in text and "紧急" in text
-        buttons = card.payload["reply_markup"]["inline_keyboard"][0]
-        assert [b["callback_data"] for b in buttons] == [
-            f"case:ack:{case.id}",
-            f"case:take:{case.id}",
-            f"case:resolve:{case.id}",
+        assert "李网格" in text and "1栋" in text and "紧急" in text
+        assert "38.5" not in text and "101" not in text
+        assert "&lt;发热&gt; 38.5" in private.payload["text"]
+        rows = card.payload["reply_markup"]["inline_keyboard"]
+        assert [[b["callback_data"] for b in row] for row in rows] == [
+            [f"case:ack:{case.id}", f"case:take:{case.id}", f"case:resolve:{case.id}"],
+            [f"mc:{case.id}"],
+            [f"cdt:{case.id}"],
         ]
         assert [e.action for e in await session.scalars(select(CaseEvent))] == ["opened"]
 

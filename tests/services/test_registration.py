@@ -6,8 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.db.models import AuditEntry, Consent, Household, Person
-from bot.services import registration
+from bot.services import households, registration
 from bot.services.errors import DomainError
+from bot.services.identity import Identity
 from bot.services.registration import MemberDraft, RegistrationDraft
 from tests.support.community import SeededCommunity
 
@@ -68,6 +69,7 @@ async def test_declined_then_granted_consent_uses_latest(
         )
         assert not await registration.has_consent(session, 5)
         rows = (await session.scalars(select(Consent).where(Consent.telegram_user_id == 5))).all()
+        # a decline after a grant is a withdrawal, stored as such
         assert [r.granted for r in rows] == [True, False]
         assert all(r.text_version == registration.CONSENT_VERSION for r in rows)
 
@@ -88,17 +90,24 @@ async def test_head_registers_with_members_and_second_member_joins(
         assert first.person.is_head and not first.joined_existing
         assert {m.name for m in first.added_members} == {"张奶奶", "李四"}
     async with sessionmaker.begin() as session:
-        # 李四 gets Telegram later and registers herself: she claims her record.
+        # Someone typing the name 李四 gets no claim on her record, and joins nothing:
+        # a pending request waits for the head (R-HH).
         second = await _register(session, clock, 2, household_id, "李四")
-        assert second.joined_existing and second.claimed_member and not second.person.is_head
+        assert second.pending is not None and second.person is None
+        assert not second.joined_existing and not second.claimed_member
     async with sessionmaker() as session:
         members = (
             await session.scalars(select(Person).where(Person.household_id == household_id))
         ).all()
-        assert sorted(m.name for m in members) == ["张三", "张奶奶", "李四"]
+        assert sorted((m.name, m.telegram_user_id) for m in members) == [
+            ("张三", 1),
+            ("张奶奶", None),
+            ("李四", None),
+        ]
         assert await session.scalar(select(func.count()).select_from(Household)) == 26
         actions = (await session.scalars(select(AuditEntry.action))).all()
-        assert actions.count("registration.saved") == 2
+        assert actions.count("registration.saved") == 1
+        assert actions.count("household.join_request") == 1
 
 
 async def test_registering_again_updates_instead_of_duplicating(
@@ -144,9 +153,10 @@ async def test_members_added_and_removed_only_within_own_household(
             await registration.add_member(
                 session, clock, reporter=a, member=MemberDraft("张小", "child")
             )
-        with pytest.raises(DomainError):
-            await registration.remove_member(session, clock, reporter=b, member_id=kid.id)
-        with pytest.raises(DomainError):  # a member with Telegram cannot be removed by another
-            await registration.remove_member(session, clock, reporter=a, member_id=b.id)
-        removed = await registration.remove_member(session, clock, reporter=a, member_id=kid.id)
+        as_a, as_b = Identity(1, a), Identity(2, b)
+        with pytest.raises(DomainError):  # another household's head
+            await households.remove_member(session, clock, identity=as_b, member_id=kid.id)
+        with pytest.raises(DomainError):  # someone of another household
+            await households.remove_member(session, clock, identity=as_a, member_id=b.id)
+        removed = await households.remove_member(session, clock, identity=as_a, member_id=kid.id)
         assert removed.household_id is None

@@ -20,7 +20,7 @@ from bot.db.models import (
     Person,
     Report,
 )
-from bot.services import clinics, reports, risk_areas
+from bot.services import cases, clinics, reports, risk_areas
 from bot.services.errors import DomainError
 from messages import Catalog
 from tests.support.community import ADMIN_ID, SeededCommunity
@@ -120,12 +120,16 @@ async def test_return_from_risk_area_isolates_every_traveller_once(
         assert await session.scalar(select(func.count()).select_from(Report)) == 1
         assert await session.scalar(select(func.count()).select_from(Isolation)) == 2
         assert await session.scalar(select(func.count()).select_from(Case)) == 1
-        card = await session.scalar(select(Delivery))
+        # the whole card goes privately to the grid worker; the officers' chat (a
+        # group) gets no name
+        card = await session.scalar(select(Delivery).where(Delivery.kind == "case_private"))
         assert (
             card is not None
             and "张奶奶" in card.payload["text"]
             and "2022-03-22" in card.payload["text"]
         )
+        group = await session.scalar(select(Delivery).where(Delivery.kind == "case_card"))
+        assert group is not None and "张奶奶" not in group.payload["text"]
         actions = set(await session.scalars(select(AuditEntry.action)))
         assert {"report.return", "isolation.start", "case.open"} <= actions
 
@@ -219,7 +223,7 @@ async def test_symptom_always_urgent_with_clinics(
         )  # fmt: skip
         assert result.case is not None and result.case.urgent
         assert result.clinics[0]["name"] == "市一医院发热门诊"
-        card = await session.scalar(select(Delivery))
+        card = await session.scalar(select(Delivery).where(Delivery.kind == "case_private"))
         assert (
             card is not None and "38.2" in card.payload["text"] and "张奶奶" in card.payload["text"]
         )
@@ -244,14 +248,21 @@ async def test_tipoff_card_never_names_the_reporter(
             session, clock, catalog, reporter=head, concern="return",
             about="2栋1单元302", text="<b>昨晚</b>有人从外地回来没报备",
         )  # fmt: skip
-        assert result.report.anonymous and result.report.reporter_id == head.id
+        # nobody can find the reporter: not on the report, the case or the audit log
+        assert result.report.anonymous and result.report.reporter_id is None
+        assert result.report.household_id is None
         assert result.case is not None and result.case.reporter_id is None
         assert result.case.household_id is None and result.case.subject_id is None
+        entries = (await session.scalars(select(AuditEntry))).all()
+        tipoff = [e for e in entries if e.action == "report.tipoff"]
+        assert [(e.actor_id, e.actor_telegram_id) for e in tipoff] == [(None, None)]
         card = await session.scalar(select(Delivery))
         assert card is not None
         text = card.payload["text"]
         assert "张三" not in text and "13800138000" not in text and "101" not in text
-        assert "&lt;b&gt;昨晚&lt;/b&gt;" in text
+        full, _ = await cases.render_card(session, clock, catalog, result.case, full=True)
+        assert "张三" not in full and "13800138000" not in full
+        assert "&lt;b&gt;昨晚&lt;/b&gt;" in full
 
 
 async def test_supplies_only_for_households_in_isolation(

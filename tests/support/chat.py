@@ -192,3 +192,15 @@ class ChatUser:
 def texts(messages: Iterable[SentMessage]) -> str:
     """All visible text of some messages, joined (for assertions)."""
     return "\n".join(m.content or "" for m in messages)
+
+
+async def private_details(officer: ChatUser, card: SentMessage) -> SentMessage:
+    """Press "details" on an anonymised case card in the officers' chat (R-WHERE): the
+    whole card arrives in the presser's private chat."""
+    await officer.send("/help")  # a private chat with the bot exists
+    mark = officer.double.mark()
+    _, data = officer.button_data("详情", card)
+    await officer.press_data(data, card, chat_id=officer.id)
+    found = officer.replies_since(mark, officer.id)
+    assert found, officer.answer_of_last_press()
+    return found[-1]
