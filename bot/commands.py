@@ -19,14 +19,14 @@ from bot.db.models import Person, Role, RoleGrant
 from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = (
-    "start", "report", "me", "profile", "language", "cancel", "help",
+    "start", "report", "me", "profile", "mycode", "language", "cancel", "help",
 )  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
     "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
     "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set", "notice",
     "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
-    "audit",
+    "audit", "round_new", "round", "round_tick", "round_todo", "round_positives",
 )  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 

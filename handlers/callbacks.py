@@ -135,3 +135,51 @@ class IsolationCb(CallbackData, prefix="iso"):
     action: str
     isolation_id: int
     days: int = 0
+
+
+class RoundCb(CallbackData, prefix="rnd"):
+    """A testing round (issue 15): ann(ounce) / close / prog(ress) / todo (grid worker's
+    list, `page`) / self (household self-report) / tick (household list picker)."""
+
+    action: str
+    round_id: int
+    page: int = 0
+
+
+class RoundMarkCb(CallbackData, prefix="rmk"):
+    """Mark one person of a round: t(ested, ticked by staff) / v(isited at the door) /
+    x (exempt, asks the reason) / a(way, asks where) / s(elf-reported)."""
+
+    action: str
+    round_id: int
+    person_id: int
+
+
+class RoundPick(CallbackData, prefix="rpk"):
+    """The tick list's picker: b(uilding) chosen → its households; h(ousehold) chosen."""
+
+    round_id: int
+    level: str
+    id: int
+
+
+class RoundHousePage(CallbackData, prefix="rhp"):
+    """A page of the households of one building in the tick list."""
+
+    round_id: int
+    building_id: int
+    page: int
+
+
+class CodeCb(CallbackData, prefix="pcode"):
+    """Show the personal QR code of one member of one's household."""
+
+    person_id: int
+
+
+class ScreenPersonCb(CallbackData, prefix="spp"):
+    """The door visit's people editor: cyc(le a person's status) / fev(er toggle) /
+    save; `index` is the person's place in the visit being edited."""
+
+    action: str
+    index: int = 0

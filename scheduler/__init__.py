@@ -43,6 +43,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     from scheduler.checkins import checkin_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
     from scheduler.reports import coverage_reminders, daily_charts
+    from scheduler.rounds import testing_rounds
 
     return [
         ("case_realert", realert_cases),
@@ -52,6 +53,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("public_posts", daily_public_posts),
         ("coverage_reminders", coverage_reminders),
         ("daily_charts", daily_charts),
+        ("testing_rounds", testing_rounds),
     ]
 
 
