@@ -39,10 +39,17 @@ async def test_officer_gets_xlsx_and_csv(
     assert "1 reports" in (docs[0].caption or "") and "阳光花园" in (docs[0].caption or "")
     xlsx = double.file(docs[0].document["file_id"]).content  # type: ignore[index]
     book = load_workbook(io.BytesIO(xlsx))
-    assert book.sheetnames == ["Reports", "Isolations & check-ins", "Gate entries", "Cases"]
+    assert book.sheetnames == [
+        "Reports",
+        "Isolations & check-ins",
+        "Gate entries",
+        "Cases",
+        "Testing rounds",
+        "Door screening",
+    ]
     zipped = double.file(docs[1].document["file_id"]).content  # type: ignore[index]
     assert docs[1].document["file_name"].endswith(".csv.zip")  # type: ignore[index]
-    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 4
+    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 6
 
     replies = await officer.send("/ledger 2099-01-01")
     assert "future" in texts(replies)

@@ -89,9 +89,16 @@ async def test_xlsx_has_headers_frozen_pane_filter_and_rows(
     day = date(2022, 3, 10)
     async with sessionmaker.begin() as session:
         files = await _export(session, clock, catalog, tmp_path, community, "zh-CN", day, day)
-    assert files.counts == {"reports": 1, "checkins": 1, "gate_entries": 1, "cases": 1}
+    assert files.counts == {
+        "reports": 1,
+        "checkins": 1,
+        "gate_entries": 1,
+        "cases": 1,
+        "test_rounds": 0,
+        "screening": 0,
+    }
     book = load_workbook(files.xlsx)
-    assert book.sheetnames == ["报备", "隔离与打卡", "门岗登记", "事件"]
+    assert book.sheetnames == ["报备", "隔离与打卡", "门岗登记", "事件", "核酸轮次", "入户排查"]
     reports = book["报备"]
     assert reports.freeze_panes == "A2"
     assert reports.auto_filter.ref == "A1:J2"
@@ -135,7 +142,14 @@ async def test_csv_zip_and_english_headers_and_compound_filter(
             community, "en", date(2022, 3, 9), date(2022, 3, 10), "幸福里",
         )  # fmt: skip
     assert files.counts["reports"] == 2 and only.counts["reports"] == 1
-    assert only.counts == {"reports": 1, "checkins": 1, "gate_entries": 1, "cases": 1}
+    assert only.counts == {
+        "reports": 1,
+        "checkins": 1,
+        "gate_entries": 1,
+        "cases": 1,
+        "test_rounds": 0,
+        "screening": 0,
+    }
     with zipfile.ZipFile(files.csv_zip) as archive:
         names = archive.namelist()
         assert names == [f"ledger-2022-03-09--2022-03-10-{s}.csv" for s in ledger.SHEETS]
