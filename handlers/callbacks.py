@@ -183,3 +183,10 @@ class ScreenPersonCb(CallbackData, prefix="spp"):
 
     action: str
     index: int = 0
+
+
+class ScreenChangeCb(CallbackData, prefix="scc"):
+    """Confirm (ok) or dismiss a register change found at a door (issue 15)."""
+
+    change_id: int
+    ok: bool

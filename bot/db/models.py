@@ -104,6 +104,7 @@ class CaseKind(enum.StrEnum):
     ROUND_POSITIVE = "round_positive"
     SCREEN_REFUSED = "screen_refused"
     SCREEN_NO_ANSWER = "screen_no_answer"
+    SCREEN_FEVER = "screen_fever"
 
 
 class CaseStatus(enum.StrEnum):

@@ -38,6 +38,8 @@ async def test_grid_worker_screens_a_household_at_the_door(
     replies = await worker.press("101")
     assert "入户结果" in texts(replies)
     replies = await worker.press("已排查")
+    assert "在场人员" in texts(replies)
+    replies = await worker.press("💾 保存")
     assert "已保存" in texts(replies)
     replies = await worker.send("家中 <b>两人</b>，体温正常")
     assert "备注已保存" in texts(replies)
