@@ -107,19 +107,6 @@ async def code_for(session: AsyncSession, clock: Clock, person_id: int) -> str:
     return code.token
 
 
-async def person_by_token(session: AsyncSession, token: str) -> Person:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{8,32}", token):
-        raise NotFound("rounds.code_unknown")
-    person = await session.scalar(
-        select(Person)
-        .join(PersonCode, PersonCode.person_id == Person.id)
-        .where(PersonCode.token == token)
-    )
-    if person is None:
-        raise NotFound("rounds.code_unknown")
-    return person
-
-
 def may_show_code(actor: Person, person: Person) -> bool:
     """One's own code; the head shows every member's code."""
     if actor.id == person.id:
@@ -510,32 +497,6 @@ class Marked:
     newly: bool  # False: already counted in this round
 
 
-async def _person_place(session: AsyncSession, person_id: int) -> tuple[int, int, int | None, str]:
-    """(community, compound, grid, "compound building unit room") of a resident."""
-    row = (
-        await session.execute(
-            select(
-                Compound.community_id,
-                Compound.id,
-                Building.grid_id,
-                Compound.name,
-                Building.name,
-                Unit.name,
-                Household.room,
-            )
-            .select_from(Person)
-            .join(Household, Person.household_id == Household.id)
-            .join(Unit, Household.unit_id == Unit.id)
-            .join(Building, Unit.building_id == Building.id)
-            .join(Compound, Building.compound_id == Compound.id)
-            .where(Person.id == person_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("rounds.not_in_round")
-    return row[0], row[1], row[2], f"{row[3]} {row[4]} {row[5]} {row[6]}"
-
-
 _MARKABLE = (RoundPersonStatus.PENDING, RoundPersonStatus.AWAY, RoundPersonStatus.EXEMPT)
 
 
@@ -573,8 +534,34 @@ async def mark_by_code(
 ) -> list[Marked]:
     """A staffer scanned a personal code: mark the person tested in every open round
     that expects them. NotAllowed for anyone who may not mark this person."""
-    person = await person_by_token(session, token)
-    community_id, compound_id, grid_id, address = await _person_place(session, person.id)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{8,32}", token):
+        raise NotFound("rounds.code_unknown")
+    # One query: the person and where they live (the scope the role is checked in).
+    row = (
+        await session.execute(
+            select(
+                Person,
+                Compound.community_id,
+                Compound.id,
+                Building.grid_id,
+                Compound.name,
+                Building.name,
+                Unit.name,
+                Household.room,
+            )
+            .select_from(PersonCode)
+            .join(Person, PersonCode.person_id == Person.id)
+            .join(Household, Person.household_id == Household.id)
+            .join(Unit, Household.unit_id == Unit.id)
+            .join(Building, Unit.building_id == Building.id)
+            .join(Compound, Building.compound_id == Compound.id)
+            .where(PersonCode.token == token)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("rounds.code_unknown")
+    person, community_id, compound_id, grid_id = row[0], row[1], row[2], row[3]
+    address = f"{row[4]} {row[5]} {row[6]} {row[7]}"
     if not may_mark(identity, community_id, compound_id, grid_id):
         raise NotAllowed("rounds.scan_not_allowed")
     round_ids = list(
