@@ -4,15 +4,18 @@ changes, refusal and two "no answer" visits → cases, people counted in /covera
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.db.models import Case, Community, Person, ScreeningVisitPerson
 from bot.double import BotApiDouble
+from bot.services import ledger
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
 
@@ -48,6 +51,9 @@ EXPECTED = {
         "people_line": "人员：已排查 3 / 共 3 人",
         "confirm": "✅ 确认",
         "fever_kind": "入户排查发热",
+        "sheet": "入户排查",
+        "outcome_done": "✅ 已排查",
+        "people_cell": "张三 在家 38.2 发热; 李四 已搬走; 王五 新住户",
     },
     "en": {
         "done": "Screened",
@@ -80,6 +86,9 @@ EXPECTED = {
         "people_line": "People: screened 3 / 3",
         "confirm": "✅ Confirm",
         "fever_kind": "Fever found at a door visit",
+        "sheet": "Door screening",
+        "outcome_done": "✅ Screened",
+        "people_cell": "张三 present 38.2 fever; 李四 moved out; 王五 new occupant",
     },
 }
 
@@ -99,6 +108,7 @@ async def test_door_visit_records_people_fever_and_escalations(
     community: SeededCommunity,
     clock: FakeClock,
     sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
 ) -> None:
     x = EXPECTED[locale]
     lang = "en" if locale == "en" else "zh-hans"
@@ -183,3 +193,17 @@ async def test_door_visit_records_people_fever_and_escalations(
         assert wang.household_id == community.household("阳光花园/1栋/1单元/101")
     replies = await officer.send("/screen_pending")
     assert len(replies) == 1 and "王五" not in (replies[0].content or "")
+
+    # The ledger has the visits, with the people seen, on their own sheet.
+    async with sessionmaker() as session:
+        c = await session.get(Community, community.community_id)
+        assert c is not None
+        files = await ledger.export_ledger(
+            session, clock, ledger.LedgerRequest(c, date(2022, 3, 10), date(2022, 3, 10)),
+            label=lambda key, **p: running_bot.application.catalog.render(locale, key, **p),
+            directory=tmp_path,
+        )  # fmt: skip
+    assert files.counts["screening"] == 6
+    rows = list(load_workbook(files.xlsx)[x["sheet"]].iter_rows(values_only=True))
+    assert rows[1][3:6] == ("1栋 1单元 101", x["outcome_done"], x["people_cell"])
+    assert rows[1][6] == "✔" and rows[1][8] == "李网格"
