@@ -253,8 +253,10 @@ async def scanned(
     token = (command.args or "")[2:]
     try:
         marked = await rounds.mark_by_code(session, clock, identity=identity, token=token)
-    except NotAllowed:
-        await message.answer(t("rounds.code_for_staff"))
+    except NotAllowed as exc:
+        # Staff of another place are told why; anyone else that this is a personal code.
+        staff = identity.has_any(rounds.MARKER_ROLES)
+        await message.answer(t(exc.key, **exc.params) if staff else t("rounds.code_for_staff"))
         return
     except DomainError as exc:
         await message.answer(t(exc.key, **exc.params))
@@ -273,7 +275,7 @@ async def scanned(
 async def _marker_round(
     session: AsyncSession, identity: Identity, round_id: int | None
 ) -> tuple[Community, Round, set[int] | None]:
-    """A staffer's round and, for someone who only holds grid grants, their grids."""
+    """A staffer's round and the buildings they may mark in (None: all of the community)."""
     community = await _community(session, identity, rounds.MARKER_ROLES)
     if round_id is None:
         found = [r for r in await rounds.open_rounds(session, community.id)
@@ -283,22 +285,19 @@ async def _marker_round(
         rnd = found[-1]
     else:
         rnd = await rounds.get_round(session, round_id, community.id)
-    if identity.allows(rounds.MARKER_ROLES - {Role.GRID_WORKER}, community_id=community.id):
-        return community, rnd, None
-    return community, rnd, rounds.grid_ids_of(identity) or None
+    return community, rnd, await rounds.marker_buildings(session, identity, community.id)
 
 
 async def _tick_buildings(
     session: AsyncSession, identity: Identity, t: Translator, round_id: int | None, page: int
 ) -> tuple[str, InlineKeyboardMarkup]:
-    community, rnd, grids = await _marker_round(session, identity, round_id)
+    _, rnd, allowed = await _marker_round(session, identity, round_id)
     views = await rounds.slots(session, rnd.id)
     items = [
-        (v.building_id, f"{v.compound} {v.building}") for v in views
-        if (grids is None or v.grid_id in grids)
-        and identity.allows(rounds.MARKER_ROLES, community_id=community.id,
-                            compound_id=v.compound_id, grid_id=v.grid_id)
-    ]  # fmt: skip
+        (v.building_id, f"{v.compound} {v.building}")
+        for v in views
+        if allowed is None or v.building_id in allowed
+    ]
     if not items:
         raise NotAllowed()
     markup = paged_choices(
@@ -342,8 +341,11 @@ async def round_tick_page(
 async def _household_view(
     session: AsyncSession, identity: Identity, t: Translator, round_id: int, household_id: int
 ) -> tuple[str, InlineKeyboardMarkup]:
-    community, rnd, grids = await _marker_round(session, identity, round_id)
-    await coverage.household_in_scope(session, household_id, community.id, grids)
+    community, rnd, allowed = await _marker_round(session, identity, round_id)
+    await coverage.household_in_scope(session, household_id, community.id, None)
+    building_id = await rounds.building_of_household(session, household_id)
+    if allowed is not None and building_id not in allowed:
+        raise NotAllowed()
     people = await rounds.household_people(session, rnd.id, household_id)
     if not people:
         raise DomainError("rounds.household_empty")
@@ -359,14 +361,16 @@ async def _households_page(
     session: AsyncSession, identity: Identity, t: Translator, round_id: int, building_id: int,
     page: int,
 ) -> tuple[str, InlineKeyboardMarkup]:  # fmt: skip
-    community, rnd, grids = await _marker_round(session, identity, round_id)
+    community, rnd, allowed = await _marker_round(session, identity, round_id)
     if building_id not in {v.building_id for v in await rounds.slots(session, rnd.id)}:
         raise NotAllowed()
+    if allowed is not None and building_id not in allowed:
+        raise NotAllowed()
     houses: list[tuple[int, str]] = []
-    for unit_id, unit in await coverage.units_in_scope(session, building_id, community.id, grids):
+    for unit_id, unit in await coverage.units_in_scope(session, building_id, community.id, None):
         houses.extend(
             (hid, f"{unit} {room}")
-            for hid, room in await coverage.rooms_in_scope(session, unit_id, community.id, grids)
+            for hid, room in await coverage.rooms_in_scope(session, unit_id, community.id, None)
         )
     markup = paged_choices(
         houses, label=lambda h: h[1],
@@ -523,9 +527,9 @@ async def round_todo(
 async def _todo(
     session: AsyncSession, identity: Identity, t: Translator, round_id: int | None, page: int
 ) -> tuple[str, InlineKeyboardMarkup]:
-    _, rnd, grids = await _marker_round(session, identity, round_id)
-    people = await rounds.not_tested(session, rnd.id, grids)
-    grid_label = t("rounds.all_grids") if grids is None else ""
+    _, rnd, allowed = await _marker_round(session, identity, round_id)
+    people = await rounds.not_tested(session, rnd.id, allowed)
+    grid_label = t("rounds.all_grids") if allowed is None else ""
     return rounds.render_todo(t, rnd, grid_label, people, page)
 
 

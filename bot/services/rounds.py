@@ -37,6 +37,7 @@ from bot.db.models import (
     CaseKind,
     Community,
     Compound,
+    Delivery,
     Grid,
     GroupChat,
     Household,
@@ -84,6 +85,29 @@ def may_mark(
     staff) of the community or the person's compound, grid workers of the person's grid."""
     return identity.allows(
         MARKER_ROLES, community_id=community_id, compound_id=compound_id, grid_id=grid_id
+    )
+
+
+async def marker_buildings(
+    session: AsyncSession, identity: Identity, community_id: int
+) -> set[int] | None:
+    """The buildings `identity` may mark people in: None for a community-wide grant
+    (officer, admin, volunteer of the community), else those `may_mark` allows."""
+    if identity.allows(MARKER_ROLES, community_id=community_id):
+        return None
+    rows = await session.execute(
+        select(Building.id, Building.compound_id, Building.grid_id)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(Compound.community_id == community_id)
+    )
+    return {bid for bid, cid, gid in rows if may_mark(identity, community_id, cid, gid)}
+
+
+async def building_of_household(session: AsyncSession, household_id: int) -> int | None:
+    return await session.scalar(
+        select(Unit.building_id)
+        .join(Household, Household.unit_id == Unit.id)
+        .where(Household.id == household_id)
     )
 
 
@@ -349,8 +373,10 @@ async def _materialise(session: AsyncSession, rnd: Round) -> int:
         .join(RoundSlot, and_(RoundSlot.building_id == Building.id, RoundSlot.round_id == rnd.id))
     )  # fmt: skip
     if rnd.required == "isolated":
-        stmt = stmt.join(Isolation, Isolation.person_id == Person.id).where(
-            Isolation.status == IsolationStatus.ACTIVE
+        stmt = (
+            stmt.join(Isolation, Isolation.person_id == Person.id)
+            .where(Isolation.status == IsolationStatus.ACTIVE)
+            .distinct()
         )
     rows = (await session.execute(stmt)).all()
     values = [
@@ -461,8 +487,16 @@ async def _queue_household_messages(
     for member in members:
         assert member.household_id is not None
         recipients.setdefault(member.household_id, member)
+    # Households told already (the dedup key would refuse them; skip the attempt).
+    done = set(
+        await session.scalars(
+            select(Delivery.dedup_key).where(Delivery.dedup_key.like(f"round:{rnd.id}:{kind}:%"))
+        )
+    )
     queued = 0
     for hid, person in recipients.items():
+        if f"round:{rnd.id}:{kind}:{hid}" in done:
+            continue
         slot = slot_of.get(building_of[hid])
         if slot is None:
             continue
@@ -755,9 +789,9 @@ class Pending:
 
 
 async def not_tested(
-    session: AsyncSession, round_id: int, grid_ids: Iterable[int] | None
+    session: AsyncSession, round_id: int, building_ids: Iterable[int] | None
 ) -> list[Pending]:
-    """People still pending in a round (in the given grids), in address order."""
+    """People still pending in a round (in the given buildings), in address order."""
     stmt = (
         select(RoundPerson.person_id, Person.name, Compound.name, Building.name, Unit.name,
                Household.room, RoundPerson.door_to_door)
@@ -768,8 +802,8 @@ async def not_tested(
         .join(Compound, Building.compound_id == Compound.id)
         .where(RoundPerson.round_id == round_id, RoundPerson.status == RoundPersonStatus.PENDING)
     )  # fmt: skip
-    if grid_ids is not None:
-        stmt = stmt.where(RoundPerson.grid_id.in_(set(grid_ids)))
+    if building_ids is not None:
+        stmt = stmt.where(RoundPerson.building_id.in_(set(building_ids)))
     rows = sorted(
         (await session.execute(stmt)).all(),
         key=lambda r: (r[2], natural_key(r[3]), natural_key(r[4]), natural_key(r[5]), r[0]),
@@ -1030,7 +1064,10 @@ async def queue_grid_lists(
         if await outbox.find(session, key) is not None:
             continue
         if people is None:
-            people = await not_tested(session, rnd.id, {grid_id})
+            buildings = await session.scalars(
+                select(Building.id).where(Building.grid_id == grid_id)
+            )
+            people = await not_tested(session, rnd.id, set(buildings))
         if not people:
             return queued
         locale = worker.language or community.locale
@@ -1064,9 +1101,3 @@ def render_todo(
         page=page + 1, pages=pages,
     )  # fmt: skip
     return text, round_todo_markup(t, rnd.id, shown, page * TODO_PAGE, page, pages)
-
-
-def grid_ids_of(identity: Identity) -> set[int]:
-    from bot.services.staffscope import grid_ids
-
-    return grid_ids(identity, {Role.GRID_WORKER})
