@@ -111,6 +111,10 @@ async def test_each_person_counts_once_and_scope_is_checked(
             (Grant(Role.VOLUNTEER, ScopeType.COMPOUND, community.compound_ids["幸福里"]),),
         )
         guard = Identity(777, staff, (Grant(Role.GUARD, ScopeType.COMMUNITY, c.id),))
+        # A compound's volunteer marks in that compound's buildings only (2 of 3).
+        allowed = await rounds.marker_buildings(session, here, c.id)
+        assert allowed is not None and len(allowed) == 2
+        assert await rounds.marker_buildings(session, guard, c.id) == set()
         for who in (elsewhere, guard):
             with pytest.raises(NotAllowed):
                 await rounds.mark_by_code(session, clock, identity=who, token=token)
