@@ -18,6 +18,7 @@ Who may do what is decided in one place: `may_manage` and `may_mark`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -900,102 +901,115 @@ class ImportResult:
     already: int = 0
 
 
+class _LabList:
+    """A lab's CSV read against the people of one round."""
+
+    def __init__(self, text: str, people: Sequence[Any]) -> None:
+        rows = list(csv.reader(io.StringIO(text.strip())))
+        if len(rows) < 2:
+            raise DomainError("rounds.csv_empty")
+        self.columns: dict[str, int] = {}
+        for index, header in enumerate(rows[0]):
+            for key, names in _HEADERS.items():
+                if header.strip().lower() in names:
+                    self.columns[key] = index
+        if "phone" not in self.columns and not {"building", "unit", "room", "name"} <= set(
+            self.columns
+        ):
+            raise DomainError("rounds.csv_header")
+        self.rows = rows[1:]
+        self.by_phone: dict[str, Person] = {p.phone: p for p, *_ in people if p.phone}
+        self.by_address: dict[tuple[str, ...], list[tuple[Person, str]]] = defaultdict(list)
+        for p, compound, building, unit, room in people:
+            self.by_address[(building, unit, room, p.name)].append((p, compound))
+
+    def cell(self, row: list[str], key: str) -> str:
+        index = self.columns.get(key)
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+    def match(self, row: list[str]) -> Person | None:
+        """By phone when given and known, else by building, unit, room and name (and the
+        compound when given); None unless exactly one person matches."""
+        phone = self.cell(row, "phone")
+        if phone:
+            found: Person | None = None
+            with contextlib.suppress(ParseError):
+                found = self.by_phone.get(parse_phone(phone))
+            if found is not None:
+                return found
+        key = tuple(self.cell(row, k) for k in ("building", "unit", "room", "name"))
+        compound = self.cell(row, "compound")
+        candidates = [p for p, c in self.by_address.get(key, []) if not compound or c == compound]
+        return candidates[0] if len(candidates) == 1 else None
+
+
 async def import_positives(
     session: AsyncSession, clock: Clock, catalog: Catalog, *, rnd: Round, text: str,
     by: Person | None,
 ) -> ImportResult:  # fmt: skip
     """Lab positives as CSV (header: name, phone, compound, building, unit, room — in
     English or Chinese; phone alone, or address and name, identify a person of the round).
-    Each match is marked positive, starts home isolation and opens an urgent case."""
+    Each match is marked positive, starts home isolation and opens an urgent case;
+    importing the same list again changes nothing."""
     community = await session.get(Community, rnd.community_id)
     assert community is not None
-    reader = csv.reader(io.StringIO(text.strip()))
-    rows = list(reader)
-    if len(rows) < 2:
-        raise DomainError("rounds.csv_empty")
-    columns: dict[str, int] = {}
-    for index, header in enumerate(rows[0]):
-        for key, names in _HEADERS.items():
-            if header.strip().lower() in names:
-                columns[key] = index
-    if "phone" not in columns and not {"building", "unit", "room", "name"} <= set(columns):
-        raise DomainError("rounds.csv_header")
-    people = (
-        await session.execute(
-            select(
-                Person, Compound.name, Building.name, Unit.name, Household.room, RoundPerson.status
-            )
-            .join(RoundPerson, RoundPerson.person_id == Person.id)
-            .join(Household, RoundPerson.household_id == Household.id)
-            .join(Unit, Household.unit_id == Unit.id)
-            .join(Building, Unit.building_id == Building.id)
-            .join(Compound, Building.compound_id == Compound.id)
-            .where(RoundPerson.round_id == rnd.id)
-        )
-    ).all()
-    by_phone = {p.phone: (p, st) for p, *_, st in people if p.phone}
-    by_address: dict[tuple[str, str, str, str], list[tuple[Person, str, str]]] = defaultdict(list)
-    for p, c, b, u, r, st in people:
-        by_address[(b, u, r, p.name)].append((p, c, st))
+    people = await session.execute(
+        select(Person, Compound.name, Building.name, Unit.name, Household.room)
+        .join(RoundPerson, RoundPerson.person_id == Person.id)
+        .join(Household, RoundPerson.household_id == Household.id)
+        .join(Unit, Household.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(RoundPerson.round_id == rnd.id)
+    )
+    lab = _LabList(text, people.all())
     result = ImportResult()
-    today = local_today(clock, community.timezone)
-
-    def cell(row: list[str], key: str) -> str:
-        index = columns.get(key)
-        return row[index].strip() if index is not None and index < len(row) else ""
-
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in enumerate(lab.rows, start=2):
         if not any(x.strip() for x in row):
             continue
-        found: tuple[Person, str] | None = None
-        phone = cell(row, "phone")
-        if phone:
-            try:
-                found = by_phone.get(parse_phone(phone))
-            except ParseError:
-                found = None
-        if found is None:
-            address = (
-                cell(row, "building"),
-                cell(row, "unit"),
-                cell(row, "room"),
-                cell(row, "name"),
-            )
-            candidates = [
-                (p, st) for p, c, st in by_address.get(address, [])
-                if not cell(row, "compound") or c == cell(row, "compound")
-            ]  # fmt: skip
-            found = candidates[0] if len(candidates) == 1 else None
-        if found is None:
+        person = lab.match(row)
+        if person is None:
             result.unmatched.append(number)
-            continue
-        person, status = found
-        if status == RoundPersonStatus.POSITIVE:
+        elif await _record_positive(session, clock, catalog, community, rnd, person, by):
+            result.matched.append(person.name)
+        else:
             result.already += 1
-            continue
-        await session.execute(
-            update(RoundPerson)
-            .where(RoundPerson.round_id == rnd.id, RoundPerson.person_id == person.id)
-            .values(status=RoundPersonStatus.POSITIVE.value, method="lab",
-                    marked_at=clock.now(), marked_by_id=by.id if by else None)
-        )  # fmt: skip
-        isolation, _ = await start_isolation(
-            session, clock, community=community, person=person, start_date=today, actor=by
-        )
-        await open_case(
-            session, clock, catalog, community_id=community.id, kind=CaseKind.ROUND_POSITIVE,
-            urgent=True, household_id=person.household_id, isolation_id=isolation.id,
-            details={"round_id": rnd.id, "summary": catalog.render(
-                community.locale, "rounds.case_positive", id=rnd.id)},
-            dedup_key=f"round:{rnd.id}:positive:{person.id}", actor=by,
-        )  # fmt: skip
-        result.matched.append(person.name)
     await audit.record(
         session, at=clock.now(), actor=by, action="round.positives", entity="round",
         entity_id=rnd.id, details={"matched": len(result.matched),
                                    "unmatched": result.unmatched},
     )  # fmt: skip
     return result
+
+
+async def _record_positive(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community, rnd: Round,
+    person: Person, by: Person | None,
+) -> bool:  # fmt: skip
+    """Mark positive, start isolation, open the urgent case; False if already positive."""
+    changed = await session.execute(
+        update(RoundPerson)
+        .where(
+            RoundPerson.round_id == rnd.id, RoundPerson.person_id == person.id,
+            RoundPerson.status != RoundPersonStatus.POSITIVE,
+        )
+        .values(status=RoundPersonStatus.POSITIVE.value, method="lab",
+                marked_at=clock.now(), marked_by_id=by.id if by else None)
+    )  # fmt: skip
+    if not getattr(changed, "rowcount", 0):
+        return False
+    isolation, _ = await start_isolation(
+        session, clock, community=community, person=person,
+        start_date=local_today(clock, community.timezone), actor=by,
+    )  # fmt: skip
+    await open_case(
+        session, clock, catalog, community_id=community.id, kind=CaseKind.ROUND_POSITIVE,
+        urgent=True, household_id=person.household_id, isolation_id=isolation.id,
+        details={"round_id": rnd.id, "summary": catalog.render(
+            community.locale, "rounds.case_positive", id=rnd.id)},
+        dedup_key=f"round:{rnd.id}:positive:{person.id}", actor=by,
+    )  # fmt: skip
+    return True
 
 
 # ---------------------------------------------------------------- the scheduler's part
