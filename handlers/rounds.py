@@ -424,59 +424,91 @@ async def round_pick(
 # ---------------------------------------------------------------- marking people
 
 
-@router.callback_query(RoundMarkCb.filter())
-async def round_mark(
+async def _answer_marked(
+    query: CallbackQuery, t: Translator, done_key: str, person: Person, changed: bool,
+    text: str, markup: InlineKeyboardMarkup,
+) -> None:  # fmt: skip
+    await query.answer(t(done_key if changed else "rounds.already_marked", name=person.name))
+    await edit_or_send(query, text, markup)
+
+
+@router.callback_query(RoundMarkCb.filter(F.action == "s"))
+async def round_self_mark(
     query: CallbackQuery, callback_data: RoundMarkCb, state: FSMContext, session: AsyncSession,
     clock: Clock, identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
-    action, rid, pid = callback_data.action, callback_data.round_id, callback_data.person_id
+    """A resident records a member of their household as tested; a photo may follow."""
+    rid, pid = callback_data.round_id, callback_data.person_id
     try:
-        if action == "s":
-            if identity.person is None:
-                raise NotAllowed("rounds.register_first")
-            person, changed = await rounds.self_report(
-                session, clock, actor=identity.person, round_id=rid, person_id=pid
-            )
-            data = await state.get_data()
-            marked = list(data.get("self_ids", [])) if data.get("round_id") == rid else []
-            await state.set_state(RoundInput.photo)
-            await state.update_data(round_id=rid, self_ids=[*marked, pid])
-            text, markup = await _self_view(session, identity.person, t, rid)
-        elif action == "t":
-            person, changed = await rounds.staff_mark(
-                session, clock, identity=identity, round_id=rid, person_id=pid,
-                status=RoundPersonStatus.TESTED, method="list",
-            )  # fmt: skip
-            assert person.household_id is not None
-            text, markup = await _household_view(session, identity, t, rid, person.household_id)
-        elif action == "v":
-            person, changed = await rounds.staff_mark(
-                session, clock, identity=identity, round_id=rid, person_id=pid,
-                status=RoundPersonStatus.TESTED, method="door",
-            )  # fmt: skip
-            text, markup = await _todo(session, identity, t, rid, 0)
-        elif action in ("x", "a"):
-            # The role is checked now and again when the reason arrives.
-            person = await rounds.check_staff_mark(
-                session, identity=identity, round_id=rid, person_id=pid
-            )
-            await state.set_state(RoundInput.exempt if action == "x" else RoundInput.away)
-            await state.update_data(round_id=rid, person_id=pid)
-            await query.answer()
-            if isinstance(query.message, Message):
-                await query.message.answer(
-                    t("rounds.ask_exempt" if action == "x" else "rounds.ask_away",
-                      name=person.name)
-                )  # fmt: skip
-            return
-        else:
-            raise NotAllowed("common.button_expired")
+        if identity.person is None:
+            raise NotAllowed("rounds.register_first")
+        person, changed = await rounds.self_report(
+            session, clock, actor=identity.person, round_id=rid, person_id=pid
+        )
+        data = await state.get_data()
+        marked = list(data.get("self_ids", [])) if data.get("round_id") == rid else []
+        await state.set_state(RoundInput.photo)
+        await state.update_data(round_id=rid, self_ids=[*marked, pid])
+        text, markup = await _self_view(session, identity.person, t, rid)
     except DomainError as exc:
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
-    done = {"v": "rounds.marked_visited"}.get(action, "rounds.ticked")
-    await query.answer(t(done if changed else "rounds.already_marked", name=person.name))
-    await edit_or_send(query, text, markup)
+    await _answer_marked(query, t, "rounds.ticked", person, changed, text, markup)
+
+
+@router.callback_query(RoundMarkCb.filter(F.action.in_({"t", "v"})))
+async def round_staff_mark(
+    query: CallbackQuery, callback_data: RoundMarkCb, session: AsyncSession, clock: Clock,
+    identity: Identity, t: Translator,
+) -> None:  # fmt: skip
+    """Staff tick a person in the household list (t) or a grid worker marks them sampled
+    at the door (v); the list is shown again."""
+    rid, pid, tick = callback_data.round_id, callback_data.person_id, callback_data.action == "t"
+    try:
+        person, changed = await rounds.staff_mark(
+            session, clock, identity=identity, round_id=rid, person_id=pid,
+            status=RoundPersonStatus.TESTED, method="list" if tick else "door",
+        )  # fmt: skip
+        if tick:
+            assert person.household_id is not None
+            text, markup = await _household_view(session, identity, t, rid, person.household_id)
+        else:
+            text, markup = await _todo(session, identity, t, rid, 0)
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    done = "rounds.ticked" if tick else "rounds.marked_visited"
+    await _answer_marked(query, t, done, person, changed, text, markup)
+
+
+@router.callback_query(RoundMarkCb.filter(F.action.in_({"x", "a"})))
+async def round_ask_reason(
+    query: CallbackQuery, callback_data: RoundMarkCb, state: FSMContext, session: AsyncSession,
+    identity: Identity, t: Translator,
+) -> None:  # fmt: skip
+    """Exempt (x) or away (a): ask the reason or where; the role is checked now and again
+    when the answer arrives."""
+    exempt = callback_data.action == "x"
+    try:
+        person = await rounds.check_staff_mark(
+            session, identity=identity, round_id=callback_data.round_id,
+            person_id=callback_data.person_id,
+        )  # fmt: skip
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await state.set_state(RoundInput.exempt if exempt else RoundInput.away)
+    await state.update_data(round_id=callback_data.round_id, person_id=callback_data.person_id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("rounds.ask_exempt" if exempt else "rounds.ask_away", name=person.name)
+        )
+
+
+@router.callback_query(RoundMarkCb.filter())
+async def round_mark_unknown(query: CallbackQuery, t: Translator) -> None:
+    await query.answer(t("common.button_expired"), show_alert=True)
 
 
 @router.message(StateFilter(RoundInput.exempt, RoundInput.away), F.text)
