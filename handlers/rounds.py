@@ -246,10 +246,11 @@ async def code_pressed(
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith("p_")), StateFilter("*"))
 async def scanned(
-    message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
-    clock: Clock, identity: Identity, t: Translator,
+    message: Message, command: CommandObject, state: FSMContext, raw_state: str | None,
+    session: AsyncSession, clock: Clock, identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
-    await state.clear()
+    if raw_state is not None:  # (scans come by the thousand: no FSM write when idle)
+        await state.clear()
     token = (command.args or "")[2:]
     try:
         marked = await rounds.mark_by_code(session, clock, identity=identity, token=token)

@@ -571,18 +571,14 @@ async def mark_by_code(
     that expects them. NotAllowed for anyone who may not mark this person."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{8,32}", token):
         raise NotFound("rounds.code_unknown")
-    # One query: the person and where they live (the scope the role is checked in).
-    row = (
+    # One query: the person, where they live (the scope the role is checked in) and
+    # their rows in the open rounds.
+    open_rounds_ = select(Round.id).where(Round.status == RoundStatus.OPEN)
+    rows = (
         await session.execute(
             select(
-                Person,
-                Compound.community_id,
-                Compound.id,
-                Building.grid_id,
-                Compound.name,
-                Building.name,
-                Unit.name,
-                Household.room,
+                Person, Compound.community_id, Compound.id, Building.grid_id, Compound.name,
+                Building.name, Unit.name, Household.room, RoundPerson.round_id,
             )
             .select_from(PersonCode)
             .join(Person, PersonCode.person_id == Person.id)
@@ -590,22 +586,20 @@ async def mark_by_code(
             .join(Unit, Household.unit_id == Unit.id)
             .join(Building, Unit.building_id == Building.id)
             .join(Compound, Building.compound_id == Compound.id)
+            .outerjoin(
+                RoundPerson,
+                and_(RoundPerson.person_id == Person.id, RoundPerson.round_id.in_(open_rounds_)),
+            )
             .where(PersonCode.token == token)
         )
-    ).one_or_none()
-    if row is None:
+    ).all()  # fmt: skip
+    if not rows:
         raise NotFound("rounds.code_unknown")
-    person, community_id, compound_id, grid_id = row[0], row[1], row[2], row[3]
-    address = f"{row[4]} {row[5]} {row[6]} {row[7]}"
+    person, community_id, compound_id, grid_id = rows[0][0], rows[0][1], rows[0][2], rows[0][3]
+    address = " ".join(rows[0][4:8])
     if not may_mark(identity, community_id, compound_id, grid_id):
         raise NotAllowed("rounds.scan_not_allowed")
-    round_ids = list(
-        await session.scalars(
-            select(RoundPerson.round_id)
-            .join(Round, Round.id == RoundPerson.round_id)
-            .where(RoundPerson.person_id == person.id, Round.status == RoundStatus.OPEN)
-        )
-    )
+    round_ids = [r[8] for r in rows if r[8] is not None]
     if not round_ids:
         raise DomainError("rounds.not_in_open_round", name=person.name)
     marked = []
