@@ -364,7 +364,7 @@ async def test_positives_exempt_and_away_and_forged_buttons(
     clock: FakeClock,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    from handlers.callbacks import RoundMarkCb
+    from handlers.callbacks import CodeCb, RoundCb, RoundMarkCb
 
     world = await seed_round_world(double, sessionmaker, clock, community)
     officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
@@ -400,10 +400,25 @@ async def test_positives_exempt_and_away_and_forged_buttons(
         RoundMarkCb(action="zz", round_id=1, person_id=other).pack(), msg, strict=False
     )
     assert worker.answer_of_last_press()
-    # A resident cannot open the progress or close the round.
+    # A resident cannot open the progress or close the round, nor show another
+    # household's code; a volunteer cannot create a round.
     resident = ChatUser(double, double.user(world.telegram["乙户主1"], "乙户主1"))
     replies = await resident.send("/round")
     assert "权限" in (replies[0].content or "")
+    replies = await resident.send("/mycode")
+    await resident.press_data(
+        CodeCb(person_id=world.people["甲家人1"]).pack(), replies[0], strict=False
+    )
+    assert "权限" in (resident.answer_of_last_press() or "")
+    await resident.press_data(RoundCb(action="close", round_id=1).pack(), replies[0], strict=False)
+    assert "权限" in (resident.answer_of_last_press() or "")
+    volunteer = ChatUser(double, double.user(VOLUNTEER_ID, "赵志愿"))
+    replies = await volunteer.send("/round_new 2022-03-11\n全部 08:00-09:00 东门")
+    assert "权限" in (replies[0].content or "")
+    replies = await officer.send("/round_new 2022-03-11\n阳光花园 1栋 九点 东门")
+    assert [m.content for m in replies] == [
+        "看不懂这一行：“阳光花园 1栋 九点 东门”。请写：楼栋 08:00-09:00 采样点。"
+    ]
     async with sessionmaker() as session:
         statuses = dict(
             (
