@@ -61,7 +61,7 @@ def _round_id(text: str | None) -> int | None:
     word = (text or "").strip().lstrip("#")
     if not word:
         return None
-    if not word.isdigit() or len(word) > 12:
+    if not (word.isascii() and word.isdigit()) or len(word) > 12:
         raise DomainError("rounds.not_found", id=word[:20])
     return int(word)
 

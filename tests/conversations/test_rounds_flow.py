@@ -415,6 +415,9 @@ async def test_positives_exempt_and_away_and_forged_buttons(
     volunteer = ChatUser(double, double.user(VOLUNTEER_ID, "赵志愿"))
     replies = await volunteer.send("/round_new 2022-03-11\n全部 08:00-09:00 东门")
     assert "权限" in (replies[0].content or "")
+    for bad in ("/round ²", "/round 99", "/round_todo abc"):
+        replies = await (worker if "todo" in bad else officer).send(bad)
+        assert len(replies) == 1 and "没有找到核酸轮次" in (replies[0].content or "")
     replies = await officer.send("/round_new 2022-03-11\n阳光花园 1栋 九点 东门")
     assert [m.content for m in replies] == [
         "看不懂这一行：“阳光花园 1栋 九点 东门”。请写：楼栋 08:00-09:00 采样点。"
