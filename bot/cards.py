@@ -1,31 +1,3 @@
-"""Buttons of the cards that services and jobs queue (case cards, …)."""
+"""Deprecated: moved to `bot.presentation.cards`; kept so parallel branches merge."""
 
-from __future__ import annotations
-
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
-from bot.db.models import Case, CaseStatus
-from handlers.callbacks import CaseCb
-from messages import Translator
-
-
-def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
-    """Acknowledge / take / resolve, as far as the case's status still allows."""
-    if case.status == CaseStatus.RESOLVED:
-        return None
-    row = []
-    if case.status == CaseStatus.OPEN:
-        row.append(("ack", "cases.button_ack"))
-    if case.status in (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED):
-        row.append(("take", "cases.button_take"))
-    row.append(("resolve", "cases.button_resolve"))
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=t(key), callback_data=CaseCb(action=a, case_id=case.id).pack()
-                )
-                for a, key in row
-            ]
-        ]
-    )
+from bot.presentation.cards import *  # noqa: F403

@@ -12,17 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Community, Household, Role, ScreeningOutcome, VisitPersonStatus
 from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
-from bot.services import coverage, staffscope
-from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import (
+from bot.presentation.callbacks import (
     ScreenChangeCb,
     ScreenOutcomeCb,
     ScreenPage,
     ScreenPersonCb,
     ScreenPick,
 )
-from handlers.keyboards import buttons, paged_choices
+from bot.presentation.keyboards import buttons, paged_choices
+from bot.services import coverage, staffscope
+from bot.services.errors import DomainError, NotAllowed
+from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Person, Role, Round, RoundPersonStatus, RoundStatus
 from bot.parsing import ParseError, clean_text
-from bot.round_cards import round_officer_markup
+from bot.presentation.callbacks import CodeCb, RoundCb, RoundHousePage, RoundMarkCb, RoundPick
+from bot.presentation.keyboards import buttons, paged_choices
+from bot.presentation.rounds import round_officer_markup
 from bot.services import coverage, rounds, staffscope
 from bot.services.directory import household_members
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import CodeCb, RoundCb, RoundHousePage, RoundMarkCb, RoundPick
-from handlers.keyboards import buttons, paged_choices
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
 

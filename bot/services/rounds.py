@@ -456,7 +456,7 @@ async def _queue_household_messages(
     """One private message per household with someone still pending (its head, or
     the first member with Telegram): the slot, the site and who is still expected.
     `kind` is "notice" (at the announcement) or "remind" (before the slot)."""
-    from bot.round_cards import round_household_markup
+    from bot.presentation.rounds import round_household_markup
 
     community = await session.get(Community, rnd.community_id)
     assert community is not None
@@ -1097,7 +1097,7 @@ def render_todo(
     t: Any, rnd: Round, grid: str, people: Sequence[Pending], page: int
 ) -> tuple[str, Any]:
     """The grid worker's list (page of TODO_PAGE people) and its buttons."""
-    from bot.round_cards import round_todo_markup
+    from bot.presentation.rounds import round_todo_markup
 
     pages = max(1, -(-len(people) // TODO_PAGE))
     page = min(max(page, 0), pages - 1)

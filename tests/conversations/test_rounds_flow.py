@@ -364,7 +364,7 @@ async def test_positives_exempt_and_away_and_forged_buttons(
     clock: FakeClock,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    from handlers.callbacks import CodeCb, RoundCb, RoundMarkCb
+    from bot.presentation.callbacks import CodeCb, RoundCb, RoundMarkCb
 
     world = await seed_round_world(double, sessionmaker, clock, community)
     officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
