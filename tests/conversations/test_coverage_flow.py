@@ -30,6 +30,7 @@ async def test_grid_worker_screens_a_household_at_the_door(
         [
             "入户排查覆盖情况 — 东湖社区",
             "已排查 0 / 未排查 12 / 共 12 户（0%）",
+            "人员：已排查 0 / 共 0 人",
             "",
             "小区",
             "阳光花园：0/12（0%）",
@@ -105,6 +106,7 @@ async def test_officer_sees_all_and_resident_is_refused(
         [
             "Screening coverage — 东湖社区",
             "Screened 0 / not screened 26 / total 26 (0%)",
+            "People: screened 0 / 0",
             "",
             "Compounds",
             "幸福里: 0/2 (0%)",
