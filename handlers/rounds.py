@@ -22,6 +22,7 @@ from bot.services import coverage, rounds, staffscope
 from bot.services.directory import household_members
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.monitoring import CATEGORIES
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
 
@@ -55,6 +56,12 @@ async def _officer_round(
             raise DomainError("rounds.none_open")
         return community, found[-1]
     return community, await rounds.get_round(session, round_id, community.id)
+
+
+def _required_label(t: Translator, required: str) -> str:
+    if required in CATEGORIES:
+        return t(f"monitoring.category_{required}")
+    return t(f"rounds.required_{required}")
 
 
 def _round_id(text: str | None) -> int | None:
@@ -107,7 +114,7 @@ async def round_new(
         return
     await message.answer(
         t("rounds.created", id=rnd.id, day=rnd.day.isoformat(),
-          required=t(f"rounds.required_{rnd.required}"), slots=rounds.slot_rows(views),
+          required=_required_label(t, rnd.required), slots=rounds.slot_rows(views),
           door=len(spec.door)),
         reply_markup=round_officer_markup(t, rnd.id, rnd.status),
     )  # fmt: skip

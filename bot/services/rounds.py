@@ -64,6 +64,7 @@ from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
 from bot.services.isolation import start_isolation
+from bot.services.monitoring import CATEGORIES, parse_category
 from messages import Catalog
 
 # ---------------------------------------------------------------- who may do what
@@ -238,9 +239,11 @@ async def parse_spec(session: AsyncSession, community_id: int, text: str, today:
         raise DomainError("rounds.day_past", day=day.isoformat())
     required = "everyone"
     for word in head[1:]:
-        if word.lower() not in _REQUIRED_WORDS:
+        # "everyone", anyone monitored ("isolated"), or one monitoring category (R-CAT).
+        found = _REQUIRED_WORDS.get(word.lower()) or parse_category(word)
+        if found is None:
             raise DomainError("rounds.unknown_required", word=word)
-        required = _REQUIRED_WORDS[word.lower()]
+        required = found
     spec = RoundSpec(day=day, required=required, scope_type="buildings", scope_ids=[])
     kinds: set[str] = set()
     for line in lines[1:]:
@@ -373,12 +376,14 @@ async def _materialise(session: AsyncSession, rnd: Round) -> int:
         .join(Building, Unit.building_id == Building.id)
         .join(RoundSlot, and_(RoundSlot.building_id == Building.id, RoundSlot.round_id == rnd.id))
     )  # fmt: skip
-    if rnd.required == "isolated":
+    if rnd.required != "everyone":
         stmt = (
             stmt.join(Isolation, Isolation.person_id == Person.id)
             .where(Isolation.status == IsolationStatus.ACTIVE)
             .distinct()
         )
+        if rnd.required in CATEGORIES:
+            stmt = stmt.where(Isolation.category == rnd.required)
     rows = (await session.execute(stmt)).all()
     values = [
         {"round_id": rnd.id, "person_id": pid, "household_id": hid, "building_id": bid,

@@ -75,6 +75,10 @@ async def test_scope_kinds_and_overrides(
         )
         assert spec.scope_type == "compounds"
         assert spec.scope_ids == [community.compound_ids["幸福里"]]
+        spec = await rounds.parse_spec(
+            session, community.community_id, "今天 居家健康监测\n全部 08:00-09:00 门口", TODAY
+        )
+        assert spec.required == "home_health"
 
 
 async def test_each_person_counts_once_and_scope_is_checked(
