@@ -15,7 +15,8 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "gate", "rounds", "registration", "profile", "groups", "reports", "cases",
+        "common", "myid", "gate", "rounds", "registration", "profile", "groups", "reports",
+        "cases",
         "admin", "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage",
         "audit", "charts", "downtime",
         "fallback",
