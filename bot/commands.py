@@ -19,14 +19,17 @@ from bot.db.models import Person, Role, RoleGrant
 from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = (
-    "start", "report", "me", "profile", "household", "invite", "language", "cancel", "help",
+    "start", "report", "me", "profile", "household", "invite", "mycode", "supply", "care",
+    "shifts", "deliveries", "language", "cancel", "help",
 )  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
     "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
     "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set", "notice",
     "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
-    "audit", "register_for", "invite_member", "move_member", "community",
+    "audit", "register_for", "invite_member", "move_member", "community", "round_new", "round",
+    "round_tick", "round_todo", "round_positives", "seal", "seals", "supplies", "distribute",
+    "care_add", "care_list", "shift_add",
 )  # fmt: skip
 STAFF_ROLES = {Role.ADMIN.value, Role.OFFICER.value}
 

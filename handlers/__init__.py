@@ -15,7 +15,7 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "privacy", "common", "myid", "gate", "registration", "profile", "households",
+        "privacy", "common", "myid", "gate", "rounds", "registration", "profile", "households",
         "groups", "reports", "cases", "admin", "checkin", "isolation_admin", "monitoring",
         "notices", "ledger", "coverage", "audit", "charts", "downtime", "sealing", "supplies",
         "care", "rosters", "fallback",

@@ -14,15 +14,30 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import Building, Community, Compound, Household, ScreeningOutcome, Unit
-from bot.parsing import clean_text
-from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
+from bot.db.models import (
+    Building,
+    Community,
+    Compound,
+    Household,
+    ScreeningOutcome,
+    ScreeningVisitPerson,
+    Unit,
+    VisitPersonStatus,
+)
+from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
+from bot.presentation.callbacks import (
+    ScreenChangeCb,
+    ScreenOutcomeCb,
+    ScreenPage,
+    ScreenPersonCb,
+    ScreenPick,
+)
 from bot.presentation.keyboards import buttons, paged_choices
 from bot.services import care, coverage, scope, sealing
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import Identity
-from handlers.replies import edit_or_send
-from messages import Translator
+from bot.services.identity import OFFICER_ROLES, Identity
+from handlers.replies import drop_buttons, edit_or_send
+from messages import Catalog, Translator
 
 CARE_SHOWN = 20
 router = Router(name="coverage")
@@ -33,6 +48,15 @@ MISSING_SHOWN = 60
 
 class Screening(StatesGroup):
     note = State()
+    people = State()
+
+
+MAX_SEEN = 20
+_CYCLE = {
+    VisitPersonStatus.PRESENT.value: VisitPersonStatus.AWAY.value,
+    VisitPersonStatus.AWAY.value: VisitPersonStatus.MOVED_OUT.value,
+    VisitPersonStatus.MOVED_OUT.value: VisitPersonStatus.PRESENT.value,
+}
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,14 @@ async def _screener(session: AsyncSession, identity: Identity) -> Reach:
     return Reach(acting.community, None, frozenset(buildings), acting.compound_ids)
 
 
+async def _in_reach(session: AsyncSession, reach: Reach, household_id: int) -> bool:
+    try:
+        await _household_in_reach(session, reach, household_id)
+    except DomainError:
+        return False
+    return True
+
+
 async def _household_in_reach(session: AsyncSession, reach: Reach, household_id: int) -> Household:
     household = await coverage.household_in_scope(
         session, household_id, reach.community.id, reach.grids
@@ -84,7 +116,8 @@ def render_coverage(t: Translator, cov: coverage.Coverage, title: str) -> str:
     def rows(tallies: dict[str, coverage.Tally]) -> list[dict[str, object]]:
         return [
             {"name": k or "—", "screened": v.screened, "vacant": v.vacant, "missing": v.missing,
-             "total": v.total, "percent": v.percent}
+             "total": v.total, "percent": v.percent, "people": v.people,
+             "people_screened": v.people_screened}
             for k, v in tallies.items()
         ]  # fmt: skip
 
@@ -260,6 +293,7 @@ async def screen_outcome(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
@@ -273,15 +307,225 @@ async def screen_outcome(
     except DomainError as exc:
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
+    if outcome == ScreeningOutcome.DONE:
+        # Who is there: the register's members, each present until the screener says not.
+        people = await coverage.people_at_door(session, household.id)
+        await state.set_state(Screening.people)
+        await state.set_data(
+            {"household_id": household.id, "people": [p.as_dict() for p in people]}
+        )
+        await query.answer()
+        text, markup = _people_editor(t, household.room, people)
+        await edit_or_send(query, text, markup)
+        return
     visit = await coverage.record_visit(
         session, clock, household=household, outcome=outcome, by=identity.person
     )
+    case = await coverage.escalate(
+        session, clock, catalog, community=reach.community, visit=visit, by=identity.person
+    )
     await state.set_state(Screening.note)
     await state.update_data(visit_id=visit.id)
-    await edit_or_send(
-        query,
-        t("coverage.saved", room=household.room, outcome=t(f"coverage.outcome_{outcome.value}")),
-    )
+    await query.answer()
+    text = t("coverage.saved", room=household.room, outcome=t(f"coverage.outcome_{outcome.value}"))
+    if case is not None:
+        text += "\n" + t("coverage.case_opened", id=case.id)
+    await edit_or_send(query, text)
+
+
+def _people_editor(
+    t: Translator, room: str, people: list[coverage.SeenPerson]
+) -> tuple[str, InlineKeyboardMarkup]:
+    rows = [
+        {"name": p.name, "status": t(f"coverage.person_{p.status}"),
+         "temp": str(p.temperature) if p.temperature is not None else "", "fever": p.fever}
+        for p in people
+    ]  # fmt: skip
+    text = t("coverage.people_editor", room=room, people=rows)
+    keyboard = [
+        [
+            (f"{p.name} · {t(f'coverage.person_{p.status}')}",
+             ScreenPersonCb(action="cyc", index=i)),
+            (("🌡✔" if p.fever else "🌡") + " " + t("coverage.fever_mark"),
+             ScreenPersonCb(action="fev", index=i)),
+        ]
+        for i, p in enumerate(people)
+    ]  # fmt: skip
+    keyboard.append([(t("coverage.button_save"), ScreenPersonCb(action="save"))])
+    return text, buttons(keyboard)
+
+
+async def _editing(
+    state: FSMContext, session: AsyncSession, identity: Identity
+) -> tuple[Community, Household, list[coverage.SeenPerson]]:
+    """The visit being edited; the household is checked against the screener's scope."""
+    if await state.get_state() != Screening.people.state:
+        raise NotAllowed("common.button_expired")
+    data = await state.get_data()
+    reach = await _screener(session, identity)
+    household = await _household_in_reach(session, reach, int(data.get("household_id", 0)))
+    people = [coverage.SeenPerson.from_dict(p) for p in data.get("people", [])]
+    return reach.community, household, people
+
+
+@router.callback_query(ScreenPersonCb.filter())
+async def screen_person(
+    query: CallbackQuery,
+    callback_data: ScreenPersonCb,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    try:
+        community, household, people = await _editing(state, session, identity)
+        if callback_data.action in ("cyc", "fev"):
+            if not 0 <= callback_data.index < len(people):
+                raise NotAllowed("common.button_expired")
+            person = people[callback_data.index]
+            if callback_data.action == "fev":
+                person.fever = not person.fever
+            elif person.status in _CYCLE:
+                person.status = _CYCLE[person.status]
+            await state.update_data(people=[p.as_dict() for p in people])
+            text, markup = _people_editor(t, household.room, people)
+            await query.answer()
+            await edit_or_send(query, text, markup)
+            return
+        if callback_data.action != "save":
+            raise NotAllowed("common.button_expired")
+        visit = await coverage.record_visit(
+            session, clock, household=household, outcome=ScreeningOutcome.DONE,
+            by=identity.person, people=people,
+        )  # fmt: skip
+        case = await coverage.escalate(
+            session, clock, catalog, community=community, visit=visit, by=identity.person
+        )
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await state.set_state(Screening.note)
+    await state.set_data({"visit_id": visit.id})
+    await query.answer()
+    await drop_buttons(query)
+    text = t("coverage.saved", room=household.room, outcome=t("coverage.outcome_done"))
+    if case is not None:
+        text += "\n" + t("coverage.case_opened", id=case.id)
+    if query.message is not None and isinstance(query.message, Message):
+        await query.message.answer(text)
+
+
+@router.message(Screening.people, F.text)
+async def screen_people_text(
+    message: Message, state: FSMContext, session: AsyncSession, identity: Identity,
+    t: Translator,
+) -> None:  # fmt: skip
+    """Lines of "name 37.5" (a temperature), "37.5" (when one person is listed), or a new
+    name (a new occupant, pending until staff confirm it)."""
+    if (message.text or "").startswith("/"):
+        return
+    try:
+        community, household, people = await _editing(state, session, identity)
+        for line in (message.text or "").splitlines()[:MAX_SEEN]:
+            words = line.split()
+            if not words:
+                continue
+            temperature = None
+            try:
+                temperature = parse_temperature(words[-1])
+                words = words[:-1]
+            except ParseError as exc:
+                if exc.code == "temperature.out_of_range":
+                    raise
+            name = " ".join(words)
+            if not name:
+                if len(people) != 1:
+                    raise DomainError("coverage.which_person")
+                target = people[0]
+            else:
+                name = clean_name(name)
+                found = [p for p in people if p.name == name]
+                if found:
+                    target = found[0]
+                elif len(people) >= MAX_SEEN:
+                    raise DomainError("coverage.too_many_people", max=MAX_SEEN)
+                else:
+                    target = coverage.SeenPerson(None, name, VisitPersonStatus.NEW.value)
+                    people.append(target)
+            if temperature is not None:
+                target.temperature = temperature
+                target.fever = temperature >= community.fever_threshold
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    await state.update_data(people=[p.as_dict() for p in people])
+    text, markup = _people_editor(t, household.room, people)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.message(Command("screen_pending"), StateFilter("*"))
+async def screen_pending(
+    message: Message, state: FSMContext, session: AsyncSession, identity: Identity,
+    t: Translator,
+) -> None:  # fmt: skip
+    await state.clear()
+    try:
+        reach = await _screener(session, identity)
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    changes = await coverage.pending_changes(session, reach.community.id, reach.grids)
+    if reach.buildings is not None:
+        changes = [c for c in changes if await _in_reach(session, reach, c.household_id)]
+    if not changes:
+        await message.answer(t("coverage.no_pending"))
+        return
+    for change in changes[:MISSING_SHOWN]:
+        await message.answer(
+            t("coverage.pending_change", name=change.name, address=change.address,
+              status=t(f"coverage.person_{change.status}")),
+            reply_markup=buttons([[
+                (t("coverage.button_confirm"), ScreenChangeCb(change_id=change.id, ok=True)),
+                (t("coverage.button_dismiss"), ScreenChangeCb(change_id=change.id, ok=False)),
+            ]]),
+        )  # fmt: skip
+
+
+@router.callback_query(ScreenChangeCb.filter())
+async def screen_change(
+    query: CallbackQuery, callback_data: ScreenChangeCb, session: AsyncSession, clock: Clock,
+    identity: Identity, t: Translator,
+) -> None:  # fmt: skip
+    try:
+        reach = await _screener(session, identity)
+        grids = reach.grids
+        if reach.buildings is not None:
+            # A compound's staff settle changes in their compound; removing a member from
+            # the register stays an officer's act (R-HH), checked by settle_change.
+            change = await coverage.change_household(session, callback_data.change_id)
+            if change is None or not await _in_reach(session, reach, change):
+                raise NotAllowed()
+            if callback_data.ok and not identity.allows(
+                OFFICER_ROLES, community_id=reach.community.id
+            ):
+                row = await session.get(ScreeningVisitPerson, callback_data.change_id)
+                if row is not None and row.status == VisitPersonStatus.MOVED_OUT:
+                    raise NotAllowed()
+        row = await coverage.settle_change(
+            session, clock, change_id=callback_data.change_id, accept=callback_data.ok,
+            community_id=reach.community.id, grid_ids=grids, by=identity.person,
+        )  # fmt: skip
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
+    key = "coverage.change_confirmed" if callback_data.ok else "coverage.change_dismissed"
+    await edit_or_send(query, t(key, name=row.name))
 
 
 @router.message(Screening.note, F.text)

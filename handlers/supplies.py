@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import SupplyRequest
 from bot.parsing import ParseError, clean_text
-from bot.presentation.callbacks import RoundCb, SupplyCb
+from bot.presentation.callbacks import DistributionCb, SupplyCb
 from bot.presentation.keyboards import buttons
 from bot.services import sealing, supplies
 from bot.services.errors import DomainError
@@ -362,7 +362,7 @@ def _round_view(
     shown = state.pending[:96]
     rows = [
         [
-            (label, RoundCb(round_id=state.round.id, household_id=hid))
+            (label, DistributionCb(round_id=state.round.id, household_id=hid))
             for hid, label in shown[i : i + 4]
         ]
         for i in range(0, len(shown), 4)
@@ -390,10 +390,10 @@ async def round_command(
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(RoundCb.filter())
+@router.callback_query(DistributionCb.filter())
 async def round_tick(
     query: CallbackQuery,
-    callback_data: RoundCb,
+    callback_data: DistributionCb,
     session: AsyncSession,
     clock: Clock,
     identity: Identity,

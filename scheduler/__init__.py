@@ -46,6 +46,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     from scheduler.monitoring import monitoring_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
     from scheduler.reports import coverage_reminders, daily_charts
+    from scheduler.rounds import testing_rounds
     from scheduler.sealing import care_checks, overdue_supplies, rosters
 
     return [
@@ -59,6 +60,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("public_posts", daily_public_posts),
         ("coverage_reminders", coverage_reminders),
         ("daily_charts", daily_charts),
+        ("testing_rounds", testing_rounds),
         ("inbox_purge", purge_inbox),
         ("overdue_supplies", overdue_supplies),
         ("care_checks", care_checks),

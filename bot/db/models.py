@@ -102,6 +102,11 @@ class CaseKind(enum.StrEnum):
     UNREACHABLE = "unreachable"
     GATE_FEVER = "gate_fever"
     GATE_RISK = "gate_risk"
+    ROUND_MISSED = "round_missed"
+    ROUND_POSITIVE = "round_positive"
+    SCREEN_REFUSED = "screen_refused"
+    SCREEN_NO_ANSWER = "screen_no_answer"
+    SCREEN_FEVER = "screen_fever"
     GATE_MONITORED = "gate_monitored"
     MISSED_TEST = "missed_test"
     NOT_IN_REGISTER = "not_in_register"
@@ -610,6 +615,124 @@ class JobRun(Base):
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- testing rounds (issue 15)
+
+
+class RoundStatus(enum.StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RoundPersonStatus(enum.StrEnum):
+    PENDING = "pending"
+    TESTED = "tested"
+    EXEMPT = "exempt"
+    AWAY = "away"
+    POSITIVE = "positive"
+
+
+class VisitPersonStatus(enum.StrEnum):
+    PRESENT = "present"
+    AWAY = "away"
+    MOVED_OUT = "moved_out"
+    NEW = "new"
+
+
+class PersonCode(Base):
+    """The secret of a person's personal QR code (a deep link): unguessable, one per
+    person, members without Telegram included (R-ROUND)."""
+
+    __tablename__ = "person_codes"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Round(Base):
+    """A mass testing round (全员核酸): a day, a scope and a slot per building."""
+
+    __tablename__ = "test_rounds"
+    __table_args__ = (Index("ix_test_rounds_community_day", "community_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    # {"type": "community" | "compounds" | "buildings", "ids": [...]}
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # "everyone", or a monitoring category ("isolated")
+    required: Mapped[str] = mapped_column(String(24), default="everyone")
+    status: Mapped[str] = mapped_column(String(12), default=RoundStatus.DRAFT)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime]
+    announced_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class RoundSlot(Base):
+    """When and where one building of a round is tested."""
+
+    __tablename__ = "round_slots"
+    __table_args__ = (UniqueConstraint("round_id", "building_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("test_rounds.id", ondelete="CASCADE"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)
+    site: Mapped[str] = mapped_column(String(80))
+
+
+class RoundPerson(Base):
+    """One expected person of a round: exactly one row per (round, person), so each
+    person counts once however often they are scanned."""
+
+    __tablename__ = "round_people"
+    __table_args__ = (
+        UniqueConstraint("round_id", "person_id"),
+        Index("ix_round_people_progress", "round_id", "building_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("test_rounds.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("households.id", ondelete="SET NULL")
+    )
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id", ondelete="SET NULL"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    door_to_door: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default=RoundPersonStatus.PENDING)
+    method: Mapped[str | None] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    marked_at: Mapped[datetime | None]
+    marked_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class ScreeningVisitPerson(Base):
+    """A person seen (or not) at a door visit: present / away / moved out / new, with
+    a temperature or a fever found. A new person is a pending record until staff
+    confirm it into the register (`person_id` is then set)."""
+
+    __tablename__ = "screening_visit_people"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(
+        ForeignKey("screening_visits.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(12))
+    temperature: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    fever: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed_at: Mapped[datetime | None]
 
 
 class MonitoringEvent(Base):

@@ -145,6 +145,61 @@ class DowntimeCb(CallbackData, prefix="dt"):
     since: int
 
 
+class RoundCb(CallbackData, prefix="rnd"):
+    """A testing round (issue 15): ann(ounce) / close / prog(ress) / todo (grid worker's
+    list, `page`) / self (household self-report) / tick (household list picker)."""
+
+    action: str
+    round_id: int
+    page: int = 0
+
+
+class RoundMarkCb(CallbackData, prefix="rmk"):
+    """Mark one person of a round: t(ested, ticked by staff) / v(isited at the door) /
+    x (exempt, asks the reason) / a(way, asks where) / s(elf-reported)."""
+
+    action: str
+    round_id: int
+    person_id: int
+
+
+class RoundPick(CallbackData, prefix="rpk"):
+    """The tick list's picker: b(uilding) chosen → its households; h(ousehold) chosen."""
+
+    round_id: int
+    level: str
+    id: int
+
+
+class RoundHousePage(CallbackData, prefix="rhp"):
+    """A page of the households of one building in the tick list."""
+
+    round_id: int
+    building_id: int
+    page: int
+
+
+class CodeCb(CallbackData, prefix="pcode"):
+    """Show the personal QR code of one member of one's household."""
+
+    person_id: int
+
+
+class ScreenPersonCb(CallbackData, prefix="spp"):
+    """The door visit's people editor: cyc(le a person's status) / fev(er toggle) /
+    save; `index` is the person's place in the visit being edited."""
+
+    action: str
+    index: int = 0
+
+
+class ScreenChangeCb(CallbackData, prefix="scc"):
+    """Confirm (ok) or dismiss a register change found at a door (issue 15)."""
+
+    change_id: int
+    ok: bool
+
+
 class MonTestCb(CallbackData, prefix="mt"):
     """A resident's "test done" on a test-day reminder (R-CAT)."""
 
@@ -195,7 +250,7 @@ class RosterCb(CallbackData, prefix="ro"):
     id: int
 
 
-class RoundCb(CallbackData, prefix="rd"):
+class DistributionCb(CallbackData, prefix="rd"):
     """A household ticked in a distribution round (R-SUPPLY)."""
 
     round_id: int

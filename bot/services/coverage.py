@@ -1,20 +1,31 @@
-"""Household screening coverage (R-COV): "not one household missed".
+"""Household screening coverage (R-COV, R-SCREEN): "not one household, not one person missed".
 
 A household is **screened** when, within the community's `screening_period_days`
 (counted back from now):
-  - it is registered with its members (at least one person lives in it in our register), and
+  - it is registered with its members (at least one person lives in it in our register),
+    or a door visit recorded the people found there (a household with no Telegram user,
+    even one not in the register yet, is screened by the visit itself), and
   - its health status was confirmed: a door visit with outcome `done` (ScreeningVisit), or a
     self-report by a member: a report about the household, an answered isolation check-in
     of a member, or a member's registration / profile update.
 A household whose latest door visit in the period found it **vacant** is counted apart
 (not missing, not screened). Every other household is **not screened** ("missing").
+People are counted too: the register's members of each household (or, for a household
+not in the register, the people its latest visit found).
+
+A door visit records the household's people (present / away / moved out / new), their
+temperatures or a fever found (→ an urgent case); new occupants and people who moved out
+are pending changes to the register until staff confirm them. "Refused", and a second
+"no answer" within the period, become cases for the officer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_now
 from bot.db.models import (
     Building,
+    Case,
+    CaseKind,
+    CaseStatus,
     CheckIn,
     Community,
     Compound,
@@ -35,7 +49,9 @@ from bot.db.models import (
     ScopeType,
     ScreeningOutcome,
     ScreeningVisit,
+    ScreeningVisitPerson,
     Unit,
+    VisitPersonStatus,
 )
 from bot.services import audit, outbox
 from bot.services.directory import natural_key
@@ -54,6 +70,7 @@ class HouseholdStatus:
     grid_id: int | None
     grid: str
     status: str  # "screened" | "vacant" | "missing"
+    people: int = 0
 
     @property
     def address(self) -> str:
@@ -66,6 +83,8 @@ class Tally:
     screened: int = 0
     vacant: int = 0
     missing: int = 0
+    people: int = 0
+    people_screened: int = 0
 
     @property
     def total(self) -> int:
@@ -139,6 +158,25 @@ async def resolve_scope(session: AsyncSession, community_id: int, name: str) -> 
     raise DomainError("coverage.unknown_place", name=text)
 
 
+async def _seen_at_door(session: AsyncSession, since: datetime) -> dict[int, int]:
+    """Households → people found (present or new) at their latest `done` visit since."""
+    rows = await session.execute(
+        select(ScreeningVisit.household_id, ScreeningVisit.id, ScreeningVisitPerson.status)
+        .outerjoin(ScreeningVisitPerson, ScreeningVisitPerson.visit_id == ScreeningVisit.id)
+        .where(ScreeningVisit.at >= since, ScreeningVisit.outcome == ScreeningOutcome.DONE)
+        .order_by(ScreeningVisit.at, ScreeningVisit.id)
+    )
+    latest: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    for household_id, visit_id, status in rows:
+        if latest.get(household_id) != visit_id:
+            latest[household_id] = visit_id
+            counts[household_id] = 0
+        if status in (VisitPersonStatus.PRESENT, VisitPersonStatus.NEW):
+            counts[household_id] += 1
+    return {h: n for h, n in counts.items() if n}
+
+
 async def _confirmed(
     session: AsyncSession, since: datetime, ids: set[int]
 ) -> tuple[set[int], set[int]]:
@@ -199,15 +237,19 @@ async def coverage(
         stmt = stmt.where(Building.id == scope.building_id)
     rows = (await session.execute(stmt)).all()
     ids = {h.id for h, *_ in rows}
-    registered = set(
-        await session.scalars(
-            select(Person.household_id)
+    members: dict[int, int] = {
+        hid: count
+        for hid, count in await session.execute(
+            select(Person.household_id, func.count())
             .where(Person.household_id.in_(ids))
             .group_by(Person.household_id)
-            .having(func.count() > 0)
         )
-    )
+        if hid is not None
+    }
     since = clock.now() - timedelta(days=community.screening_period_days)
+    seen = await _seen_at_door(session, since)
+    people = {hid: members.get(hid) or seen.get(hid, 0) for hid in ids}
+    registered = {hid for hid, n in people.items() if n}
     confirmed, vacant = await _confirmed(session, since, ids)
     result = Coverage(households=[])
     for household, unit, building, compound, grid in rows:
@@ -228,6 +270,7 @@ async def coverage(
                 grid.id if grid else None,
                 grid.name if grid else "",
                 status,
+                people[household.id],
             )
         )
     result.households.sort(
@@ -246,6 +289,9 @@ async def coverage(
             result.buildings.setdefault(f"{h.compound} {h.building}", Tally(h.building)),
         ):
             setattr(tally, h.status, getattr(tally, h.status) + 1)
+            tally.people += h.people
+            if h.status == "screened":
+                tally.people_screened += h.people
     return result
 
 
@@ -271,6 +317,40 @@ async def household_in_scope(
     return household
 
 
+@dataclass
+class SeenPerson:
+    """One person at a door visit, as the screener records them."""
+
+    person_id: int | None
+    name: str
+    status: str = VisitPersonStatus.PRESENT.value
+    temperature: Decimal | None = None
+    fever: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.person_id, "name": self.name, "status": self.status,
+                "temp": str(self.temperature) if self.temperature is not None else None,
+                "fever": self.fever}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeenPerson:
+        temp = data.get("temp")
+        return cls(
+            data.get("id"), str(data.get("name", "")), str(data.get("status", "present")),
+            Decimal(temp) if temp is not None else None, bool(data.get("fever")),
+        )  # fmt: skip
+
+
+async def people_at_door(session: AsyncSession, household_id: int) -> list[SeenPerson]:
+    """The register's members of a household, all present until the screener says not."""
+    members = await session.scalars(
+        select(Person)
+        .where(Person.household_id == household_id)
+        .order_by(Person.is_head.desc(), Person.id)
+    )
+    return [SeenPerson(p.id, p.name) for p in members]
+
+
 async def record_visit(
     session: AsyncSession,
     clock: Clock,
@@ -279,19 +359,181 @@ async def record_visit(
     outcome: ScreeningOutcome,
     by: Person | None,
     note: str | None = None,
+    people: Sequence[SeenPerson] = (),
 ) -> ScreeningVisit:
-    """A door visit by a grid worker (R-COV), audited."""
+    """A door visit by a grid worker (R-COV, R-SCREEN) with the people found, audited.
+    Only people of this household are recorded against register records."""
+    member_ids = set(
+        await session.scalars(select(Person.id).where(Person.household_id == household.id))
+    )
     visit = ScreeningVisit(
         household_id=household.id, outcome=outcome.value, note=note,
         by_id=by.id if by else None, self_reported=False, at=clock.now(),
+        fever_found=any(p.fever for p in people),
     )  # fmt: skip
     session.add(visit)
     await session.flush()
+    for p in people:
+        if p.person_id is not None and p.person_id not in member_ids:
+            raise NotAllowed()
+        session.add(
+            ScreeningVisitPerson(
+                visit_id=visit.id, person_id=p.person_id, name=p.name, status=p.status,
+                temperature=p.temperature, fever=p.fever,
+            )
+        )  # fmt: skip
     await audit.record(
         session, at=clock.now(), actor=by, action="screening.visit", entity="household",
         entity_id=household.id, details={"outcome": outcome.value, "visit_id": visit.id},
     )  # fmt: skip
     return visit
+
+
+async def escalate(
+    session: AsyncSession, clock: Clock, catalog: Catalog, *, community: Community,
+    visit: ScreeningVisit, by: Person | None,
+) -> Case | None:  # fmt: skip
+    """A fever found → urgent case; "refused" → case; the second "no answer" within the
+    screening period → case (one open case per household and kind). No names on cards."""
+    from bot.services.cases import open_case
+
+    outcome = visit.outcome
+    kind: CaseKind | None = None
+    urgent = False
+    if visit.fever_found:
+        kind, urgent = CaseKind.SCREEN_FEVER, True
+    elif outcome == ScreeningOutcome.REFUSED:
+        kind = CaseKind.SCREEN_REFUSED
+    elif outcome == ScreeningOutcome.NO_ANSWER:
+        since = clock.now() - timedelta(days=community.screening_period_days)
+        misses = await session.scalar(
+            select(func.count())
+            .select_from(ScreeningVisit)
+            .where(
+                ScreeningVisit.household_id == visit.household_id,
+                ScreeningVisit.outcome == ScreeningOutcome.NO_ANSWER,
+                ScreeningVisit.at >= since,
+            )
+        )
+        if (misses or 0) >= NO_ANSWERS_FOR_CASE:
+            kind = CaseKind.SCREEN_NO_ANSWER
+    if kind is None:
+        return None
+    if not urgent:
+        existing = await session.scalar(
+            select(Case).where(
+                Case.household_id == visit.household_id, Case.kind == kind,
+                Case.status != CaseStatus.RESOLVED,
+            )
+        )  # fmt: skip
+        if existing is not None:
+            return existing
+    summary = catalog.render(
+        community.locale, f"coverage.case_{kind.value}",
+        fevers=sum(1 for _ in await session.scalars(
+            select(ScreeningVisitPerson.id).where(
+                ScreeningVisitPerson.visit_id == visit.id, ScreeningVisitPerson.fever.is_(True)
+            )
+        )),
+    )  # fmt: skip
+    return await open_case(
+        session, clock, catalog, community_id=community.id, kind=kind, urgent=urgent,
+        household_id=visit.household_id, reporter_id=by.id if by else None,
+        details={"visit_id": visit.id, "summary": summary},
+        dedup_key=f"screen:{visit.id}:{kind.value}", actor=by,
+    )  # fmt: skip
+
+
+NO_ANSWERS_FOR_CASE = 2
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A register change found at a door (a new occupant, someone who moved out)."""
+
+    id: int
+    household_id: int
+    address: str
+    name: str
+    status: str
+
+
+async def pending_changes(
+    session: AsyncSession, community_id: int, grid_ids: Iterable[int] | None
+) -> list[PendingChange]:
+    stmt = (
+        select(ScreeningVisitPerson, ScreeningVisit.household_id, Compound.name, Building.name,
+               Unit.name, Household.room)
+        .join(ScreeningVisit, ScreeningVisitPerson.visit_id == ScreeningVisit.id)
+        .join(Household, ScreeningVisit.household_id == Household.id)
+        .join(Unit, Household.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(
+            Compound.community_id == community_id,
+            ScreeningVisitPerson.confirmed_at.is_(None),
+            ScreeningVisitPerson.status.in_(
+                [VisitPersonStatus.NEW.value, VisitPersonStatus.MOVED_OUT.value]
+            ),
+        )
+        .order_by(ScreeningVisitPerson.id)
+    )  # fmt: skip
+    if grid_ids is not None:
+        stmt = stmt.where(Building.grid_id.in_(set(grid_ids)))
+    return [
+        PendingChange(vp.id, hid, f"{c} {b} {u} {r}", vp.name, vp.status)
+        for vp, hid, c, b, u, r in await session.execute(stmt)
+    ]
+
+
+async def change_household(session: AsyncSession, change_id: int) -> int | None:
+    """The household a pending register change was found in (None: no such change)."""
+    return await session.scalar(
+        select(ScreeningVisit.household_id)
+        .join(ScreeningVisitPerson, ScreeningVisitPerson.visit_id == ScreeningVisit.id)
+        .where(ScreeningVisitPerson.id == change_id)
+    )
+
+
+async def settle_change(
+    session: AsyncSession, clock: Clock, *, change_id: int, accept: bool, community_id: int,
+    grid_ids: Iterable[int] | None, by: Person | None,
+) -> ScreeningVisitPerson:  # fmt: skip
+    """Confirm (or dismiss) a register change found at a door: a new occupant becomes a
+    member of the household; someone who moved out leaves it. Scope-checked."""
+    row = await session.get(ScreeningVisitPerson, change_id)
+    if row is None or row.confirmed_at is not None:
+        raise DomainError("coverage.change_gone")
+    visit = await session.get(ScreeningVisit, row.visit_id)
+    assert visit is not None
+    household = await household_in_scope(session, visit.household_id, community_id, grid_ids)
+    if accept and row.status == VisitPersonStatus.MOVED_OUT and grid_ids is not None:
+        raise NotAllowed()  # only an officer removes a member from the register (R-HH)
+    now = clock.now()
+    row.confirmed_at = now
+    if not accept:
+        row.status = "dismissed"
+    elif row.status == VisitPersonStatus.NEW:
+        person = Person(
+            name=row.name, household_id=household.id, reported_by_id=visit.by_id,
+            created_at=now,
+        )  # fmt: skip
+        session.add(person)
+        await session.flush()
+        row.person_id = person.id
+    elif row.person_id is not None:
+        person_gone = await session.get(Person, row.person_id)
+        if person_gone is not None and person_gone.household_id == household.id:
+            person_gone.household_id = None
+            person_gone.is_head = False
+            person_gone.updated_at = now
+    await audit.record(
+        session, at=now, actor=by, action="screening.register_change", entity="household",
+        entity_id=household.id,
+        details={"change_id": row.id, "status": row.status, "accepted": accept,
+                 "person_id": row.person_id},
+    )  # fmt: skip
+    return row
 
 
 async def add_note(

@@ -41,6 +41,10 @@ from bot.db.models import (
     Person,
     PlaceStatus,
     Report,
+    Round,
+    RoundPerson,
+    ScreeningVisit,
+    ScreeningVisitPerson,
     SupplyRequest,
     Unit,
 )
@@ -51,14 +55,14 @@ from bot.xlsx import Sheet, Workbook
 
 CHUNK = 250
 SHEETS: tuple[str, ...] = (
-    "reports",
-    "checkins",
-    "gate_entries",
-    "cases",
-    "statuses",
-    "supplies",
-    "care",
-)
+    "reports", "checkins", "gate_entries", "cases", "statuses", "supplies", "care",
+    "test_rounds", "screening",
+)  # fmt: skip
+# Sheets whose headers and title live with their feature (a key with a dot is used as is).
+SHEET_TITLES: dict[str, str] = {
+    "test_rounds": "rounds.sheet_rounds",
+    "screening": "rounds.sheet_screening",
+}
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,18 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("phone", 14), Column("kind", 12), Column("detail", 30), Column("start", 18),
         Column("ended", 18), Column("entered_by", 14),
     ),
+    "test_rounds": (
+        Column("rounds.col_round", 8), Column("rounds.col_day", 12), Column("compound", 14),
+        Column("address", 22), Column("rounds.col_person", 12),
+        Column("rounds.col_status", 10), Column("rounds.col_method", 10),
+        Column("rounds.col_door", 6), Column("time", 18), Column("rounds.col_note", 20),
+        Column("entered_by", 14),
+    ),
+    "screening": (
+        Column("id", 8), Column("time", 18), Column("compound", 14), Column("address", 22),
+        Column("rounds.col_outcome", 10), Column("rounds.col_people", 40),
+        Column("rounds.col_fever", 6), Column("rounds.col_note", 20), Column("entered_by", 14),
+    ),
 }  # fmt: skip
 
 
@@ -139,6 +155,8 @@ class _Rows:
         self._label = label
         # Rendering a template per cell is slow; the vocabulary is small, so cache it.
         self._cache: dict[str, str] = {}
+        # The people seen at each screening visit of the period (visit id -> rows).
+        self.visit_people: dict[int, list[Any]] = {}
         self.locale = str(getattr(label, "locale", "zh-CN"))
         self._places: dict[str, str] = {}
 
@@ -348,6 +366,65 @@ def _care_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
     return stmt.order_by(Compound.name, Building.name, Unit.name, Household.room, CareFlag.id)
 
 
+def _rounds_query(req: LedgerRequest) -> Any:
+    person, marker = aliased(Person), aliased(Person)
+    stmt: Any = select(
+        Round.id, Round.day, Compound.name, Building.name, Unit.name, Household.room,
+        person.name, RoundPerson.status, RoundPerson.method, RoundPerson.door_to_door,
+        RoundPerson.marked_at, RoundPerson.note, marker.name,
+    ).select_from(RoundPerson)  # fmt: skip
+    stmt = stmt.join(Round, RoundPerson.round_id == Round.id).join(
+        person, RoundPerson.person_id == person.id
+    )
+    stmt = _located(stmt, RoundPerson.household_id)
+    stmt = stmt.outerjoin(marker, RoundPerson.marked_by_id == marker.id).where(
+        Round.community_id == req.community.id, Round.day >= req.first, Round.day <= req.last
+    )
+    if req.compound is not None:
+        stmt = stmt.where(Building.compound_id == req.compound.id)
+    return stmt.order_by(
+        Round.day, Round.id, Compound.name, Building.name, Unit.name, Household.room, person.id
+    )
+
+
+def _screening_query(req: LedgerRequest, start: datetime, end: datetime) -> Any:
+    by = aliased(Person)
+    stmt: Any = select(
+        ScreeningVisit.id, ScreeningVisit.at, Compound.name, Building.name, Unit.name,
+        Household.room, ScreeningVisit.outcome, ScreeningVisit.id, ScreeningVisit.fever_found,
+        ScreeningVisit.note, by.name, ScreeningVisit.self_reported,
+    ).select_from(ScreeningVisit)  # fmt: skip
+    stmt = _located(stmt, ScreeningVisit.household_id)
+    stmt = stmt.outerjoin(by, ScreeningVisit.by_id == by.id).where(
+        Compound.community_id == req.community.id,
+        ScreeningVisit.at >= start,
+        ScreeningVisit.at < end,
+    )
+    if req.compound is not None:
+        stmt = stmt.where(Building.compound_id == req.compound.id)
+    return stmt.order_by(ScreeningVisit.at, ScreeningVisit.id)
+
+
+async def _visit_people(
+    session: AsyncSession, start: datetime, end: datetime
+) -> dict[int, list[Any]]:
+    """The people recorded at the period's visits (read before the visits are streamed)."""
+    found: dict[int, list[Any]] = {}
+    visits = select(ScreeningVisit.id).where(ScreeningVisit.at >= start, ScreeningVisit.at < end)
+    rows = await session.execute(
+        select(
+            ScreeningVisitPerson.visit_id, ScreeningVisitPerson.name,
+            ScreeningVisitPerson.status, ScreeningVisitPerson.temperature,
+            ScreeningVisitPerson.fever,
+        )
+        .where(ScreeningVisitPerson.visit_id.in_(visits))
+        .order_by(ScreeningVisitPerson.id)
+    )  # fmt: skip
+    for visit_id, *rest in rows:
+        found.setdefault(visit_id, []).append(rest)
+    return found
+
+
 def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any]]:
     label = fmt.label
     system = label("ledger.by_system")
@@ -409,11 +486,40 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
             r[11] or system,
         ]  # fmt: skip
 
+    def test_rounds(r: Sequence[Any]) -> list[Any]:
+        return [
+            r[0], fmt.day(r[1]), r[2] or "", _address(r[2], r[3], r[4], r[5]), r[6] or "",
+            label(f"rounds.person_{r[7]}"), label(f"rounds.method_{r[8]}") if r[8] else "",
+            "✔" if r[9] else "", fmt.time(r[10]), r[11] or "",
+            (r[12] or system) if r[10] else "",
+        ]  # fmt: skip
+
+    def screening(r: Sequence[Any]) -> list[Any]:
+        by = r[10] or system
+        if r[11]:
+            by = label("ledger.self_recorded", name=by)
+        people = "; ".join(
+            " ".join(
+                str(x) for x in (
+                    name, label(f"coverage.person_{status}"),
+                    f"{float(temp):.1f}" if temp is not None else "",
+                    label("coverage.fever_mark") if fever else "",
+                ) if x
+            )
+            for name, status, temp, fever in fmt.visit_people.get(r[7], [])
+        )  # fmt: skip
+        return [
+            r[0], fmt.time(r[1]), r[2] or "", _address(r[2], r[3], r[4], r[5]),
+            label(f"coverage.outcome_{r[6]}"), people, "✔" if r[8] else "", r[9] or "", by,
+        ]  # fmt: skip
+
     return {
         "care": care,
         "supplies": supplies,
         "reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases,
         "statuses": statuses,
+        "test_rounds": test_rounds,
+        "screening": screening,
     }[sheet]  # fmt: skip
 
 
@@ -430,6 +536,10 @@ def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> An
         return _supplies_query(req, start, end)
     if sheet == "statuses":
         return _statuses_query(req, start, end)
+    if sheet == "test_rounds":
+        return _rounds_query(req)
+    if sheet == "screening":
+        return _screening_query(req, start, end)
     return _cases_query(req, start, end)
 
 
@@ -459,10 +569,14 @@ async def export_ledger(
     ):
         for sheet in SHEETS:
             columns = COLUMNS[sheet]
-            headers = [label(f"ledger.col_{c.key}") for c in columns]
-            ws = workbook.sheet(label(f"ledger.sheet_{sheet}"), [c.width for c in columns])
+            headers = [label(c.key if "." in c.key else f"ledger.col_{c.key}") for c in columns]
+            ws = workbook.sheet(
+                label(SHEET_TITLES.get(sheet, f"ledger.sheet_{sheet}")), [c.width for c in columns]
+            )
             ws.header(headers)
             row_of = _row_formatter(sheet, fmt)
+            if sheet == "screening":
+                fmt.visit_people = await _visit_people(session, start, end)
             count = 0
             with archive.open(f"{stem}-{sheet}.csv", "w") as raw:
                 text_out = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")

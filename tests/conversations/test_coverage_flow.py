@@ -30,6 +30,7 @@ async def test_grid_worker_screens_a_household_at_the_door(
         [
             "入户排查覆盖情况 — 东湖社区",
             "已排查 0 / 未排查 12 / 共 12 户（0%）",
+            "人员：已排查 0 / 共 0 人",
             "",
             "小区",
             "阳光花园：0/12（0%）",
@@ -55,6 +56,8 @@ async def test_grid_worker_screens_a_household_at_the_door(
     replies = await worker.press("101")
     assert "入户结果" in texts(replies)
     replies = await worker.press("已排查")
+    assert "在场人员" in texts(replies)
+    replies = await worker.press("💾 保存")
     assert "已保存" in texts(replies)
     replies = await worker.send("家中 <b>两人</b>，体温正常")
     assert "备注已保存" in texts(replies)
@@ -103,6 +106,7 @@ async def test_officer_sees_all_and_resident_is_refused(
         [
             "Screening coverage — 东湖社区",
             "Screened 0 / not screened 26 / total 26 (0%)",
+            "People: screened 0 / 0",
             "",
             "Compounds",
             "幸福里: 0/2 (0%)",

@@ -47,10 +47,12 @@ async def test_officer_gets_xlsx_and_csv(
         "Building statuses",
         "Supplies and medicine",
         "Care list",
+        "Testing rounds",
+        "Door screening",
     ]
     zipped = double.file(docs[1].document["file_id"]).content  # type: ignore[index]
     assert docs[1].document["file_name"].endswith(".csv.zip")  # type: ignore[index]
-    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 7
+    assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == 9
 
     replies = await officer.send("/ledger 2099-01-01")
     assert "future" in texts(replies)

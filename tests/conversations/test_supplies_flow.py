@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, Community, SupplyRequest
 from bot.double import BotApiDouble
-from bot.presentation.callbacks import RoundCb, SupplyCb
+from bot.presentation.callbacks import DistributionCb, SupplyCb
 from scheduler import tick
 from tests.support.chat import ChatUser, RunningBot
 from tests.support.community import OFFICER_ID, VOLUNTEER_ID, SeededCommunity
@@ -200,10 +200,10 @@ async def test_distribution_round_ticks_each_household(
     replies = await volunteer.press("1单元 101")
     assert (replies[-1].content or "").startswith("阳光花园 1栋 · 蔬菜包: 1/12 households served")
     # A double tap on a stale message changes nothing; the same round is reopened.
+    household_id = community.household("阳光花园/1栋/1单元/101")
     await volunteer.press_data(
-        RoundCb(round_id=1, household_id=community.household("阳光花园/1栋/1单元/101")).pack(),
-        replies[-1], strict=False,
-    )  # fmt: skip
+        DistributionCb(round_id=1, household_id=household_id).pack(), replies[-1], strict=False
+    )
     replies = await volunteer.send("/distribute 阳光花园 1栋 蔬菜包")
     assert (replies[0].content or "").startswith("阳光花园 1栋 · 蔬菜包: 1/12")
     # Residents may not run a round nor tick.

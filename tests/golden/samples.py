@@ -263,4 +263,33 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
             ]},
         ]},
     ],
+    "rounds.progress": [
+        {"id": 3, "day": "2022-03-12", "status": "进行中", "percent": 92,
+         "rows": [
+             {"name": "阳光花园 1栋", "expected": 24, "tested": 19, "exempt": 1, "away": 0,
+              "positive": 0, "pending": 4},
+             {"name": "幸福里 A座", "expected": 12, "tested": 11, "exempt": 0, "away": 0,
+              "positive": 1, "pending": 0},
+         ],
+         "total": {"expected": 36, "tested": 30, "pending": 4}},
+    ],
+    "rounds.todo": [
+        {"id": 3, "day": "2022-03-12", "grid": "第一网格", "count": 9, "page": 2, "pages": 2,
+         "people": [{"n": 9, "name": LONG_NAME, "address": "阳光花园 1栋 2单元 302",
+                     "door": True}]},
+        {"id": 3, "day": "2022-03-12", "grid": "", "count": 0, "page": 1, "pages": 1,
+         "people": []},
+    ],
+    "rounds.household_notice": [
+        {"id": 3, "day": "2022-03-12", "building": "阳光花园 1栋", "starts": "08:00",
+         "ends": "09:00", "site": "东门采样点",
+         "people": [{"name": HTML_NAME, "door": False}, {"name": "张奶奶", "door": True}]},
+    ],
+    "coverage.people_editor": [
+        {"room": "101", "people": [
+            {"name": "张三", "status": "在家", "temp": "38.2", "fever": True},
+            {"name": "李四", "status": "已搬走", "temp": "", "fever": False},
+        ]},
+        {"room": "202", "people": []},
+    ],
 }  # fmt: skip

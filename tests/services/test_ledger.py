@@ -97,6 +97,8 @@ async def test_xlsx_has_headers_frozen_pane_filter_and_rows(
         "statuses": 0,
         "supplies": 0,
         "care": 0,
+        "test_rounds": 0,
+        "screening": 0,
     }
     book = load_workbook(files.xlsx)
     assert book.sheetnames == [
@@ -107,6 +109,8 @@ async def test_xlsx_has_headers_frozen_pane_filter_and_rows(
         "管控状态",
         "物资与药品",
         "重点关爱对象",
+        "核酸轮次",
+        "入户排查",
     ]
     reports = book["报备"]
     assert reports.freeze_panes == "A2"
@@ -162,6 +166,8 @@ async def test_csv_zip_and_english_headers_and_compound_filter(
         "statuses": 0,
         "supplies": 0,
         "care": 0,
+        "test_rounds": 0,
+        "screening": 0,
     }
     with zipfile.ZipFile(files.csv_zip) as archive:
         names = archive.namelist()
