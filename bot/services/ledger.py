@@ -43,6 +43,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.services import audit
+from bot.services.export_safety import csv_value, xlsx_value
 from bot.services.staffscope import utc_bounds
 
 CHUNK = 1000
@@ -281,6 +282,21 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
     return {"reports": reports, "checkins": checkins, "gate_entries": gate, "cases": cases}[sheet]
 
 
+def _xlsx_row(ws: Any, values: list[Any]) -> list[Any]:
+    """The row for the write-only sheet: a text that a spreadsheet would read as a
+    formula becomes an explicit text cell (export_safety)."""
+    out: list[Any] = []
+    for value in values:
+        value, as_text = xlsx_value(value)
+        if as_text:
+            cell = WriteOnlyCell(ws, value=value)
+            cell.data_type = "s"
+            out.append(cell)
+        else:
+            out.append(value)
+    return out
+
+
 def _query(sheet: str, req: LedgerRequest, start: datetime, end: datetime) -> Any:
     if sheet == "reports":
         return _reports_query(req, start, end)
@@ -338,8 +354,8 @@ async def export_ledger(
                 async for partition in result.partitions(CHUNK):
                     for row in partition:
                         values = row_of(row)
-                        ws.append(values)
-                        writer.writerow(values)
+                        ws.append(_xlsx_row(ws, values))
+                        writer.writerow([csv_value(v) for v in values])
                         count += 1
                     # Writing is CPU-bound: let other updates in between chunks.
                     await asyncio.sleep(0)
