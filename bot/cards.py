@@ -29,3 +29,23 @@ def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
             ]
         ]
     )
+
+
+def privacy_request_markup(t: Translator, request_id: int) -> InlineKeyboardMarkup:
+    """Confirm / decline a resident's deletion request (sent to officers in private)."""
+    from handlers.callbacks import PrivacyDecision
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("privacy.button_confirm"),
+                    callback_data=PrivacyDecision(request_id=request_id, confirm=True).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t("privacy.button_decline"),
+                    callback_data=PrivacyDecision(request_id=request_id, confirm=False).pack(),
+                ),
+            ]
+        ]
+    )

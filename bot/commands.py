@@ -19,7 +19,7 @@ from bot.db.models import Person, Role, RoleGrant
 from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = (
-    "start", "report", "me", "profile", "language", "cancel", "help",
+    "start", "report", "me", "profile", "language", "cancel", "help", "privacy", "mydata",
 )  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (

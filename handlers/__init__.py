@@ -15,8 +15,8 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "gate", "registration", "profile", "groups", "reports", "cases", "admin",
-        "checkin", "isolation_admin", "notices", "ledger", "coverage", "audit", "charts",
+        "common", "privacy", "gate", "registration", "profile", "groups", "reports", "cases",
+        "admin", "checkin", "isolation_admin", "notices", "ledger", "coverage", "audit", "charts",
         "fallback",
     ]  # fmt: skip
     routers = []

@@ -135,3 +135,17 @@ class IsolationCb(CallbackData, prefix="iso"):
     action: str
     isolation_id: int
     days: int = 0
+
+
+class PrivacyDecision(CallbackData, prefix="pdr"):
+    """An officer confirms (c=1) or declines (c=0) a resident's deletion request."""
+
+    request_id: int
+    confirm: bool
+
+
+class PrivacyAsk(CallbackData, prefix="pra"):
+    """The resident's answer to "really delete / withdraw?"."""
+
+    kind: str
+    yes: bool

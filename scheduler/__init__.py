@@ -42,6 +42,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
     from scheduler.checkins import checkin_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
+    from scheduler.privacy import daily_purge, due_data_requests
     from scheduler.reports import coverage_reminders, daily_charts
 
     return [
@@ -52,6 +53,8 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("public_posts", daily_public_posts),
         ("coverage_reminders", coverage_reminders),
         ("daily_charts", daily_charts),
+        ("data_requests", due_data_requests),
+        ("retention_purge", daily_purge),
     ]
 
 

@@ -38,6 +38,7 @@ from bot.db.models import (
     CheckInStatus,
     Community,
     Compound,
+    DataRequest,
     Delivery,
     DeliveryStatus,
     Household,
@@ -344,6 +345,17 @@ async def prepare_checkins(
     return run
 
 
+def _not_withdrawn() -> Any:
+    """The isolated person's household has not withdrawn consent: a withdrawal stops its
+    check-ins (prompts, reminders, miss cases) until the request is closed (issue 11)."""
+    household = select(Person.household_id).where(Person.id == Isolation.person_id)
+    return ~exists().where(
+        DataRequest.kind == "withdrawal",
+        DataRequest.status == "open",
+        DataRequest.household_id == household.scalar_subquery(),
+    )
+
+
 def _no_delivery(key: Any) -> Any:
     return ~exists().where(Delivery.dedup_key == key)
 
@@ -363,6 +375,7 @@ async def _queue_prompts(
                 CheckIn.day == today,
                 CheckIn.status == CheckInStatus.PENDING,
                 _no_delivery(key),
+                _not_withdrawn(),
             )
         )
     ).all()
@@ -431,6 +444,7 @@ async def send_reminders(
                 CheckIn.status == CheckInStatus.PENDING,
                 CheckIn.created_at < slot_at,
                 _no_delivery(key),
+                _not_withdrawn(),
             )
         )
     ).all()
@@ -486,6 +500,7 @@ async def escalate_misses(
                 Isolation.status == IsolationStatus.ACTIVE,
                 CheckIn.day == yesterday,
                 CheckIn.status == CheckInStatus.MISSED,
+                _not_withdrawn(),
             )
         )
     ).all()

@@ -17,6 +17,16 @@ from bot.services.errors import DomainError, NotFound
 # Bump when the consent text in messages/*/registration.toml changes materially:
 # each decision records the version the person actually saw.
 CONSENT_VERSION = "2026-11-v1"
+# Consent per purpose (PIPL: sensitive health data needs its own consent), each with the
+# version of its text. Bumping one version asks everyone again for that purpose.
+PURPOSES: tuple[str, ...] = ("personal", "health")
+CONSENT_VERSIONS: dict[str, str] = {"personal": CONSENT_VERSION, "health": CONSENT_VERSION}
+
+
+def consent_version(purpose: str) -> str:
+    return CONSENT_VERSIONS[purpose]
+
+
 MAX_MEMBERS = 12
 
 
@@ -52,30 +62,47 @@ class RegistrationResult:
 
 
 async def record_consent(
-    session: AsyncSession, clock: Clock, *, telegram_user_id: int, locale: str, granted: bool
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    telegram_user_id: int,
+    locale: str,
+    granted: bool,
+    purposes: tuple[str, ...] = PURPOSES,
 ) -> Consent:
-    """Record a consent decision. A decline stores only the decision itself."""
-    consent = Consent(
-        telegram_user_id=telegram_user_id,
-        text_version=CONSENT_VERSION,
-        locale=locale,
-        granted=granted,
-        at=clock.now(),
-    )
-    session.add(consent)
+    """Record a consent decision, one row per purpose with that purpose's text version.
+    A decline stores only the decision itself. Returns the first row."""
+    rows = [
+        Consent(
+            telegram_user_id=telegram_user_id,
+            text_version=consent_version(purpose),
+            locale=locale,
+            granted=granted,
+            purpose=purpose,
+            at=clock.now(),
+        )
+        for purpose in purposes
+    ]
+    session.add_all(rows)
     await session.flush()
-    return consent
+    return rows[0]
 
 
-async def has_consent(session: AsyncSession, telegram_user_id: int) -> bool:
-    """Whether the latest decision of this user is a grant of the current text version."""
-    latest = await session.scalar(
-        select(Consent)
-        .where(Consent.telegram_user_id == telegram_user_id)
-        .order_by(Consent.at.desc(), Consent.id.desc())
-        .limit(1)
-    )
-    return bool(latest and latest.granted and latest.text_version == CONSENT_VERSION)
+async def has_consent(
+    session: AsyncSession, telegram_user_id: int, purposes: tuple[str, ...] = PURPOSES
+) -> bool:
+    """Whether, for every purpose, the latest decision of this user is a grant of that
+    purpose's current text version (a new version, or a withdrawal, asks again)."""
+    for purpose in purposes:
+        latest = await session.scalar(
+            select(Consent)
+            .where(Consent.telegram_user_id == telegram_user_id, Consent.purpose == purpose)
+            .order_by(Consent.at.desc(), Consent.id.desc())
+            .limit(1)
+        )
+        if not (latest and latest.granted and latest.text_version == consent_version(purpose)):
+            return False
+    return True
 
 
 async def register_household(
@@ -111,6 +138,8 @@ async def register_household(
             session.add(person)
     others = [p for p in existing if p is not person]
     joined_existing = bool(others)
+    fields = ("name", "phone", "household_id")
+    before = {} if person.id is None else {f: getattr(person, f) for f in fields}
     person.name = draft.name
     person.phone = draft.phone
     person.language = language
@@ -150,6 +179,7 @@ async def register_household(
             "joined_existing": joined_existing,
             "claimed_member": claimed,
             "members_added": [m.id for m in added],
+            "person": audit.changes(before, {f: getattr(person, f) for f in fields}),
         },
     )
     return RegistrationResult(person, household, joined_existing, claimed, added)
@@ -181,13 +211,13 @@ async def update_profile(
     name: str | None = None,
     phone: str | None = None,
 ) -> Person:
-    changed = {}
+    before = {"name": person.name, "phone": person.phone}
     if name is not None and name != person.name:
-        changed["name"] = True
         person.name = name
     if phone is not None and phone != person.phone:
-        changed["phone"] = True
         person.phone = phone
+    # Old and new values of personal data (R-AUD, issue 11).
+    changed = audit.changes(before, {"name": person.name, "phone": person.phone})
     if changed:
         person.updated_at = clock.now()
         await audit.record(
@@ -229,6 +259,7 @@ async def add_member(
         action="member.add",
         entity="person",
         entity_id=new.id,
+        details=audit.changes({}, {"name": new.name, "relation": new.relation}),
     )
     return new
 
@@ -254,6 +285,7 @@ async def remove_member(
         action="member.remove",
         entity="person",
         entity_id=member.id,
+        details=audit.changes({"household_id": reporter.household_id}, {"household_id": None}),
     )
     return member
 
