@@ -71,7 +71,10 @@ async def record_consent(
     purposes: tuple[str, ...] = PURPOSES,
 ) -> Consent:
     """Record a consent decision, one row per purpose with that purpose's text version.
-    A decline stores only the decision itself. Returns the first row."""
+    A decline stores only the decision itself, once (nothing is processed for any
+    purpose without a grant). Returns the first row."""
+    if not granted:
+        purposes = purposes[:1]
     rows = [
         Consent(
             telegram_user_id=telegram_user_id,
