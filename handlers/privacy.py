@@ -53,7 +53,7 @@ async def _admin_status(
             DataRequest.status == data_requests.OPEN, DataRequest.community_id == community_id
         )
     )
-    return "\n" + t(
+    return "\n\n" + t(
         "privacy.admin_status",
         days=settings.retention_days,
         outbox_days=settings.outbox_retention_days,
@@ -147,7 +147,6 @@ async def privacy_answer(
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
     await query.answer()
-    await drop_buttons(query)
     if new:
         text = t(
             "privacy.requested", kind=req.kind, id=req.id, blockers=blockers,
