@@ -38,15 +38,15 @@ async def _admin_status(
     if community_id is None:
         return ""
     run = await retention.last_run(session)
-    shown = None
+    shown: dict[str, object] | None = None
     if run is not None and run.finished_at is not None:
         community = await session.get(Community, community_id)
         zone = ZoneInfo(community.timezone if community else settings.default_timezone)
-        counts = [{"name": k, "n": int(v)} for k, v in run.counts.items() if int(v)]
+        numbers = {k: int(v) for k, v in run.counts.items() if int(v)}
         shown = {
             "at": run.finished_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            "total": sum(c["n"] for c in counts),
-            "counts": counts,
+            "total": sum(numbers.values()),
+            "counts": [{"name": k, "n": n} for k, n in numbers.items()],
         }
     open_requests = await session.scalar(
         select(func.count(DataRequest.id)).where(
