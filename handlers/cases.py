@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import CaseKind, Compound, Grid
 from bot.parsing import ParseError, clean_text
-from bot.services import cases
+from bot.services import audit, cases
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.callbacks import CaseCb
@@ -184,4 +184,9 @@ async def list_cases(
         ctx = await cases.card_context(session, clock, case)
         rows.append({**ctx, "kind_label": t(f"cases.kind_{case.kind}"),
                      "status_label": t(f"cases.status_{case.status}")})  # fmt: skip
+    # A read of personal data by staff is audited (R-AUD, issue 11).
+    await audit.record_read(
+        session, at=clock.now(), actor=identity.person, what="cases", entity="community",
+        entity_id=community_id, details={"case_ids": [c.id for c in found[:30]]},
+    )  # fmt: skip
     await message.answer(t("cases.list", cases=rows, total=len(found)))

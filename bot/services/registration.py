@@ -108,6 +108,26 @@ async def has_consent(
     return True
 
 
+async def needs_new_consent(session: AsyncSession, telegram_user_id: int) -> bool:
+    """Whether this user granted consent to a text version that has since changed, for
+    some purpose: they are asked again (people registered by staff, with no decision of
+    their own on record, are not)."""
+    for purpose in PURPOSES:
+        latest = await session.scalar(
+            select(Consent)
+            .where(Consent.telegram_user_id == telegram_user_id, Consent.purpose == purpose)
+            .order_by(Consent.at.desc(), Consent.id.desc())
+            .limit(1)
+        )
+        if (
+            latest is not None
+            and latest.granted
+            and latest.text_version != consent_version(purpose)
+        ):
+            return True
+    return False
+
+
 async def register_household(
     session: AsyncSession,
     clock: Clock,

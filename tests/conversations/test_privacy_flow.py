@@ -329,3 +329,24 @@ async def test_debug_logs_carry_no_names_or_phones(
     )
     for secret in ("欧阳娜娜", "欧阳奶奶", "13912345678", "8613912345678"):
         assert secret not in captured
+
+
+async def test_staff_reading_cases_is_audited(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    async with sessionmaker.begin() as session:
+        case = Case(community_id=community.community_id, kind="fever", status="open",
+                    details={"summary": "38.6 °C"}, created_at=clock.now())  # fmt: skip
+        session.add(case)
+        await session.flush()
+        case_id = case.id
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    await officer.send("/cases")
+    async with sessionmaker() as session:
+        read = await session.scalar(select(AuditEntry).where(AuditEntry.action == "read.cases"))
+    assert read is not None and read.actor_telegram_id == OFFICER_ID
+    assert read.details == {"case_ids": [case_id]}
