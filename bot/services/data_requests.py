@@ -132,8 +132,11 @@ async def request(
     blockers = await legally_open(session, person.household_id, person.id)
     if existing is not None:
         if kind == KIND_WITHDRAWAL and existing.kind != KIND_WITHDRAWAL:
+            # A deletion request becomes a withdrawal: processing stops now, and the
+            # officers are told (the household's check-ins stop).
             existing.kind = KIND_WITHDRAWAL
             await _withdraw(session, clock, catalog, existing, person, locale)
+            await _tell_officers(session, clock, catalog, existing, blockers)
         return existing, blockers, False
     path = await household_path(session, person.household_id)
     community_id = path.community.id if path else None
