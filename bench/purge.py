@@ -162,7 +162,7 @@ async def run(url: str, rows: int, batch: int) -> None:
     clock = FakeClock(now)
     stalls: list[float] = []
     writes: list[float] = []
-    batches: list[float] = []
+    batches: list[tuple[str, float]] = []
     done = asyncio.Event()
 
     async def loop_probe() -> None:
@@ -189,7 +189,7 @@ async def run(url: str, rows: int, batch: int) -> None:
     probes = [asyncio.create_task(loop_probe()), asyncio.create_task(write_probe())]
     started = timer.perf_counter()
     result = await retention.purge(
-        sm, clock, settings, on_batch=lambda _c, _n, seconds: batches.append(seconds)
+        sm, clock, settings, on_batch=lambda c, _n, seconds: batches.append((c, seconds))
     )
     elapsed = timer.perf_counter() - started
     done.set()
@@ -202,10 +202,16 @@ async def run(url: str, rows: int, batch: int) -> None:
         f"({result.total / elapsed:,.0f} rows/s), {result.batches} batches of <= {batch}"
     )
     print("  " + ", ".join(f"{k} {v:,}" for k, v in result.counts.items() if v))
+    durations = [seconds for _, seconds in batches]
+    slowest = max(batches, key=lambda b: b[1])
     print(
-        f"longest write transaction (lock held) : {max(batches) * ms:.0f} ms "
-        f"(p99 {pct(batches, 0.99) * ms:.0f} ms, median {statistics.median(batches) * ms:.0f} ms)"
+        f"longest write transaction (lock held) : {slowest[1] * ms:.0f} ms ({slowest[0]}; "
+        f"p99 {pct(durations, 0.99) * ms:.0f} ms, "
+        f"median {statistics.median(durations) * ms:.0f} ms)"
     )
+    for category in dict.fromkeys(c for c, _ in batches):
+        mine = [seconds for c, seconds in batches if c == category]
+        print(f"  {category}: {len(mine)} batches, longest {max(mine) * ms:.0f} ms")
     print(
         f"event-loop stall                      : max {max(stalls) * ms:.0f} ms, "
         f"p99 {pct(stalls, 0.99) * ms:.1f} ms over {len(stalls):,} samples"

@@ -589,6 +589,14 @@ class JobRun(Base):
 
 # --- privacy (issue 11): retention purge, deletion requests, audit checkpoints ---------
 
+# Foreign keys the purge deletes through: without an index, deleting one check-in, report,
+# case or isolation scans the whole referring table (the outbox is the largest of all).
+Index("ix_deliveries_checkin_id", Delivery.checkin_id)
+Index("ix_deliveries_case_id", Delivery.case_id)
+Index("ix_isolations_report_id", Isolation.report_id)
+Index("ix_cases_report_id", Case.report_id)
+Index("ix_cases_isolation_id", Case.isolation_id)
+
 
 class AuditCheckpoint(Base):
     """Where the audit chain continues after the purge removed its oldest entries: the

@@ -172,8 +172,12 @@ class _Purge:
         name: str,
         candidates: Select[Any],
         apply: Callable[[AsyncSession, Sequence[Any]], Awaitable[int]],
+        *,
+        rows_per_candidate: int = 1,
     ) -> None:
-        """Count (dry run) or purge the candidates of one category, batch by batch."""
+        """Count (dry run) or purge the candidates of one category, batch by batch.
+        `rows_per_candidate` shrinks the batch when each candidate takes more rows with
+        it (an isolation and its check-ins), so every transaction stays short."""
         if not self.result.finished:
             return
         if self.dry_run:
@@ -183,7 +187,7 @@ class _Purge:
                 )
             self.result.counts[name] += int(found or 0)
             return
-        batch_size = self.settings.purge_batch_size
+        batch_size = max(1, self.settings.purge_batch_size // rows_per_candidate)
         while True:
             if self.max_batches is not None and self.result.batches >= self.max_batches:
                 self.result.finished = False
@@ -278,7 +282,8 @@ class _Purge:
             await session.execute(delete(Isolation).where(Isolation.id.in_(ids)))
             return len(ids)
 
-        await self.category("isolations", candidates, apply)
+        # About a check-in per day of isolation goes with each isolation.
+        await self.category("isolations", candidates, apply, rows_per_candidate=8)
         if self.dry_run:
             async with self.sm() as session:
                 found = await session.scalar(

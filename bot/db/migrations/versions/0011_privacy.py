@@ -21,7 +21,19 @@ PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 AT = bot.db.types.UTCDateTime(timezone=True)
 
 
+FK_INDEXES = (
+    ("deliveries", "ix_deliveries_checkin_id", "checkin_id"),
+    ("deliveries", "ix_deliveries_case_id", "case_id"),
+    ("isolations", "ix_isolations_report_id", "report_id"),
+    ("cases", "ix_cases_report_id", "report_id"),
+    ("cases", "ix_cases_isolation_id", "isolation_id"),
+)
+
+
 def upgrade() -> None:
+    for table, name, column in FK_INDEXES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(name, [column], unique=False)
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("purpose", sa.String(length=16), server_default="personal", nullable=False)
@@ -101,6 +113,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table, name, _ in FK_INDEXES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(name)
     with op.batch_alter_table("data_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_data_requests_status")
     op.drop_table("data_requests")
