@@ -163,7 +163,9 @@ async def verify(session: AsyncSession) -> Verification:
     )
     expected = checkpoint.row_hash if checkpoint else GENESIS
     after = checkpoint.upto_id if checkpoint else 0
-    chained = checkpoint is not None
+    # After a checkpoint of hashed entries, every entry must be hashed; entries from
+    # before the chain existed (no hash) may only come first.
+    chained = checkpoint is not None and checkpoint.row_hash != GENESIS
     checked = 0
     while True:
         batch = (

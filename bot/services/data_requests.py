@@ -286,7 +286,8 @@ async def erase(session: AsyncSession, clock: Clock, req: DataRequest) -> dict[s
             or_(Consent.telegram_user_id == tg, Consent.person_id.in_(people))))  # fmt: skip
         await count("preferences", delete(UserPreference).where(
             UserPreference.telegram_user_id == tg))  # fmt: skip
-        await count("fsm_drafts", delete(FsmRecord).where(FsmRecord.key.contains(f":{tg}:")))
+        await count("fsm_drafts", delete(FsmRecord).where(
+            or_(FsmRecord.key.contains(f":{tg}:"), FsmRecord.key.endswith(f":{tg}"))))  # fmt: skip
         await session.execute(
             update(Delivery)
             .where(Delivery.chat_id == tg, Delivery.status != "pending")
