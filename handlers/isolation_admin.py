@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Isolation, IsolationStatus, Person
 from bot.parsing import ParseError, clean_text
-from bot.services import checkins, community_settings
+from bot.services import audit, checkins, community_settings
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.callbacks import IsolationCb
@@ -98,6 +98,12 @@ async def list_isolations(
     if not lines:
         await message.answer(t("isolation.list_empty"))
         return
+    # A read of personal data (names, addresses, health) by staff is audited (issue 11).
+    await audit.record_read(
+        session, at=clock.now(), actor=identity.person, what="isolations",
+        entity="community", entity_id=community.id,
+        details={"isolation_ids": [line.isolation.id for line in lines[:100]]},
+    )  # fmt: skip
     body = [t("isolation.list_title", count=len(lines))]
     for line in lines[:100]:
         body.append(
@@ -226,6 +232,10 @@ async def show_isolation(
         )
         return
     isolation, person = found[0]
+    await audit.record_read(
+        session, at=clock.now(), actor=identity.person, what="isolation", entity="isolation",
+        entity_id=isolation.id, details={"person_id": person.id},
+    )  # fmt: skip
     lines = {
         line.isolation.id: line.address
         for line in await checkins.isolations_of(session, clock, community)

@@ -971,6 +971,7 @@ async def officer_end(
     if isolation.status != IsolationStatus.ACTIVE:
         raise DomainError("isolation.not_active")
     now = clock.now()
+    before = {"status": isolation.status, "end_reason": isolation.end_reason}
     isolation.status = status.value
     isolation.ended_at = now
     isolation.ended_by_id = actor.id
@@ -982,7 +983,9 @@ async def officer_end(
         action=f"isolation.{status.value}",
         entity="isolation",
         entity_id=isolation.id,
-        details={"reason": reason},
+        # Old and new values of a change to health data (issue 11); "reason" as before.
+        details={"reason": reason}
+        | audit.changes(before, {"status": isolation.status, "end_reason": reason}),
     )
     return isolation
 

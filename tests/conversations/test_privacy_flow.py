@@ -350,3 +350,29 @@ async def test_staff_reading_cases_is_audited(
         read = await session.scalar(select(AuditEntry).where(AuditEntry.action == "read.cases"))
     assert read is not None and read.actor_telegram_id == OFFICER_ID
     assert read.details == {"case_ids": [case_id]}
+
+
+async def test_staff_reading_isolations_is_audited(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    seeded = await seed_isolated(
+        sessionmaker, clock, community, telegram_id=None, name="赵隔离", start=date(2022, 3, 10)
+    )
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    await officer.send("/isolations")
+    await officer.send(f"/isolation {seeded.person_id}")
+    async with sessionmaker() as session:
+        reads = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action.like("read.%")).order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [(r.action, r.actor_telegram_id) for r in reads] == [
+        ("read.isolations", OFFICER_ID), ("read.isolation", OFFICER_ID)
+    ]  # fmt: skip
+    assert reads[0].details == {"isolation_ids": [seeded.isolation_id]}
+    assert reads[1].entity_id == seeded.isolation_id
