@@ -125,6 +125,14 @@ async def request(
     Returns the request, what keeps the data now, and whether it is new."""
     if person is None or person.household_id is None or person.telegram_user_id is None:
         raise DomainError("privacy.not_registered")
+    staff = await session.scalar(
+        select(RoleGrant.id)
+        .where(RoleGrant.person_id == person.id, RoleGrant.revoked_at.is_(None))
+        .limit(1)
+    )
+    if staff is not None:
+        # Erasing a staff member would erase who did what: roles are revoked first.
+        raise DomainError("privacy.staff_first")
     now = clock.now()
     existing = await session.scalar(
         select(DataRequest).where(DataRequest.person_id == person.id, DataRequest.status == OPEN)

@@ -46,3 +46,24 @@ async def test_withdrawal_stops_reports(
         assert [(c.purpose, c.granted) for c in consents] == [
             ("personal", False), ("health", False)
         ]  # fmt: skip
+
+
+async def test_staff_must_lose_their_roles_before_erasure(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    community: SeededCommunity,
+) -> None:
+    from bot.services.identity import load_identity
+    from tests.support.community import OFFICER_ID
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    async with sessionmaker.begin() as session:
+        officer = (await load_identity(session, OFFICER_ID)).person
+        assert officer is not None
+        officer.household_id = community.household("阳光花园/1栋/1单元/102")
+        with pytest.raises(DomainError) as refused:
+            await data_requests.request(
+                session, clock, catalog, settings, person=officer, kind="deletion", locale="en"
+            )
+        assert refused.value.key == "privacy.staff_first"
