@@ -10,7 +10,7 @@ from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.fsm_storage import current_session
-from bot.services.identity import load_identity
+from bot.services.identity import adopt_telegram_name, load_identity
 from bot.services.registration import preferred_language
 from messages import Catalog, locale_from_telegram, normalise_locale
 
@@ -52,6 +52,8 @@ class IdentityMiddleware(BaseMiddleware):
         session: AsyncSession = data["session"]
         user: User | None = data.get("event_from_user")
         identity = await load_identity(session, user.id if user else None)
+        if identity.person is not None and user is not None:
+            adopt_telegram_name(identity.person, user.full_name)
         locale = None
         if identity.person is not None and identity.person.language:
             locale = identity.person.language

@@ -45,6 +45,7 @@ Crash safety (the protocol)
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import logging
@@ -73,13 +74,14 @@ from aiogram.methods import (
     SendPhoto,
     TelegramMethod,
 )
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
 from bot.db.models import Case, Delivery, DeliveryStatus, Person
+from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -368,7 +370,7 @@ class Sender:
         method_cls = METHODS.get(method)
         if method_cls is None:
             return await self._record(delivery_id, error=f"unknown method {method}", failed=True)
-        params = dict(claimed.payload)
+        params = _upload_files(dict(claimed.payload))
         if self.paid and method in SENDING:
             params["allow_paid_broadcast"] = True
         call = method_cls(chat_id=chat_id, **params)
@@ -528,3 +530,12 @@ class Sender:
         delivery.status = DeliveryStatus.PENDING.value
         backoff = min(MAX_BACKOFF_SECONDS, 2 ** max(0, delivery.attempts - 1))
         delivery.not_before = self.clock.now() + timedelta(seconds=backoff)
+
+
+def _upload_files(params: dict[str, Any]) -> dict[str, Any]:
+    """A photo stored in the row (see `outbox.photo_payload`) becomes an upload."""
+    encoded = params.pop(PHOTO_BYTES, None)
+    if encoded is not None:
+        filename = str(params.pop("filename", "photo.png"))
+        params["photo"] = BufferedInputFile(base64.b64decode(encoded), filename)
+    return params

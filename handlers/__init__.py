@@ -17,6 +17,7 @@ def get_routers() -> list[Router]:
     names = [
         "common", "privacy", "gate", "registration", "profile", "groups", "reports", "cases",
         "admin", "checkin", "isolation_admin", "notices", "ledger", "coverage", "audit", "charts",
+        "downtime",
         "fallback",
     ]  # fmt: skip
     routers = []

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Role
 from bot.parsing import ParseError
+from bot.presentation.callbacks import AuditPage
+from bot.presentation.keyboards import buttons
 from bot.services import auditlog, staffscope
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import AuditPage
-from handlers.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Translator
 
@@ -47,7 +47,7 @@ async def _page(
         pages=pages,
         lines=[
             {"at": ln.at.astimezone(zone).strftime("%m-%d %H:%M"), "actor": ln.actor,
-             "action": ln.action, "entity": ln.entity, "entity_id": ln.entity_id or ""}
+             "action": action_label(t, ln.action, ln.entity), "entity_id": ln.entity_id or ""}
             for ln in lines
         ],
     )  # fmt: skip
@@ -110,3 +110,11 @@ async def audit_page(
     text, markup = await _page(session, community, t, filt, callback_data.page)
     await query.answer()
     await edit_or_send(query, text, markup)
+
+
+def action_label(t: Translator, action: str, entity: str) -> str:
+    """ "risk.add" as "添加风险地区"; an action without a name keeps its code."""
+    if t.has(f"audit.action.{action}"):
+        return t(f"audit.action.{action}")
+    key = f"audit.entity.{entity}"
+    return t("audit.unknown_action", action=action, entity=t(key) if t.has(key) else entity)

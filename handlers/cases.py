@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import CaseKind, Compound, Grid
 from bot.parsing import ParseError, clean_text
+from bot.presentation.callbacks import CaseCb
 from bot.services import audit, cases
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import CaseCb
 from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
 

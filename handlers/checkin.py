@@ -14,12 +14,13 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db.models import Person
 from bot.parsing import ParseError, parse_temperature
+from bot.presentation.callbacks import CheckinCb
+from bot.presentation.keyboards import buttons
 from bot.services import checkins
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import CheckinCb
-from handlers.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
 
@@ -32,6 +33,9 @@ _TEMPERATURE_LIKE = re.compile(r"[0-9０-９]|[十九八七六五四三二一两
 
 class CheckinInput(StatesGroup):
     temperature = State()
+    # A temperature was typed while several people were pending: kept in the FSM data
+    # (`typed_temperature`) until the person is chosen.
+    whose = State()
 
 
 def _looks_like_temperature(text: str) -> bool:
@@ -75,6 +79,12 @@ async def checkin_pressed(
         except DomainError as exc:
             await query.answer(t(exc.key, **exc.params), show_alert=True)
             return
+        typed = (await state.get_data()).get("typed_temperature")
+        if await state.get_state() == CheckinInput.whose.state and isinstance(typed, str):
+            await _apply_kept_temperature(
+                query, state, session, clock, catalog, actor, t, callback_data.checkin_id, typed
+            )
+            return
         await state.set_state(CheckinInput.temperature)
         await state.update_data(checkin_id=callback_data.checkin_id)
         await query.answer()
@@ -96,6 +106,34 @@ async def checkin_pressed(
         )
     except DomainError as exc:
         await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
+    await edit_or_send(query, _result_text(t, answer, actor.id))
+
+
+async def _apply_kept_temperature(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    actor: Person,
+    t: Translator,
+    checkin_id: int,
+    typed: str,
+) -> None:
+    """The temperature typed before "whose is this?" answers the person chosen."""
+    await state.clear()
+    try:
+        answer = await checkins.answer_checkin(
+            session, clock, catalog, checkin_id=checkin_id, actor=actor,
+            temperature=Decimal(typed),
+        )  # fmt: skip
+    except (DomainError, ArithmeticError) as exc:
+        key, params = (exc.key, exc.params) if isinstance(exc, DomainError) else (
+            "common.button_expired", {}
+        )  # fmt: skip
+        await query.answer(t(key, **params), show_alert=True)
         return
     await query.answer()
     await edit_or_send(query, _result_text(t, answer, actor.id))
@@ -159,7 +197,7 @@ async def temperature_in_conversation(
     await _record_typed(message, state, session, clock, catalog, identity, t, checkin_id)
 
 
-@router.message(StateFilter(None), F.text.func(_looks_like_temperature))
+@router.message(StateFilter(None, CheckinInput.whose), F.text.func(_looks_like_temperature))
 async def temperature_typed(
     message: Message,
     state: FSMContext,
@@ -182,6 +220,17 @@ async def temperature_typed(
         raise SkipHandler
     if len(pending) > 1:
         rows = [[(p.name, CheckinCb(answer="type", checkin_id=p.checkin_id))] for p in pending]
-        await message.answer(t("checkin.which_member"), reply_markup=buttons(rows))
+        try:
+            temperature = parse_temperature(message.text or "")
+        except ParseError:
+            await message.answer(t("checkin.which_member"), reply_markup=buttons(rows))
+            return
+        # Keep what was typed: pressing a name applies it (no typing it again).
+        await state.set_state(CheckinInput.whose)
+        await state.update_data(typed_temperature=str(temperature))
+        await message.answer(
+            t("checkin.whose_temperature", temperature=str(temperature)),
+            reply_markup=buttons(rows),
+        )
         return
     await _record_typed(message, state, session, clock, catalog, identity, t, pending[0].checkin_id)

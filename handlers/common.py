@@ -9,9 +9,9 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.presentation.callbacks import LanguageCb
+from bot.presentation.keyboards import buttons
 from bot.services.registration import set_language
-from handlers.callbacks import LanguageCb
-from handlers.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import LOCALES, Catalog, Translator
 

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Community, Role, ScreeningOutcome
 from bot.parsing import ParseError, clean_text
+from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
+from bot.presentation.keyboards import buttons, paged_choices
 from bot.services import coverage, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
-from handlers.keyboards import buttons, paged_choices
 from handlers.replies import edit_or_send
 from messages import Translator
 

@@ -14,11 +14,11 @@ from bot.clock import Clock
 from bot.db.models import CaseKind, Role
 from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
+from bot.presentation.callbacks import GateCb, GateSelfCb
+from bot.presentation.keyboards import buttons
 from bot.services import gate, gate_poster, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import GateCb, GateSelfCb
-from handlers.keyboards import buttons
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

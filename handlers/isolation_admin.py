@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Isolation, IsolationStatus, Person
 from bot.parsing import ParseError, clean_text
+from bot.presentation.callbacks import IsolationCb
+from bot.presentation.keyboards import buttons
 from bot.services import audit, checkins, community_settings
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
-from handlers.callbacks import IsolationCb
-from handlers.keyboards import buttons
 from handlers.replies import edit_or_send
 from messages import Translator
 

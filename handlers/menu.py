@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardMarkup, Message
 
+from bot.presentation.callbacks import MenuCb
+from bot.presentation.keyboards import buttons
 from bot.services.identity import Identity
-from handlers.callbacks import MenuCb
-from handlers.keyboards import buttons
 from messages import Translator
 
 # (action, message key of the button label), in display order.

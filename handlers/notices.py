@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, local_now
 from bot.db.models import Community, Notice
 from bot.parsing import ParseError
+from bot.presentation.callbacks import NoticeCb
+from bot.presentation.keyboards import buttons
 from bot.services import notices
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import NoticeCb
-from handlers.keyboards import buttons
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

@@ -17,8 +17,8 @@ from bot.services import data_requests, mydata, retention
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from bot.settings import Settings
-from handlers.callbacks import PrivacyAsk, PrivacyDecision
-from handlers.keyboards import buttons
+from bot.presentation.callbacks import PrivacyAsk, PrivacyDecision
+from bot.presentation.keyboards import buttons
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.parsing import ParseError, clean_name, parse_phone
+from bot.presentation.callbacks import MenuCb, ProfileAction, RelationCb
+from bot.presentation.keyboards import buttons, share_contact_keyboard
 from bot.services import directory, registration
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import MenuCb, ProfileAction, RelationCb
-from handlers.keyboards import buttons, share_contact_keyboard
 from handlers.registration import RELATIONS, ask_address
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Translator

@@ -30,11 +30,11 @@ from bot.parsing import (
     parse_temperature,
 )
 from bot.places import Gazetteer
+from bot.presentation.callbacks import MenuCb, PlaceCb, PlacePage, ReportCb
+from bot.presentation.keyboards import buttons, paged_choices
 from bot.services import directory, reports
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.callbacks import MenuCb, PlaceCb, PlacePage, ReportCb
-from handlers.keyboards import buttons, paged_choices
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

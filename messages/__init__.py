@@ -33,7 +33,7 @@ def normalise_locale(value: str | None) -> str:
 
 
 def _make_environment(undefined: type[Undefined]) -> Environment:
-    env = Environment(autoescape=True, undefined=undefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(autoescape=True, undefined=undefined, trim_blocks=False, lstrip_blocks=True)
     env.filters["date"] = lambda d, fmt="%Y-%m-%d": d.strftime(fmt) if hasattr(d, "strftime") else d
     return env
 

@@ -6,9 +6,15 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Community
-from bot.services.checkins import run_for_community
+from bot.services import downtime
+from bot.services.checkins import (
+    escalate_unreachable,
+    run_for_community,
+    send_reminders,
+)
 from scheduler import JobContext
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,20 @@ async def checkin_tick(ctx: JobContext) -> None:
             async with ctx.sessionmaker.begin() as session:
                 community = await session.get(Community, community_id)
                 if community is not None:
-                    await run_for_community(session, ctx.clock, ctx.catalog, community)
+                    await _run_or_hold(session, ctx, community)
         except Exception:
             log.exception("check-ins of community %s failed", community_id)
+
+
+async def _run_or_hold(session: AsyncSession, ctx: JobContext, community: Community) -> None:
+    """The daily run, unless the bot was down for more than a day and no officer has
+    confirmed yet: then only the safe part (reminders, unreachable people) runs, and no
+    day is marked missed and no isolation released (bot/services/downtime.py)."""
+    gap = await downtime.note_tick(session, ctx.clock, community)
+    if gap is not None:
+        await downtime.hold(session, ctx.clock, ctx.catalog, community, gap)
+    if await downtime.held_since(session, community.id) is None:
+        await run_for_community(session, ctx.clock, ctx.catalog, community)
+        return
+    await send_reminders(session, ctx.clock, ctx.catalog, community)
+    await escalate_unreachable(session, ctx.clock, ctx.catalog, community)

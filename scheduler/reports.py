@@ -14,37 +14,25 @@ async def coverage_reminders(ctx: JobContext) -> None:
 
 
 async def daily_charts(ctx: JobContext) -> None:
-    """Send each community's chart to its officer chat once a day (from CHART_HOUR).
-
-    Photos need an upload, which outbox payloads (JSON) cannot carry, so this task sends
-    directly: it claims the day's JobRun key and sends in one transaction; a failed send
-    rolls the claim back and the next tick retries.
-    """
-    from aiogram.types import BufferedInputFile
-
-    from bot.app import make_bot
+    """Queue each community's chart for its officer chat once a local day (from its
+    `chart_time`): the PNG travels in the outbox row, the sender uploads it."""
     from bot.db.models import JobRun
-    from bot.services import charts
+    from bot.services import charts, outbox
 
     async with ctx.sessionmaker() as session:
         due = await charts.due_daily_charts(session, ctx.clock)
-    if not due:
-        return
-    bot = make_bot(ctx.settings)
-    try:
-        for community, key in due:
-            async with ctx.sessionmaker.begin() as session:
-                if await session.get(JobRun, key) is not None:
-                    continue
-                session.add(JobRun(key=key, at=ctx.clock.now()))
-                await session.flush()
-                png = await charts.community_chart(
-                    session, ctx.clock, community, ctx.catalog, community.locale, 4
-                )
-                caption = ctx.catalog.render(community.locale, "charts.caption", weeks=4)
-                assert community.officer_chat_id is not None
-                await bot.send_photo(
-                    community.officer_chat_id, BufferedInputFile(png, "chart.png"), caption=caption
-                )
-    finally:
-        await bot.session.close()
+    for community, key in due:
+        async with ctx.sessionmaker.begin() as session:
+            if await session.get(JobRun, key) is not None:
+                continue
+            session.add(JobRun(key=key, at=ctx.clock.now()))
+            png = await charts.community_chart(
+                session, ctx.clock, community, ctx.catalog, community.locale, 4
+            )
+            caption = ctx.catalog.render(community.locale, "charts.caption", weeks=4)
+            assert community.officer_chat_id is not None
+            await outbox.enqueue(
+                session, ctx.clock, kind="daily_chart", chat_id=community.officer_chat_id,
+                is_group=True, dedup_key=key, method="sendPhoto",
+                payload=outbox.photo_payload(png, caption=caption),
+            )  # fmt: skip

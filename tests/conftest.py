@@ -61,3 +61,11 @@ async def community(
     sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> SeededCommunity:
     return await seed_community(sessionmaker, clock)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        help="rewrite tests/golden/<locale>/<key>.txt from the templates before comparing",
+    )

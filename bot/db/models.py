@@ -154,6 +154,11 @@ class Community(Base):
     screening_period_days: Mapped[int] = mapped_column(Integer, default=7)
     fever_clinics: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
+    # daily lists and charts (R-COV, charts): local times, per community (/set)
+    coverage_list_time: Mapped[time] = mapped_column(
+        Time, default=time(8, 0), server_default="08:00:00"
+    )
+    chart_time: Mapped[time] = mapped_column(Time, default=time(20, 0), server_default="20:00:00")
 
     compounds: Mapped[list[Compound]] = relationship(back_populates="community")
 

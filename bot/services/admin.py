@@ -15,7 +15,7 @@ from bot.db.models import Building, Compound, Grid, Person, Role, RoleGrant, Sco
 from bot.parsing import ParseError, clean_text, parse_phone
 from bot.services import audit
 from bot.services.errors import DomainError
-from bot.services.identity import ensure_staff_person, grant_role, revoke_role
+from bot.services.identity import ensure_staff_person, grant_role, placeholder_name, revoke_role
 
 MAX_CSV_ROWS = 5000
 
@@ -69,7 +69,10 @@ async def grant(
 ) -> Person:
     """Grant a role (the person record is created for staff who do not live here)."""
     person = await ensure_staff_person(
-        session, clock, telegram_user_id=args.telegram_user_id, name=f"#{args.telegram_user_id}"
+        session,
+        clock,
+        telegram_user_id=args.telegram_user_id,
+        name=placeholder_name(args.telegram_user_id),
     )
     await grant_role(
         session, clock, person=person, role=args.role, scope_type=args.scope_type,

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cards import case_card_markup
 from bot.clock import Clock, local_now
 from bot.db.models import (
     Case,
@@ -29,6 +27,7 @@ from bot.db.models import (
     RoleGrant,
     ScopeType,
 )
+from bot.presentation.cards import Markup, case_card_markup
 from bot.services import audit, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -312,7 +311,7 @@ async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, 
 
 async def render_card(
     session: AsyncSession, clock: Clock, catalog: Catalog, case: Case, *, realert: int = 0
-) -> tuple[str, InlineKeyboardMarkup | None]:
+) -> tuple[str, Markup | None]:
     """The card's text and buttons in the community's language (to edit it in place)."""
     community = await session.get(Community, case.community_id)
     locale = community.locale if community else "zh-CN"

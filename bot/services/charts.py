@@ -138,9 +138,6 @@ def render_chart(series: DailySeries, labels: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-CHART_HOUR = 20
-
-
 def chart_labels(render: Callable[..., str], weeks: int) -> dict[str, str]:
     keys = ("returns", "isolated", "checkin_rate", "open_cases")
     labels = {k: render(f"charts.{k}") for k in keys}
@@ -161,14 +158,15 @@ async def community_chart(
 
 
 async def due_daily_charts(session: AsyncSession, clock: Clock) -> list[tuple[Community, str]]:
-    """Communities whose daily chart (from CHART_HOUR local) is due, each with its
-    JobRun key; claiming the key is the caller's job (in the transaction that sends)."""
+    """Communities whose daily chart (from their `chart_time`, 20:00 unless /set) is
+    due, each with its JobRun key; claiming the key is the caller's job (in the
+    transaction that enqueues)."""
     due = []
     for community in await session.scalars(
         select(Community).where(Community.officer_chat_id.is_not(None))
     ):
         now_local = local_now(clock, community.timezone)
-        if now_local.hour < CHART_HOUR:
+        if now_local.time() < community.chart_time:
             continue
         key = f"chart:{community.id}:{now_local.date().isoformat()}"
         if await session.get(JobRun, key) is None:

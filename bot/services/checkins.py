@@ -190,7 +190,7 @@ class PromptMarkup:
     not render the same four labels 200,000 times."""
 
     def __init__(self, catalog: Catalog) -> None:
-        from handlers.callbacks import CheckinCb  # the callback format is the handlers'
+        from bot.presentation.callbacks import CheckinCb
 
         self.catalog = catalog
         self._labels: dict[str, dict[str, str]] = {}

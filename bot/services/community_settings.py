@@ -1,5 +1,6 @@
-"""Per-community settings of isolation monitoring (R-ISO, R-CHK): shown and changed by
-the community's officers, validated, and audited."""
+"""Per-community settings (R-ISO, R-CHK, R-PUB, R-COV): isolation monitoring and the
+local times of the daily posts, lists and charts; shown and changed by the community's
+officers, validated, and audited."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ SETTING_NAMES: tuple[str, ...] = (
     "fever_threshold",
     "isolation_days",
     "timezone",
+    "public_post_time",
+    "coverage_list_time",
+    "chart_time",
+)
+#: Settings that are a local time of day (HH:MM), validated at entry.
+TIME_SETTINGS: frozenset[str] = frozenset(
+    {"checkin_time", "public_post_time", "coverage_list_time", "chart_time"}
 )
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
 
@@ -36,6 +44,9 @@ class SettingsView:
     fever_threshold: str
     isolation_days: int
     timezone: str
+    public_post_time: str
+    coverage_list_time: str
+    chart_time: str
 
 
 def view(community: Community) -> SettingsView:
@@ -46,6 +57,9 @@ def view(community: Community) -> SettingsView:
         fever_threshold=str(community.fever_threshold),
         isolation_days=community.isolation_days,
         timezone=community.timezone,
+        public_post_time=community.public_post_time.strftime("%H:%M"),
+        coverage_list_time=community.coverage_list_time.strftime("%H:%M"),
+        chart_time=community.chart_time.strftime("%H:%M"),
     )
 
 
@@ -64,7 +78,7 @@ def _int(value: str, lo: int, hi: int) -> int:
 
 def parse_setting(name: str, value: str) -> Any:
     """The typed value of one setting, or DomainError with a message key."""
-    if name == "checkin_time":
+    if name in TIME_SETTINGS:
         return _time(value)
     if name == "reminder_times":
         parts = [p for p in re.split(r"[,，\s]+", value.strip()) if p]

@@ -347,18 +347,17 @@ async def rooms_in_scope(
     return sorted(((h.id, h.room) for h in rooms), key=lambda r: natural_key(r[1]))
 
 
-REMINDER_HOUR = 8
 REMINDER_SHOWN = 60
 
 
 async def queue_daily_reminders(session: AsyncSession, clock: Clock, catalog: Catalog) -> int:
     """Each grid worker's private list of unscreened households, once a local day from
-    08:00 on, through the outbox (dedup key per worker, grid and day). Returns how many
-    were queued now."""
+    the community's `coverage_list_time` (08:00 unless /set) on, through the outbox
+    (dedup key per worker, grid and day). Returns how many were queued now."""
     queued = 0
     for community in await session.scalars(select(Community)):
         now_local = local_now(clock, community.timezone)
-        if now_local.hour < REMINDER_HOUR:
+        if now_local.time() < community.coverage_list_time:
             continue
         day = now_local.date().isoformat()
         grants = await session.execute(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cards import privacy_request_markup
+from bot.presentation.cards import privacy_request_markup
 from bot.clock import Clock
 from bot.db.models import (
     Case,

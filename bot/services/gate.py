@@ -4,10 +4,12 @@ area: `gate_risk`)."""
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +26,7 @@ from bot.db.models import (
     Person,
     Unit,
 )
+from bot.places import Gazetteer
 from bot.services import audit, cases, risk_areas
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from messages import Catalog
@@ -231,8 +234,20 @@ async def record_passage(
             await cases.open_case(
                 session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_RISK,
                 urgent=False, reporter_id=by.id if by else None,
-                details={"summary": f"{who} ← {area.place_name} ({area.level}) @ {where}"},
+                details={"summary": _risk_summary(catalog, community, area, who, where)},
                 dedup_key=f"gate_risk:{entry.id}", actor=by,
             )  # fmt: skip
             opened.append(CaseKind.GATE_RISK)
     return entry, opened
+
+
+def _risk_summary(catalog: Catalog, community: Community, area: Any, who: str, where: str) -> str:
+    """The gate-risk case's summary in the community's language (plain text: the card
+    template escapes it)."""
+    locale = community.locale
+    text = catalog.render(
+        locale, "gate.case_risk_summary", who=who, where=where,
+        place=Gazetteer.load().full_name(area.place_code, locale) or area.place_name,
+        level=catalog.render(locale, f"reports.level_{area.level}"),
+    )  # fmt: skip
+    return html.unescape(text)

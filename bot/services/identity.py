@@ -101,6 +101,23 @@ async def active_grants(session: AsyncSession, person_id: int) -> tuple[Grant, .
     return tuple(Grant(Role(r.role), ScopeType(r.scope_type), r.scope_id) for r in rows)
 
 
+def placeholder_name(telegram_user_id: int) -> str:
+    """The name of a staff record made by /grant before the person ever wrote to the bot."""
+    return f"#{telegram_user_id}"
+
+
+def adopt_telegram_name(person: Person, telegram_name: str | None) -> bool:
+    """Replace a staff placeholder name ("#700003") by the person's Telegram name, so
+    cards, the audit log and the ledger show who acted. Returns whether it changed."""
+    if person.telegram_user_id is None or person.name != placeholder_name(person.telegram_user_id):
+        return False
+    name = (telegram_name or "").strip()[:80]
+    if not name:
+        return False
+    person.name = name
+    return True
+
+
 async def ensure_staff_person(
     session: AsyncSession, clock: Clock, *, telegram_user_id: int, name: str
 ) -> Person:

@@ -42,6 +42,7 @@ from bot.db.models import (
     Report,
     Unit,
 )
+from bot.places import Gazetteer
 from bot.services import audit
 from bot.services.export_safety import csv_value, xlsx_value
 from bot.services.staffscope import utc_bounds
@@ -112,6 +113,8 @@ class _Rows:
         self._label = label
         # Rendering a template per cell is slow; the vocabulary is small, so cache it.
         self._cache: dict[str, str] = {}
+        self.locale = str(getattr(label, "locale", "zh-CN"))
+        self._places: dict[str, str] = {}
 
     def label(self, key: str, **params: Any) -> str:
         if params:
@@ -122,6 +125,17 @@ class _Rows:
 
     def time(self, value: datetime | None) -> str:
         return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    def place(self, code: str | None) -> str:
+        """A gazetteer code as the place's name in the reader's language."""
+        if not code:
+            return ""
+        if code not in self._places:
+            self._places[code] = Gazetteer.load().full_name(code, self.locale) or code
+        return self._places[code]
+
+    def risk(self, level: str | None) -> str:
+        return self.label(f"ledger.risk_{level}") if level else ""
 
     @staticmethod
     def day(value: date | None) -> str:
@@ -249,8 +263,8 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
         by = anonymous if r[12] else (r[11] or system)
         return [
             r[0], fmt.time(r[1]), label(f"ledger.kind_{r[2]}"), r[3] or "",
-            _address(r[3], r[4], r[5], r[6]), r[7] or "", r[8] or "", fmt.day(r[9]),
-            r[10] or "", by,
+            _address(r[3], r[4], r[5], r[6]), r[7] or "", fmt.place(r[8]), fmt.day(r[9]),
+            fmt.risk(r[10]), by,
         ]  # fmt: skip
 
     def checkins(r: Sequence[Any]) -> list[Any]:
@@ -268,7 +282,7 @@ def _row_formatter(sheet: str, fmt: _Rows) -> Callable[[Sequence[Any]], list[Any
         return [
             r[0], fmt.time(r[1]), r[2], r[3] or "", label(f"ledger.direction_{r[4]}"),
             label(f"ledger.subject_{r[5]}"), r[6] or "", _address(None, r[7], r[8], r[9]),
-            r[10] or "", r[11] or "", float(r[12]) if r[12] is not None else "", by,
+            fmt.place(r[10]), r[11] or "", float(r[12]) if r[12] is not None else "", by,
         ]  # fmt: skip
 
     def cases(r: Sequence[Any]) -> list[Any]:

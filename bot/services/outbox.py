@@ -6,10 +6,10 @@ Enqueueing is idempotent through `dedup_key`: a job that runs twice adds nothing
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Delivery, DeliveryStatus
+from bot.presentation.cards import Markup
 
 
 def message_payload(
     text: str,
     *,
-    reply_markup: InlineKeyboardMarkup | None = None,
+    reply_markup: Markup | None = None,
     disable_notification: bool = False,
 ) -> dict[str, Any]:
     """Parameters of a sendMessage call (HTML parse mode), JSON-serialisable."""
@@ -32,6 +33,21 @@ def message_payload(
     if disable_notification:
         payload["disable_notification"] = True
     return payload
+
+
+#: Key of a photo's bytes (base64) in a sendPhoto payload; the sender uploads them.
+PHOTO_BYTES = "photo_base64"
+
+
+def photo_payload(png: bytes, *, caption: str, filename: str = "chart.png") -> dict[str, Any]:
+    """Parameters of a sendPhoto call whose picture travels in the row itself, so a
+    job only enqueues and the sender uploads (charts are tens of kilobytes)."""
+    return {
+        PHOTO_BYTES: base64.b64encode(png).decode("ascii"),
+        "filename": filename,
+        "caption": caption,
+        "parse_mode": "HTML",
+    }
 
 
 async def enqueue(

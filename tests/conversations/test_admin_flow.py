@@ -45,7 +45,9 @@ async def test_risk_areas_and_clinics_by_officer_only(
     replies = await officer.send("/risk add 深圳 extreme")
     assert "用法" in texts(replies)
     replies = await officer.send("/risk list")
-    assert "#1 广东省深圳市南山区" in texts(replies)
+    assert texts(replies) == (
+        "风险地区\n#1 广东省深圳市南山区 · 高风险地区 · 2022-03-01 起至 2022-03-31"
+    )
     replies = await officer.send("/risk remove 1")
     assert "已移除" in texts(replies)
     replies = await officer.send("/risk remove 1")
@@ -53,12 +55,14 @@ async def test_risk_areas_and_clinics_by_officer_only(
     async with sessionmaker() as session:
         area = await session.scalar(select(RiskArea))
         assert area is not None and area.removed_at is not None
+    await officer.send("/clinic add 市二医院")
     replies = await officer.send("/clinic add 市一医院发热门诊|解放路1号|027-1234")
-    assert "1. 市一医院发热门诊" in texts(replies)
+    assert texts(replies) == ("指定发热门诊\n1. 市二医院\n2. 市一医院发热门诊，解放路1号，027-1234")
     replies = await officer.send("/clinic add <b>x</b>|" + "y" * 200)
     assert "用法" in texts(replies)
     replies = await officer.send("/clinic remove 5")
     assert "没有序号" in texts(replies)
+    await officer.send("/clinic remove 1")
     await officer.send("/clinic remove 1")
     async with sessionmaker() as session:
         c = await session.get(Community, community.community_id)
@@ -92,6 +96,11 @@ async def test_roles_grids_and_compounds_by_admin(
     assert "No compound" in texts(replies)
     replies = await admin.send("/roles")
     assert "#7777" in texts(replies) and "grid worker" in texts(replies)
+    # Once the new officer writes to the bot, they are shown by their Telegram name.
+    newcomer = ChatUser(double, double.user(7777, "赵<b>干事</b>"))
+    await newcomer.send("/help")
+    lines = texts(await admin.send("/roles")).splitlines()
+    assert "officer: 赵<b>干事</b> (7777)" in lines and "#7777" not in "\n".join(lines)
     replies = await admin.send("/revoke 7777 officer")
     assert "no longer officer" in texts(replies)
     replies = await admin.send("/revoke 7777 officer")
@@ -144,7 +153,7 @@ async def test_me_shows_reports_isolation_and_checkins(
         sessionmaker, clock, community, english_resident, name="Alice", member=None
     )
     replies = await english_resident.send("/me")
-    assert "No reports yet" in texts(replies) and "not in home isolation" in texts(replies)
+    assert texts(replies) == "My reports\nNo reports yet.\n\nYou are not in home isolation."
     async with sessionmaker.begin() as session:
         iso = Isolation(
             community_id=community.community_id, person_id=person_id, start_date=date(2022, 3, 8),
@@ -158,8 +167,14 @@ async def test_me_shows_reports_isolation_and_checkins(
         )  # fmt: skip
     await english_resident.send("/start")
     replies = await english_resident.press("My reports")
-    text = texts(replies)
-    assert "2022-03-08 to 2022-03-21, 12 days left" in text and "Day 1 2022-03-08: ✅ 36.6" in text
+    assert replies[-1].content == (
+        "My reports\n"
+        "No reports yet.\n"
+        "\n"
+        "Home isolation: 2022-03-08 to 2022-03-21, 12 days left.\n"
+        "Check-ins\n"
+        "Day 1 2022-03-08: ✅ 36.6 °C"
+    )
 
 
 async def test_grid_csv_import_is_all_or_nothing_and_admin_only(

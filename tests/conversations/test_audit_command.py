@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AuditEntry
 from bot.double import BotApiDouble
-from handlers.callbacks import AuditPage
+from bot.presentation.callbacks import AuditPage
 from tests.conftest import SHANGHAI
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import ADMIN_ID, OFFICER_ID, SeededCommunity
@@ -32,13 +32,22 @@ async def test_admin_filters_and_pages(
     admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员", language_code="en"))
     replies = await admin.send("/audit 2022-03-08")
     text = texts(replies)
-    assert "page 1/3" in text and "test.a24" in text and "test.a14" not in text
+    # Unnamed actions keep their code, with the entity named; "#24" and "03-08" apart.
+    assert text.splitlines()[:4] == [
+        "Audit log · 2022-03-08 · page 1/3",
+        "",
+        "03-08 10:24 777 test.a24 (case) #24",
+        "03-08 10:23 777 test.a23 (case) #23",
+    ]
+    assert len(text.splitlines()) == 12 and "test.a14" not in text
     replies = await admin.press("Next")
     assert "test.a14" in texts(replies) and "page 2/3" in texts(replies)
     replies = await admin.send("/audit 王干事")
-    text = texts(replies)
-    # The seed granted the officer a role: an entry about that person.
-    assert "role.grant" in text and "test.a" not in text
+    # The seed granted the officer a role: an entry about that person, its action named
+    # in the reader's language, one entry per line.
+    assert (
+        texts(replies) == "Audit log · 王干事 · page 1/1\n\n03-10 09:00 社区管理员 granted role #2"
+    )
     replies = await admin.send(f"/audit {OFFICER_ID} 2022-03-08")
     assert "No entries" in texts(replies)
     replies = await admin.send("/audit 2099-01-01")

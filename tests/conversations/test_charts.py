@@ -1,5 +1,5 @@
 """Charts: the series arithmetic, /chart for officers, and the daily post to the officers'
-chat (once a day, from 20:00 local)."""
+chat (once a day, from its chart_time, through the outbox)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import Case, CheckIn, Community, Isolation, JobRun, Report
+from bot.db.models import Case, CheckIn, Community, Delivery, Isolation, JobRun, Report
 from bot.double import BotApiDouble
 from bot.services import charts
 from scheduler import JobContext, tick
@@ -87,11 +87,26 @@ async def test_chart_command_and_daily_post(
     app = running_bot.application
     ctx = JobContext(sessionmaker, clock, app.settings, app.catalog)
     await tick(ctx)  # 09:00: not yet
+    await running_bot.drain()
     assert not [m for m in double.messages(OFFICER_CHAT) if m.photo]
+    # The time is the community's setting (20:00 unless set).
+    assert texts(await officer.send("/set chart_time 21:30")) == "✅ chart_time is now 21:30."
     clock.set(datetime(2022, 3, 10, 20, 5, tzinfo=SHANGHAI))
     await tick(ctx)
+    await running_bot.drain()
+    assert not [m for m in double.messages(OFFICER_CHAT) if m.photo]
+    clock.set(datetime(2022, 3, 10, 21, 30, tzinfo=SHANGHAI))
     await tick(ctx)
+    await tick(ctx)
+    # The job only enqueues: nothing reaches Telegram until the sender drains.
+    assert not [m for m in double.messages(OFFICER_CHAT) if m.photo]
+    await running_bot.drain()
     posted = [m for m in double.messages(OFFICER_CHAT) if m.photo]
-    assert len(posted) == 1 and "近 4 周" in (posted[0].caption or "")
+    assert len(posted) == 1 and posted[0].caption == "📈 社区近 4 周情况。"
+    png = double.file(posted[0].photo[-1]["file_id"]).content  # type: ignore[index]
+    assert Image.open(io.BytesIO(png)).format == "PNG"
     async with sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(JobRun)) == 1
+        charts_run = select(func.count()).select_from(JobRun).where(JobRun.key.like("chart:%"))
+        assert await session.scalar(charts_run) == 1
+        row = await session.scalar(select(Delivery).where(Delivery.kind == "daily_chart"))
+        assert row is not None and row.method == "sendPhoto" and row.status == "sent"

@@ -248,12 +248,12 @@ async def test_member_without_telegram_is_answered_by_head(
         head = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
     assert rows[iso.member_isolation_ids[0]].status == CheckInStatus.ANSWERED
     assert head is not None and rows[iso.member_isolation_ids[0]].answered_by_id == head.id
-    # A typed temperature with two people still pending asks whose it is.
+    # A typed temperature with two people still pending asks whose it is, keeps it,
+    # and applies it to the person chosen: nothing to type again.
     replies = await resident.send("36.6")
-    assert "请选择" in texts(replies)
-    await resident.press("张爷爷")
-    replies = await resident.send("36.6")
-    assert "张爷爷" in texts(replies)
+    assert texts(replies) == "今天有多人需要打卡。36.6℃ 是谁的体温？请点选："
+    replies = await resident.press("张爷爷")
+    assert texts(replies) == "✅ 已记录 张爷爷 今天的健康打卡：体温 36.6℃。谢谢！"
     assert (
         rows[iso.member_isolation_ids[1]].id
         == (await checkin_of(sessionmaker, iso.member_isolation_ids[1])).id

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import AuditEntry, Delivery, ScreeningVisit
+from bot.db.models import AuditEntry, Community, Delivery, ScreeningVisit
 from bot.double import BotApiDouble
-from handlers.callbacks import ScreenOutcomeCb, ScreenPick
+from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPick
 from scheduler import JobContext, tick
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
@@ -24,9 +24,26 @@ async def test_grid_worker_screens_a_household_at_the_door(
 ) -> None:
     worker = ChatUser(double, double.user(GRID_WORKER_ID, "李网格"))
     replies = await worker.send("/coverage")
-    text = texts(replies)
     # Only their own grid (第一网格 = 1栋, 12 households), nothing of 2栋 or 幸福里.
-    assert "共 12 户" in text and "2栋" not in text and "幸福里" not in text
+    rooms = [f"{u}单元 {r}" for u in (1, 2) for r in ("101", "102", "201", "202", "301", "302")]
+    assert texts(replies) == "\n".join(
+        [
+            "入户排查覆盖情况 — 东湖社区",
+            "已排查 0 / 未排查 12 / 共 12 户（0%）",
+            "",
+            "小区",
+            "阳光花园：0/12（0%）",
+            "",
+            "网格",
+            "第一网格：0/12（0%）",
+            "",
+            "楼栋",
+            "阳光花园 1栋：0/12（0%）",
+            "",
+            "未排查住户",
+            *[f"• 阳光花园 1栋 {room}" for room in rooms],
+        ]
+    )
     replies = await worker.send("/coverage 第二网格")
     assert "权限" in texts(replies)
 
@@ -81,8 +98,32 @@ async def test_officer_sees_all_and_resident_is_refused(
 ) -> None:
     officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
     replies = await officer.send("/coverage")
-    text = texts(replies)
-    assert "total 26" in text and "幸福里" in text and "Not screened" in text
+    rooms = [f"{u}单元 {r}" for u in (1, 2) for r in ("101", "102", "201", "202", "301", "302")]
+    assert texts(replies) == "\n".join(
+        [
+            "Screening coverage — 东湖社区",
+            "Screened 0 / not screened 26 / total 26 (0%)",
+            "",
+            "Compounds",
+            "幸福里: 0/2 (0%)",
+            "阳光花园: 0/24 (0%)",
+            "",
+            "Grids",
+            "第三网格: 0/2 (0%)",
+            "第一网格: 0/12 (0%)",
+            "第二网格: 0/12 (0%)",
+            "",
+            "Buildings",
+            "幸福里 A座: 0/2 (0%)",
+            "阳光花园 1栋: 0/12 (0%)",
+            "阳光花园 2栋: 0/12 (0%)",
+            "",
+            "Not screened",
+            "• 幸福里 A座 1单元 101",
+            "• 幸福里 A座 1单元 102",
+            *[f"• 阳光花园 {b} {room}" for b in ("1栋", "2栋") for room in rooms],
+        ]
+    )
     replies = await officer.send("/coverage 月亮湾")
     assert "月亮湾" in texts(replies)
     replies = await resident.send("/coverage")
@@ -111,11 +152,18 @@ async def test_daily_list_reaches_grid_worker_once(
     await worker.send("/help")  # the worker has opened the bot
     app = running_bot.application
     ctx = JobContext(sessionmaker, clock, app.settings, app.catalog)
+    # The time is the community's setting (08:00 unless set): here 08:30.
+    async with sessionmaker.begin() as session:
+        c = await session.get(Community, community.community_id)
+        assert c is not None
+        c.coverage_list_time = time(8, 30)
     clock.advance(timedelta(hours=-2))  # 07:00 local: not yet due
+    await tick(ctx)
+    clock.advance(timedelta(hours=1, minutes=29))  # 08:29
     await tick(ctx)
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Delivery)) == 0
-    clock.advance(timedelta(hours=2))
+    clock.advance(timedelta(minutes=1))
     await tick(ctx)
     await tick(ctx)
     async with sessionmaker() as session:
@@ -125,8 +173,12 @@ async def test_daily_list_reaches_grid_worker_once(
     assert [r.chat_id for r in rows] == [GRID_WORKER_ID]
     await running_bot.drain()
     text = double.last_message(GRID_WORKER_ID)
-    assert (
-        text is not None
-        and "第一网格" in (text.content or "")
-        and "（12 户）" in (text.content or "")
+    assert text is not None
+    rooms = [f"{u}单元 {r}" for u in (1, 2) for r in ("101", "102", "201", "202", "301", "302")]
+    assert text.content == "\n".join(
+        [
+            "第一网格 尚未排查的住户（12 户）：",
+            *[f"• 阳光花园 1栋 {room}" for room in rooms],
+            "入户后请用 /screen 登记。",
+        ]
     )

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Case, Gate, GateEntry, RiskArea
 from bot.double import BotApiDouble
+from bot.presentation.callbacks import GateCb, GateSelfCb
 from bot.services import gate_poster
-from handlers.callbacks import GateCb, GateSelfCb
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GUARD_ID, OFFICER_ID, SeededCommunity
 from tests.support.ledger_rows import add_person
@@ -75,6 +75,10 @@ async def test_guard_records_visitor_with_fever_from_risk_area(
         assert entry.subject_kind == "visitor" and str(entry.temperature) == "38.2"
         kinds = sorted((c.kind, c.urgent) for c in await session.scalars(select(Case)))
         assert kinds == [("gate_fever", True), ("gate_risk", False)]
+        risk = await session.scalar(select(Case).where(Case.kind == "gate_risk"))
+        # In the community's language: the place's name and 高风险地区, never "(high)".
+        assert risk is not None
+        assert risk.details["summary"] == "<b>李四</b> ← 湖北省武汉市（高风险地区）@ 阳光花园 南门"
 
     # Vehicle: plate validated, normal temperature raises nothing.
     await guard.press("继续登记")

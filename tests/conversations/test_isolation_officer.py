@@ -79,6 +79,35 @@ async def test_settings_shown_changed_validated_and_audited(
     assert (await get_community(sessionmaker, community)).isolation_days == 21
 
 
+async def test_times_of_daily_posts_lists_and_charts_are_settings(
+    running_bot: RunningBot,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    double: BotApiDouble,
+) -> None:
+    officer = officer_of(double)
+    for command, reply in (
+        ("/set public_post_time 19:13", "✅ 已将 public_post_time 改为 19:13。"),
+        ("/set coverage_list_time 7:45", "✅ 已将 coverage_list_time 改为 07:45。"),
+        ("/set chart_time 21：30", "✅ 已将 chart_time 改为 21:30。"),
+        ("/set chart_time 24:00", "“24:00”不是有效的时间，请用 HH:MM，例如 08:30。"),
+        ("/set public_post_time 7pm", "“7pm”不是有效的时间，请用 HH:MM，例如 08:30。"),
+    ):
+        assert texts(await officer.send(command)) == reply, command
+    c = await get_community(sessionmaker, community)
+    assert (c.public_post_time, c.coverage_list_time, c.chart_time) == (
+        time(19, 13),
+        time(7, 45),
+        time(21, 30),
+    )
+    shown = texts(await officer.send("/settings")).splitlines()
+    assert shown[-5:-2] == [
+        "public_post_time（业主群每日通报时间）：19:13",
+        "coverage_list_time（网格员每日未排查清单时间）：07:45",
+        "chart_time（工作群每日图表时间）：21:30",
+    ]
+
+
 async def test_lists_status_and_officer_actions(
     running_bot: RunningBot,
     resident: ChatUser,

@@ -87,10 +87,13 @@ async def test_fourteen_days_day_by_day(
         await run_tick(running_bot)  # the same tick twice does nothing
         sent = prompts(double, resident.id)
         assert len(sent) == number, f"day {number} ({day}) prompt"
-        assert f"第 {number} 天" in (sent[-1].content or "")
-        assert last_day.isoformat() in (sent[-1].content or "")
+        assert sent[-1].content == (
+            "🌡 每日健康打卡，张三\n"
+            f"居家隔离第 {number} 天（{last_day.isoformat()} 为最后一天）。\n"
+            "请测量体温后点击下方按钮，或直接输入体温，例如 36.5。"
+        )
         await resident.press("体温正常", message=sent[-1])
-        assert "已记录" in (resident.last().content or "")
+        assert resident.last().content == "✅ 已记录今天的健康打卡。谢谢！"
 
     rows = await checkin_rows(sessionmaker, iso.isolation_id)
     assert [r.day for r in rows] == [arrival + timedelta(days=i) for i in range(14)]
@@ -110,7 +113,11 @@ async def test_fourteen_days_day_by_day(
     await run_tick(running_bot)
     await run_tick(running_bot)
     released = [m for m in double.messages(resident.id) if "隔离期满" in (m.content or "")]
-    assert len(released) == 1 and last_day.isoformat() in (released[0].content or "")
+    assert len(released) == 1
+    assert released[0].content == (
+        "🎉 居家隔离期满\n"
+        f"{last_day.isoformat()} 是最后一天，隔离已于今天解除。感谢您的配合！请继续做好个人防护。"
+    )
     async with sessionmaker() as session:
         isolation = await session.get(Isolation, iso.isolation_id)
         assert isolation is not None and isolation.status == "released"

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Community, Delivery, GroupChat, Isolation, Notice, Person
 from bot.double import BotApiDouble
-from handlers.callbacks import NoticeCb
+from bot.presentation.callbacks import NoticeCb
 from scheduler import tick
 from tests.conftest import SHANGHAI
 from tests.support.chat import ChatUser, RunningBot, texts

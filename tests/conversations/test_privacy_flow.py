@@ -207,7 +207,7 @@ async def test_officer_confirms_a_deletion_and_another_declines(
     await running_bot.drain()
     card = admin.last()
     # A resident pressing a forged officer button is refused.
-    from handlers.callbacks import PrivacyDecision
+    from bot.presentation.callbacks import PrivacyDecision
 
     await resident.press_data(
         PrivacyDecision(request_id=1, confirm=True).pack(), card, strict=False

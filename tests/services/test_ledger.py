@@ -104,6 +104,9 @@ async def test_xlsx_has_headers_frozen_pane_filter_and_rows(
     assert values[2] == "返乡" and values[3] == "阳光花园" and values[4] == "1栋 1单元 101"
     # Names are data, never markup: kept verbatim.
     assert values[5] == "张<b>三</b>" and values[-1] == "张<b>三</b>"
+    # Values in the reader's language: the place's name, not its code; 高, not "high".
+    assert values[6:9] == ["湖北省武汉市", "2022-03-10", "高"]
+    assert header[6] == "来源地"
     checkins = [c.value for c in book["隔离与打卡"][2]]
     assert checkins[6] == "2022-03-10" and checkins[8] == "已打卡" and checkins[9] == 36.6
     gate = [c.value for c in book["门岗登记"][2]]

@@ -40,11 +40,11 @@ def test_rendered_text_shows_bands_of_last_week_in_both_languages(catalog: Catal
     assert zh == (
         "📊 <b>阳光花园 防控通报（2022-03-10）</b>\n"
         "上周（2022-02-28–2022-03-06）情况：\n"
-        "新返回：少于3 人\n"
+        "新返回：少于 3 人\n"
         "来访登记：0 人次\n"
         "周日居家隔离中：6–8 人\n"
-        "解除隔离：少于3 人\n\n"
-        "为保护个人隐私，数字按周统计、按每3人一档公布，少于3的不公布具体值。"
+        "解除隔离：少于 3 人\n\n"
+        "为保护个人隐私，数字按周统计、按每 3 人一档公布，少于 3 的不公布具体值。"
         "请大家做好个人防护，有情况请私聊我报告。"
     )
     en = render_post(
@@ -188,7 +188,7 @@ async def test_daily_post_per_compound_at_the_local_time(
     happy = rows[0].payload["text"]
     # This week's activity is not shown before the week is over; last Sunday (3/6) one
     # person (released on 3/10) was in isolation.
-    assert "新返回：0 人" in sunshine and "周日居家隔离中：少于3 人" in sunshine
+    assert "新返回：0 人" in sunshine and "周日居家隔离中：少于 3 人" in sunshine
     assert "新返回：0 人" in happy and "来访登记：0 人次" in happy
     for text in (sunshine, happy):
         for forbidden in ("隔离人", "王独居", "访客甲", "101", "1栋", "1单元", "A座"):
@@ -212,6 +212,6 @@ async def test_daily_post_per_compound_at_the_local_time(
     sunshine, happy = rows[1].payload["text"], rows[0].payload["text"]
     # 阳光花园: 5 returns (4 on 3/10, 1 on 3/9), 4 in isolation on Sunday, 1 released.
     assert "新返回：3–5 人" in sunshine and "周日居家隔离中：3–5 人" in sunshine
-    assert "解除隔离：少于3 人" in sunshine and "来访登记：0 人次" in sunshine
-    assert "新返回：少于3 人" in happy and "周日居家隔离中：少于3 人" in happy
+    assert "解除隔离：少于 3 人" in sunshine and "来访登记：0 人次" in sunshine
+    assert "新返回：少于 3 人" in happy and "周日居家隔离中：少于 3 人" in happy
     assert "来访登记：3–5 人次" in happy

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from bot.presentation.callbacks import CheckinCb, IsolationCb
 from bot.services.community_settings import parse_setting
 from bot.services.errors import DomainError
-from handlers.callbacks import CheckinCb, IsolationCb
 
 BIG = 2**63 - 1
 

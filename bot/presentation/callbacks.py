@@ -1,0 +1,159 @@
+"""Callback data of every inline button. aiogram packs these as `prefix:field:...`;
+a test packs each with extreme values and checks Telegram's 64-byte limit.
+
+Forged data either fails to parse (the fallback handler answers "button expired") or
+names something the handler checks against the database and the conversation state.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class ConsentCb(CallbackData, prefix="consent"):
+    granted: bool
+
+
+class RegPick(CallbackData, prefix="rp"):
+    """A choice in the address picker: level c(ompound) / b(uilding) / u(nit) / r(oom)."""
+
+    level: str
+    id: int
+
+
+class RegPage(CallbackData, prefix="rpg"):
+    level: str
+    parent: int
+    page: int
+
+
+class RegAction(CallbackData, prefix="ra"):
+    action: str
+
+
+class RelationCb(CallbackData, prefix="rel"):
+    relation: str
+
+
+class ProfileAction(CallbackData, prefix="pf"):
+    action: str
+    member_id: int = 0
+
+
+class LanguageCb(CallbackData, prefix="lang"):
+    locale: str
+
+
+class BindCb(CallbackData, prefix="bind"):
+    compound_id: int
+
+
+class MenuCb(CallbackData, prefix="menu"):
+    action: str
+
+
+class CaseCb(CallbackData, prefix="case"):
+    """A button on a case card: ack(nowledge) / take / resolve."""
+
+    action: str
+    case_id: int
+
+
+class ReportCb(CallbackData, prefix="rep"):
+    """A button inside a report conversation: pick / toggle / done / skip / back /
+    confirm, with the chosen value (a choice name or a person id)."""
+
+    action: str
+    value: str = ""
+
+
+class PlaceCb(CallbackData, prefix="plc"):
+    """A place in the report's place picker (6-digit code)."""
+
+    code: str
+
+
+class PlacePage(CallbackData, prefix="plp"):
+    parent: str
+    page: int
+
+
+class ScreenPick(CallbackData, prefix="scp"):
+    """/screen picker: b(uilding) / u(nit) / r(oom) chosen."""
+
+    level: str
+    id: int
+
+
+class ScreenPage(CallbackData, prefix="scg"):
+    level: str
+    parent: int
+    page: int
+
+
+class ScreenOutcomeCb(CallbackData, prefix="sco"):
+    household_id: int
+    outcome: str
+
+
+class GateCb(CallbackData, prefix="gt"):
+    """/gate flow: gate (id) / dir (0 in, 1 out) / kind (index of SUBJECTS) / person (id)."""
+
+    action: str
+    value: int
+
+
+class GateSelfCb(CallbackData, prefix="gs"):
+    """A resident's own passage after scanning a gate's QR code."""
+
+    token: str
+    direction: str
+
+
+class AuditPage(CallbackData, prefix="aud"):
+    page: int
+
+
+class NoticeCb(CallbackData, prefix="ntc"):
+    """Notice compose/cancel buttons: lib / aud_c / aud_r / aud_i / pin / next / now /
+    at / daily / weekly / abort / cancel; `arg` is a library index, compound or notice id."""
+
+    action: str
+    arg: int = 0
+
+
+class CheckinCb(CallbackData, prefix="ci"):
+    """An answer on a check-in prompt: normal / fever / other, or "type" (a temperature)."""
+
+    answer: str
+    checkin_id: int
+
+
+class IsolationCb(CallbackData, prefix="iso"):
+    """An officer's action on an isolation: extend (days) / early / hospital."""
+
+    action: str
+    isolation_id: int
+    days: int = 0
+
+
+class DowntimeCb(CallbackData, prefix="dt"):
+    """Confirm, after the bot was down, that misses and releases may be processed;
+    `since` (epoch seconds of the gap's start) makes an old button harmless."""
+
+    community_id: int
+    since: int
+
+
+class PrivacyDecision(CallbackData, prefix="pdr"):
+    """An officer confirms (c=1) or declines (c=0) a resident's deletion request."""
+
+    request_id: int
+    confirm: bool
+
+
+class PrivacyAsk(CallbackData, prefix="pra"):
+    """The resident's answer to "really delete / withdraw?"."""
+
+    kind: str
+    yes: bool

@@ -1,0 +1,62 @@
+"""Buttons of the cards that services and jobs queue (case cards, …)."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.db.models import Case, CaseStatus
+from bot.presentation.callbacks import CaseCb, DowntimeCb, PrivacyDecision
+from messages import Translator
+
+# The type services name when they pass buttons along (they never import aiogram).
+Markup = InlineKeyboardMarkup
+
+
+def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
+    """Acknowledge / take / resolve, as far as the case's status still allows."""
+    if case.status == CaseStatus.RESOLVED:
+        return None
+    row = []
+    if case.status == CaseStatus.OPEN:
+        row.append(("ack", "cases.button_ack"))
+    if case.status in (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED):
+        row.append(("take", "cases.button_take"))
+    row.append(("resolve", "cases.button_resolve"))
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t(key), callback_data=CaseCb(action=a, case_id=case.id).pack()
+                )
+                for a, key in row
+            ]
+        ]
+    )
+
+
+def downtime_markup(t: Translator, community_id: int, since: int) -> InlineKeyboardMarkup:
+    """The one button of the "the bot was down" message in the officers' chat."""
+    data = DowntimeCb(community_id=community_id, since=since).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t("downtime.button_confirm"), callback_data=data)]
+        ]
+    )
+
+
+def privacy_request_markup(t: Translator, request_id: int) -> InlineKeyboardMarkup:
+    """Confirm / decline a resident's deletion request (sent to officers in private)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("privacy.button_confirm"),
+                    callback_data=PrivacyDecision(request_id=request_id, confirm=True).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t("privacy.button_decline"),
+                    callback_data=PrivacyDecision(request_id=request_id, confirm=False).pack(),
+                ),
+            ]
+        ]
+    )

@@ -1,0 +1,211 @@
+"""Sample data for every template, in one place.
+
+Each template is rendered three times with *generic* values that stand for any
+variable (`Sample`): "none" (lists empty, conditions false, numbers 0), "one" (one item,
+conditions true) and "three" (three items, strings carrying HTML `<b>&` that must come
+out escaped). A generic value prints its own path (`case.subject.name`), so a golden file
+shows the layout. Templates that matter most also get explicit, realistic samples in
+`SAMPLES` (rendered with the strict catalog: a missing variable fails).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import ChainableUndefined
+from markupsafe import escape
+
+from messages import Catalog
+
+VARIANTS: tuple[str, ...] = ("none", "one", "three")
+
+
+class Sample(ChainableUndefined):
+    """Stands for any template variable: a string naming itself, a number, a list."""
+
+    count = 3
+    truthy = True
+    suffix = " <b>&"
+
+    def _child(self, name: str) -> Sample:
+        return type(self)(name=name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._child(f"{self._undefined_name}.{name}")
+
+    def __getitem__(self, key: Any) -> Sample:
+        return self._child(f"{self._undefined_name}[{key!r}]")
+
+    def __str__(self) -> str:
+        return f"{self._undefined_name}{self.suffix}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Sample:
+        # Methods on values (dict.get, date.strftime) return samples too.
+        shown = ", ".join(repr(a) for a in args)
+        return self._child(f"{self._undefined_name}({shown})")
+
+    def __html__(self) -> str:
+        # Like a real value, the sample goes through autoescaping.
+        return str(escape(str(self)))
+
+    def __iter__(self) -> Any:
+        return iter([self._child(f"{self._undefined_name}[{i}]") for i in range(self.count)])
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __int__(self) -> int:
+        return 7 if self.truthy else 0
+
+    def __bool__(self) -> bool:
+        return self.truthy
+
+    def _number(self, *_: Any) -> int:
+        return 7 if self.truthy else 0
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _number
+    __truediv__ = __floordiv__ = __mod__ = _number
+
+    def __lt__(self, other: Any) -> bool:
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+    __hash__ = ChainableUndefined.__hash__
+
+
+class NoneSample(Sample):
+    count = 0
+    truthy = False
+    suffix = ""
+
+
+class OneSample(Sample):
+    count = 1
+    suffix = ""
+
+
+_CLASSES: dict[str, type[Sample]] = {"none": NoneSample, "one": OneSample, "three": Sample}
+
+
+def sample_catalog(variant: str = "three") -> Catalog:
+    return Catalog(undefined=_CLASSES[variant])
+
+
+LONG_NAME = "欧阳·阿卜杜热合曼·买买提明<b>&amp;</b>"
+HTML_NAME = "张三 <b>&"
+
+
+def _case(**overrides: Any) -> dict[str, Any]:
+    case: dict[str, Any] = {
+        "id": 12,
+        "urgent": True,
+        "kind_label": "症状报告",
+        "status_label": "待处理",
+        "created": "03-10 09:00",
+        "address": {"compound": "阳光花园", "building": "3栋", "unit": "2单元", "room": "301"},
+        "subject": {"name": HTML_NAME, "phone": "+8613800010001"},
+        "grid_workers": [{"name": "李网格"}, {"name": LONG_NAME}],
+        "assignee": "王干部",
+        "details": {"summary": "发热 38.5℃，咳嗽"},
+        "note": "",
+    }
+    case.update(overrides)
+    return case
+
+
+# Explicit samples: key -> list of parameter sets (strict: every variable given).
+SAMPLES: dict[str, list[dict[str, Any]]] = {
+    "cases.card": [
+        {"case": _case(), "realert": 0},
+        {
+            "case": _case(urgent=False, address=None, subject=None, grid_workers=[],
+                          assignee="", details={"summary": ""}, note="已送医"),
+            "realert": 2,
+        },
+    ],
+    "cases.list": [
+        {"total": 0, "cases": []},
+        {
+            "total": 3,
+            "cases": [
+                _case(id=1),
+                _case(id=11, urgent=False, address=None, assignee=""),
+                _case(id=111, urgent=False, assignee=LONG_NAME),
+            ],
+        },
+    ],
+    "admin.clinic_list": [
+        {"clinics": []},
+        {"clinics": [{"name": "市一医院发热门诊", "address": "解放路1号", "phone": "0571-12342"}]},
+        {
+            "clinics": [
+                {"name": "市一医院发热门诊", "address": "解放路1号", "phone": "0571-12342"},
+                {"name": "市二医院", "address": "", "phone": ""},
+                {"name": LONG_NAME, "address": HTML_NAME, "phone": "120"},
+            ]
+        },
+    ],
+    "admin.risk_list": [
+        {"areas": []},
+        {
+            "areas": [
+                {"id": 1, "place": "广东省深圳市南山区", "level": "高风险", "from": "03-01",
+                 "to": ""},
+                {"id": 11, "place": "北京市朝阳区", "level": "中风险", "from": "03-01",
+                 "to": "03-20"},
+                {"id": 111, "place": HTML_NAME, "level": "低风险", "from": "03-05", "to": ""},
+            ]
+        },
+    ],
+    "reports.me": [
+        {"reports": [], "isolation": None, "checkins": []},
+        {
+            "reports": [
+                {"id": 1, "date": "03-09", "kind": "返乡报备", "place": "广东省深圳市南山区",
+                 "risk": "高风险地区"},
+                {"id": 11, "date": "03-10", "kind": "症状报告", "place": "", "risk": ""},
+            ],
+            "isolation": {"start": "2022-03-09", "end": "2022-03-22", "days_left": 12},
+            "checkins": [
+                {"number": 1, "day": "2022-03-09", "status": "answered", "temperature": "36.6"},
+                {"number": 2, "day": "2022-03-10", "status": "missed", "temperature": ""},
+                {"number": 3, "day": "2022-03-11", "status": "pending", "temperature": ""},
+            ],
+        },
+    ],
+    "profile.card": [
+        {
+            "address": {"compound": "阳光花园", "building": "1栋", "unit": "1单元", "room": "101"},
+            "name": HTML_NAME,
+            "phone": "+8613800138000",
+            "members": [
+                {"name": HTML_NAME, "relation": "", "is_me": True, "has_telegram": True},
+                {"name": "张奶奶", "relation": "祖父母/外祖父母", "is_me": False,
+                 "has_telegram": False},
+                {"name": LONG_NAME, "relation": "子女", "is_me": False, "has_telegram": True},
+            ],
+        }
+    ],
+    "checkin.prompt": [
+        {"name": "张三", "member": False, "day_number": 3, "end_date": "2022-03-22"},
+        {"name": HTML_NAME, "member": True, "day_number": 14, "end_date": "2022-03-22"},
+    ],
+    "checkin.released": [
+        {"name": "张三", "member": False, "end_date": "2022-03-22"},
+        {"name": LONG_NAME, "member": True, "end_date": "2022-03-22"},
+    ],
+    "coverage.daily_missing": [
+        {"grid": "第一网格", "count": 0, "missing": [], "more": 0},
+        {
+            "grid": HTML_NAME,
+            "count": 63,
+            "missing": [
+                "阳光花园 1栋 1单元 101", "阳光花园 1栋 1单元 102", "阳光花园 1栋 2单元 301"
+            ],
+            "more": 60,
+        },
+    ],
+}  # fmt: skip
