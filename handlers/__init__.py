@@ -16,8 +16,8 @@ def get_routers() -> list[Router]:
 
     names = [
         "common", "privacy", "gate", "registration", "profile", "groups", "reports", "cases",
-        "admin", "checkin", "isolation_admin", "notices", "ledger", "coverage", "audit", "charts",
-        "downtime",
+        "admin", "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage",
+        "audit", "charts", "downtime",
         "fallback",
     ]  # fmt: skip
     routers = []

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -10,13 +12,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
-from bot.db.models import CaseKind, Role
+from bot.clock import Clock, local_today
+from bot.db.models import CaseKind, Community, Person, Role
 from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
 from bot.presentation.callbacks import GateCb, GateSelfCb
 from bot.presentation.keyboards import buttons
-from bot.services import gate, gate_poster, staffscope
+from bot.services import gate, gate_poster, monitoring, rematch, staffscope
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import drop_buttons, edit_or_send
@@ -34,6 +36,7 @@ class GateFlow(StatesGroup):
     visitor_origin = State()
     plate = State()
     temperature = State()
+    self_temperature = State()
 
 
 async def _guard_gate(session: AsyncSession, identity: Identity, gate_id: int) -> gate.GateInfo:
@@ -174,13 +177,33 @@ async def visitor_name(message: Message, state: FSMContext, t: Translator) -> No
 
 
 @router.message(GateFlow.visitor_origin, F.text)
-async def visitor_origin(message: Message, state: FSMContext, t: Translator, locale: str) -> None:
+async def visitor_origin(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+    locale: str,
+) -> None:
     text = (message.text or "")[:60]
     places = Gazetteer.load().resolve(text)
     if not places:
         await message.answer(t("gate.unknown_place", text=text))
         return
     place = places[0]
+    try:
+        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
+    except DomainError as exc:
+        await state.clear()
+        await message.answer(t(exc.key, **exc.params))
+        return
+    today = local_today(clock, community.timezone)
+    if await rematch.districts_at_risk(session, community.id, place.code, today):
+        # Only some districts of this city are risk areas: which one? (R-RISK)
+        full = Gazetteer.load().full_name(place.code, locale)
+        await message.answer(t("monitoring.gate_which_district", place=full))
+        return
     await state.update_data(origin_code=place.code)
     await state.set_state(GateFlow.temperature)
     full = Gazetteer.load().full_name(place.code, locale)
@@ -235,18 +258,43 @@ async def temperature(
         await message.answer(t(exc.key, **exc.params))
         return
     await state.clear()
+    text = t(
+        "gate.saved",
+        gate=_label(info),
+        direction=t(f"gate.direction_{entry.direction}"),
+        who=entry.name or entry.plate or "",
+        temperature=str(value),
+        fever=CaseKind.GATE_FEVER in opened,
+        risk=CaseKind.GATE_RISK in opened,
+    )
+    if person is not None:
+        note = await _monitoring_note(session, info, person, t, opened)
+        text = f"{note}\n{text}" if note else text
     await message.answer(
-        t(
-            "gate.saved",
-            gate=_label(info),
-            direction=t(f"gate.direction_{entry.direction}"),
-            who=entry.name or entry.plate or "",
-            temperature=str(value),
-            fever=CaseKind.GATE_FEVER in opened,
-            risk=CaseKind.GATE_RISK in opened,
-        ),
+        text,
         reply_markup=buttons([[(t("gate.again"), GateCb(action="gate", value=info.gate.id))]]),
     )
+
+
+async def _monitoring_note(
+    session: AsyncSession,
+    info: gate.GateInfo,
+    person: Person,
+    t: Translator,
+    opened: list[CaseKind],
+) -> str:
+    """A clear warning first when the person (or their household) may not go out; a
+    note when they are monitored but allowed (R-GATE+)."""
+    community = await session.get(Community, info.compound.community_id)
+    if community is None:
+        return ""
+    status = await monitoring.gate_status(session, community, person)
+    if status is None:
+        return ""
+    category = t(f"monitoring.category_{status.category}")
+    if CaseKind.GATE_MONITORED in opened:
+        return t("monitoring.gate_forbidden", who=person.name, category=category, own=status.own)
+    return t("monitoring.gate_allowed", who=person.name, category=category)
 
 
 # ---------------------------------------------------------------- officers
@@ -349,6 +397,48 @@ async def gate_link(
 async def gate_self(
     query: CallbackQuery,
     callback_data: GateSelfCb,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """In or out, then the temperature: typed by the resident, or "the guard takes it"
+    (direction "in_g"/"out_g"), as "every entry is temperature-checked" requires."""
+    direction, _, guard = callback_data.direction.partition("_")
+    try:
+        info = await gate.gate_by_token(session, callback_data.token)
+        person = identity.person
+        if person is None or not identity.is_registered:
+            raise NotAllowed("gate.register_first")
+        if direction not in gate.DIRECTIONS or guard not in ("", "g"):
+            raise DomainError("common.button_expired")
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
+    await drop_buttons(query)
+    if not guard:
+        await state.set_state(GateFlow.self_temperature)
+        await state.set_data({"token": callback_data.token, "direction": direction})
+        await edit_or_send(
+            query,
+            t("monitoring.self_ask_temperature", gate=_label(info),
+              direction=t(f"gate.direction_{direction}")),
+            buttons([[(t("monitoring.self_guard_takes"),
+                       GateSelfCb(token=callback_data.token, direction=f"{direction}_g"))]]),
+        )  # fmt: skip
+        return
+    await state.clear()
+    text = await _self_record(session, clock, catalog, info, person, direction, None, t)
+    await edit_or_send(query, text)
+
+
+@router.message(GateFlow.self_temperature, F.text)
+async def gate_self_temperature(
+    message: Message,
+    state: FSMContext,
     session: AsyncSession,
     clock: Clock,
     catalog: Catalog,
@@ -356,25 +446,53 @@ async def gate_self(
     t: Translator,
 ) -> None:
     try:
-        info = await gate.gate_by_token(session, callback_data.token)
+        value = parse_temperature(message.text or "")
+    except ParseError as exc:
+        await message.answer(t(f"errors.{exc.code}", **exc.params))
+        return
+    data = await state.get_data()
+    await state.clear()
+    try:
+        info = await gate.gate_by_token(session, str(data.get("token", "")))
         person = identity.person
         if person is None or not identity.is_registered:
             raise NotAllowed("gate.register_first")
-        try:
-            await gate.resident_of_compound(session, info.compound.id, person.id)
-            kind = "resident"
-        except NotAllowed:
-            kind = "visitor"
-        passage = gate.Passage(direction=callback_data.direction, subject_kind=kind, person=person)
-        entry, _ = await gate.record_passage(
-            session, clock, catalog, info=info, passage=passage, by=person, self_recorded=True
-        )
+        direction = str(data.get("direction", ""))
+        if direction not in gate.DIRECTIONS:
+            raise DomainError("common.button_expired")
     except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        await message.answer(t(exc.key, **exc.params))
         return
-    await query.answer()
-    await drop_buttons(query)
-    await edit_or_send(
-        query,
-        t("gate.self_saved", gate=_label(info), direction=t(f"gate.direction_{entry.direction}")),
+    await message.answer(
+        await _self_record(session, clock, catalog, info, person, direction, value, t)
     )
+
+
+async def _self_record(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    info: gate.GateInfo,
+    person: Person,
+    direction: str,
+    value: Decimal | None,
+    t: Translator,
+) -> str:
+    try:
+        await gate.resident_of_compound(session, info.compound.id, person.id)
+        kind = "resident"
+    except NotAllowed:
+        kind = "visitor"
+    passage = gate.Passage(direction=direction, subject_kind=kind, person=person, temperature=value)
+    entry, opened = await gate.record_passage(
+        session, clock, catalog, info=info, passage=passage, by=person, self_recorded=True
+    )
+    text = t("gate.self_saved", gate=_label(info), direction=t(f"gate.direction_{entry.direction}"))
+    text += "\n" + t(
+        "monitoring.self_temperature_note",
+        temperature=str(value) if value is not None else "",
+        fever=CaseKind.GATE_FEVER in opened,
+    )
+    if CaseKind.GATE_MONITORED in opened:
+        text = t("monitoring.self_forbidden") + "\n" + text
+    return text

@@ -15,11 +15,11 @@ from bot.db.models import Community, Isolation, IsolationStatus, Person
 from bot.parsing import ParseError, clean_text
 from bot.presentation.callbacks import IsolationCb
 from bot.presentation.keyboards import buttons
-from bot.services import audit, checkins, community_settings
+from bot.services import audit, checkins, community_settings, monitoring
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import edit_or_send
-from messages import Translator
+from messages import Catalog, Translator
 
 router = Router(name="isolation_admin")
 router.message.filter(F.chat.type == "private")
@@ -251,6 +251,7 @@ async def isolation_action(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
@@ -272,12 +273,15 @@ async def isolation_action(
         return
     if callback_data.action == "extend":
         try:
-            await checkins.officer_extend(
+            # Through monitoring: recorded in the history and the resident is told.
+            await monitoring.extend(
                 session,
                 clock,
+                catalog,
                 isolation_id=isolation.id,
                 actor=identity.person,
                 days=callback_data.days,
+                reason="",
             )
         except DomainError as exc:
             await query.answer(t(exc.key, **exc.params), show_alert=True)
@@ -308,6 +312,7 @@ async def isolation_reason(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
@@ -331,9 +336,10 @@ async def isolation_reason(
             await message.answer(t("common.not_allowed"))
             return
         status = IsolationStatus.HOSPITAL if action == "hospital" else IsolationStatus.ENDED_EARLY
-        await checkins.officer_end(
+        await monitoring.end(
             session,
             clock,
+            catalog,
             isolation_id=isolation_id,
             actor=identity.person,
             status=status,

@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Community, DataRequest, Role
+from bot.presentation.callbacks import PrivacyAsk, PrivacyDecision
+from bot.presentation.keyboards import buttons
 from bot.services import data_requests, mydata, retention
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from bot.settings import Settings
-from bot.presentation.callbacks import PrivacyAsk, PrivacyDecision
-from bot.presentation.keyboards import buttons
 from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 

@@ -32,7 +32,7 @@ from bot.parsing import (
 from bot.places import Gazetteer
 from bot.presentation.callbacks import MenuCb, PlaceCb, PlacePage, ReportCb
 from bot.presentation.keyboards import buttons, paged_choices
-from bot.services import directory, reports
+from bot.services import directory, rematch, reports
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.replies import drop_buttons, edit_or_send
@@ -330,7 +330,7 @@ async def typed(
         await message.answer(t("reports.use_buttons"))
         return
     if step.kind == "place":
-        await _typed_place(message, state, session, identity, t, raw)
+        await _typed_place(message, state, session, clock, identity, t, raw)
         return
     community = await _community_tz(session, identity)
     try:
@@ -373,10 +373,20 @@ async def _community_tz(session: AsyncSession, identity: Identity) -> str:
     return path.community.timezone
 
 
+async def _needs_district(
+    session: AsyncSession, clock: Clock, identity: Identity, code: str
+) -> bool:
+    assert identity.person is not None
+    path = await reports.reporter_context(session, identity.person)
+    today = local_today(clock, path.community.timezone)
+    return await rematch.districts_at_risk(session, path.community.id, code, today)
+
+
 async def _typed_place(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
+    clock: Clock,
     identity: Identity,
     t: Translator,
     raw: str,
@@ -385,6 +395,15 @@ async def _typed_place(
     found = gaz.resolve(raw)
     if not found:
         await message.answer(t("reports.place_unknown", text=raw[:40]))
+        return
+    if len(found) == 1 and await _needs_district(session, clock, identity, found[0].code):
+        # A city with risk areas in some districts only: which district? (R-RISK)
+        index = int((await state.get_data())["index"])
+        await state.update_data(place_parent=found[0].code)
+        await message.answer(
+            t("monitoring.which_district", place=gaz.full_name(found[0].code, t.locale)),
+            reply_markup=_place_markup(t, found[0].code, 0, index),
+        )
         return
     if len(found) == 1:
         await message.answer(

@@ -41,12 +41,15 @@ PeriodicTask = Callable[[JobContext], Awaitable[object]]
 def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     """Every periodic task, in the order a tick runs them (features add theirs here)."""
     from scheduler.checkins import checkin_tick
+    from scheduler.monitoring import monitoring_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
     from scheduler.privacy import daily_purge, due_data_requests
     from scheduler.reports import coverage_reminders, daily_charts
 
     return [
         ("case_realert", realert_cases),
+        # Step-downs first: a category that continues is not released by the check-ins.
+        ("monitoring", monitoring_tick),
         ("checkins", checkin_tick),
         ("notices_due", due_notices),
         ("notice_cards", notice_cards),

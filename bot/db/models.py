@@ -80,6 +80,8 @@ class IsolationStatus(enum.StrEnum):
     RELEASED = "released"
     ENDED_EARLY = "ended_early"
     HOSPITAL = "hospital"
+    # Handed off to central quarantine (集中隔离): no daily monitoring here (R-CAT).
+    HANDED_OFF = "handed_off"
 
 
 class CheckInStatus(enum.StrEnum):
@@ -100,6 +102,10 @@ class CaseKind(enum.StrEnum):
     UNREACHABLE = "unreachable"
     GATE_FEVER = "gate_fever"
     GATE_RISK = "gate_risk"
+    GATE_MONITORED = "gate_monitored"
+    MISSED_TEST = "missed_test"
+    NOT_IN_REGISTER = "not_in_register"
+    RISK_MATCH = "risk_match"
 
 
 class CaseStatus(enum.StrEnum):
@@ -153,6 +159,8 @@ class Community(Base):
     case_realert_minutes: Mapped[int] = mapped_column(Integer, default=30)
     screening_period_days: Mapped[int] = mapped_column(Integer, default=7)
     fever_clinics: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Per-category overrides of the monitoring rules (bot/services/monitoring.py, R-CAT).
+    monitoring_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     # daily lists and charts (R-COV, charts): local times, per community (/set)
     coverage_list_time: Mapped[time] = mapped_column(
@@ -359,6 +367,10 @@ class Isolation(Base):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default=IsolationStatus.ACTIVE)
+    # The monitoring category (R-CAT) and the first day of the current category: test
+    # days count from it; a step-down changes both and keeps the row (and its history).
+    category: Mapped[str] = mapped_column(String(16), default="home_isolation")
+    category_start: Mapped[date | None] = mapped_column(Date)
     ended_at: Mapped[datetime | None]
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     end_reason: Mapped[str | None] = mapped_column(Text)
@@ -666,3 +678,57 @@ class DataRequest(Base):
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(String(24))
+
+
+class MonitoringEvent(Base):
+    """The history of one monitoring (R-CAT): started, category changed, stepped down,
+    extended, ended, handed off to central quarantine; with who, why and from where."""
+
+    __tablename__ = "monitoring_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    isolation_id: Mapped[int] = mapped_column(
+        ForeignKey("isolations.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(16))
+    category_from: Mapped[str | None] = mapped_column(String(16))
+    category_to: Mapped[str | None] = mapped_column(String(16))
+    end_from: Mapped[date | None] = mapped_column(Date)
+    end_to: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    at: Mapped[datetime]
+
+
+class MonitoringTest(Base):
+    """One required test day of a monitoring (e.g. day 1, 4, 7): reminded, recorded as
+    done by the person or staff, or missed (a case)."""
+
+    __tablename__ = "monitoring_tests"
+    __table_args__ = (UniqueConstraint("isolation_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    isolation_id: Mapped[int] = mapped_column(ForeignKey("isolations.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    day_number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    done_at: Mapped[datetime | None]
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class ImportBatch(Base):
+    """An assignment list received from the CDC / street office, parsed and matched to
+    the register, waiting for the officer's review before anything starts."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(200))
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="review")
+    created_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]

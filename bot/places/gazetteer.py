@@ -301,6 +301,11 @@ class Gazetteer:
             if place.name.endswith(suffix) and place.short_name != place.name:
                 keys.add(place.short_name + short_suffix)  # "延边州", "长阳县"
         keys.add(strip_suffix(normalize(place.name)))
+        if place.name.endswith("新区") and len(place.name) >= 4:
+            # "浦东" / "pudong" for 浦东新区, "滨海" for 滨海新区: how people say them.
+            keys.add(normalize(place.name[:-2]))
+            if place.pinyin.endswith("xin"):
+                keys.add(normalize(place.pinyin[: -len("xin")]))
         return keys
 
     def _rank(self, place: Place, query: str, stripped: str, cjk: bool) -> int | None:

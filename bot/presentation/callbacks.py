@@ -157,3 +157,30 @@ class PrivacyAsk(CallbackData, prefix="pra"):
 
     kind: str
     yes: bool
+
+
+class MonTestCb(CallbackData, prefix="mt"):
+    """A resident's "test done" on a test-day reminder (R-CAT)."""
+
+    test_id: int
+
+
+class MonCaseCb(CallbackData, prefix="mc"):
+    """ "Start monitoring" on a case card: the officer continues in a private chat."""
+
+    case_id: int
+
+
+class MonPickCb(CallbackData, prefix="mp"):
+    """A category (index of monitoring.CATEGORIES) in the officer's monitoring flow."""
+
+    category: int
+
+
+class ImportCb(CallbackData, prefix="imp"):
+    """The review of an assignment list: pick / apply / cancel; for a pick, `item` is
+    row * 100 + the candidate's index."""
+
+    action: str
+    batch_id: int
+    item: int = 0

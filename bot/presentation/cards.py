@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.db.models import Case, CaseStatus
-from bot.presentation.callbacks import CaseCb, DowntimeCb, PrivacyDecision
+from bot.db.models import Case, CaseKind, CaseStatus
+from bot.presentation.callbacks import CaseCb, DowntimeCb, MonCaseCb, PrivacyDecision
 from messages import Translator
 
 # The type services name when they pass buttons along (they never import aiogram).
@@ -22,16 +22,36 @@ def case_card_markup(t: Translator, case: Case) -> InlineKeyboardMarkup | None:
     if case.status in (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED):
         row.append(("take", "cases.button_take"))
     row.append(("resolve", "cases.button_resolve"))
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=t(key), callback_data=CaseCb(action=a, case_id=case.id).pack()
+            )
+            for a, key in row
+        ]
+    ]
+    if case.kind in MONITORING_KINDS:
+        # The officer continues in a private chat: a group never gets personal data.
+        rows.append(
             [
                 InlineKeyboardButton(
-                    text=t(key), callback_data=CaseCb(action=a, case_id=case.id).pack()
+                    text=t("monitoring.button_from_case"),
+                    callback_data=MonCaseCb(case_id=case.id).pack(),
                 )
-                for a, key in row
             ]
-        ]
-    )
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# Cases whose card offers "start monitoring" (R-CAT: from a tip-off, a tenant report,
+# a gate event, a re-matched report, an unknown person of an assignment list).
+MONITORING_KINDS = frozenset(
+    {
+        CaseKind.RETURN, CaseKind.VISIT, CaseKind.TENANT, CaseKind.TIPOFF, CaseKind.SYMPTOM,
+        CaseKind.GATE_FEVER, CaseKind.GATE_RISK, CaseKind.GATE_MONITORED,
+        CaseKind.RISK_MATCH, CaseKind.NOT_IN_REGISTER,
+    }
+)  # fmt: skip
 
 
 def downtime_markup(t: Translator, community_id: int, since: int) -> InlineKeyboardMarkup:

@@ -49,11 +49,51 @@ class CaseRouting:
     path: HouseholdPath | None
 
 
-async def route(session: AsyncSession, household_id: int | None) -> CaseRouting:
+async def route(
+    session: AsyncSession,
+    household_id: int | None,
+    *,
+    compound_id: int | None = None,
+    building_id: int | None = None,
+) -> CaseRouting:
+    """Route by the household; without one, by the building (its grid) or at least the
+    compound (a gate's own compound, an unknown address's compound)."""
     path = await household_path(session, household_id) if household_id else None
     if path is None:
+        if building_id is not None:
+            from bot.db.models import Building
+
+            building = await session.get(Building, building_id)
+            if building is not None:
+                workers = await _grid_workers(session, building.grid_id)
+                return CaseRouting(
+                    building.compound_id, building.id, building.grid_id, workers, None
+                )
+        if compound_id is not None:
+            # The compound's grids: one grid is the case's; their workers are named.
+            from bot.db.models import Building
+
+            grids = sorted(
+                {
+                    g
+                    for g in await session.scalars(
+                        select(Building.grid_id).where(Building.compound_id == compound_id)
+                    )
+                    if g is not None
+                }
+            )
+            found: list[Person] = []
+            for g in grids:
+                found.extend(await _grid_workers(session, g))
+            workers = tuple(found)
+            grid = grids[0] if len(grids) == 1 else None
+            return CaseRouting(compound_id, None, grid, workers, None)
         return CaseRouting(None, None, None, (), None)
-    grid_id = path.building.grid_id
+    workers = await _grid_workers(session, path.building.grid_id)
+    return CaseRouting(path.compound.id, path.building.id, path.building.grid_id, workers, path)
+
+
+async def _grid_workers(session: AsyncSession, grid_id: int | None) -> tuple[Person, ...]:
     workers: tuple[Person, ...] = ()
     if grid_id is not None:
         workers = tuple(
@@ -69,7 +109,7 @@ async def route(session: AsyncSession, household_id: int | None) -> CaseRouting:
                 .order_by(Person.id)
             )
         )
-    return CaseRouting(path.compound.id, path.building.id, grid_id, workers, path)
+    return workers
 
 
 async def open_case(
@@ -88,6 +128,8 @@ async def open_case(
     details: dict[str, Any] | None = None,
     dedup_key: str | None = None,
     actor: Person | None = None,
+    compound_id: int | None = None,
+    building_id: int | None = None,
 ) -> Case:
     """Open a case and queue its card for the officers' channel.
 
@@ -98,7 +140,7 @@ async def open_case(
         existing = await session.scalar(select(Case).where(Case.dedup_key == dedup_key))
         if existing is not None:
             return existing
-    routing = await route(session, household_id)
+    routing = await route(session, household_id, compound_id=compound_id, building_id=building_id)
     now = clock.now()
     case = Case(
         community_id=community_id,
@@ -141,7 +183,9 @@ async def card_context(
     session: AsyncSession, clock: Clock, case: Case, routing: CaseRouting | None = None
 ) -> dict[str, Any]:
     """Everything the case card template shows."""
-    routing = routing or await route(session, case.household_id)
+    routing = routing or await route(
+        session, case.household_id, compound_id=case.compound_id, building_id=case.building_id
+    )
     community = await session.get(Community, case.community_id)
     assert community is not None
     subject = await session.get(Person, case.subject_id) if case.subject_id else None
@@ -161,13 +205,30 @@ async def card_context(
             "room": path.household.room,
         }
         if path
-        else None,
+        else await _place_only(session, case),
         "subject": {"name": subject.name, "phone": subject.phone or ""} if subject else None,
         "grid_workers": [{"name": w.name} for w in routing.grid_workers],
         "assignee": assignee.name if assignee else None,
         "details": case.details,
         "note": case.resolution_note,
         "alert_count": case.alert_count,
+    }
+
+
+async def _place_only(session: AsyncSession, case: Case) -> dict[str, str] | None:
+    """The compound (and building) of a case without a household (a gate's, an
+    unknown address's), so the card and the lists still say where it belongs."""
+    from bot.db.models import Building, Compound
+
+    if case.compound_id is None:
+        return None
+    compound = await session.get(Compound, case.compound_id)
+    building = await session.get(Building, case.building_id) if case.building_id else None
+    return {
+        "compound": compound.name if compound else "",
+        "building": building.name if building else "",
+        "unit": "",
+        "room": "",
     }
 
 

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.presentation.cards import privacy_request_markup
 from bot.clock import Clock
 from bot.db.models import (
     Case,
@@ -43,6 +42,7 @@ from bot.db.models import (
     ScopeType,
     UserPreference,
 )
+from bot.presentation.cards import privacy_request_markup
 from bot.services import audit, outbox
 from bot.services.directory import household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound

@@ -27,7 +27,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.places import Gazetteer
-from bot.services import audit, cases, risk_areas
+from bot.services import audit, cases, monitoring, risk_areas
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from messages import Catalog
 
@@ -217,11 +217,15 @@ async def record_passage(
     opened: list[CaseKind] = []
     who = entry.name or entry.plate or ""
     where = f"{info.compound.name} {info.gate.name}"
+    # Every gate case belongs to the gate's compound; a resident of that compound is
+    # routed to their building's grid, anyone else to the compound's grid workers.
+    home = entry.household_id if person is not None and await _lives_in(
+        session, person, info.compound.id) else None  # fmt: skip
     if passage.temperature is not None and passage.temperature >= community.fever_threshold:
         await cases.open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_FEVER,
-            urgent=True, household_id=entry.household_id, subject_id=entry.person_id,
-            reporter_id=by.id if by else None,
+            urgent=True, household_id=home, compound_id=info.compound.id,
+            subject_id=entry.person_id, reporter_id=by.id if by else None,
             details={"summary": f"{who} {passage.temperature} °C @ {where}"},
             dedup_key=f"gate_fever:{entry.id}", actor=by,
         )  # fmt: skip
@@ -233,12 +237,48 @@ async def record_passage(
         if area is not None:
             await cases.open_case(
                 session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_RISK,
-                urgent=False, reporter_id=by.id if by else None,
+                urgent=False, reporter_id=by.id if by else None, compound_id=info.compound.id,
+                subject_id=entry.person_id,
                 details={"summary": _risk_summary(catalog, community, area, who, where)},
                 dedup_key=f"gate_risk:{entry.id}", actor=by,
             )  # fmt: skip
             opened.append(CaseKind.GATE_RISK)
+    if person is not None:
+        status = await monitoring.gate_status(session, community, person)
+        if status is not None and status.forbidden:
+            summary = catalog.render(
+                community.locale, "monitoring.case_gate", who=who, where=where,
+                direction=catalog.render(community.locale, f"gate.direction_{passage.direction}"),
+                category=catalog.render(community.locale, f"monitoring.category_{status.category}"),
+                own=status.own,
+            )  # fmt: skip
+            await cases.open_case(
+                session, clock, catalog, community_id=community.id,
+                kind=CaseKind.GATE_MONITORED, urgent=True, household_id=home,
+                compound_id=info.compound.id, subject_id=person.id,
+                reporter_id=by.id if by else None, details={"summary": summary},
+                dedup_key=f"gate_monitored:{entry.id}", actor=by,
+            )  # fmt: skip
+            opened.append(CaseKind.GATE_MONITORED)
+        if status is not None:
+            await audit.record(
+                session, at=clock.now(), actor=by, action="gate.monitored",
+                entity="gate_entry", entity_id=entry.id,
+                details={"category": status.category, "forbidden": status.forbidden},
+            )  # fmt: skip
     return entry, opened
+
+
+async def _lives_in(session: AsyncSession, person: Person, compound_id: int) -> bool:
+    if person.household_id is None:
+        return False
+    found = await session.scalar(
+        select(Building.compound_id)
+        .join(Unit, Unit.building_id == Building.id)
+        .join(Household, Household.unit_id == Unit.id)
+        .where(Household.id == person.household_id)
+    )
+    return found == compound_id
 
 
 def _risk_summary(catalog: Catalog, community: Community, area: Any, who: str, where: str) -> str:

@@ -380,6 +380,11 @@ async def submit_tenant(
         origin=place_name(origin_code, community.locale), room=room, landlord=reporter.name,
         level=_level_label(catalog, community, report.risk_level), arrival=move_in_date.isoformat(),
     )  # fmt: skip
+    if risk_areas.is_risky(report.risk_level):
+        # From a risk area: an isolation proposal the officer starts from the card (R-RISK).
+        summary += " " + html.unescape(
+            catalog.render(community.locale, "monitoring.tenant_proposal")
+        )
     case = await cases.open_case(
         session, clock, catalog, community_id=community.id, kind=CaseKind.TENANT,
         urgent=risk_areas.is_risky(report.risk_level), household_id=path.household.id,

@@ -14,8 +14,8 @@ What, when (``cutoff = now - RETENTION_DAYS`` unless said otherwise):
 - removed members and visitors (a person with no household and no role): name, phone
   and relation blanked;
 - declined-consent traces and the language preference of people who never registered;
-- closed deletion requests; audit entries older than ``now - AUDIT_RETENTION_DAYS``
-  (a checkpoint keeps the chain verifiable, see audit.py).
+- closed deletion requests; CDC assignment lists (import batches); audit entries older
+  than ``now - AUDIT_RETENTION_DAYS`` (a checkpoint keeps the chain verifiable, audit.py).
 
 Never while an isolation is active or a case is open: those rows, and the reports and
 people they refer to, are kept. Before identities go, daily counts (per community, local
@@ -59,6 +59,7 @@ from bot.db.models import (
     FsmRecord,
     GateEntry,
     Household,
+    ImportBatch,
     Isolation,
     IsolationStatus,
     Person,
@@ -85,6 +86,7 @@ CATEGORIES: tuple[str, ...] = (
     "declined_consents",
     "preferences",
     "data_requests",
+    "import_batches",
     "audit_entries",
 )
 # pg_advisory_xact_lock key taken by each purge batch ("CGPU"): two purgers (the daily
@@ -472,6 +474,20 @@ class _Purge:
 
         await self.category("data_requests", candidates, apply)
 
+    async def import_batches(self) -> None:
+        """Assignment lists from the CDC (names, phones) once applied or abandoned."""
+        candidates = (
+            select(ImportBatch.id)
+            .where(ImportBatch.created_at < self.cut.data)
+            .order_by(ImportBatch.id)
+        )
+
+        async def apply(session: AsyncSession, ids: Sequence[int]) -> int:
+            await session.execute(delete(ImportBatch).where(ImportBatch.id.in_(ids)))
+            return len(ids)
+
+        await self.category("import_batches", candidates, apply)
+
     async def audit_entries(self) -> None:
         """Only a prefix of the chain (by id) is removed, and a checkpoint records the
         last removed entry's hash in the same transaction."""
@@ -503,7 +519,8 @@ class _Purge:
         for step in (
             self.cases, self.isolations, self.reports, self.gate_entries,
             self.screening_visits, self.outbox, self.fsm_drafts, self.removed_members,
-            self.declined_consents, self.preferences, self.data_requests, self.audit_entries,
+            self.declined_consents, self.preferences, self.data_requests, self.import_batches,
+            self.audit_entries,
         ):  # fmt: skip
             await step()
             if not self.result.finished:

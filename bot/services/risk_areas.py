@@ -167,3 +167,28 @@ async def risk_level(
 def is_risky(level: str | None) -> bool:
     """Coming from any listed risk area (whatever its level) means home isolation."""
     return level is not None
+
+
+async def backdate_risk_area(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    community_id: int,
+    area_id: int,
+    valid_from: date,
+    actor: Person | None,
+) -> RiskArea:
+    """Move an area's start earlier (a bulletin corrected, R-RISK); the caller re-matches
+    the reports of the longer window."""
+    area = await session.get(RiskArea, area_id)
+    if area is None or area.community_id != community_id or area.removed_at is not None:
+        raise NotFound("risk.not_found", id=area_id)
+    if area.valid_to is not None and valid_from > area.valid_to:
+        raise DomainError("risk.bad_range")
+    old = area.valid_from
+    area.valid_from = valid_from
+    await audit.record(
+        session, at=clock.now(), actor=actor, action="risk.backdate", entity="risk_area",
+        entity_id=area.id, details={"from": old.isoformat(), "to": valid_from.isoformat()},
+    )  # fmt: skip
+    return area

@@ -173,11 +173,30 @@ async def test_qr_poster_and_deep_link_self_record(
     replies = await resident.send(f"/start gate_{found.token}")
     assert "进入还是离开" in texts(replies)
     replies = await resident.press("进")
-    assert "已登记" in texts(replies)
+    # The seed: "every entry is temperature-checked and registered".
+    assert texts(replies[-1:]) == (
+        "阳光花园 南门：⬅️ 进。请输入您的体温（例如 36.5），或点下面的按钮由门岗测温。"
+    )
+    replies = await resident.send("36.6")
+    assert texts(replies) == "✅ 已登记：阳光花园 南门 ⬅️ 进。谢谢！\n体温 36.6 °C。"
     async with sessionmaker() as session:
         entry = await session.scalar(select(GateEntry))
         assert entry is not None and entry.self_recorded and entry.subject_kind == "resident"
         assert entry.household_id == community.household("阳光花园/1栋/1单元/102")
+        assert str(entry.temperature) == "36.6"
+    # Or the guard takes it: recorded without a temperature, and the resident is told.
+    await resident.send(f"/start gate_{found.token}")
+    await resident.press("出")
+    replies = await resident.press("🌡 由门岗测温")
+    assert "请让门岗为您测温。" in texts(replies)
+    async with sessionmaker() as session:
+        entries = list(await session.scalars(select(GateEntry).order_by(GateEntry.id)))
+        assert [(e.direction, e.temperature) for e in entries] == [
+            ("in", entries[0].temperature),
+            ("out", None),
+        ]
+        await session.delete(entries[1])
+        await session.commit()
 
     # Forged tokens: in the link and in the button.
     replies = await resident.send("/start gate_AAAAAAAAAAAAAAAA")

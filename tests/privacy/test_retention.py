@@ -19,6 +19,7 @@ from bot.db.models import (
     Delivery,
     FsmRecord,
     GateEntry,
+    ImportBatch,
     Isolation,
     Person,
     PurgeRun,
@@ -67,6 +68,8 @@ async def _seed(sm: async_sessionmaker[AsyncSession], community: SeededCommunity
             UserPreference(telegram_user_id=777, language="en", updated_at=OLD),
             FsmRecord(key="bot:777:777", state="Registration:name", data={"name": "赵六"},
                       updated_at=OLD),
+            ImportBatch(community_id=community.community_id, filename="cdc.xlsx",
+                        rows=[{"name": "钱七", "phone": "13700000000"}], created_at=OLD),
             Delivery(kind="checkin_prompt", chat_id=777, payload={"text": "张三 体温"},
                      dedup_key="old-delivery", status="sent", not_before=OLD, created_at=OLD),
         ])  # fmt: skip
@@ -93,7 +96,7 @@ async def test_purge_respects_open_isolations_and_cases_then_purges_after_they_e
     assert first.counts == dry.counts
     assert {k: v for k, v in first.counts.items() if v} == {
         "gate_entries": 1, "outbox_payloads": 1, "fsm_drafts": 1, "removed_members": 1,
-        "declined_consents": 1, "preferences": 1,
+        "declined_consents": 1, "preferences": 1, "import_batches": 1,
     }  # fmt: skip
     assert await _count(sessionmaker, Report) == 2
     assert await _count(sessionmaker, Isolation) == 2 and await _count(sessionmaker, CheckIn) == 2
