@@ -15,7 +15,8 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "privacy", "gate", "registration", "profile", "groups", "reports", "cases",
+        "common", "myid", "privacy", "gate", "registration", "profile", "groups", "reports",
+        "cases",
         "admin", "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage",
         "audit", "charts", "downtime",
         "fallback",

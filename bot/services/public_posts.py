@@ -20,14 +20,13 @@ No names, rooms or buildings, ever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, local_now
+from bot.clock import Clock, local_days_utc, local_now
 from bot.db.models import (
     Building,
     Community,
@@ -73,8 +72,8 @@ def published_week(day: date) -> tuple[date, date]:
 
 
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), ZoneInfo(tz)).astimezone(UTC)
-    return start, start + timedelta(days=1)
+    """One local day in UTC (bot.clock.local_days_utc: right on the days clocks change)."""
+    return local_days_utc(day, day, tz)
 
 
 def _in_compound_household(compound_id: int) -> Any:
@@ -96,8 +95,7 @@ async def compound_counts(
     """The four exact counts behind a posting on `day`: the last complete week's
     returns, visitors and releases, and the people in isolation at its end."""
     first, last = published_week(day)
-    start = day_bounds(first, community.timezone)[0]
-    end = day_bounds(last, community.timezone)[1]
+    start, end = local_days_utc(first, last, community.timezone)
     households = _in_compound_household(compound_id)
 
     def reports(kind: ReportKind) -> Select[Any]:

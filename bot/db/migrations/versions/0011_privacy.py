@@ -2,7 +2,7 @@
 deletion requests (issue 11)
 
 Revision ID: 0011
-Revises: 0014 (main's head at the merge)
+Revises: 0009 (main's head at the merge)
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import bot.db.types
 
 revision: str = "0011"
-down_revision: str | None = "0014"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
