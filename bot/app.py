@@ -317,6 +317,9 @@ def _fsm_storage(
         storage = RedisStorage.from_url(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix),
+            # Abandoned drafts (names, phones typed halfway) expire (issue 11).
+            state_ttl=settings.fsm_retention_days * 86400,
+            data_ttl=settings.fsm_retention_days * 86400,
         )
         # Updates of one user are handled in order across processes; FSM writes reach
         # Redis only after the update's transaction committed (bot/core/fsm_buffer.py).

@@ -182,6 +182,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="import a register with repeated rooms, skipping the repeats (they are listed)",
     )
+    purge = sub.add_parser(
+        "purge", help="delete or anonymise personal data past retention (docs/privacy.md)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
+    audit = sub.add_parser("audit", help="audit log commands")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser(
+        "verify", help="check the audit log's hash chain (exit 1 at the first broken entry)"
+    )
     sandbox = sub.add_parser(
         "sandbox",
         help="try the bot in the terminal, no Telegram token needed",
@@ -222,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(restore(_settings(), args.path, confirmed=args.yes))
         if args.command == "setup":
             return asyncio.run(_setup(args))
+        if args.command == "purge":
+            return asyncio.run(_purge(dry_run=args.dry_run))
+        if args.command == "audit":
+            return asyncio.run(_audit_verify())
         if args.command == "sandbox":
             return _sandbox(args)
     except CliError as exc:
@@ -376,6 +389,46 @@ async def _db_upgrade() -> int:
         print(f"database {where} created at revision {head} (latest)")
     else:
         print(f"database {where} upgraded from revision {before} to {head} (latest)")
+    return 0
+
+
+async def _purge(*, dry_run: bool) -> int:
+    from bot.clock import SystemClock
+    from bot.db.session import create_engine, create_sessionmaker
+    from bot.services.retention import CATEGORIES, purge
+
+    settings = _settings()
+    engine = create_engine(settings.database_url)
+    try:
+        result = await purge(create_sessionmaker(engine), SystemClock(), settings, dry_run=dry_run)
+    finally:
+        await engine.dispose()
+    verb = "would purge" if dry_run else "purged"
+    print(f"{verb} {result.total} rows (retention {settings.retention_days} days):")
+    for name in CATEGORIES:
+        print(f"  {name}: {result.counts[name]}")
+    return 0
+
+
+async def _audit_verify() -> int:
+    from bot.db.session import create_engine, create_sessionmaker
+    from bot.services.audit import verify
+
+    settings = _settings()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            result = await verify(session)
+    finally:
+        await engine.dispose()
+    if not result.ok:
+        print(
+            f"audit chain BROKEN at entry {result.first_broken_id} ({result.reason}); "
+            f"{result.checked} entries checked",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"audit chain intact: {result.checked} entries checked")
     return 0
 
 

@@ -20,7 +20,7 @@ from messages import LOCALES, Catalog
 
 PRIVATE_COMMANDS: tuple[str, ...] = (
     "start", "report", "me", "profile", "household", "invite", "mycode", "supply", "care",
-    "shifts", "deliveries", "language", "cancel", "help",
+    "shifts", "deliveries", "privacy", "mydata", "language", "cancel", "help",
 )  # fmt: skip
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (

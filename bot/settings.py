@@ -80,8 +80,18 @@ class Settings(BaseSettings):
     #: Sends in flight at once (chats being sent to concurrently).
     send_concurrency: int = Field(default=64, ge=1, le=1024)
 
-    # privacy
+    # privacy (docs/privacy.md): days after the end of the purpose (isolation released,
+    # case closed, passage recorded...) before personal data is deleted or anonymised
     retention_days: int = Field(default=180, ge=1)
+    outbox_retention_days: int = Field(default=30, ge=1)
+    fsm_retention_days: int = Field(default=7, ge=1)
+    audit_retention_days: int = Field(default=365, ge=1)
+    # a deletion request with nothing legally open is carried out after this many days
+    # unless an officer confirms (or declines) it earlier
+    deletion_auto_days: int = Field(default=7, ge=0)
+    purge_batch_size: int = Field(default=1000, ge=1)
+    # local hour (DEFAULT_TIMEZONE) after which the daily purge runs
+    purge_hour: int = Field(default=3, ge=0, le=23)
 
     # operations
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

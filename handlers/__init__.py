@@ -15,10 +15,10 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "privacy", "common", "myid", "gate", "rounds", "registration", "profile", "households",
-        "groups", "reports", "cases", "admin", "checkin", "isolation_admin", "monitoring",
-        "notices", "ledger", "coverage", "audit", "charts", "downtime", "sealing", "supplies",
-        "care", "rosters", "fallback",
+        "where", "common", "myid", "privacy", "gate", "rounds", "registration", "profile",
+        "households", "groups", "reports", "cases", "admin", "checkin", "isolation_admin",
+        "monitoring", "notices", "ledger", "coverage", "audit", "charts", "downtime", "sealing",
+        "supplies", "care", "rosters", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

@@ -19,7 +19,7 @@ from bot.db.models import Case, CaseKind, Compound, Grid
 from bot.parsing import clean_text
 from bot.presentation.callbacks import CaseCb
 from bot.presentation.cards import Markup
-from bot.services import cases, scope
+from bot.services import audit, cases, scope
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.replies import edit_or_send, query_bot, query_chat_id
@@ -230,4 +230,9 @@ async def list_cases(
         ctx = await cases.card_context(session, clock, case)
         rows.append({**ctx, "kind_label": t(f"cases.kind_{case.kind}"),
                      "status_label": t(f"cases.status_{case.status}")})  # fmt: skip
+    # A read of personal data by staff is audited (R-AUD, issue 11).
+    await audit.record_read(
+        session, at=clock.now(), actor=identity.person, what="cases", entity="community",
+        entity_id=community_id, details={"case_ids": [c.id for c in found[:30]]},
+    )  # fmt: skip
     await message.answer(t("cases.list", cases=rows, total=len(found)))

@@ -16,7 +16,7 @@ from bot.db.models import Community, Compound, Isolation, IsolationStatus, Perso
 from bot.parsing import ParseError, clean_text
 from bot.presentation.callbacks import IsolationCb
 from bot.presentation.keyboards import buttons
-from bot.services import checkins, community_settings, monitoring, scope
+from bot.services import audit, checkins, community_settings, monitoring, scope
 from bot.services.directory import household_path
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
@@ -136,6 +136,12 @@ async def list_isolations(
     if not lines:
         await message.answer(t("isolation.list_empty"))
         return
+    # A read of personal data (names, addresses, health) by staff is audited (issue 11).
+    await audit.record_read(
+        session, at=clock.now(), actor=identity.person, what="isolations",
+        entity="community", entity_id=community.id,
+        details={"isolation_ids": [line.isolation.id for line in lines[:100]]},
+    )  # fmt: skip
     body = [t("isolation.list_title", count=len(lines))]
     for line in lines[:100]:
         body.append(
@@ -274,6 +280,10 @@ async def show_isolation(
         )
         return
     isolation, person = found[0]
+    await audit.record_read(
+        session, at=clock.now(), actor=identity.person, what="isolation", entity="isolation",
+        entity_id=isolation.id, details={"person_id": person.id},
+    )  # fmt: skip
     lines = {
         line.isolation.id: line.address
         for line in await checkins.isolations_of(session, clock, community)

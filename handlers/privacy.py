@@ -1,184 +1,186 @@
-"""Where personal data may appear (R-WHERE), tried before every other router:
-
-* officer and personal commands sent in a group get "use this in a private chat with
-  the bot" and a deep link, and nothing else;
-* buttons of private flows pressed in a group are refused the same way;
-* "details" on an anonymised case card is answered in the presser's *private* chat,
-  after the role check, and audited as a read;
-* staff with roles in several communities pick the one they act in (remembered per chat).
-"""
+"""A resident's own data (R-PRIV, issue 11): /privacy, /mydata, /forgetme, /withdraw;
+officers confirm or decline deletion requests; admins see the purge's last run."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.commands import OFFICER_COMMANDS
-from bot.household_cards import CaseDetailsCb, CommunityPickCb
-from bot.services import audit, cases, scope
+from bot.db.models import Community, DataRequest, Role
+from bot.presentation.callbacks import PrivacyAsk, PrivacyDecision
+from bot.presentation.keyboards import buttons
+from bot.services import data_requests, mydata, retention
 from bot.services.errors import DomainError
 from bot.services.identity import Identity
-from handlers.keyboards import buttons, deep_link, url_button
-from handlers.replies import edit_or_send
+from bot.settings import Settings
+from handlers.replies import drop_buttons, edit_or_send
 from messages import Catalog, Translator
 
 router = Router(name="privacy")
-GROUP_TYPES = {"group", "supergroup"}
+router.message.filter(F.chat.type == "private")
 
-# Commands that have a meaning in a group chat; every other command is private-only.
-GROUP_COMMANDS = frozenset(
-    {"start", "report", "register", "help", "bind", "unbind", "officers_here", "bind_officers",
-     "cancel"}
+SECTIONS = (
+    "person", "household", "members", "consents", "reports", "isolations", "gate_passages",
+    "cases", "data_requests",
 )  # fmt: skip
-STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "move_member"}) - {
-    "bind",
-    "officers_here",
-}
-# Buttons the bot itself posts in groups: case cards, details, binding, notice cards,
-# the downtime confirmation, "start monitoring" (continued privately).
-GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt", "mc"})
 
 
-def command_of(text: str | None, bot_username: str) -> str | None:
-    """The command of a message ("/cases@bot args" -> "cases"), None when it is not one
-    or is addressed to another bot."""
-    if not text or not text.startswith("/"):
-        return None
-    head = text.split(maxsplit=1)[0][1:]
-    name, _, mention = head.partition("@")
-    if mention and mention.lower() != bot_username.lower():
-        return None
-    return name.lower() or None
-
-
-def _private_only_command(message: Message, bot_username: str) -> bool:
-    name = command_of(message.text, bot_username)
-    return name is not None and name not in GROUP_COMMANDS
-
-
-@router.message(F.chat.type.in_(GROUP_TYPES), F.text.startswith("/"))
-async def private_only_in_group(message: Message, bot_username: str, t: Translator) -> None:
-    """Officer and personal commands never answer in a group, whoever sends them."""
-    if not _private_only_command(message, bot_username):
-        raise SkipHandler
-    await message.reply(
-        t("privacy.use_private"),
-        reply_markup=url_button(t("groups.open_private"), deep_link(bot_username, "menu")),
+async def _admin_status(
+    session: AsyncSession, identity: Identity, settings: Settings, t: Translator
+) -> str:
+    community_id = identity.acting_community_id({Role.ADMIN})
+    if community_id is None:
+        return ""
+    run = await retention.last_run(session)
+    shown: dict[str, object] | None = None
+    if run is not None and run.finished_at is not None:
+        community = await session.get(Community, community_id)
+        zone = ZoneInfo(community.timezone if community else settings.default_timezone)
+        numbers = {k: int(v) for k, v in run.counts.items() if int(v)}
+        shown = {
+            "at": run.finished_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "total": sum(numbers.values()),
+            "counts": [{"name": k, "n": n} for k, n in numbers.items()],
+        }
+    open_requests = await session.scalar(
+        select(func.count(DataRequest.id)).where(
+            DataRequest.status == data_requests.OPEN, DataRequest.community_id == community_id
+        )
+    )
+    return "\n\n" + t(
+        "privacy.admin_status",
+        days=settings.retention_days,
+        outbox_days=settings.outbox_retention_days,
+        fsm_days=settings.fsm_retention_days,
+        audit_days=settings.audit_retention_days,
+        run=shown,
+        open_requests=int(open_requests or 0),
     )
 
 
-@router.message(F.chat.type == "private", F.text.startswith("/"))
-async def pick_community_first(
-    message: Message, session: AsyncSession, identity: Identity, bot_username: str, t: Translator
+@router.message(Command("privacy"), StateFilter("*"))
+async def privacy_command(
+    message: Message, session: AsyncSession, identity: Identity, settings: Settings, t: Translator
 ) -> None:
-    """Staff with roles in several communities choose one (a button, remembered for this
-    chat) before their first staff command here; then the command runs as usual."""
-    name = command_of(message.text, bot_username)
-    if (
-        name not in STAFF_COMMANDS
-        or not identity.grants
-        or identity.chosen_community_id is not None
-    ):
-        raise SkipHandler
-    found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
-    if len(found) < 2:
-        raise SkipHandler
-    await ask_community(message, scope.ChooseCommunity(tuple(found)), t)
+    text = t("privacy.menu", days=settings.retention_days)
+    text += await _admin_status(session, identity, settings, t)
+    await message.answer(text)
 
 
-@router.callback_query(F.message.chat.type.in_(GROUP_TYPES))
-async def private_flow_button_in_group(query: CallbackQuery, t: Translator) -> None:
-    prefix = (query.data or "").split(":", 1)[0]
-    if prefix in GROUP_CALLBACK_PREFIXES:
-        raise SkipHandler
-    await query.answer(t("privacy.use_private"), show_alert=True)
+@router.message(Command("mydata"), StateFilter("*"))
+async def mydata_command(
+    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+) -> None:
+    try:
+        found = await mydata.export_my_data(
+            session, clock, identity.person,
+            labels={key: t(f"privacy.section_{key}") for key in SECTIONS},
+            title=t("privacy.mydata_title"),
+        )  # fmt: skip
+    except DomainError as exc:
+        await message.answer(t(exc.key, **exc.params))
+        return
+    stem = f"mydata-{clock.now().date().isoformat()}"
+    await message.answer_document(
+        BufferedInputFile(found.html_bytes, filename=f"{stem}.html"),
+        caption=t("privacy.mydata_caption", fmt="HTML"),
+    )
+    await message.answer_document(
+        BufferedInputFile(found.json_bytes, filename=f"{stem}.json"),
+        caption=t("privacy.mydata_caption", fmt="JSON"),
+    )
 
 
-@router.callback_query(CaseDetailsCb.filter())
-async def case_details(
+async def _ask(message: Message, identity: Identity, kind: str, t: Translator) -> None:
+    if identity.person is None or identity.person.household_id is None:
+        await message.answer(t("privacy.not_registered"))
+        return
+    yes = "privacy.button_yes_withdraw" if kind == "withdrawal" else "privacy.button_yes_delete"
+    await message.answer(
+        t(f"privacy.ask_{kind}"),
+        reply_markup=buttons(
+            [[(t(yes), PrivacyAsk(kind=kind, yes=True)),
+              (t("privacy.button_cancel"), PrivacyAsk(kind=kind, yes=False))]]
+        ),
+    )  # fmt: skip
+
+
+@router.message(Command("forgetme"), StateFilter("*"))
+async def forgetme_command(message: Message, identity: Identity, t: Translator) -> None:
+    await _ask(message, identity, data_requests.KIND_DELETION, t)
+
+
+@router.message(Command("withdraw"), StateFilter("*"))
+async def withdraw_command(message: Message, identity: Identity, t: Translator) -> None:
+    await _ask(message, identity, data_requests.KIND_WITHDRAWAL, t)
+
+
+@router.callback_query(PrivacyAsk.filter())
+async def privacy_answer(
     query: CallbackQuery,
-    callback_data: CaseDetailsCb,
+    callback_data: PrivacyAsk,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    settings: Settings,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    kind = callback_data.kind
+    if not callback_data.yes or kind not in (
+        data_requests.KIND_DELETION, data_requests.KIND_WITHDRAWAL
+    ):  # fmt: skip
+        await query.answer()
+        await edit_or_send(query, t("privacy.cancelled"))
+        return
+    try:
+        req, blockers, new = await data_requests.request(
+            session, clock, catalog, settings, person=identity.person, kind=kind, locale=t.locale
+        )
+    except DomainError as exc:
+        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        return
+    await query.answer()
+    if new:
+        text = t(
+            "privacy.requested", kind=req.kind, id=req.id, blockers=blockers,
+            days=settings.deletion_auto_days,
+        )  # fmt: skip
+    else:
+        text = t("privacy.already_requested", id=req.id)
+    await edit_or_send(query, text)
+
+
+@router.callback_query(PrivacyDecision.filter())
+async def officer_decision(
+    query: CallbackQuery,
+    callback_data: PrivacyDecision,
     session: AsyncSession,
     clock: Clock,
     catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
-    """The person and details of a case, in the presser's private chat, after the role
-    check (roles from the database); every read is audited."""
     try:
-        case = await cases.get_case_for(session, identity, callback_data.case_id)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    await audit.record(
-        session,
-        at=clock.now(),
-        actor=identity.person,
-        actor_telegram_id=identity.telegram_user_id,
-        action="case.read",
-        entity="case",
-        entity_id=case.id,
-        community_id=case.community_id,
-    )
-    text, markup = await cases.render_card(
-        session, clock, catalog, case, full=True, locale=t.locale
-    )
-    bot = query.bot
-    assert isinstance(bot, Bot)
-    try:
-        await bot.send_message(query.from_user.id, text, reply_markup=markup)
-    except (TelegramForbiddenError, TelegramBadRequest):
-        await query.answer(t("cases.details_need_private"), show_alert=True)
-        return
-    await query.answer(t("cases.details_sent"))
-
-
-# ---------------------------------------------------------------- community picker
-
-
-async def ask_community(message: Message, choices: scope.ChooseCommunity, t: Translator) -> None:
-    rows = [[(c.name, CommunityPickCb(community_id=c.id))] for c in choices.communities]
-    await message.answer(t("privacy.choose_community"), reply_markup=buttons(rows))
-
-
-@router.message(Command("community"), F.chat.type == "private")
-async def community_command(
-    message: Message, session: AsyncSession, identity: Identity, t: Translator
-) -> None:
-    """Staff with roles in several communities choose which one they act in here."""
-    found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
-    if len(found) < 2:
-        await message.answer(t("privacy.one_community"))
-        return
-    await ask_community(message, scope.ChooseCommunity(tuple(found)), t)
-
-
-@router.callback_query(CommunityPickCb.filter())
-async def community_picked(
-    query: CallbackQuery,
-    callback_data: CommunityPickCb,
-    session: AsyncSession,
-    clock: Clock,
-    identity: Identity,
-    t: Translator,
-) -> None:
-    assert query.message is not None
-    try:
-        community = await scope.choose_community(
-            session,
-            clock,
-            identity,
-            chat_id=query.message.chat.id,
-            community_id=callback_data.community_id,
+        req, blockers = await data_requests.decide(
+            session, clock, catalog, identity, callback_data.request_id, callback_data.confirm
         )
     except DomainError as exc:
         await query.answer(t(exc.key, **exc.params), show_alert=True)
         return
     await query.answer()
-    await edit_or_send(query, t("privacy.community_chosen", community=community.name))
+    await drop_buttons(query)
+    if not callback_data.confirm:
+        key = "privacy.decided_decline"
+    elif blockers:
+        key = "privacy.decided_blocked"
+    else:
+        key = "privacy.decided_confirm"
+    if isinstance(query.message, Message):
+        await query.message.answer(t(key, id=req.id))

@@ -65,7 +65,13 @@ async def start(
         await state.clear()
         await show_report_menu(message, identity, t)
         return
-    if identity.is_registered and payload != "register":
+    assert message.from_user is not None
+    if (
+        identity.is_registered
+        and payload != "register"
+        # A new version of a consent text asks again (issue 11).
+        and not await registration.needs_new_consent(session, message.from_user.id)
+    ):
         await state.clear()
         await show_main_menu(message, identity, t)
         return

@@ -45,6 +45,7 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
     from scheduler.checkins import checkin_tick
     from scheduler.monitoring import monitoring_tick
     from scheduler.notice_jobs import daily_public_posts, due_notices, notice_cards
+    from scheduler.privacy import daily_purge, due_data_requests
     from scheduler.reports import coverage_reminders, daily_charts
     from scheduler.rounds import testing_rounds
     from scheduler.sealing import care_checks, overdue_supplies, rosters
@@ -61,6 +62,8 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("coverage_reminders", coverage_reminders),
         ("daily_charts", daily_charts),
         ("testing_rounds", testing_rounds),
+        ("data_requests", due_data_requests),
+        ("retention_purge", daily_purge),
         ("inbox_purge", purge_inbox),
         ("overdue_supplies", overdue_supplies),
         ("care_checks", care_checks),

@@ -78,6 +78,9 @@ def test_every_option_and_command_has_help_without_internal_notes(
         "community-guard backup",
         "community-guard restore",
         "community-guard setup",
+        "community-guard purge",
+        "community-guard audit",
+        "community-guard audit verify",
         "community-guard sandbox",
     }
     for parser in parsers:

@@ -310,6 +310,9 @@ class Consent(Base):
     text_version: Mapped[str] = mapped_column(String(32))
     locale: Mapped[str] = mapped_column(String(8))
     granted: Mapped[bool] = mapped_column(Boolean)
+    # "personal" (address, name, phone, household) or "health" (PIPL: sensitive data
+    # needs its own consent); a withdrawal is a row with granted = False.
+    purpose: Mapped[str] = mapped_column(String(16), default="personal", server_default="personal")
     at: Mapped[datetime]
 
 
@@ -583,6 +586,9 @@ class AuditEntry(Base):
     at: Mapped[datetime]
     # The community the entry belongs to, so /audit shows an admin only their own.
     community_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # The hash chain (bot/services/audit.py): the previous entry's hash and this one's.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class UserPreference(Base):
@@ -733,6 +739,82 @@ class ScreeningVisitPerson(Base):
     temperature: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     fever: Mapped[bool] = mapped_column(Boolean, default=False)
     confirmed_at: Mapped[datetime | None]
+
+
+# --- privacy (issue 11): retention purge, deletion requests, audit checkpoints ---------
+
+# Foreign keys the purge deletes through: without an index, deleting one check-in, report,
+# case or isolation scans the whole referring table (the outbox is the largest of all).
+Index("ix_deliveries_checkin_id", Delivery.checkin_id)
+Index("ix_deliveries_case_id", Delivery.case_id)
+Index("ix_isolations_report_id", Isolation.report_id)
+Index("ix_cases_report_id", Case.report_id)
+Index("ix_cases_isolation_id", Case.isolation_id)
+
+
+class AuditCheckpoint(Base):
+    """Where the audit chain continues after the purge removed its oldest entries: the
+    last removed id and its hash, so the first remaining entry still verifies."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    upto_id: Mapped[int] = mapped_column(BigInteger)
+    row_hash: Mapped[str] = mapped_column(String(64))
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime]
+
+
+class PurgeRun(Base):
+    """One run of the retention purge: when, and how many rows per category."""
+
+    __tablename__ = "purge_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DailyCount(Base):
+    """Aggregates kept after the purge, without identities (history for officers)."""
+
+    __tablename__ = "daily_counts"
+    __table_args__ = (UniqueConstraint("community_id", "day", "category"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    category: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DataRequest(Base):
+    """A resident's deletion request or consent withdrawal (R-PRIV). While `open`, the
+    household's check-ins stop (withdrawal); it is carried out once nothing legally open
+    remains, after an officer confirms or automatically after DELETION_AUTO_DAYS."""
+
+    __tablename__ = "data_requests"
+    __table_args__ = (Index("ix_data_requests_status", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("households.id", ondelete="SET NULL")
+    )
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    outcome: Mapped[str | None] = mapped_column(String(24))
 
 
 class MonitoringEvent(Base):

@@ -16,10 +16,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.logsafety import quiet_personal_loggers
+
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     """Build the async engine for a URL. For a SQLite file, its folder is created."""
     url = make_url(database_url)
+    # Never let a bound value (a name, a phone, a temperature) reach a log or an error
+    # message (logsafety).
+    kwargs.setdefault("hide_parameters", True)
+    quiet_personal_loggers()
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -200,6 +200,20 @@ class ScreenChangeCb(CallbackData, prefix="scc"):
     ok: bool
 
 
+class PrivacyDecision(CallbackData, prefix="pdr"):
+    """An officer confirms (c=1) or declines (c=0) a resident's deletion request."""
+
+    request_id: int
+    confirm: bool
+
+
+class PrivacyAsk(CallbackData, prefix="pra"):
+    """The resident's answer to "really delete / withdraw?"."""
+
+    kind: str
+    yes: bool
+
+
 class MonTestCb(CallbackData, prefix="mt"):
     """A resident's "test done" on a test-day reminder (R-CAT)."""
 

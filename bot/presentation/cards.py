@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.db.models import Case, CaseKind, CaseStatus
-from bot.presentation.callbacks import CaseCb, DowntimeCb, MonCaseCb
+from bot.presentation.callbacks import CaseCb, DowntimeCb, MonCaseCb, PrivacyDecision
 from messages import Translator
 
 # The type services name when they pass buttons along (they never import aiogram).
@@ -67,5 +67,23 @@ def downtime_markup(t: Translator, community_id: int, since: int) -> InlineKeybo
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [InlineKeyboardButton(text=t("downtime.button_confirm"), callback_data=data)]
+        ]
+    )
+
+
+def privacy_request_markup(t: Translator, request_id: int) -> InlineKeyboardMarkup:
+    """Confirm / decline a resident's deletion request (sent to officers in private)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("privacy.button_confirm"),
+                    callback_data=PrivacyDecision(request_id=request_id, confirm=True).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t("privacy.button_decline"),
+                    callback_data=PrivacyDecision(request_id=request_id, confirm=False).pack(),
+                ),
+            ]
         ]
     )

@@ -60,6 +60,7 @@ from bot.db.models import (
     CheckInStatus,
     Community,
     Compound,
+    DataRequest,
     Delivery,
     DeliveryStatus,
     Household,
@@ -417,6 +418,17 @@ async def _insert_checkins(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _not_withdrawn() -> Any:
+    """The isolated person's household has not withdrawn consent: a withdrawal stops its
+    check-ins (prompts, reminders, miss cases) until the request is closed (issue 11)."""
+    household = select(Person.household_id).where(Person.id == Isolation.person_id)
+    return ~exists().where(
+        DataRequest.kind == "withdrawal",
+        DataRequest.status == "open",
+        DataRequest.household_id == household.scalar_subquery(),
+    )
+
+
 def _no_delivery(key: Any) -> Any:
     return ~exists().where(Delivery.dedup_key == key)
 
@@ -431,6 +443,7 @@ async def _queue_prompts(
         CheckIn.day == today,
         CheckIn.status == CheckInStatus.PENDING,
         _no_delivery(key),
+        _not_withdrawn(),
     )
     due_ids = list(
         await session.scalars(
@@ -600,6 +613,7 @@ async def send_reminders(
                 CheckIn.status == CheckInStatus.PENDING,
                 CheckIn.created_at < slot_at,
                 _no_delivery(key),
+                _not_withdrawn(),
             )
         )
     ).all()
@@ -655,6 +669,7 @@ async def escalate_misses(
                 Isolation.status == IsolationStatus.ACTIVE,
                 CheckIn.day == yesterday,
                 CheckIn.status == CheckInStatus.MISSED,
+                _not_withdrawn(),
             )
         )
     ).all()
@@ -1163,6 +1178,7 @@ async def officer_end(
     if isolation.status != IsolationStatus.ACTIVE:
         raise DomainError("isolation.not_active")
     now = clock.now()
+    before = {"status": isolation.status, "end_reason": isolation.end_reason}
     isolation.status = status.value
     isolation.ended_at = now
     isolation.ended_by_id = actor.id
@@ -1174,7 +1190,9 @@ async def officer_end(
         action=f"isolation.{status.value}",
         entity="isolation",
         entity_id=isolation.id,
-        details={"reason": reason},
+        # Old and new values of a change to health data (issue 11); "reason" as before.
+        details={"reason": reason}
+        | audit.changes(before, {"status": isolation.status, "end_reason": reason}),
     )
     return isolation
 

@@ -50,6 +50,7 @@ from bot.db.models import (
 )
 from bot.places import Gazetteer
 from bot.services import audit
+from bot.services.export_safety import csv_value
 from bot.services.staffscope import utc_bounds
 from bot.xlsx import Sheet, Workbook
 
@@ -590,8 +591,10 @@ async def export_ledger(
                     writer: Any = writer,
                 ) -> None:
                     values = [row_of(row) for row in partition]
+                    # The XLSX writer stores every text as an inline string, never a
+                    # formula; the CSV gets formula-like texts prefixed (export_safety).
                     ws.append_many(values)
-                    writer.writerows(values)
+                    writer.writerows([csv_value(v) for v in row] for row in values)
 
                 stmt = _query(sheet, req, start, end).execution_options(yield_per=CHUNK)
                 result = await session.stream(stmt)

@@ -1,17 +1,26 @@
 """The daily public posting (R-PUB): anonymised counts per compound, in its groups.
 
-Rule (see the README, "The anonymisation rule"): per compound only (no building, unit or room),
-four counts for the community's local day — new returns, visitor registrations, people
-in isolation, people released — and any count from 1 to ``min_public_count - 1`` is
-shown as "fewer than N". In a compound of a few hundred households, "1 return today"
-next to a neighbour's suitcase names a person; suppression keeps that from happening.
-Zero is shown as 0 (it identifies nobody). No names, rooms or buildings, ever.
+The rule (docs/privacy.md, "Public postings"), which holds over *sequences* of postings,
+not just one: per compound only (no building, unit or room), with k = ``min_public_count``:
+
+1. Every figure is about the last complete local week (Monday to Sunday) before the
+   posting day: returns, visitor registrations and releases during that week, and the
+   people in isolation at the end of its Sunday. The daily posting repeats the same
+   figures all week, so two consecutive days never differ and no arrival or release
+   can be dated to a day by differencing them.
+2. Each figure is banded: 0 is shown as 0; 1 to k-1 as "fewer than k"; k or more is
+   rounded down to a multiple of k and shown as the band "n to n+k-1". Differences
+   between postings are therefore 0 or at least k: "one more than last week" can never
+   be read, and the week's figures cannot be combined (in isolation now = before +
+   returns - releases) into an exact count of 1 to k-1 people.
+
+No names, rooms or buildings, ever.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -47,10 +56,19 @@ class CompoundCounts:
 
 
 def shown(count: int, minimum: int) -> int | None:
-    """The count as published: None means "fewer than `minimum`" (suppressed)."""
-    if 0 < count < minimum:
+    """The count as published: None means "fewer than `minimum`" (suppressed); otherwise
+    the lower end of its band of width `minimum` (0 stays 0)."""
+    k = max(1, minimum)
+    if 0 < count < k:
         return None
-    return count
+    return count // k * k
+
+
+def published_week(day: date) -> tuple[date, date]:
+    """The last complete Monday-to-Sunday week before `day` (the week a posting on
+    `day` is about)."""
+    this_monday = day - timedelta(days=day.weekday())
+    return this_monday - timedelta(days=7), this_monday - timedelta(days=1)
 
 
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
@@ -74,8 +92,10 @@ async def _count(session: AsyncSession, query: Select[Any]) -> int:
 async def compound_counts(
     session: AsyncSession, community: Community, compound_id: int, day: date
 ) -> CompoundCounts:
-    """The four counts for one compound and one local day."""
-    start, end = day_bounds(day, community.timezone)
+    """The four exact counts behind a posting on `day`: the last complete week's
+    returns, visitors and releases, and the people in isolation at its end."""
+    first, last = published_week(day)
+    start, end = local_days_utc(first, last, community.timezone)
     households = _in_compound_household(compound_id)
 
     def reports(kind: ReportKind) -> Select[Any]:
@@ -94,18 +114,19 @@ async def compound_counts(
         GateEntry.at < end,
     )
     isolated_people = select(Person.id).where(Person.household_id.in_(households))
+    # In isolation at the end of the week's Sunday: started, not past its last day, and
+    # not ended (early, to hospital, or released) before that day was over.
     in_isolation = select(func.count(Isolation.id)).where(
-        Isolation.status == IsolationStatus.ACTIVE.value,
         Isolation.person_id.in_(isolated_people),
-        Isolation.start_date <= day,
+        Isolation.start_date <= last,
+        Isolation.end_date >= last,
+        or_(Isolation.ended_at.is_(None), Isolation.ended_at >= end),
     )
     released = select(func.count(Isolation.id)).where(
         Isolation.status == IsolationStatus.RELEASED.value,
         Isolation.person_id.in_(isolated_people),
-        or_(
-            Isolation.end_date == day,
-            (Isolation.ended_at >= start) & (Isolation.ended_at < end),
-        ),
+        Isolation.end_date >= first,
+        Isolation.end_date <= last,
     )
     return CompoundCounts(
         returns=await _count(session, reports(ReportKind.RETURN)),
@@ -119,14 +140,16 @@ async def compound_counts(
 def render_post(
     catalog: Catalog, locale: str, *, compound: str, day: date, counts: CompoundCounts, minimum: int
 ) -> str:
-    """The group text: compound name, date and the four counts after suppression."""
+    """The group text: compound name, date, the week and the four banded counts."""
     values = {
         name: shown(getattr(counts, name), minimum)
         for name in ("returns", "visitors", "in_isolation", "released")
     }
+    first, last = published_week(day)
     return catalog.render(
-        locale, "public.daily", compound=compound, day=day, minimum=minimum, **values
-    )
+        locale, "public.daily", compound=compound, day=day, first=first, last=last,
+        minimum=max(1, minimum), **values,
+    )  # fmt: skip
 
 
 async def queue_daily_posts(session: AsyncSession, clock: Clock, catalog: Catalog) -> int:

@@ -18,6 +18,16 @@ from messages import Catalog
 # Bump when the consent text in messages/*/registration.toml changes materially:
 # each decision records the version the person actually saw.
 CONSENT_VERSION = "2026-11-v1"
+# Consent per purpose (PIPL: sensitive health data needs its own consent), each with the
+# version of its text. Bumping one version asks everyone again for that purpose.
+PURPOSES: tuple[str, ...] = ("personal", "health")
+CONSENT_VERSIONS: dict[str, str] = {"personal": CONSENT_VERSION, "health": CONSENT_VERSION}
+
+
+def consent_version(purpose: str) -> str:
+    return CONSENT_VERSIONS[purpose]
+
+
 MAX_MEMBERS = 12
 
 
@@ -56,48 +66,85 @@ class RegistrationResult:
 
 
 async def record_consent(
-    session: AsyncSession, clock: Clock, *, telegram_user_id: int, locale: str, granted: bool
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    telegram_user_id: int,
+    locale: str,
+    granted: bool,
+    purposes: tuple[str, ...] = PURPOSES,
 ) -> Consent | None:
-    """Record a consent decision.
+    """Record a consent decision, one row per purpose with that purpose's text version.
 
-    A grant is stored with the text version. A decline by someone the bot knows nothing
-    about stores nothing that identifies them: only a per-day counter is bumped. A
-    decline by someone who had consented before is their withdrawal, stored as such."""
+    A decline by someone the bot knows nothing about stores nothing that identifies them:
+    only a per-day counter is bumped (and None is returned). A decline by someone who had
+    consented before is their withdrawal, stored once. Returns the first row."""
     known = await session.scalar(
         select(Consent.id).where(Consent.telegram_user_id == telegram_user_id).limit(1)
     )
     if not granted and known is None:
         day = clock.now().date()
-        row = await session.get(ConsentDecline, (day, CONSENT_VERSION, locale))
+        version = consent_version(purposes[0])
+        row = await session.get(ConsentDecline, (day, version, locale))
         if row is None:
-            session.add(
-                ConsentDecline(day=day, text_version=CONSENT_VERSION, locale=locale, count=1)
-            )
+            session.add(ConsentDecline(day=day, text_version=version, locale=locale, count=1))
         else:
             row.count += 1
         await session.flush()
         return None
-    consent = Consent(
-        telegram_user_id=telegram_user_id,
-        text_version=CONSENT_VERSION,
-        locale=locale,
-        granted=granted,
-        at=clock.now(),
-    )
-    session.add(consent)
+    if not granted:
+        purposes = purposes[:1]
+    rows = [
+        Consent(
+            telegram_user_id=telegram_user_id,
+            text_version=consent_version(purpose),
+            locale=locale,
+            granted=granted,
+            purpose=purpose,
+            at=clock.now(),
+        )
+        for purpose in purposes
+    ]
+    session.add_all(rows)
     await session.flush()
-    return consent
+    return rows[0]
 
 
-async def has_consent(session: AsyncSession, telegram_user_id: int) -> bool:
-    """Whether the latest decision of this user is a grant of the current text version."""
-    latest = await session.scalar(
-        select(Consent)
-        .where(Consent.telegram_user_id == telegram_user_id)
-        .order_by(Consent.at.desc(), Consent.id.desc())
-        .limit(1)
-    )
-    return bool(latest and latest.granted and latest.text_version == CONSENT_VERSION)
+async def has_consent(
+    session: AsyncSession, telegram_user_id: int, purposes: tuple[str, ...] = PURPOSES
+) -> bool:
+    """Whether, for every purpose, the latest decision of this user is a grant of that
+    purpose's current text version (a new version, or a withdrawal, asks again)."""
+    for purpose in purposes:
+        latest = await session.scalar(
+            select(Consent)
+            .where(Consent.telegram_user_id == telegram_user_id, Consent.purpose == purpose)
+            .order_by(Consent.at.desc(), Consent.id.desc())
+            .limit(1)
+        )
+        if not (latest and latest.granted and latest.text_version == consent_version(purpose)):
+            return False
+    return True
+
+
+async def needs_new_consent(session: AsyncSession, telegram_user_id: int) -> bool:
+    """Whether this user granted consent to a text version that has since changed, for
+    some purpose: they are asked again (people registered by staff, with no decision of
+    their own on record, are not)."""
+    for purpose in PURPOSES:
+        latest = await session.scalar(
+            select(Consent)
+            .where(Consent.telegram_user_id == telegram_user_id, Consent.purpose == purpose)
+            .order_by(Consent.at.desc(), Consent.id.desc())
+            .limit(1)
+        )
+        if (
+            latest is not None
+            and latest.granted
+            and latest.text_version != consent_version(purpose)
+        ):
+            return True
+    return False
 
 
 async def register_household(
@@ -150,6 +197,8 @@ async def register_household(
         session.add(person)
     elif not already_member and person.household_id is not None:
         await households._leave_checks(session, person)
+    fields = ("name", "phone", "household_id")
+    before = {} if person.id is None else {f: getattr(person, f) for f in fields}
     person.name = draft.name
     person.phone = draft.phone
     person.language = language
@@ -188,6 +237,7 @@ async def register_household(
         details={
             "joined_existing": False,
             "members_added": [m.id for m in added],
+            "person": audit.changes(before, {f: getattr(person, f) for f in fields}),
         },
     )
     return RegistrationResult(person, household, False, False, added)
@@ -219,13 +269,13 @@ async def update_profile(
     name: str | None = None,
     phone: str | None = None,
 ) -> Person:
-    changed: dict[str, dict[str, str | None]] = {}
+    before = {"name": person.name, "phone": person.phone}
     if name is not None and name != person.name:
-        changed["name"] = {"old": person.name, "new": name}
         person.name = name
     if phone is not None and phone != person.phone:
-        changed["phone"] = {"old": person.phone, "new": phone}
         person.phone = phone
+    # Old and new values of personal data (R-AUD, issue 11).
+    changed = audit.changes(before, {"name": person.name, "phone": person.phone})
     if changed:
         person.updated_at = clock.now()
         await audit.record(
@@ -267,6 +317,7 @@ async def add_member(
         action="member.add",
         entity="person",
         entity_id=new.id,
+        details=audit.changes({}, {"name": new.name, "relation": new.relation}),
     )
     return new
 

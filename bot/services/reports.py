@@ -115,6 +115,19 @@ async def _existing(session: AsyncSession, key: str) -> ReportResult | None:
     )  # fmt: skip
 
 
+async def _withdrawn(session: AsyncSession, household_id: int) -> bool:
+    from bot.db.models import DataRequest
+
+    found = await session.scalar(
+        select(DataRequest.id).where(
+            DataRequest.household_id == household_id,
+            DataRequest.kind == "withdrawal",
+            DataRequest.status == "open",
+        )
+    )
+    return found is not None
+
+
 async def _store(
     session: AsyncSession,
     clock: Clock,
@@ -129,6 +142,9 @@ async def _store(
     arrival_date: date | None = None,
     anonymous: bool = False,
 ) -> Report:
+    if await _withdrawn(session, path.household.id):
+        # Consent withdrawn: processing stops until the request is closed (issue 11).
+        raise DomainError("privacy.withdrawn")
     level = await risk_areas.risk_level(session, path.community.id, origin_code, arrival_date)
     # A tip-off (anonymous) keeps neither who sent it nor their household (R-AUD): nobody,
     # officers and admins included, can find the reporter from the database.

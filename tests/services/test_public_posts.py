@@ -27,25 +27,31 @@ from tests.support.community import SeededCommunity
 
 
 def test_suppression_rule() -> None:
-    assert [shown(n, 3) for n in (0, 1, 2, 3, 10)] == [0, None, None, 3, 10]
-    assert shown(4, 5) is None and shown(5, 5) == 5
+    # Banded: 0 stays 0, 1..k-1 is "fewer than k", k and more round down to a multiple of k.
+    assert [shown(n, 3) for n in (0, 1, 2, 3, 5, 6, 10)] == [0, None, None, 3, 3, 6, 9]
+    assert shown(4, 5) is None and shown(5, 5) == 5 and shown(9, 5) == 5
 
 
-def test_rendered_text_says_fewer_than_in_both_languages(catalog: Catalog) -> None:
+def test_rendered_text_shows_bands_of_last_week_in_both_languages(catalog: Catalog) -> None:
     counts = CompoundCounts(returns=1, visitors=0, in_isolation=7, released=2)
     zh = render_post(
         catalog, "zh-CN", compound="阳光花园", day=date(2022, 3, 10), counts=counts, minimum=3
     )
     assert zh == (
-        "📊 <b>阳光花园 每日防控通报（2022-03-10）</b>\n\n"
-        "今日新返回：少于 3 人\n今日来访登记：0 人次\n居家隔离中：7 人\n"
-        "今日解除隔离：少于 3 人\n\n"
-        "为保护个人隐私，少于 3 的数字不公布具体值。请大家做好个人防护，有情况请私聊我报告。"
+        "📊 <b>阳光花园 防控通报（2022-03-10）</b>\n"
+        "上周（2022-02-28–2022-03-06）情况：\n"
+        "新返回：少于 3 人\n"
+        "来访登记：0 人次\n"
+        "周日居家隔离中：6–8 人\n"
+        "解除隔离：少于 3 人\n\n"
+        "为保护个人隐私，数字按周统计、按每 3 人一档公布，少于 3 的不公布具体值。"
+        "请大家做好个人防护，有情况请私聊我报告。"
     )
     en = render_post(
         catalog, "en", compound="<b>X</b>", day=date(2022, 3, 10), counts=counts, minimum=3
     )
-    assert "New returns today: fewer than 3" in en and "In home isolation: 7" in en
+    assert "New returns: fewer than 3" in en and "In home isolation on Sunday: 6–8" in en
+    assert "Last week (2022-02-28–2022-03-06):" in en
     assert "&lt;b&gt;X&lt;/b&gt;" in en  # names of compounds are escaped
 
 
@@ -180,15 +186,32 @@ async def test_daily_post_per_compound_at_the_local_time(
     ]
     sunshine = rows[1].payload["text"]
     happy = rows[0].payload["text"]
-    assert "今日新返回：4 人" in sunshine and "居家隔离中：4 人" in sunshine
-    assert "今日解除隔离：少于 3 人" in sunshine and "今日来访登记：0 人次" in sunshine
-    assert "今日新返回：少于 3 人" in happy and "居家隔离中：少于 3 人" in happy
-    assert "今日来访登记：3 人次" in happy
+    # This week's activity is not shown before the week is over; last Sunday (3/6) one
+    # person (released on 3/10) was in isolation.
+    assert "新返回：0 人" in sunshine and "周日居家隔离中：少于 3 人" in sunshine
+    assert "新返回：0 人" in happy and "来访登记：0 人次" in happy
     for text in (sunshine, happy):
         for forbidden in ("隔离人", "王独居", "访客甲", "101", "1栋", "1单元", "A座"):
             assert forbidden not in text
     assert rows[0].dedup_key.startswith(f"post:{community.compound_ids['幸福里']}:2022-03-10")
-    # The next day, a new post.
+    # The next day, a new post, with the same figures (same week).
     clock.advance(timedelta(days=1))
     async with sessionmaker.begin() as session:
         assert await queue_daily_posts(session, clock, catalog) == 2
+    # The Monday after, the week of 3/7-3/13 is shown, banded.
+    clock.set(datetime(2022, 3, 14, 20, 0, tzinfo=SHANGHAI))
+    async with sessionmaker.begin() as session:
+        assert await queue_daily_posts(session, clock, catalog) == 2
+        rows = (
+            await session.scalars(
+                select(Delivery)
+                .where(Delivery.kind == "public_post", Delivery.dedup_key.contains("2022-03-14"))
+                .order_by(Delivery.chat_id)
+            )
+        ).all()
+    sunshine, happy = rows[1].payload["text"], rows[0].payload["text"]
+    # 阳光花园: 5 returns (4 on 3/10, 1 on 3/9), 4 in isolation on Sunday, 1 released.
+    assert "新返回：3–5 人" in sunshine and "周日居家隔离中：3–5 人" in sunshine
+    assert "解除隔离：少于 3 人" in sunshine and "来访登记：0 人次" in sunshine
+    assert "新返回：少于 3 人" in happy and "周日居家隔离中：少于 3 人" in happy
+    assert "来访登记：3–5 人次" in happy

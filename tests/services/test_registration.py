@@ -69,8 +69,13 @@ async def test_declined_then_granted_consent_uses_latest(
         )
         assert not await registration.has_consent(session, 5)
         rows = (await session.scalars(select(Consent).where(Consent.telegram_user_id == 5))).all()
-        # a decline after a grant is a withdrawal, stored as such
-        assert [r.granted for r in rows] == [True, False]
+        # A grant per purpose (personal data, health data), each with its version; a
+        # decline is stored once.
+        assert [(r.purpose, r.granted) for r in rows] == [
+            ("personal", True),
+            ("health", True),
+            ("personal", False),
+        ]
         assert all(r.text_version == registration.CONSENT_VERSION for r in rows)
 
 
