@@ -145,9 +145,10 @@ class Application:
         (bot/leader.py: a PostgreSQL advisory lock; SQLite: always the leader)."""
         from bot.leader import LeaderElection, lead
 
-        self.election = LeaderElection(self.engine)
+        self.election = election = LeaderElection(self.engine, holder=self.sender.worker_id)
 
         def workers(stop: asyncio.Event) -> list[Any]:
+            self.sender.epoch = election.epoch
             return [run_ticks(self.job_context(), stop), self.sender.run(stop)]
 
         self.start_background(

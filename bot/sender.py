@@ -33,6 +33,13 @@ Crash safety (the protocol)
     such a row belongs to a dead process. Every ``drain`` also recovers rows claimed
     longer than ``lease`` (5 min) ago, whoever claimed them. They are sent again.
 
+    Fencing (issue 17): ``epoch`` is the leadership's token (bot/leader.py); the claim
+    only updates rows while ``leader_terms.epoch`` still equals it, so an old leader
+    that has not noticed the new one claims nothing, and stops (``fenced``).
+    Handover: a new leader first primes its pacer with what was sent (or claimed) in
+    the last window (``prime_pacer``), so the global and per-chat rates hold across
+    the change.
+
     The remaining window, honestly: a kill between Telegram accepting the request (2)
     and our commit (3) (one HTTP round trip plus one commit, for at most
     ``concurrency`` rows in flight) re-sends those rows once: a possible duplicate,
@@ -75,12 +82,12 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import BufferedInputFile, Message
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
-from bot.db.models import Case, Delivery, DeliveryStatus, Person
+from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
 
@@ -215,6 +222,9 @@ class Sender:
             sleep=sleep,
             record=record_schedule,
         )
+        #: The leadership's fencing token; None = no fencing (SQLite, tests).
+        self.epoch: int | None = None
+        self.fenced = False
         self._sent_queue: list[tuple[int, int | None, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -255,9 +265,15 @@ class Sender:
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Drain until stopped (only the leader runs this, so rows another worker left
         in 'sending' belong to a dead process: they are recovered first)."""
+        self.fenced = False
         with contextlib.suppress(Exception):
             await self.recover(takeover=True)
-        while not stop.is_set():
+        try:
+            await self.prime_pacer()
+        except Exception:
+            log.exception("could not read the last window's sends; waiting one window")
+            await asyncio.sleep(1.0)
+        while not stop.is_set() and not self.fenced:
             try:
                 await self.drain()
             except Exception:  # keep the loop alive; the rows stay claimable
@@ -285,6 +301,38 @@ class Sender:
         if count:
             log.warning("recovered %d deliveries left in 'sending' by a dead worker", count)
         return count
+
+    async def prime_pacer(self) -> int:
+        """Tell the pacer what the previous leader sent (or claimed) in the last window:
+        the global window starts with those sends, each chat's next slot follows its
+        last send. Returns how many sends of the last second were found."""
+        from sqlalchemy import func
+
+        now = self.clock.now()
+        when = func.coalesce(Delivery.sent_at, Delivery.claimed_at)
+        recent = (
+            Delivery.status.in_((DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)),
+            Delivery.method.in_(sorted(SENDING)),
+        )
+        async with self.sessionmaker() as session:
+            count = await session.scalar(
+                select(func.count()).where(*recent, when >= now - timedelta(seconds=1))
+            )
+            chats = (
+                await session.execute(
+                    select(Delivery.chat_id, Delivery.is_group, func.max(when))
+                    .where(*recent, when >= now - timedelta(seconds=60))
+                    .group_by(Delivery.chat_id, Delivery.is_group)
+                )
+            ).all()
+        pacer, mono = self.pacer, self.pacer.monotonic()
+        for _ in range(min(int(count or 0), max(1, int(pacer.rate_per_second)))):
+            pacer._recent.append(mono)
+        for chat_id, is_group, last in chats:
+            ready = (last - now).total_seconds() + pacer.chat_interval(bool(is_group))
+            if ready > 0:
+                pacer._next_chat[chat_id] = max(pacer._next_chat.get(chat_id, 0.0), mono + ready)
+        return int(count or 0)
 
     # ------------------------------------------------------------- claiming
 
@@ -331,11 +379,17 @@ class Sender:
             for row in rows:
                 if row.chat_id in exclude or row.chat_id in seen or len(claimed) >= n:
                     continue
+                fence = (
+                    exists().where(LeaderTerm.id == 1, LeaderTerm.epoch == self.epoch)
+                    if self.epoch is not None
+                    else true()
+                )
                 result = await session.execute(
                     update(Delivery)
                     .where(
                         Delivery.id == row.id,
                         Delivery.status == DeliveryStatus.PENDING.value,
+                        fence,
                     )
                     .values(
                         status=DeliveryStatus.SENDING.value,
@@ -345,6 +399,11 @@ class Sender:
                     )
                     .execution_options(synchronize_session=False)
                 )
+                lost = not getattr(result, "rowcount", 0) and self.epoch is not None
+                if lost and not await self._still_current(session):
+                    log.warning("a newer leader took over (epoch %s is old): fenced", self.epoch)
+                    self.fenced = True
+                    break
                 if getattr(result, "rowcount", 0):
                     claimed.append(
                         Claimed(
@@ -359,6 +418,10 @@ class Sender:
                     )
                     seen.add(row.chat_id)
             return claimed
+
+    async def _still_current(self, session: AsyncSession) -> bool:
+        current = await session.scalar(select(LeaderTerm.epoch).where(LeaderTerm.id == 1))
+        return current == self.epoch
 
     # -------------------------------------------------------------- sending
 

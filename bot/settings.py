@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
     webhook_path: str = "/telegram/webhook"
+    # scale-out (docs/scale-out.md): several processes share the webhook port
+    # (SO_REUSEPORT); `run --workers N` sets these for its children.
+    webhook_reuse_port: bool = False
+    webhook_register: bool = True
 
     # sender limits (Telegram's published limits, with some headroom)
     send_rate_per_second: float = 25.0

@@ -17,9 +17,12 @@ def build_webhook_app(app: Application) -> web.Application:
     settings = app.settings
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     web_app = web.Application()
-    SimpleRequestHandler(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret).register(
-        web_app, path=settings.webhook_path
-    )
+    # Answer 200 only once the update is handled (and its transaction committed): a
+    # process killed mid-update gives no answer, so Telegram delivers it again, to any
+    # process behind the endpoint.
+    SimpleRequestHandler(
+        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
+    ).register(web_app, path=settings.webhook_path)
     setup_application(web_app, app.dispatcher, bot=app.bot)
     return web_app
 
@@ -30,14 +33,20 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
     assert settings.webhook_url
     await app.prepare()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    await app.bot.set_webhook(
-        settings.webhook_url.rstrip("/") + settings.webhook_path,
-        secret_token=secret,
-        allowed_updates=app.dispatcher.resolve_used_update_types(),
-    )
+    if settings.webhook_register:
+        await app.bot.set_webhook(
+            settings.webhook_url.rstrip("/") + settings.webhook_path,
+            secret_token=secret,
+            allowed_updates=app.dispatcher.resolve_used_update_types(),
+        )
     runner = web.AppRunner(build_webhook_app(app))
     await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    site = web.TCPSite(
+        runner,
+        settings.webhook_host,
+        settings.webhook_port,
+        reuse_port=settings.webhook_reuse_port or None,
+    )
     await site.start()
     log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
     try:

@@ -650,3 +650,17 @@ class ImportBatch(Base):
     status: Mapped[str] = mapped_column(String(12), default="review")
     created_at: Mapped[datetime]
     applied_at: Mapped[datetime | None]
+
+
+class LeaderTerm(Base):
+    """The leader's fencing token (issue 17): one row, whose `epoch` a new leader
+    increments when it takes the advisory lock. The sender's claim statement only
+    claims rows while the epoch is still its own, so an old leader that has not yet
+    noticed it lost the lock claims nothing; `holder` names the leading process."""
+
+    __tablename__ = "leader_terms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    holder: Mapped[str] = mapped_column(String(80), default="")
+    since: Mapped[datetime | None]
