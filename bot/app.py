@@ -145,7 +145,11 @@ class Application:
         (bot/leader.py: a PostgreSQL advisory lock; SQLite: always the leader)."""
         from bot.leader import LeaderElection, lead
 
-        self.election = election = LeaderElection(self.engine, holder=self.sender.worker_id)
+        self.election = election = LeaderElection(
+            self.engine,
+            holder=self.sender.worker_id,
+            session_timeout=self.settings.leader_session_timeout,
+        )
 
         def workers(stop: asyncio.Event) -> list[Any]:
             self.sender.epoch = election.epoch
@@ -233,6 +237,10 @@ def _fsm_storage(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix),
         )
-        # Updates of one user are handled in order across processes.
-        return storage, storage.create_isolation()
+        # Updates of one user are handled in order across processes. The per-user lock
+        # expires after `redis_lock_timeout` seconds, so a process killed while holding
+        # it delays that user's next update by at most that much (aiogram: 60 s).
+        return storage, storage.create_isolation(
+            lock_kwargs={"timeout": settings.redis_lock_timeout}
+        )
     return DatabaseStorage(sessionmaker, clock), SimpleEventIsolation()

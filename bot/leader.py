@@ -12,9 +12,9 @@ its value (``epoch``); the sender claims rows only while that epoch is still cur
 
 A leader cut off from PostgreSQL (network partition, frozen process) must not keep the
 lock forever: the lock session sets ``idle_session_timeout`` (PostgreSQL 14+) to
-``SESSION_TIMEOUT`` seconds, longer than ``check_seconds``, so PostgreSQL itself ends a
-silent leader's session and frees the lock; a standby retrying every ``retry_seconds``
-takes over within about ``SESSION_TIMEOUT + retry_seconds`` (killed or disconnected
+``LEADER_SESSION_TIMEOUT`` seconds (default 12, longer than ``check_seconds``), so
+PostgreSQL itself ends a silent leader's session and frees the lock; a standby retrying
+every ``retry_seconds`` takes over within about ``timeout + retry_seconds`` (killed or disconnected
 leaders: within ``retry_seconds``).
 
 SQLite is the embedded single-process setup: that process is always the leader.
@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
-#: Seconds of silence after which PostgreSQL ends the leader's lock session.
-SESSION_TIMEOUT = 10
+#: Seconds of silence after which PostgreSQL ends the leader's lock session (0: never).
+SESSION_TIMEOUT = 12
 
 #: The advisory lock's key ("CGLEADER" as a 63-bit number); the same for every process.
 LOCK_KEY = 0x43474C4541444552 & 0x7FFFFFFFFFFFFFFF
@@ -52,8 +52,16 @@ WorkerFactory = Callable[[asyncio.Event], list[Coroutine[Any, Any, Any]]]
 class LeaderElection:
     """Try to become (and stay) the leader on one engine."""
 
-    def __init__(self, engine: AsyncEngine, *, key: int = LOCK_KEY, holder: str = "") -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        key: int = LOCK_KEY,
+        holder: str = "",
+        session_timeout: int = SESSION_TIMEOUT,
+    ) -> None:
         self.engine = engine
+        self.session_timeout = session_timeout
         self.key = key
         self.holder = holder[:80]
         self.connection: AsyncConnection | None = None
@@ -81,9 +89,11 @@ class LeaderElection:
             )
             # Leave no transaction open on the dedicated connection.
             await connection.commit()
-            if got:
-                await connection.execute(text(f"SET idle_session_timeout = '{SESSION_TIMEOUT}s'"))
+            if got and self.session_timeout > 0:
+                timeout = int(self.session_timeout)
+                await connection.execute(text(f"SET idle_session_timeout = '{timeout}s'"))
                 await connection.commit()
+            if got:
                 self.epoch = await _next_epoch(connection, self.holder)
         except Exception:
             await connection.invalidate()

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     redis_prefix: str = "cg"
+    # seconds a per-user update lock in Redis lives (a killed process's lock expires)
+    redis_lock_timeout: int = 10
     telegram_api_base: str | None = None
     default_timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
@@ -39,6 +41,8 @@ class Settings(BaseSettings):
     # (SO_REUSEPORT); `run --workers N` sets these for its children.
     webhook_reuse_port: bool = False
     webhook_register: bool = True
+    # a leader silent this long loses its lock session (bot/leader.py; 0: never)
+    leader_session_timeout: int = 12
 
     # sender limits (Telegram's published limits, with some headroom)
     send_rate_per_second: float = 25.0
