@@ -12,10 +12,16 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -214,11 +220,30 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
+class LateCallbackAnswers(BaseRequestMiddleware):
+    """Answering a callback query that is too old or already answered is harmless: an
+    update Telegram re-delivered after a process died (it may have answered before it
+    died), or one that waited for its user's lock. Such an answer must not abort the
+    handler and lose the user's step, so it is logged and treated as done."""
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+    ) -> Any:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if isinstance(method, AnswerCallbackQuery) and "query is too old" in exc.message:
+                log.info("late callback answer ignored: %s", exc.message)
+                return True
+            raise
+
+
 def make_bot(settings: Settings) -> Bot:
     """A Bot for these settings (HTML parse mode; another Bot API server if configured)."""
     session = AiohttpSession()
     if settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session.middleware(LateCallbackAnswers())
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
