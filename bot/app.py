@@ -28,11 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
+from bot.core.barrier import CommitBarrier
+from bot.core.callbacks import AnswerCallbackAfterHandler
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
 from bot.fsm_storage import DatabaseStorage
-from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.metrics import Metrics, MetricsMiddleware
+from bot.middlewares import AnonymousSenderMiddleware, DbSessionMiddleware, IdentityMiddleware
 from bot.sender import Sender
 from bot.settings import Settings
 from messages import Catalog
@@ -59,6 +62,10 @@ class Application:
     sender: Sender
     bot_username: str = ""
     election: Any = None
+    metrics: Metrics = field(default_factory=Metrics)
+    poller: Any = None
+    #: Set by a signal (or a test) to stop polling / the webhook server gracefully.
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -93,6 +100,9 @@ class Application:
         catalog = catalog or Catalog()
         storage, isolation = _fsm_storage(settings, sessionmaker, clock)
         bot = make_bot(settings)
+        bot.session.middleware(
+            CommitBarrier(sessionmaker, clock, retry_max_wait=settings.reply_retry_max_seconds)
+        )
         dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
         app = cls(
             settings=settings,
@@ -120,10 +130,13 @@ class Application:
         from handlers import get_routers
 
         dp = self.dispatcher
-        dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker))
+        dp.update.outer_middleware(MetricsMiddleware(self.metrics))
+        dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog))
+        dp.message.outer_middleware(AnonymousSenderMiddleware())
+        dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.include_routers(*get_routers())
-        install_error_handler(dp)
+        install_error_handler(dp, self.catalog)
         # Handlers receive these by name (aiogram workflow data), never from globals.
         dp.workflow_data.update(
             app=self,
@@ -144,7 +157,13 @@ class Application:
             await install_commands(self.bot, self.catalog, session)
 
     def job_context(self) -> JobContext:
-        return JobContext(self.sessionmaker, self.clock, self.settings, self.catalog)
+        return JobContext(
+            self.sessionmaker,
+            self.clock,
+            self.settings,
+            self.catalog,
+            on_tick=self.metrics.tick_done,
+        )
 
     def start_workers(self, *, retry_seconds: float = 5.0, check_seconds: float = 5.0) -> None:
         """The scheduler's tick and the sender, in this process while it is the leader
@@ -159,7 +178,12 @@ class Application:
 
         def workers(stop: asyncio.Event) -> list[Any]:
             self.sender.epoch = election.epoch
-            return [run_ticks(self.job_context(), stop), self.sender.run(stop)]
+            tasks = [run_ticks(self.job_context(), stop), self.sender.run(stop)]
+            if not election.always_leader:
+                from bot.core.polling import sweep_orphans
+
+                tasks.append(sweep_orphans(self, stop))
+            return tasks
 
         self.start_background(
             lead(
@@ -170,19 +194,43 @@ class Application:
                 check_seconds=check_seconds,
             )
         )
+        if self.settings.metrics_port:
+            self.start_metrics()
+
+    def start_metrics(self, ready: asyncio.Event | None = None) -> asyncio.Task[Any]:
+        """The health/metrics HTTP endpoint (METRICS_PORT), until the application closes."""
+        from bot.metrics import serve_metrics
+
+        return self.start_background(serve_metrics(self, ready))
 
     async def run_polling(self, *, handle_as_tasks: bool = True, polling_timeout: int = 25) -> None:
-        """Long polling until stopped (stop_polling or a signal)."""
+        """Replay the inbox, then long-poll until `request_stop()` (or a signal); returns
+        once the handlers in flight have finished (bounded by `shutdown_timeout`)."""
+        from bot.core.polling import Poller
+
         await self.prepare()
         await self.bot.delete_webhook(drop_pending_updates=False)
-        await self.dispatcher.start_polling(
-            self.bot,
+        self.poller = poller = Poller(
+            self,
             handle_as_tasks=handle_as_tasks,
             polling_timeout=polling_timeout,
-            handle_signals=False,
-            close_bot_session=False,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
+        watcher = asyncio.ensure_future(self._forward_stop(poller))
+        try:
+            await poller.run()
+        finally:
+            watcher.cancel()
+            await poller.stop(self.settings.shutdown_timeout)
+            await poller.acknowledge()
+
+    async def _forward_stop(self, poller: Any) -> None:
+        await self.stop_requested.wait()
+        poller.stopping.set()
+
+    def request_stop(self) -> None:
+        """Stop taking updates; what is in flight finishes (see run_polling, run_webhook)."""
+        self.stop_requested.set()
 
     def start_background(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -190,9 +238,12 @@ class Application:
         return task
 
     async def close(self) -> None:
+        """Stop the workers (the sender finishes its send, the scheduler its tick;
+        bounded by `shutdown_timeout`), then close the sessions and the engine."""
+        self.request_stop()
         self._stop.set()
-        with contextlib.suppress(RuntimeError):
-            await self.dispatcher.stop_polling()
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.settings.shutdown_timeout)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -262,10 +313,14 @@ def _fsm_storage(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_destiny=True, prefix=settings.redis_prefix),
         )
-        # Updates of one user are handled in order across processes. The per-user lock
-        # expires after `redis_lock_timeout` seconds, so a process killed while holding
-        # it delays that user's next update by at most that much (aiogram: 60 s).
-        return storage, storage.create_isolation(
+        # Updates of one user are handled in order across processes; FSM writes reach
+        # Redis only after the update's transaction committed (bot/core/fsm_buffer.py).
+        # The per-user lock expires after `redis_lock_timeout` seconds, so a process
+        # killed while holding it delays that user's next update by at most that much
+        # (aiogram's default: 60 s).
+        from bot.core.fsm_buffer import BufferedStorage
+
+        return BufferedStorage(storage), storage.create_isolation(
             lock_kwargs={"timeout": settings.redis_lock_timeout}
         )
     return DatabaseStorage(sessionmaker, clock), SimpleEventIsolation()

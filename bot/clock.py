@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -45,3 +45,13 @@ def local_today(clock: Clock, tz: str) -> date:
 
 def local_now(clock: Clock, tz: str) -> datetime:
     return clock.now().astimezone(ZoneInfo(tz))
+
+
+def local_days_utc(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
+    """The UTC instants [local midnight starting `first`, local midnight ending `last`)
+    in zone `tz`. The one helper for "these local days" (a day is 23 or 25 hours long
+    where the clocks change: both ends are computed in the zone, never as +24 h)."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return start, end

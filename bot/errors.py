@@ -1,33 +1,84 @@
-"""Nothing crashes a handler: unexpected errors are logged and the user gets a polite
-answer in their language; what they had entered (FSM data) is kept."""
+"""One error path for every handler (aiogram's errors observer).
+
+- A DomainError (a rule refused: bot/services/errors.py) or a ParseError (input not
+  understood: bot/parsing.py) becomes the polite reply it names, in the reader's
+  language: an answer in a private chat, a reply in a group, an alert on a button.
+  The handler's transaction was rolled back; the FSM state and data are as they were
+  before the update, so what the user had entered is kept.
+- The database being unavailable: "please try again in a moment"; the update stays in
+  the inbox and is replayed at the next start.
+- Anything else is logged and the user gets the generic apology.
+
+The translator comes from the identity middleware when it ran; when it did not (the
+database failed first), one is built from the Telegram user's language_code.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent, User
 
-from messages import Translator
+from bot.middlewares import database_unavailable
+from bot.parsing import ParseError
+from bot.services.errors import DomainError
+from messages import Catalog, Translator, locale_from_telegram
 
 log = logging.getLogger("community_guard.errors")
 
 
-def install_error_handler(dp: Dispatcher) -> None:
-    dp.errors.register(_on_error)
-
-
-async def _on_error(event: ErrorEvent, t: Translator | None = None) -> bool:
-    update = event.update
-    log.error("update %s failed", update.update_id, exc_info=event.exception)
-    if t is None:
+def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
+    async def on_domain_error(event: ErrorEvent, **data: Any) -> bool:
+        exc = event.exception
+        assert isinstance(exc, DomainError)
+        t = _translator(catalog, data)
+        await _tell(event, t(exc.key, **exc.params), in_groups=True)
         return True
-    text = t("common.error")
+
+    async def on_parse_error(event: ErrorEvent, **data: Any) -> bool:
+        exc = event.exception
+        assert isinstance(exc, ParseError)
+        t = _translator(catalog, data)
+        await _tell(event, t(f"errors.{exc.code}", **exc.params), in_groups=True)
+        return True
+
+    async def on_error(event: ErrorEvent, **data: Any) -> bool:
+        t = _translator(catalog, data)
+        if database_unavailable(event.exception):
+            log.error(
+                "update %s: database unavailable: %s", event.update.update_id, event.exception
+            )
+            await _tell(event, t("core.database_unavailable"), in_groups=False)
+            return True
+        log.error("update %s failed", event.update.update_id, exc_info=event.exception)
+        await _tell(event, t("common.error"), in_groups=False)
+        return True
+
+    dp.errors.register(on_domain_error, ExceptionTypeFilter(DomainError))
+    dp.errors.register(on_parse_error, ExceptionTypeFilter(ParseError))
+    dp.errors.register(on_error)
+
+
+def _translator(catalog: Catalog, data: dict[str, Any]) -> Translator:
+    t = data.get("t")
+    if isinstance(t, Translator):
+        return t
+    user: User | None = data.get("event_from_user")
+    return catalog.translator(locale_from_telegram(user.language_code if user else None))
+
+
+async def _tell(event: ErrorEvent, text: str, *, in_groups: bool) -> None:
+    update = event.update
     with contextlib.suppress(TelegramAPIError):
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)
-        elif update.message is not None and update.message.chat.type == "private":
-            await update.message.answer(text)
-    return True
+        elif update.message is not None:
+            if update.message.chat.type == "private":
+                await update.message.answer(text)
+            elif in_groups:
+                await update.message.reply(text)

@@ -2,40 +2,104 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.types import Message, TelegramObject, Update, User
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
+from bot.core import inbox
+from bot.core.context import UpdateContext, current_update
 from bot.fsm_storage import current_session
 from bot.services.identity import adopt_telegram_name, load_identity
 from bot.services.registration import preferred_language
 from messages import Catalog, locale_from_telegram, normalise_locale
 
+log = logging.getLogger(__name__)
+
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Opens one `AsyncSession` per update; commits when the handler succeeds."""
+    """One `AsyncSession` per update, and the update's inbox row marked done in it.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    The commit barrier (bot/core/barrier.py) commits this session before any Bot API
+    call; what the handler does after its reply is committed here at the end. When the
+    handler fails, its transaction rolls back; the update is marked done anyway (in a
+    transaction of its own) unless the failure was the database itself or a stop, in
+    which case it stays in the inbox to be replayed.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.sessionmaker = sessionmaker
+        self.clock = clock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        update_id = event.update_id if isinstance(event, Update) else None
+        ctx_token = None
+        if current_update.get() is None and update_id is not None:
+            user: User | None = data.get("event_from_user")
+            ctx_token = current_update.set(
+                UpdateContext(update_id=update_id, user_id=user.id if user else None)
+            )
+        try:
+            return await self._in_session(handler, event, data, update_id)
+        finally:
+            if ctx_token is not None:
+                current_update.reset(ctx_token)
+
+    async def _in_session(
+        self, handler: Handler, event: TelegramObject, data: dict[str, Any], update_id: int | None
+    ) -> Any:
         async with self.sessionmaker() as session:
             data["session"] = session
             token = current_session.set(session)
             try:
+                if update_id is not None and not await inbox.mark_done(
+                    session, self.clock, update_id
+                ):
+                    log.info("update %s was already handled; skipped", update_id)
+                    await session.rollback()
+                    return None
                 result = await handler(event, data)
-            except BaseException:
+                await session.commit()
+                ctx = current_update.get()
+                if ctx is not None:
+                    await ctx.committed()
+            except BaseException as exc:
                 await session.rollback()
+                ctx = current_update.get()
+                if ctx is not None:
+                    ctx.rolled_back()
+                if update_id is not None and not _keep_for_replay(exc):
+                    await self._mark_failed(update_id)
                 raise
             finally:
                 current_session.reset(token)
-            await session.commit()
             return result
+
+    async def _mark_failed(self, update_id: int) -> None:
+        try:
+            async with self.sessionmaker.begin() as session:
+                await inbox.mark_done(session, self.clock, update_id)
+        except Exception:
+            log.exception("could not mark update %s done", update_id)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or used (not a bug in a handler)."""
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _keep_for_replay(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError) or database_unavailable(exc)
 
 
 class IdentityMiddleware(BaseMiddleware):
@@ -65,4 +129,25 @@ class IdentityMiddleware(BaseMiddleware):
         data["identity"] = identity
         data["locale"] = locale
         data["t"] = self.catalog.translator(locale)
+        return await handler(event, data)
+
+
+#: The user Telegram shows as the sender of an anonymous group admin's messages.
+GROUP_ANONYMOUS_BOT = 1087968824
+
+
+class AnonymousSenderMiddleware(BaseMiddleware):
+    """A command sent on behalf of a chat (an anonymous group admin, a channel) has no
+    person behind it the bot could check roles for: it is answered with how to proceed
+    instead of being taken for a resident's or ignored."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if (
+            isinstance(event, Message)
+            and event.sender_chat is not None
+            and event.chat.type in ("group", "supergroup")
+            and (event.text or event.caption or "").startswith("/")
+        ):
+            await event.reply(data["t"]("core.anonymous_admin"))
+            return None
         return await handler(event, data)

@@ -32,6 +32,7 @@ __all__ = [
     "clean_name",
     "clean_text",
     "parse_date",
+    "parse_id",
     "parse_int_in_range",
     "parse_past_date",
     "parse_phone",
@@ -51,8 +52,12 @@ ERROR_CODES: Final = frozenset(
         "text.empty",
         "text.too_long",
         "name.invalid",
+        "id.invalid",
     }
 )
+
+#: Ids (database rows, Telegram users) fit a signed 64-bit integer.
+ID_MAX: Final = 2**63 - 1
 
 
 class ParseError(ValueError):
@@ -408,3 +413,12 @@ def clean_name(text: str) -> str:
     if not any(ch.isalpha() for ch in s):
         raise ParseError("name.invalid")
     return s
+
+
+def parse_id(text: str) -> int:
+    """A row or Telegram user id as typed ("12", "１２"): 1 ≤ id ≤ 2^63−1, so that a
+    30-digit number is a polite error here, not an overflow in the database driver."""
+    folded = unicodedata.normalize("NFKC", text).strip()
+    if not re.fullmatch(r"\d{1,19}", folded) or not 1 <= int(folded) <= ID_MAX:
+        raise ParseError("id.invalid", value=text.strip()[:40])
+    return int(folded)

@@ -273,9 +273,12 @@ async def start_sandbox(
 
 
 async def stop_sandbox(sandbox: Sandbox, double: BotApiDouble, polling: asyncio.Task[None]) -> None:
-    await sandbox.app.dispatcher.stop_polling()
-    polling.cancel()
-    await asyncio.gather(polling, return_exceptions=True)
+    sandbox.app.request_stop()  # graceful: what is in flight finishes
+    try:
+        await asyncio.wait_for(polling, timeout=10)
+    except (TimeoutError, asyncio.CancelledError):
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
     await sandbox.app.close()
     await double.stop()
 

@@ -14,6 +14,27 @@ _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/community_guard.db"
 
 
+def normalise_database_url(value: str) -> str:
+    """Accept the URLs people copy from elsewhere and name the async driver we use:
+    `postgresql://` and `postgres://` become `postgresql+asyncpg://`, `sqlite://` becomes
+    `sqlite+aiosqlite://`. Anything else is refused with a hint."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        raise ValueError(
+            "is not a database URL (e.g. sqlite+aiosqlite:///data/community_guard.db or "
+            "postgresql+asyncpg://user:password@host:5432/dbname)"
+        )
+    scheme = scheme.lower()
+    if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
+        return f"postgresql+asyncpg://{rest}"
+    if scheme in {"sqlite", "sqlite+aiosqlite"}:
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError(
+        f"driver {scheme!r} is not supported: use postgresql+asyncpg://… or sqlite+aiosqlite:///…"
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about one deployment. See the README's settings table."""
 
@@ -35,7 +56,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"
-    webhook_port: int = 8080
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
     # scale-out (docs/scale-out.md): several processes share the webhook port
     # (SO_REUSEPORT); `run --workers N` sets these for its children.
@@ -45,15 +66,67 @@ class Settings(BaseSettings):
     leader_session_timeout: int = 12
 
     # sender limits (Telegram's published limits, with some headroom)
-    send_rate_per_second: float = 25.0
-    send_rate_per_chat_per_second: float = 1.0
-    send_rate_per_group_per_minute: float = 19.0
+    send_rate_per_second: float = Field(default=25.0, gt=0)
+    send_rate_per_chat_per_second: float = Field(default=1.0, gt=0)
+    send_rate_per_group_per_minute: float = Field(default=19.0, gt=0)
     allow_paid_broadcast: bool = False
-    paid_broadcast_rate_per_second: float = 900.0
-    send_max_attempts: int = 8
+    paid_broadcast_rate_per_second: float = Field(default=900.0, gt=0)
+    send_max_attempts: int = Field(default=8, ge=1)
 
     # privacy
-    retention_days: int = 180
+    retention_days: int = Field(default=180, ge=1)
+
+    # operations
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    startup_timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("redis_url", "telegram_api_base", "webhook_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("telegram_api_base")
+    @classmethod
+    def _api_base(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// address")
+        return value.rstrip("/") if value else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^/\s]+", value):
+            raise ValueError(
+                "must start with https:// (Telegram delivers webhooks over HTTPS only)"
+            )
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    # the handler core (docs/design-core.md)
+    # on SIGTERM/SIGINT, how long handlers in flight and the sender may take to finish
+    shutdown_timeout: float = Field(default=20.0, ge=0)
+    # a reply Telegram refuses with 429 is retried once when retry_after is at most this;
+    # otherwise (or when the retry fails too) it goes into the outbox
+    reply_retry_max_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("default_timezone")
     @classmethod

@@ -1,37 +1,85 @@
-"""Webhook mode: an aiohttp server receiving updates, `secret_token` checked."""
+"""Webhook mode: an aiohttp server receiving updates, `secret_token` checked.
+
+Each update is stored in the inbox before Telegram gets its 200, then handled in the
+background (bot/core/inbox.py); a stop lets the handlers in flight finish."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from typing import Any
 
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
 from bot.app import Application
+from bot.core import inbox
+from bot.core.polling import handle_update
 
 log = logging.getLogger(__name__)
 
 
-def build_webhook_app(app: Application) -> web.Application:
+class InboxRequestHandler(SimpleRequestHandler):
+    """Store, answer 200, then handle. An update the inbox already has as done (Telegram
+    retrying a delivery whose 200 was lost) is answered and not handled again."""
+
+    def __init__(self, app: Application, secret_token: str | None) -> None:
+        super().__init__(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret_token)
+        self.app = app
+        self.in_flight: set[asyncio.Task[None]] = set()
+
+    async def _handle_request_background(self, bot: Any, request: web.Request) -> web.Response:
+        update = Update.model_validate(
+            await request.json(loads=bot.session.json_loads), context={"bot": bot}
+        )
+        try:
+            await inbox.store(self.app.sessionmaker, self.app.clock, [update])
+            async with self.app.sessionmaker() as session:
+                if await inbox.is_done(session, update.update_id):
+                    return web.json_response({})
+        except Exception:
+            # The database is down: handle anyway so the user is told to retry.
+            log.exception("could not store update %s in the inbox", update.update_id)
+        task = asyncio.create_task(handle_update(self.app, update))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        return web.json_response({})
+
+    async def drain(self, grace: float) -> None:
+        if not self.in_flight:
+            return
+        _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def close(self) -> None:
+        """The bot session belongs to the application (closed by Application.close)."""
+
+
+def build_webhook_app(app: Application) -> tuple[web.Application, InboxRequestHandler]:
     settings = app.settings
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     web_app = web.Application()
-    # Answer 200 only once the update is handled (and its transaction committed): a
-    # process killed mid-update gives no answer, so Telegram delivers it again, to any
-    # process behind the endpoint.
-    SimpleRequestHandler(
-        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
-    ).register(web_app, path=settings.webhook_path)
+    handler = InboxRequestHandler(app, secret)
+    handler.register(web_app, path=settings.webhook_path)
     setup_application(web_app, app.dispatcher, bot=app.bot)
-    return web_app
+    return web_app, handler
 
 
 async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set (or forever); registers the webhook with Telegram."""
+    """Serve until `stop` is set (or the application is asked to stop); registers the
+    webhook with Telegram. Replays the inbox first; on stop, handlers in flight finish."""
     settings = app.settings
     assert settings.webhook_url
     await app.prepare()
+    from bot.core.polling import replay
+
+    await replay(app)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if settings.webhook_register:
         await app.bot.set_webhook(
@@ -39,8 +87,10 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
             secret_token=secret,
             allowed_updates=app.dispatcher.resolve_used_update_types(),
         )
-    runner = web.AppRunner(build_webhook_app(app))
+    web_app, handler = build_webhook_app(app)
+    runner = web.AppRunner(web_app)
     await runner.setup()
+    # Several processes may share the port (SO_REUSEPORT, `run --workers N`).
     site = web.TCPSite(
         runner,
         settings.webhook_host,
@@ -49,7 +99,14 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
     )
     await site.start()
     log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
+    waits = [asyncio.ensure_future(app.stop_requested.wait())]
+    if stop is not None:
+        waits.append(asyncio.ensure_future(stop.wait()))
     try:
-        await (stop or asyncio.Event()).wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for w in waits:
+            w.cancel()
+        await site.stop()
+        await handler.drain(settings.shutdown_timeout)
         await runner.cleanup()

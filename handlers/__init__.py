@@ -15,9 +15,9 @@ def get_routers() -> list[Router]:
     import sys
 
     names = [
-        "common", "gate", "registration", "profile", "groups", "reports", "cases", "admin",
-        "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage", "audit",
-        "charts", "downtime",
+        "common", "myid", "gate", "registration", "profile", "groups", "reports", "cases",
+        "admin", "checkin", "isolation_admin", "monitoring", "notices", "ledger", "coverage",
+        "audit", "charts", "downtime",
         "fallback",
     ]  # fmt: skip
     routers = []

@@ -3,8 +3,6 @@ grids, compounds. The role is read from the database on every command."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.types import Message
@@ -12,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
 from bot.commands import install_officer_commands
+from bot.core.filters import ActingCommunity
 from bot.db.models import Community, RiskArea, Role
-from bot.parsing import ParseError, parse_date
+from bot.parsing import ParseError, parse_date, parse_id
 from bot.places import Gazetteer
 from bot.services import admin, clinics, rematch, risk_areas
 from bot.services.errors import DomainError
@@ -24,22 +23,10 @@ router = Router(name="admin")
 MAX_CSV_BYTES = 1_000_000
 
 
-async def _community(
-    message: Message, session: AsyncSession, identity: Identity, t: Translator,
-    roles: Iterable[Role] = OFFICER_ROLES,
-) -> Community | None:  # fmt: skip
-    """The community the actor administers with one of `roles`, or a polite refusal."""
-    community_id = identity.acting_community_id(roles)
-    if community_id is None:
-        await message.answer(t("common.not_allowed"))
-        return None
-    return await session.get(Community, community_id)
-
-
 # ---------------------------------------------------------------- risk areas
 
 
-@router.message(Command("risk"), StateFilter("*"))
+@router.message(Command("risk"), StateFilter("*"), ActingCommunity())
 async def risk(
     message: Message,
     command: CommandObject,
@@ -48,11 +35,9 @@ async def risk(
     catalog: Catalog,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/risk add <place> <high|medium|low> [from] [to] · /risk remove <id> · /risk list"""
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     sub, _, rest = (command.args or "list").strip().partition(" ")
     try:
         if sub == "add":
@@ -76,7 +61,7 @@ async def risk(
             except ParseError as exc:
                 raise DomainError("risk.bad_date") from exc
             area = await risk_areas.backdate_risk_area(
-                session, clock, community_id=community.id, area_id=int(area_id),
+                session, clock, community_id=community.id, area_id=parse_id(area_id),
                 valid_from=new_from, actor=identity.person,
             )  # fmt: skip
             found = await rematch.rematch_area(
@@ -89,7 +74,7 @@ async def risk(
             )
         elif sub == "remove" and rest.strip().isdigit():
             area = await risk_areas.remove_risk_area(
-                session, clock, community_id=community.id, area_id=int(rest.strip()),
+                session, clock, community_id=community.id, area_id=parse_id(rest),
                 actor=identity.person,
             )  # fmt: skip
             await message.answer(t("admin.risk_removed", area=_area(area, t)))
@@ -121,7 +106,7 @@ def _area(area: RiskArea, t: Translator) -> dict[str, object]:
 # ---------------------------------------------------------------- fever clinics
 
 
-@router.message(Command("clinic"), StateFilter("*"))
+@router.message(Command("clinic"), StateFilter("*"), ActingCommunity())
 async def clinic(
     message: Message,
     command: CommandObject,
@@ -129,35 +114,29 @@ async def clinic(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/clinic add 名称|地址|电话 · /clinic list · /clinic remove N"""
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     sub, _, rest = (command.args or "list").strip().partition(" ")
-    try:
-        if sub == "add":
-            await clinics.add_clinic(
-                session, clock, community=community, clinic=clinics.parse_clinic(rest),
-                actor=identity.person,
-            )  # fmt: skip
-        elif sub == "remove" and rest.strip().isdigit():
-            await clinics.remove_clinic(
-                session, clock, community=community, number=int(rest.strip()),
-                actor=identity.person,
-            )  # fmt: skip
-        elif sub != "list":
-            raise DomainError("clinics.usage")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    if sub == "add":
+        await clinics.add_clinic(
+            session, clock, community=community, clinic=clinics.parse_clinic(rest),
+            actor=identity.person,
+        )  # fmt: skip
+    elif sub == "remove" and rest.strip().isdigit():
+        await clinics.remove_clinic(
+            session, clock, community=community, number=parse_id(rest),
+            actor=identity.person,
+        )  # fmt: skip
+    elif sub != "list":
+        raise DomainError("clinics.usage")
     await message.answer(t("admin.clinic_list", clinics=list(community.fever_clinics or [])))
 
 
 # ---------------------------------------------------------------- roles
 
 
-@router.message(Command("grant", "revoke"), StateFilter("*"))
+@router.message(Command("grant", "revoke"), StateFilter("*"), ActingCommunity({Role.ADMIN}))
 async def grant_or_revoke(
     message: Message,
     command: CommandObject,
@@ -166,21 +145,15 @@ async def grant_or_revoke(
     catalog: Catalog,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/grant <telegram_user_id> <role> [community | compound <name> | grid <name>]"""
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
-    try:
-        args = await admin.parse_role_args(session, community.id, command.args or "")
-        if command.command == "grant":
-            person = await admin.grant(session, clock, args=args, by=identity.person)
-        else:
-            await admin.revoke(session, clock, args=args, by=identity.person)
-            person = None
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    args = await admin.parse_role_args(session, community.id, command.args or "")
+    if command.command == "grant":
+        person = await admin.grant(session, clock, args=args, by=identity.person)
+    else:
+        await admin.revoke(session, clock, args=args, by=identity.person)
+        person = None
     if person is not None and args.role in OFFICER_ROLES and message.bot is not None:
         await install_officer_commands(
             message.bot, catalog, args.telegram_user_id, person.language or community.locale
@@ -192,11 +165,10 @@ async def grant_or_revoke(
     )  # fmt: skip
 
 
-@router.message(Command("roles"), StateFilter("*"))
-async def roles(message: Message, session: AsyncSession, identity: Identity, t: Translator) -> None:
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
+@router.message(Command("roles"), StateFilter("*"), ActingCommunity({Role.ADMIN}))
+async def roles(
+    message: Message, session: AsyncSession, t: Translator, community: Community
+) -> None:
     rows = await admin.list_roles(session, community.id)
     await message.answer(
         t("admin.roles", rows=[{"name": r.name, "id": r.telegram_user_id or "",
@@ -208,7 +180,7 @@ async def roles(message: Message, session: AsyncSession, identity: Identity, t: 
 # ---------------------------------------------------------------- grids and compounds
 
 
-@router.message(Command("grid"), StateFilter("*"), ~F.document)
+@router.message(Command("grid"), StateFilter("*"), ~F.document, ActingCommunity({Role.ADMIN}))
 async def grid(
     message: Message,
     command: CommandObject,
@@ -216,34 +188,32 @@ async def grid(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/grid set <grid> <compound> <building>...  (/grid import: attach a CSV)"""
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
     words = (command.args or "").split()
     if len(words) < 4 or words[0] != "set":
         await message.answer(t("admin.grid_usage"))
         return
-    try:
-        found = await admin.set_grid(
-            session, clock, community_id=community.id, grid_name=words[1],
-            compound_name=words[2], buildings=words[3:], actor=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    found = await admin.set_grid(
+        session, clock, community_id=community.id, grid_name=words[1],
+        compound_name=words[2], buildings=words[3:], actor=identity.person,
+    )  # fmt: skip
     await message.answer(t("admin.grid_set", grid=found.name, count=len(words) - 3))
 
 
-@router.message(F.document, F.caption.startswith("/grid"), StateFilter("*"))
+@router.message(
+    F.document, F.caption.startswith("/grid"), StateFilter("*"), ActingCommunity({Role.ADMIN})
+)
 async def grid_import(
-    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+    message: Message,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+    community: Community,
 ) -> None:
     """A CSV (compound,building,grid) sent with the caption /grid import."""
-    community = await _community(message, session, identity, t, {Role.ADMIN})
-    if community is None:
-        return
     document = message.document
     assert document is not None and message.bot is not None
     if (document.file_size or 0) > MAX_CSV_BYTES:
@@ -251,18 +221,13 @@ async def grid_import(
         return
     file = await message.bot.download(document)
     data = file.read() if file is not None else b""
-    try:
-        count = await admin.import_grids_csv(
-            session, clock, community_id=community.id, data=data, actor=identity.person
-        )
-    except DomainError as exc:
-        await session.rollback()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    count = await admin.import_grids_csv(
+        session, clock, community_id=community.id, data=data, actor=identity.person
+    )
     await message.answer(t("admin.grid_imported", count=count))
 
 
-@router.message(Command("compound"), StateFilter("*"))
+@router.message(Command("compound"), StateFilter("*"), ActingCommunity())
 async def compound(
     message: Message,
     command: CommandObject,
@@ -270,33 +235,28 @@ async def compound(
     clock: Clock,
     identity: Identity,
     t: Translator,
+    community: Community,
 ) -> None:
     """/compound <name> managed [company] | lead <unit> | manager|stationed <name> <phone>"""
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     words = (command.args or "").split()
     if len(words) < 2:
         await message.answer(t("admin.compound_usage"))
         return
-    try:
-        await admin.set_compound(
-            session, clock, community_id=community.id, name=words[0], field=words[1],
-            values=words[2:], actor=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
-    await compounds(message, session, identity, t)
+    await admin.set_compound(
+        session, clock, community_id=community.id, name=words[0], field=words[1],
+        values=words[2:], actor=identity.person,
+    )  # fmt: skip
+    await compounds(message, session, identity, t, community)
 
 
-@router.message(Command("compounds"), StateFilter("*"))
+@router.message(Command("compounds"), StateFilter("*"), ActingCommunity())
 async def compounds(
-    message: Message, session: AsyncSession, identity: Identity, t: Translator
+    message: Message,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+    community: Community,
 ) -> None:
-    community = await _community(message, session, identity, t)
-    if community is None:
-        return
     await message.answer(
         t("admin.compounds", compounds=await admin.list_compounds(session, community.id))
     )

@@ -13,11 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
 from bot.db.models import Community, Role
-from bot.parsing import ParseError
 from bot.presentation.callbacks import AuditPage
 from bot.presentation.keyboards import buttons
 from bot.services import auditlog, staffscope
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.replies import edit_or_send
 from messages import Translator
@@ -69,15 +67,8 @@ async def audit_command(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, ADMIN)
-        filt = auditlog.parse_filter(command.args or "", local_today(clock, community.timezone))
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, ADMIN)
+    filt = auditlog.parse_filter(command.args or "", local_today(clock, community.timezone))
     await state.update_data(
         audit={"person": filt.person,
                "first": filt.first.isoformat() if filt.first else None,
@@ -96,11 +87,7 @@ async def audit_page(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, ADMIN)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    community = await staffscope.acting_community(session, identity, ADMIN)
     saved = (await state.get_data()).get("audit") or {}
     filt = auditlog.AuditFilter(
         str(saved.get("person") or ""),
@@ -108,7 +95,6 @@ async def audit_page(
         date.fromisoformat(saved["last"]) if saved.get("last") else None,
     )
     text, markup = await _page(session, community, t, filt, callback_data.page)
-    await query.answer()
     await edit_or_send(query, text, markup)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import CaseKind, Compound, Grid
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import CaseCb
 from bot.services import cases
 from bot.services.errors import DomainError
@@ -44,18 +44,47 @@ async def bind_officer_chat(
     if message.chat.type not in ("group", "supergroup"):
         await message.answer(t("cases.bind_in_group"))
         return
-    try:
-        community, queued = await cases.bind_officer_chat(
-            session, clock, catalog, identity=identity, chat_id=message.chat.id
-        )
-    except DomainError as exc:
-        await message.reply(t(exc.key, **exc.params))
-        return
+    community, queued = await cases.bind_officer_chat(
+        session, clock, catalog, identity=identity, chat_id=message.chat.id
+    )
     await message.answer(t("cases.officer_chat_bound", community=community.name, queued=queued))
 
 
-@router.callback_query(CaseCb.filter())
-async def case_button(
+#: What pressing a card button again says: the case is shown as it is, nothing is saved.
+ALREADY = frozenset({"cases.already_acknowledged", "cases.already_taken", "cases.already_resolved"})
+
+
+@router.callback_query(CaseCb.filter(F.action.in_({"ack", "take"})))
+async def case_ack_or_take(
+    query: CallbackQuery,
+    callback_data: CaseCb,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """Anyone in the chat can press: the presser's role is checked in the database.
+    Idempotent: pressed again (say, after a reply that never arrived) it saves nothing
+    and shows the card as the database has it."""
+    try:
+        case = await cases.act(
+            session, clock, catalog, identity=identity, case_id=callback_data.case_id,
+            action=callback_data.action,
+        )  # fmt: skip
+        toast = t(f"cases.done_{callback_data.action}", id=case.id)
+    except DomainError as exc:
+        if exc.key not in ALREADY:
+            raise
+        case = await cases.get_case_for(session, identity, callback_data.case_id)
+        toast = t(exc.key, **exc.params)
+    await query.answer(toast)
+    text, markup = await cases.render_card(session, clock, catalog, case)
+    await edit_or_send(query, text, markup)
+
+
+@router.callback_query(CaseCb.filter(F.action == "resolve"))
+async def case_resolve_pressed(
     query: CallbackQuery,
     callback_data: CaseCb,
     state: FSMContext,
@@ -65,34 +94,28 @@ async def case_button(
     identity: Identity,
     t: Translator,
 ) -> None:
-    """Anyone in the chat can press: the presser's role is checked in the database."""
-    try:
-        case = await cases.get_case_for(session, identity, callback_data.case_id)
-        if callback_data.action == "resolve":
-            if case.status == "resolved":
-                raise DomainError("cases.already_resolved", id=case.id)
-            await state.set_state(CaseNote.note)
-            await state.update_data(
-                case_id=case.id,
-                card_chat=query.message.chat.id if query.message else None,
-                card_message=query.message.message_id if query.message else None,
-            )
-            await query.answer()
-            await query_bot(query).send_message(
-                query_chat_id(query),
-                t("cases.ask_note", id=case.id, name=query.from_user.full_name),
-            )
-            return
-        case = await cases.act(
-            session, clock, catalog, identity=identity, case_id=case.id,
-            action=callback_data.action,
-        )  # fmt: skip
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+    """Resolving asks for a note in the chat; a resolved case is shown as it is."""
+    case = await cases.get_case_for(session, identity, callback_data.case_id)
+    if case.status == "resolved":
+        await query.answer(t("cases.already_resolved", id=case.id))
+        text, markup = await cases.render_card(session, clock, catalog, case)
+        await edit_or_send(query, text, markup)
         return
-    await query.answer(t(f"cases.done_{callback_data.action}", id=case.id))
-    text, markup = await cases.render_card(session, clock, catalog, case)
-    await edit_or_send(query, text, markup)
+    await state.set_state(CaseNote.note)
+    await state.update_data(
+        case_id=case.id,
+        card_chat=query.message.chat.id if query.message else None,
+        card_message=query.message.message_id if query.message else None,
+    )
+    await query_bot(query).send_message(
+        query_chat_id(query),
+        t("cases.ask_note", id=case.id, name=query.from_user.full_name),
+    )
+
+
+@router.callback_query(CaseCb.filter())
+async def case_unknown_action(query: CallbackQuery) -> None:
+    raise DomainError("cases.unknown_action")
 
 
 @router.message(CaseNote.note, Command("cancel"))
@@ -112,11 +135,7 @@ async def case_note(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    try:
-        note = clean_text(message.text or "", cases.NOTE_MAX, multiline=True)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    note = clean_text(message.text or "", cases.NOTE_MAX, multiline=True)
     try:
         case = await cases.act(
             session, clock, catalog, identity=identity, case_id=int(data.get("case_id", 0)),

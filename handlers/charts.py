@@ -8,7 +8,7 @@ from aiogram.types import BufferedInputFile, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.parsing import ParseError, parse_int_in_range
+from bot.parsing import parse_int_in_range
 from bot.services import charts, staffscope
 from bot.services.errors import DomainError
 from bot.services.identity import OFFICER_ROLES, Identity
@@ -29,17 +29,10 @@ async def chart_command(
     locale: str,
     t: Translator,
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-        if not identity.allows(OFFICER_ROLES, community_id=community.id):
-            raise DomainError("common.not_allowed")
-        weeks = parse_int_in_range(command.args, 1, charts.MAX_WEEKS) if command.args else 4
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    if not identity.allows(OFFICER_ROLES, community_id=community.id):
+        raise DomainError("common.not_allowed")
+    weeks = parse_int_in_range(command.args, 1, charts.MAX_WEEKS) if command.args else 4
     png = await charts.community_chart(session, clock, community, catalog, locale, weeks)
     await message.answer_photo(
         BufferedInputFile(png, "chart.png"), caption=t("charts.caption", weeks=weeks)

@@ -72,13 +72,9 @@ async def checkin_pressed(
         await query.answer(t("checkin.not_yours"), show_alert=True)
         return
     if callback_data.answer == "type":
-        try:
-            _, _, person, _ = await checkins.answerable(
-                session, clock, checkin_id=callback_data.checkin_id, actor=actor
-            )
-        except DomainError as exc:
-            await query.answer(t(exc.key, **exc.params), show_alert=True)
-            return
+        _, _, person, _ = await checkins.answerable(
+            session, clock, checkin_id=callback_data.checkin_id, actor=actor
+        )
         typed = (await state.get_data()).get("typed_temperature")
         if await state.get_state() == CheckinInput.whose.state and isinstance(typed, str):
             await _apply_kept_temperature(
@@ -87,7 +83,6 @@ async def checkin_pressed(
             return
         await state.set_state(CheckinInput.temperature)
         await state.update_data(checkin_id=callback_data.checkin_id)
-        await query.answer()
         assert query.message is not None
         await query_bot_send(query, t("checkin.ask_temperature", name=person.name))
         return
@@ -95,19 +90,14 @@ async def checkin_pressed(
         await query.answer(t("common.button_expired"), show_alert=True)
         return
     symptoms = [] if callback_data.answer == checkins.ANSWER_NORMAL else [callback_data.answer]
-    try:
-        answer = await checkins.answer_checkin(
-            session,
-            clock,
-            catalog,
-            checkin_id=callback_data.checkin_id,
-            actor=actor,
-            symptoms=symptoms,
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    await query.answer()
+    answer = await checkins.answer_checkin(
+        session,
+        clock,
+        catalog,
+        checkin_id=callback_data.checkin_id,
+        actor=actor,
+        symptoms=symptoms,
+    )
     await edit_or_send(query, _result_text(t, answer, actor.id))
 
 
@@ -164,18 +154,14 @@ async def _record_typed(
         await message.answer(t(f"errors.{exc.code}", **exc.params) + "\n" + t("checkin.ask_again"))
         return
     await state.clear()
-    try:
-        answer = await checkins.answer_checkin(
-            session,
-            clock,
-            catalog,
-            checkin_id=checkin_id,
-            actor=identity.person,
-            temperature=temperature,
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    answer = await checkins.answer_checkin(
+        session,
+        clock,
+        catalog,
+        checkin_id=checkin_id,
+        actor=identity.person,
+        temperature=temperature,
+    )
     await message.answer(_result_text(t, answer, identity.person.id))
 
 

@@ -59,5 +59,4 @@ async def language_chosen(
         session, clock, telegram_user_id=query.from_user.id, language=callback_data.locale
     )
     new_t = catalog.translator(callback_data.locale)
-    await query.answer()
     await edit_or_send(query, new_t("common.language_set"))

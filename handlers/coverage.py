@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Community, Role, ScreeningOutcome
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import ScreenOutcomeCb, ScreenPage, ScreenPick
 from bot.presentation.keyboards import buttons, paged_choices
 from bot.services import coverage, staffscope
@@ -74,15 +74,11 @@ async def coverage_command(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community, grids = await _screener(session, identity)
-        scope = await coverage.resolve_scope(session, community.id, command.args or "")
-        if grids is not None:
-            scope = coverage.within_grids(scope, grids)
-        cov = await coverage.coverage(session, clock, community, scope)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community, grids = await _screener(session, identity)
+    scope = await coverage.resolve_scope(session, community.id, command.args or "")
+    if grids is not None:
+        scope = coverage.within_grids(scope, grids)
+    cov = await coverage.coverage(session, clock, community, scope)
     title = (command.args or "").strip() or community.name
     await message.answer(render_coverage(t, cov, title))
 
@@ -114,11 +110,7 @@ async def screen_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        text, markup = await _picker(session, identity, t, "b", 0, 0)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    text, markup = await _picker(session, identity, t, "b", 0, 0)
     await message.answer(text, reply_markup=markup)
 
 
@@ -130,14 +122,9 @@ async def screen_page(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        text, markup = await _picker(
-            session, identity, t, callback_data.level, callback_data.parent, callback_data.page
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    await query.answer()
+    text, markup = await _picker(
+        session, identity, t, callback_data.level, callback_data.parent, callback_data.page
+    )
     await edit_or_send(query, text, markup)
 
 
@@ -169,22 +156,15 @@ async def screen_pick(
     t: Translator,
 ) -> None:
     level, picked = callback_data.level, callback_data.id
-    try:
-        if level in ("b", "u"):
-            text, markup = await _picker(
-                session, identity, t, "u" if level == "b" else "r", picked, 0
-            )
-        elif level == "r":
-            community, grids = await _screener(session, identity)
-            household = await coverage.household_in_scope(session, picked, community.id, grids)
-            text = t("coverage.pick_outcome", room=household.room)
-            markup = _outcome_markup(t, picked)
-        else:
-            raise NotAllowed("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    await query.answer()
+    if level in ("b", "u"):
+        text, markup = await _picker(session, identity, t, "u" if level == "b" else "r", picked, 0)
+    elif level == "r":
+        community, grids = await _screener(session, identity)
+        household = await coverage.household_in_scope(session, picked, community.id, grids)
+        text = t("coverage.pick_outcome", room=household.room)
+        markup = _outcome_markup(t, picked)
+    else:
+        raise NotAllowed("common.button_expired")
     await edit_or_send(query, text, markup)
 
 
@@ -215,7 +195,6 @@ async def screen_outcome(
     )
     await state.set_state(Screening.note)
     await state.update_data(visit_id=visit.id)
-    await query.answer()
     await edit_or_send(
         query,
         t("coverage.saved", room=household.room, outcome=t(f"coverage.outcome_{outcome.value}")),
@@ -233,11 +212,7 @@ async def screen_note(
 ) -> None:
     if (message.text or "").startswith("/"):
         return
-    try:
-        note = clean_text(message.text or "", 500, multiline=True)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    note = clean_text(message.text or "", 500, multiline=True)
     data = await state.get_data()
     try:
         await coverage.add_note(

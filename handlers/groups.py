@@ -12,7 +12,6 @@ from bot.clock import Clock
 from bot.presentation.callbacks import BindCb
 from bot.presentation.keyboards import buttons, deep_link, url_button
 from bot.services import groups
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.replies import edit_or_send
 from messages import Translator
@@ -75,18 +74,14 @@ async def _bind(
     t: Translator,
     compound_id: int,
 ) -> None:
-    try:
-        group = await groups.bind_group(
-            session,
-            clock,
-            identity=identity,
-            chat_id=message.chat.id,
-            title=message.chat.title,
-            compound_id=compound_id,
-        )
-    except DomainError as exc:
-        await message.reply(t(exc.key, **exc.params))
-        return
+    group = await groups.bind_group(
+        session,
+        clock,
+        identity=identity,
+        chat_id=message.chat.id,
+        title=message.chat.title,
+        compound_id=compound_id,
+    )
     compound = await groups.bound_compound(session, group.chat_id)
     assert compound is not None
     await message.answer(t("groups.bound", compound=compound.name))
@@ -103,21 +98,16 @@ async def bind_pressed(
 ) -> None:
     """Any member of the group can press the button: the presser's role is checked."""
     assert query.message is not None
-    try:
-        await groups.bind_group(
-            session,
-            clock,
-            identity=identity,
-            chat_id=query.message.chat.id,
-            title=getattr(query.message.chat, "title", None),
-            compound_id=callback_data.compound_id,
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    await groups.bind_group(
+        session,
+        clock,
+        identity=identity,
+        chat_id=query.message.chat.id,
+        title=getattr(query.message.chat, "title", None),
+        compound_id=callback_data.compound_id,
+    )
     compound = await groups.bound_compound(session, query.message.chat.id)
     assert compound is not None
-    await query.answer()
     await edit_or_send(query, t("groups.bound", compound=compound.name))
 
 
@@ -125,13 +115,7 @@ async def bind_pressed(
 async def unbind(
     message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
 ) -> None:
-    try:
-        compound = await groups.unbind_group(
-            session, clock, identity=identity, chat_id=message.chat.id
-        )
-    except DomainError as exc:
-        await message.reply(t(exc.key, **exc.params))
-        return
+    compound = await groups.unbind_group(session, clock, identity=identity, chat_id=message.chat.id)
     await message.answer(t("groups.unbound", compound=compound.name))
 
 

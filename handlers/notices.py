@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_now
 from bot.db.models import Community, Notice
-from bot.parsing import ParseError
 from bot.presentation.callbacks import NoticeCb
 from bot.presentation.keyboards import buttons
 from bot.services import notices
@@ -53,11 +52,7 @@ async def _officer_data(state: FSMContext, identity: Identity) -> dict[str, Any]
 async def start_notice(
     message: Message, state: FSMContext, identity: Identity, t: Translator
 ) -> None:
-    try:
-        community_id = notices.officer_community(identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community_id = notices.officer_community(identity)
     await state.clear()
     await state.set_state(Compose.content)
     await state.update_data(
@@ -100,11 +95,7 @@ async def got_content(
     if raw is None:
         await message.answer(t("notices.media_needs_caption"))
         return
-    try:
-        text = notices.clean_notice_text(raw, caption=media_kind is not None)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    text = notices.clean_notice_text(raw, caption=media_kind is not None)
     await state.update_data(
         text=text, media_kind=media_kind, media_file_id=media_file_id, template_key=None
     )
@@ -166,10 +157,125 @@ async def _show_audience(
         await message.answer(t("notices.choose_audience"), reply_markup=markup)
 
 
-@router.callback_query(NoticeCb.filter())
-async def pressed(
+# One handler per button; each re-checks the role in the database and, through its
+# state filter, that the conversation is at the step the button belongs to. A button of
+# another step (or of a finished conversation) reaches `stale_button`.
+
+
+@router.callback_query(NoticeCb.filter(F.action == "cancel"))
+async def cancel_pressed(
     query: CallbackQuery,
     callback_data: NoticeCb,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    notice = await notices.cancel_notice(
+        session, clock, identity=identity, notice_id=callback_data.arg
+    )
+    await drop_buttons(query)
+    await edit_or_send(query, t("notices.cancelled", notice_id=notice.id))
+
+
+async def _composing(state: FSMContext, identity: Identity) -> dict[str, Any]:
+    """The compose data, the actor still an officer of its community; else the polite
+    "this has expired" (NotAllowed when the role is gone)."""
+    notices.officer_community(identity)
+    data = await _officer_data(state, identity)
+    current = await state.get_state()
+    if data is None or current is None or not current.startswith("Compose"):
+        raise DomainError("notices.expired")
+    return data
+
+
+@router.callback_query(NoticeCb.filter(F.action == "abort"), StateFilter(Compose))
+async def abort_pressed(
+    query: CallbackQuery, state: FSMContext, identity: Identity, t: Translator
+) -> None:
+    await _composing(state, identity)
+    await state.clear()
+    await edit_or_send(query, t("notices.cancelled_compose"))
+
+
+@router.callback_query(NoticeCb.filter(F.action == "lib"), Compose.content)
+async def library_pressed(
+    query: CallbackQuery,
+    callback_data: NoticeCb,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    catalog: Catalog,
+    t: Translator,
+) -> None:
+    data = await _composing(state, identity)
+    keys = notices.library_keys()
+    community = await session.get(Community, int(data["notice_community"]))
+    if not 0 <= callback_data.arg < len(keys) or community is None:
+        raise DomainError("notices.expired")
+    key = keys[callback_data.arg]
+    text = notices.library_text(catalog, t.locale, key, community)
+    await state.update_data(text=text, media_kind=None, media_file_id=None, template_key=key)
+    assert isinstance(query.message, Message)
+    await _show_audience(query.message, state, session, t, edit=query)
+
+
+@router.callback_query(NoticeCb.filter(F.action == "aud_c"), Compose.audience)
+async def compound_toggled(
+    query: CallbackQuery,
+    callback_data: NoticeCb,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data = await _composing(state, identity)
+    own = {c.id for c in await notices.compounds_of(session, int(data["notice_community"]))}
+    if callback_data.arg not in own:
+        raise DomainError("notices.compound_unknown")
+    chosen = set(data.get("compounds", [])) ^ {callback_data.arg}
+    await state.update_data(compounds=sorted(chosen))
+    assert isinstance(query.message, Message)
+    await _show_audience(query.message, state, session, t, edit=query)
+
+
+@router.callback_query(NoticeCb.filter(F.action.in_({"aud_r", "aud_i", "pin"})), Compose.audience)
+async def flag_toggled(
+    query: CallbackQuery,
+    callback_data: NoticeCb,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data = await _composing(state, identity)
+    field = {"aud_r": "residents", "aud_i": "isolation", "pin": "pin"}[callback_data.action]
+    await state.update_data({field: not bool(data.get(field))})
+    assert isinstance(query.message, Message)
+    await _show_audience(query.message, state, session, t, edit=query)
+
+
+@router.callback_query(NoticeCb.filter(F.action == "next"), Compose.audience)
+async def audience_done(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    catalog: Catalog,
+    t: Translator,
+) -> None:
+    data = await _composing(state, identity)
+    audience = _audience(data)
+    if audience.is_empty():
+        raise DomainError("notices.audience_empty")
+    await drop_buttons(query)
+    assert isinstance(query.message, Message)
+    await _preview(query.message, state, session, catalog, t, data, audience)
+
+
+@router.callback_query(NoticeCb.filter(F.action == "now"), Compose.preview)
+async def send_now_pressed(
+    query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
@@ -177,80 +283,34 @@ async def pressed(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    """Every notice button, re-checked against the role in the database and the state."""
-    action = callback_data.action
-    try:
-        if action == "cancel":
-            notice = await notices.cancel_notice(
-                session, clock, identity=identity, notice_id=callback_data.arg
-            )
-            await query.answer()
-            await drop_buttons(query)
-            await edit_or_send(query, t("notices.cancelled", notice_id=notice.id))
-            return
-        notices.officer_community(identity)
-        data = await _officer_data(state, identity)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
-    current = await state.get_state()
-    if data is None or current is None or not current.startswith("Compose"):
-        await query.answer(t("notices.expired"), show_alert=True)
-        return
-    if action == "abort":
-        await state.clear()
-        await query.answer()
-        await edit_or_send(query, t("notices.cancelled_compose"))
-        return
+    await _composing(state, identity)
+    await drop_buttons(query)
     assert isinstance(query.message, Message)
-    community_id = int(data["notice_community"])
-    if action == "lib" and current == Compose.content.state:
-        keys = notices.library_keys()
-        community = await session.get(Community, community_id)
-        if not 0 <= callback_data.arg < len(keys) or community is None:
-            await query.answer(t("notices.expired"), show_alert=True)
-            return
-        key = keys[callback_data.arg]
-        text = notices.library_text(catalog, t.locale, key, community)
-        await state.update_data(text=text, media_kind=None, media_file_id=None, template_key=key)
-        await query.answer()
-        await _show_audience(query.message, state, session, t, edit=query)
-        return
-    if action in ("aud_c", "aud_r", "aud_i", "pin") and current == Compose.audience.state:
-        if action == "aud_c":
-            own = {c.id for c in await notices.compounds_of(session, community_id)}
-            if callback_data.arg not in own:
-                await query.answer(t("notices.compound_unknown"), show_alert=True)
-                return
-            chosen = set(data.get("compounds", []))
-            chosen ^= {callback_data.arg}
-            await state.update_data(compounds=sorted(chosen))
-        else:
-            field = {"aud_r": "residents", "aud_i": "isolation", "pin": "pin"}[action]
-            await state.update_data({field: not bool(data.get(field))})
-        await query.answer()
-        await _show_audience(query.message, state, session, t, edit=query)
-        return
-    if action == "next" and current == Compose.audience.state:
-        audience = _audience(data)
-        if audience.is_empty():
-            await query.answer(t("notices.audience_empty"), show_alert=True)
-            return
-        await query.answer()
-        await drop_buttons(query)
-        await _preview(query.message, state, session, catalog, t, data, audience)
-        return
-    if action in ("now", "at", "daily", "weekly") and current == Compose.preview.state:
-        await query.answer()
-        await drop_buttons(query)
-        if action == "now":
-            await _create(query.message, state, session, clock, identity, catalog, t, None, None)
-            return
-        await state.update_data(mode=action)
-        await state.set_state(Compose.when)
-        await query.message.answer(t(f"notices.ask_{'when' if action == 'at' else action}"))
-        return
-    await query.answer(t("notices.expired"), show_alert=True)
+    await _create(query.message, state, session, clock, identity, catalog, t, None, None)
+
+
+@router.callback_query(NoticeCb.filter(F.action.in_({"at", "daily", "weekly"})), Compose.preview)
+async def schedule_pressed(
+    query: CallbackQuery,
+    callback_data: NoticeCb,
+    state: FSMContext,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    await _composing(state, identity)
+    await drop_buttons(query)
+    action = callback_data.action
+    await state.update_data(mode=action)
+    await state.set_state(Compose.when)
+    assert isinstance(query.message, Message)
+    await query.message.answer(t(f"notices.ask_{'when' if action == 'at' else action}"))
+
+
+@router.callback_query(NoticeCb.filter())
+async def stale_button(query: CallbackQuery, state: FSMContext, identity: Identity) -> None:
+    """A notice button of another step, or of a conversation that has ended."""
+    await _composing(state, identity)
+    raise DomainError("notices.expired")
 
 
 def _audience(data: dict[str, Any]) -> notices.Audience:
@@ -332,16 +392,12 @@ async def got_when(
     assert community is not None and message.text is not None
     now_local = local_now(clock, community.timezone)
     mode = data.get("mode")
-    try:
-        if mode == "daily":
-            send_at = notices.first_daily(notices.parse_time_of_day(message.text), now_local)
-            repeat: str | None = "daily"
-        else:
-            send_at = notices.parse_when(message.text, now_local)
-            repeat = "weekly" if mode == "weekly" else None
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    if mode == "daily":
+        send_at = notices.first_daily(notices.parse_time_of_day(message.text), now_local)
+        repeat: str | None = "daily"
+    else:
+        send_at = notices.parse_when(message.text, now_local)
+        repeat = "weekly" if mode == "weekly" else None
     await _create(message, state, session, clock, identity, catalog, t, send_at, repeat)
 
 
@@ -357,26 +413,22 @@ async def _create(
     repeat: str | None,
 ) -> None:
     data = await state.get_data()
-    try:
-        notice = await notices.create_notice(
-            session,
-            clock,
-            identity=identity,
-            community_id=int(data["notice_community"]),
-            text=str(data["text"]),
-            audience=_audience(data),
-            pin=bool(data.get("pin")),
-            media_kind=data.get("media_kind"),
-            media_file_id=data.get("media_file_id"),
-            template_key=data.get("template_key"),
-            send_at=send_at,
-            repeat=repeat,
-            catalog=catalog,
-            locale=t.locale,
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    notice = await notices.create_notice(
+        session,
+        clock,
+        identity=identity,
+        community_id=int(data["notice_community"]),
+        text=str(data["text"]),
+        audience=_audience(data),
+        pin=bool(data.get("pin")),
+        media_kind=data.get("media_kind"),
+        media_file_id=data.get("media_file_id"),
+        template_key=data.get("template_key"),
+        send_at=send_at,
+        repeat=repeat,
+        catalog=catalog,
+        locale=t.locale,
+    )
     await state.clear()
     card = await _card(session, catalog, t, notice)
     markup = None
@@ -401,11 +453,7 @@ async def list_notices(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    try:
-        community_id = notices.officer_community(identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community_id = notices.officer_community(identity)
     found = await notices.scheduled(session, community_id)
     if not found:
         await message.answer(t("notices.list_empty"))

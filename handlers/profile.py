@@ -14,7 +14,6 @@ from bot.parsing import ParseError, clean_name, parse_phone
 from bot.presentation.callbacks import MenuCb, ProfileAction, RelationCb
 from bot.presentation.keyboards import buttons, share_contact_keyboard
 from bot.services import directory, registration
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.registration import RELATIONS, ask_address
 from handlers.replies import drop_buttons, edit_or_send
@@ -94,7 +93,6 @@ async def profile_from_menu(
     identity: Identity,
     t: Translator,
 ) -> None:
-    await query.answer()
     if not identity.is_registered:
         await edit_or_send(query, t("profile.not_registered"))
         return
@@ -121,21 +119,17 @@ async def profile_action(
     assert isinstance(query.message, Message)
     action = callback_data.action
     if action == "name":
-        await query.answer()
         await state.set_state(ProfileEdit.name)
         await query.message.answer(t("registration.ask_name"))
     elif action == "phone":
-        await query.answer()
         await state.set_state(ProfileEdit.phone)
         await query.message.answer(
             t("registration.ask_phone"), reply_markup=share_contact_keyboard(t)
         )
     elif action == "add":
-        await query.answer()
         await state.set_state(ProfileEdit.member_name)
         await query.message.answer(t("registration.ask_member_name"))
     elif action == "remove":
-        await query.answer()
         members = [
             m
             for m in await directory.household_members(session, person.household_id)
@@ -147,17 +141,11 @@ async def profile_action(
         rows = [[(m.name, ProfileAction(action="remove_one", member_id=m.id))] for m in members]
         await query.message.answer(t("profile.choose_member_to_remove"), reply_markup=buttons(rows))
     elif action == "remove_one":
-        try:
-            removed = await registration.remove_member(
-                session, clock, reporter=person, member_id=callback_data.member_id
-            )
-        except DomainError as exc:
-            await query.answer(t(exc.key, **exc.params), show_alert=True)
-            return
-        await query.answer()
+        removed = await registration.remove_member(
+            session, clock, reporter=person, member_id=callback_data.member_id
+        )
         await edit_or_send(query, t("profile.member_removed", name=removed.name))
     elif action == "move":
-        await query.answer()
         await drop_buttons(query)
         await state.clear()
         await state.update_data(mode="move", name=person.name, phone=person.phone or "", members=[])
@@ -175,11 +163,7 @@ async def new_name(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     assert identity.person is not None
     await registration.update_profile(session, clock, person=identity.person, name=name)
     await state.clear()
@@ -216,11 +200,7 @@ async def new_phone(
 
 @router.message(ProfileEdit.member_name, F.text)
 async def new_member_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     await state.update_data(pending_member=name)
     await state.set_state(ProfileEdit.member_relation)
     rows = [
@@ -244,16 +224,11 @@ async def new_member_relation(
     if not name or callback_data.relation not in RELATIONS or identity.person is None:
         await query.answer(t("common.button_expired"), show_alert=True)
         return
-    try:
-        await registration.add_member(
-            session,
-            clock,
-            reporter=identity.person,
-            member=registration.MemberDraft(name, callback_data.relation),
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    await registration.add_member(
+        session,
+        clock,
+        reporter=identity.person,
+        member=registration.MemberDraft(name, callback_data.relation),
+    )
     await state.clear()
-    await query.answer()
     await edit_or_send(query, t("profile.member_added", name=name))

@@ -111,7 +111,6 @@ async def consent_given(
         locale=t.locale,
         granted=callback_data.granted,
     )
-    await query.answer()
     await drop_buttons(query)
     if not callback_data.granted:
         await state.clear()
@@ -186,7 +185,6 @@ async def address_page(
     if callback_data.level != data.get("level") or callback_data.parent != data.get("parent"):
         await query.answer(t("common.button_expired"), show_alert=True)
         return
-    await query.answer()
     markup = await _address_markup(
         session, t, callback_data.level, callback_data.parent, callback_data.page
     )
@@ -208,7 +206,6 @@ async def address_pick(
     if callback_data.level != level or callback_data.id not in valid:
         await query.answer(t("registration.choice_invalid"), show_alert=True)
         return
-    await query.answer()
     assert isinstance(query.message, Message)
     path = {**data.get("path", {}), level: callback_data.id}
     await state.update_data(path=path)
@@ -243,11 +240,7 @@ def _address(path: directory.HouseholdPath) -> dict[str, str]:
 
 @router.message(Registration.name, F.text)
 async def got_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     await state.update_data(name=name)
     await state.set_state(Registration.phone)
     await message.answer(t("registration.ask_phone"), reply_markup=share_contact_keyboard(t))
@@ -313,7 +306,6 @@ async def ask_members(message: Message, state: FSMContext, t: Translator) -> Non
 
 @router.callback_query(RegAction.filter(F.action == "add_member"), Registration.members)
 async def add_member_pressed(query: CallbackQuery, state: FSMContext, t: Translator) -> None:
-    await query.answer()
     await drop_buttons(query)
     members = (await state.get_data()).get("members", [])
     if len(members) >= registration.MAX_MEMBERS - 1:
@@ -330,11 +322,7 @@ async def add_member_pressed(query: CallbackQuery, state: FSMContext, t: Transla
 
 @router.message(Registration.member_name, F.text)
 async def got_member_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     data = await state.get_data()
     taken = {m["name"].casefold() for m in data.get("members", [])} | {
         str(data.get("name", "")).casefold()
@@ -365,7 +353,6 @@ async def got_relation(
         return
     members = [*data.get("members", []), {"name": name, "relation": callback_data.relation}]
     await state.update_data(members=members, pending_member=None)
-    await query.answer()
     await drop_buttons(query)
     assert isinstance(query.message, Message)
     await ask_members(query.message, state, t)
@@ -375,7 +362,6 @@ async def got_relation(
 async def members_done(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, t: Translator
 ) -> None:
-    await query.answer()
     await drop_buttons(query)
     assert isinstance(query.message, Message)
     await show_summary(query.message, state, session, t)
@@ -418,7 +404,6 @@ async def show_summary(
 async def restart(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, t: Translator
 ) -> None:
-    await query.answer()
     await drop_buttons(query)
     await state.set_data({})
     assert isinstance(query.message, Message)
@@ -442,15 +427,10 @@ async def confirm(
             registration.MemberDraft(m["name"], m.get("relation")) for m in data.get("members", [])
         ],
     )
-    try:
-        result = await registration.register_household(
-            session, clock, telegram_user_id=query.from_user.id, language=t.locale, draft=draft
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    result = await registration.register_household(
+        session, clock, telegram_user_id=query.from_user.id, language=t.locale, draft=draft
+    )
     await state.clear()
-    await query.answer()
     await drop_buttons(query)
     members = await directory.household_members(session, result.household.id)
     await edit_or_send(
@@ -462,3 +442,13 @@ async def confirm(
             count=len(members),
         ),
     )
+
+
+@router.callback_query(RegAction.filter(F.action == "confirm"))
+async def confirm_again(query: CallbackQuery, identity: Identity, t: Translator) -> None:
+    """Confirm pressed again after the registration was saved (say, its reply never
+    arrived): nothing is saved twice, and the resident is told where they stand."""
+    if identity.person is None:
+        raise DomainError("common.button_expired")
+    await query.answer(t("core.already_registered"), show_alert=True)
+    await drop_buttons(query)

@@ -147,10 +147,8 @@ async def report_chosen(
     if kind == "supplies":
         assert identity.person.household_id is not None
         if not await reports.isolated_members(session, identity.person.household_id):
-            await query.answer()
             await edit_or_send(query, t("reports.supplies_not_isolated"))
             return
-    await query.answer()
     await drop_buttons(query)
     await state.clear()
     await state.set_state(ReportFlow.step)
@@ -333,37 +331,30 @@ async def typed(
         await _typed_place(message, state, session, clock, identity, t, raw)
         return
     community = await _community_tz(session, identity)
-    try:
-        value: Any
-        if step.kind == "date":
-            value = parse_past_date(raw, local_today(clock, community)).isoformat()
-        elif step.kind == "name":
-            value = clean_name(raw)
-        elif step.kind == "names":
-            names = [
-                clean_name(n)
-                for n in clean_text(raw, step.max_len)
-                .replace("，", ",")
-                .replace("、", ",")
-                .split(",")
-                if n.strip()
-            ]
-            if not names:
-                raise ParseError("name.invalid")
-            value = names
-        elif step.kind == "text":
-            value = clean_text(raw, step.max_len, multiline=True)
-        elif step.kind == "phone":
-            value = parse_phone(raw)
-        elif step.kind == "temp":
-            value = str(parse_temperature(raw))
-        elif step.kind == "int":
-            value = parse_int_in_range(raw, 1, reports.STAY_MAX_DAYS)
-        else:  # pragma: no cover - every kind is handled above
-            raise ParseError("text.empty")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    value: Any
+    if step.kind == "date":
+        value = parse_past_date(raw, local_today(clock, community)).isoformat()
+    elif step.kind == "name":
+        value = clean_name(raw)
+    elif step.kind == "names":
+        names = [
+            clean_name(n)
+            for n in clean_text(raw, step.max_len).replace("，", ",").replace("、", ",").split(",")
+            if n.strip()
+        ]
+        if not names:
+            raise ParseError("name.invalid")
+        value = names
+    elif step.kind == "text":
+        value = clean_text(raw, step.max_len, multiline=True)
+    elif step.kind == "phone":
+        value = parse_phone(raw)
+    elif step.kind == "temp":
+        value = str(parse_temperature(raw))
+    elif step.kind == "int":
+        value = parse_int_in_range(raw, 1, reports.STAY_MAX_DAYS)
+    else:  # pragma: no cover - every kind is handled above
+        raise ParseError("text.empty")
     await _advance(message, state, session, identity, t, value)
 
 
@@ -437,7 +428,6 @@ async def place_page(
     if step is None or step.kind != "place" or callback_data.parent != data.get("place_parent"):
         await query.answer(t("common.button_expired"), show_alert=True)
         return
-    await query.answer()
     kind, index = str(data["kind"]), int(data["index"])
     await edit_or_send(
         query,
@@ -465,7 +455,6 @@ async def place_picked(
     if step is None or step.kind != "place" or place is None or not (in_list or candidate):
         await query.answer(t("reports.choice_invalid"), show_alert=True)
         return
-    await query.answer()
     assert isinstance(query.message, Message)
     children = gaz.children(place.code)
     if candidate or not children:
@@ -486,8 +475,59 @@ async def place_picked(
     )
 
 
-@router.callback_query(ReportCb.filter(), ReportFlow.step)
-async def step_button(
+# One handler per button of a step; a button that does not belong to the current step
+# (an old message, a forged press) reaches `step_button_invalid`.
+
+
+async def _step(state: FSMContext, identity: Identity) -> tuple[dict[str, Any], Step]:
+    step = await _current_step(state)
+    if step is None or identity.person is None:
+        raise DomainError("common.button_expired")
+    return await state.get_data(), step
+
+
+def _message(query: CallbackQuery) -> Message:
+    if not isinstance(query.message, Message):
+        raise DomainError("common.button_expired")
+    return query.message
+
+
+@router.callback_query(ReportCb.filter(F.action == "back"), ReportFlow.step)
+async def step_back(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data, _ = await _step(state, identity)
+    index = int(data["index"])
+    if index == 0:
+        await state.clear()
+        await edit_or_send(query, t("reports.menu_title"), report_menu_markup(t))
+        return
+    await drop_buttons(query)
+    await state.update_data(index=index - 1, selected=[], candidates=[])
+    await ask(_message(query), state, session, identity, t)
+
+
+@router.callback_query(ReportCb.filter(F.action == "skip"), ReportFlow.step)
+async def step_skip(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    _, step = await _step(state, identity)
+    if not step.optional:
+        raise DomainError("reports.choice_invalid")
+    await drop_buttons(query)
+    await _advance(_message(query), state, session, identity, t, None)
+
+
+@router.callback_query(ReportCb.filter(F.action == "place_ok"), ReportFlow.step)
+async def step_place_ok(
     query: CallbackQuery,
     callback_data: ReportCb,
     state: FSMContext,
@@ -495,76 +535,87 @@ async def step_button(
     identity: Identity,
     t: Translator,
 ) -> None:
-    data = await state.get_data()
-    step = await _current_step(state)
-    if step is None or identity.person is None:
-        await query.answer(t("common.button_expired"), show_alert=True)
-        return
-    assert isinstance(query.message, Message)
-    action, value = callback_data.action, callback_data.value
-    if action == "back":
-        index = int(data["index"])
-        await query.answer()
-        if index == 0:
-            await state.clear()
-            await edit_or_send(query, t("reports.menu_title"), report_menu_markup(t))
-            return
-        await drop_buttons(query)
-        await state.update_data(index=index - 1, selected=[], candidates=[])
-        await ask(query.message, state, session, identity, t)
-        return
-    if action == "skip" and step.optional:
-        await query.answer()
-        await drop_buttons(query)
-        await _advance(query.message, state, session, identity, t, None)
-        return
-    if action == "place_ok" and step.kind == "place":
-        gaz = Gazetteer.load()
-        if value != data.get("place_parent") or gaz.get(value) is None:
-            await query.answer(t("reports.choice_invalid"), show_alert=True)
-            return
-        await query.answer()
-        await edit_or_send(query, t("reports.place_chosen", place=gaz.full_name(value, t.locale)))
-        await _advance(query.message, state, session, identity, t, value)
-        return
-    if action == "pick" and step.kind in ("choice", "member"):
-        valid = (
-            set(step.options)
-            if step.kind == "choice"
-            else {str(pid) for pid, _ in await _members(session, identity)}
-        )
-        if value not in valid:
-            await query.answer(t("reports.choice_invalid"), show_alert=True)
-            return
-        await query.answer()
-        await drop_buttons(query)
-        await _advance(query.message, state, session, identity, t, value)
-        return
-    if action in ("toggle", "done") and step.kind == "multi":
-        options = {v for v, _ in await _multi_options(session, identity, t, step)}
-        selected = [s for s in data.get("selected", []) if s in options]
-        if action == "toggle":
-            if value not in options:
-                await query.answer(t("reports.choice_invalid"), show_alert=True)
-                return
-            selected = (
-                [s for s in selected if s != value] if value in selected else [*selected, value]
-            )
-            await state.update_data(selected=selected)
-            await query.answer()
-            back = _back_row(t, int(data["index"]))
-            markup = await _multi_markup(session, identity, t, step, selected, back)
-            if markup is not None:
-                await query.message.edit_reply_markup(reply_markup=markup)
-            return
-        if not selected:
-            await query.answer(t("reports.choose_one"), show_alert=True)
-            return
-        await query.answer()
-        await drop_buttons(query)
-        await _advance(query.message, state, session, identity, t, selected)
-        return
-    await query.answer(t("reports.choice_invalid"), show_alert=True)
+    data, step = await _step(state, identity)
+    gaz = Gazetteer.load()
+    value = callback_data.value
+    if step.kind != "place" or value != data.get("place_parent") or gaz.get(value) is None:
+        raise DomainError("reports.choice_invalid")
+    await edit_or_send(query, t("reports.place_chosen", place=gaz.full_name(value, t.locale)))
+    await _advance(_message(query), state, session, identity, t, value)
+
+
+@router.callback_query(ReportCb.filter(F.action == "pick"), ReportFlow.step)
+async def step_pick(
+    query: CallbackQuery,
+    callback_data: ReportCb,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    _, step = await _step(state, identity)
+    if step.kind == "choice":
+        valid = set(step.options)
+    elif step.kind == "member":
+        valid = {str(pid) for pid, _ in await _members(session, identity)}
+    else:
+        valid = set()
+    if callback_data.value not in valid:
+        raise DomainError("reports.choice_invalid")
+    await drop_buttons(query)
+    await _advance(_message(query), state, session, identity, t, callback_data.value)
+
+
+@router.callback_query(ReportCb.filter(F.action == "toggle"), ReportFlow.step)
+async def step_toggle(
+    query: CallbackQuery,
+    callback_data: ReportCb,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data, step = await _step(state, identity)
+    value = callback_data.value
+    options = (
+        {v for v, _ in await _multi_options(session, identity, t, step)}
+        if step.kind == "multi"
+        else set()
+    )
+    if value not in options:
+        raise DomainError("reports.choice_invalid")
+    selected = [s for s in data.get("selected", []) if s in options]
+    selected = [s for s in selected if s != value] if value in selected else [*selected, value]
+    await state.update_data(selected=selected)
+    back = _back_row(t, int(data["index"]))
+    markup = await _multi_markup(session, identity, t, step, selected, back)
+    if markup is not None:
+        await _message(query).edit_reply_markup(reply_markup=markup)
+
+
+@router.callback_query(ReportCb.filter(F.action == "done"), ReportFlow.step)
+async def step_done(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    data, step = await _step(state, identity)
+    if step.kind != "multi":
+        raise DomainError("reports.choice_invalid")
+    options = {v for v, _ in await _multi_options(session, identity, t, step)}
+    selected = [s for s in data.get("selected", []) if s in options]
+    if not selected:
+        raise DomainError("reports.choose_one")
+    await drop_buttons(query)
+    await _advance(_message(query), state, session, identity, t, selected)
+
+
+@router.callback_query(ReportCb.filter(), ReportFlow.step)
+async def step_button_invalid(query: CallbackQuery, state: FSMContext, identity: Identity) -> None:
+    await _step(state, identity)
+    raise DomainError("reports.choice_invalid")
 
 
 # ---------------------------------------------------------------- summary and submit
@@ -626,7 +677,6 @@ async def back_from_summary(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    await query.answer()
     await drop_buttons(query)
     await state.update_data(index=len(STEPS[str(data["kind"])]) - 1, selected=[])
     assert isinstance(query.message, Message)
@@ -659,7 +709,6 @@ async def confirm(
         await query.answer(t("common.button_expired"), show_alert=True)
         return
     await state.clear()
-    await query.answer()
     await drop_buttons(query)
     names = {
         p.id: p.name for p in await directory.household_members(session, person.household_id or 0)
@@ -676,6 +725,14 @@ async def confirm(
             case_id=result.case.id if result.case else None,
         ),
     )  # fmt: skip
+
+
+@router.callback_query(ReportCb.filter(F.action == "confirm"))
+async def confirm_again(query: CallbackQuery, t: Translator) -> None:
+    """Submit pressed again after the report was saved (say, its reply never arrived):
+    nothing is saved twice, and the resident is told so."""
+    await query.answer(t("core.already_submitted"), show_alert=True)
+    await drop_buttons(query)
 
 
 async def _submit(
@@ -799,7 +856,6 @@ async def me(
 async def me_from_menu(
     query: CallbackQuery, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
 ) -> None:
-    await query.answer()
     if not identity.is_registered:
         await edit_or_send(query, t("reports.register_first"))
         return

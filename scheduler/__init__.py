@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,7 @@ class JobContext:
     clock: Clock
     settings: Settings
     catalog: Catalog
+    on_tick: Callable[[datetime], None] | None = None  # metrics: when the last tick ran
 
 
 PeriodicTask = Callable[[JobContext], Awaitable[object]]
@@ -55,7 +57,15 @@ def periodic_tasks() -> list[tuple[str, PeriodicTask]]:
         ("public_posts", daily_public_posts),
         ("coverage_reminders", coverage_reminders),
         ("daily_charts", daily_charts),
+        ("inbox_purge", purge_inbox),
     ]
+
+
+async def purge_inbox(ctx: JobContext) -> None:
+    """Handled updates are kept a day (bot/core/inbox.py), then forgotten."""
+    from bot.core import inbox
+
+    await inbox.purge(ctx.sessionmaker, ctx.clock)
 
 
 async def realert_cases(ctx: JobContext) -> None:
@@ -73,15 +83,22 @@ async def tick(ctx: JobContext) -> None:
             await task(ctx)
         except Exception:
             log.exception("periodic task %s failed", name)
+    if ctx.on_tick is not None:
+        ctx.on_tick(ctx.clock.now())
 
 
-def build_scheduler(ctx: JobContext) -> AsyncIOScheduler:
+async def _tick_holding(ctx: JobContext, running: asyncio.Lock) -> None:
+    async with running:
+        await tick(ctx)
+
+
+def build_scheduler(ctx: JobContext, running: asyncio.Lock | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        tick,
+        _tick_holding,
         "interval",
         seconds=TICK_SECONDS,
-        args=[ctx],
+        args=[ctx, running or asyncio.Lock()],
         id="tick",
         max_instances=1,
         coalesce=True,
@@ -91,8 +108,10 @@ def build_scheduler(ctx: JobContext) -> AsyncIOScheduler:
 
 
 async def run_ticks(ctx: JobContext, stop: asyncio.Event) -> None:
-    """The scheduler's loop for one process (the leader): tick until stopped."""
-    scheduler = build_scheduler(ctx)
+    """The scheduler's loop for one process (the leader): tick until stopped; a tick
+    that is running when the stop comes finishes first (a graceful stop)."""
+    running = asyncio.Lock()
+    scheduler = build_scheduler(ctx, running)
     scheduler.start()
     job = scheduler.get_job("tick")
     if job is not None:
@@ -100,4 +119,6 @@ async def run_ticks(ctx: JobContext, stop: asyncio.Event) -> None:
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.pause()  # no new tick; the one in progress, if any, finishes
+        async with running:
+            scheduler.shutdown(wait=False)

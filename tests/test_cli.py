@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from bot.cli import main
+from bot.db.migrate import alembic_config
 
 DEMO = Path(__file__).parents[1] / "bot" / "demo" / "register.csv"
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +66,10 @@ def test_setup_creates_a_community_once(
     assert main(args) == 0
     assert "households: 0 created" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
-    assert "up to date" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        f"database sqlite+aiosqlite:///{tmp_path / 'cg.db'} already at revision "
+        f"{HEAD} (latest): nothing to do\n"
+    )
 
 
 def test_setup_rejects_a_bad_csv(
@@ -72,11 +78,16 @@ def test_setup_rejects_a_bad_csv(
     bad = tmp_path / "bad.csv"
     bad.write_text("compound,building,room\n阳光花园,1栋,101\n", encoding="utf-8")
     assert main(["setup", "--csv", str(bad), "--community", "x"]) == 2
-    assert "missing column(s) unit" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "community-guard: bad.csv: line 1: missing column(s) unit — expected headers: "
+        "unit (单元/单元号)\n"
+    )
     empty_cell = tmp_path / "empty.csv"
     empty_cell.write_text("compound,building,unit,room\n阳光花园,,1单元,101\n", encoding="utf-8")
     assert main(["setup", "--csv", str(empty_cell), "--community", "x"]) == 2
-    assert "empty.csv:2: empty building" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "community-guard: empty.csv: line 2, column B (building): empty\n"
+    )
 
 
 def test_unreachable_telegram_is_one_line(

@@ -652,6 +652,20 @@ class ImportBatch(Base):
     applied_at: Mapped[datetime | None]
 
 
+class InboxUpdate(Base):
+    """An update received from Telegram, stored before it is acknowledged (the next
+    getUpdates offset, or the webhook's 200) and marked done in the transaction of the
+    handler that processed it. Rows not done are replayed at start (bot/core/inbox.py)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "done_at", "update_id"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
 class LeaderTerm(Base):
     """The leader's fencing token (issue 17): one row, whose `epoch` a new leader
     increments when it takes the advisory lock. The sender's claim statement only

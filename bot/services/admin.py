@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Building, Compound, Grid, Person, Role, RoleGrant, ScopeType
-from bot.parsing import ParseError, clean_text, parse_phone
-from bot.services import audit
+from bot.parsing import ParseError, clean_text, parse_id, parse_phone
+from bot.services import audit, directory
 from bot.services.errors import DomainError
 from bot.services.identity import ensure_staff_person, grant_role, placeholder_name, revoke_role
 
@@ -34,6 +34,7 @@ async def parse_role_args(session: AsyncSession, community_id: int, text: str) -
     words = text.split()
     if len(words) < 2 or not words[0].lstrip("-").isdigit():
         raise DomainError("admin.role_usage")
+    user_id = parse_id(words[0])
     try:
         role = Role(words[1].lower())
     except ValueError as exc:
@@ -41,17 +42,17 @@ async def parse_role_args(session: AsyncSession, community_id: int, text: str) -
     scope_word = words[2].lower() if len(words) > 2 else "community"
     name = " ".join(words[3:])
     if scope_word == "community" and not name:
-        return RoleArgs(int(words[0]), role, ScopeType.COMMUNITY, community_id, "")
+        return RoleArgs(user_id, role, ScopeType.COMMUNITY, community_id, "")
     if scope_word == "compound" and name:
         compound = await _compound(session, community_id, name)
-        return RoleArgs(int(words[0]), role, ScopeType.COMPOUND, compound.id, compound.name)
+        return RoleArgs(user_id, role, ScopeType.COMPOUND, compound.id, compound.name)
     if scope_word == "grid" and name:
         grid = await session.scalar(
             select(Grid).where(Grid.community_id == community_id, Grid.name == name)
         )
         if grid is None:
             raise DomainError("admin.grid_unknown", name=name)
-        return RoleArgs(int(words[0]), role, ScopeType.GRID, grid.id, grid.name)
+        return RoleArgs(user_id, role, ScopeType.GRID, grid.id, grid.name)
     raise DomainError("admin.role_usage")
 
 
@@ -176,12 +177,29 @@ async def import_grids_csv(
 ) -> int:
     """CSV with columns compound,building,grid. All rows are checked before the change
     is kept (the caller's transaction rolls back on error). Returns the rows applied."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+    from bot.services.register_file import RegisterFileError, canonical_header, decode_text
+
+    try:  # UTF-8 with or without BOM, GBK/GB18030 (Excel on Chinese Windows), UTF-16
+        text = decode_text(data)
+    except RegisterFileError as exc:
         raise DomainError("admin.csv_invalid", line=0) from exc
     reader = csv.DictReader(io.StringIO(text))
-    fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
+    try:
+        # Chinese or English headers: 小区/compound, 楼栋/building, 网格/grid.
+        reader.fieldnames = [canonical_header(f or "") for f in reader.fieldnames or []]
+        return await _import_grid_rows(session, clock, reader, community_id, actor)
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072)
+        raise DomainError("core.csv_field_too_long", line=reader.line_num + 1) from exc
+
+
+async def _import_grid_rows(
+    session: AsyncSession,
+    clock: Clock,
+    reader: csv.DictReader[str],
+    community_id: int,
+    actor: Person | None,
+) -> int:
+    fields = set(reader.fieldnames or [])
     if not {"compound", "building", "grid"} <= fields:
         raise DomainError("admin.csv_columns")
     count = 0
@@ -241,8 +259,5 @@ async def set_compound(
 
 
 async def list_compounds(session: AsyncSession, community_id: int) -> list[Compound]:
-    return list(
-        await session.scalars(
-            select(Compound).where(Compound.community_id == community_id).order_by(Compound.name)
-        )
-    )
+    """Kept for callers of the old name: the one listing is `directory.list_compounds`."""
+    return await directory.list_compounds(session, community_id)

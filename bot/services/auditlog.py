@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, Person
-from bot.parsing import ParseError
+from bot.parsing import ParseError, parse_id
 from bot.services.staffscope import parse_day_range, utc_bounds
 
 PAGE_SIZE = 10
@@ -44,6 +44,8 @@ def parse_filter(args: str, today: date) -> AuditFilter:
             except ParseError as exc:
                 if exc.code == "date.future":
                     raise
+        if token.isdigit():
+            parse_id(token)  # an id that cannot exist is said so, not sent to the database
         person.append(token)
     return AuditFilter(" ".join(person), first, last)
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, local_now, local_today
+from bot.clock import Clock, local_days_utc, local_now, local_today
 from bot.db.models import (
     Case,
     CheckIn,
@@ -46,8 +46,7 @@ async def daily_series(
     first = last - timedelta(days=7 * weeks - 1)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     series = DailySeries(days)
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    start, end = local_days_utc(first, last, community.timezone)
     index = {d: i for i, d in enumerate(days)}
     returns = [0] * len(days)
     for created in await session.scalars(

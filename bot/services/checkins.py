@@ -46,6 +46,7 @@ from bot.db.models import (
     Person,
     Unit,
 )
+from bot.parsing import parse_id
 from bot.services import audit, outbox
 from bot.services.cases import open_case
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -220,18 +221,8 @@ class PromptMarkup:
 
 
 async def _enqueue_many(session: AsyncSession, clock: Clock, rows: list[dict[str, Any]]) -> int:
-    """Bulk `outbox.enqueue`: one statement, idempotent by dedup_key."""
-    if not rows:
-        return 0
-    now = clock.now()
-    for row in rows:
-        row.setdefault("is_group", False)
-        row.setdefault("method", "sendMessage")
-        row.setdefault("pin", False)
-        row.setdefault("notice_id", None)
-        row.setdefault("case_id", None)
-        row.update(status=DeliveryStatus.PENDING.value, attempts=0, not_before=now, created_at=now)
-    return await _insert_ignoring_conflicts(session, Delivery.__table__, rows, ["dedup_key"])
+    """Kept for callers of the old name: the one writer is `outbox.enqueue_many`."""
+    return await outbox.enqueue_many(session, clock, rows)
 
 
 async def _insert_ignoring_conflicts(
@@ -900,7 +891,7 @@ async def find_isolations(
     )
     query = query.strip()
     if query.isdigit():
-        statement = statement.where(Person.id == int(query))
+        statement = statement.where(Person.id == parse_id(query))
     else:
         statement = statement.where(Person.name.contains(query, autoescape=True))
     return [(i, p) for i, p in await session.execute(statement.limit(10))]

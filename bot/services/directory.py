@@ -61,23 +61,28 @@ def read_register_csv(path: Path) -> list[dict[str, str]]:
     """Read and check a register CSV (UTF-8, with or without BOM)."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        header = [h.strip().lower() for h in reader.fieldnames or []]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise RegisterFileError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = []
-        for line, raw in enumerate(reader, start=2):
-            row = {
-                (k or "").strip().lower(): (v or "").strip()
-                for k, v in raw.items()
-                if k is not None
-            }
-            for column in REQUIRED_COLUMNS:
-                if not row.get(column):
-                    raise RegisterFileError(f"{path}:{line}: empty {column}")
-                if len(row[column]) > 40:
-                    raise RegisterFileError(f"{path}:{line}: {column} longer than 40 characters")
-            rows.append(row)
+        try:
+            return _register_rows(path, reader)
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072)
+            raise RegisterFileError(f"{path}:{reader.line_num + 1}: {exc}") from None
+
+
+def _register_rows(path: Path, reader: csv.DictReader[str]) -> list[dict[str, str]]:
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise RegisterFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = []
+    for line, raw in enumerate(reader, start=2):
+        row = {
+            (k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None
+        }
+        for column in REQUIRED_COLUMNS:
+            if not row.get(column):
+                raise RegisterFileError(f"{path}:{line}: empty {column}")
+            if len(row[column]) > 40:
+                raise RegisterFileError(f"{path}:{line}: {column} longer than 40 characters")
+        rows.append(row)
     if not rows:
         raise RegisterFileError(f"{path}: no rows")
     return rows

@@ -37,7 +37,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.parsing import ParseError, clean_text, parse_date
-from bot.services import audit, outbox
+from bot.services import audit, directory, outbox
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import MESSAGES_DIR, Catalog, normalise_locale
@@ -115,13 +115,8 @@ def clean_notice_text(text: str, *, caption: bool = False) -> str:
 
 
 async def compounds_of(session: AsyncSession, community_id: int) -> list[Compound]:
-    return list(
-        (
-            await session.scalars(
-                select(Compound).where(Compound.community_id == community_id).order_by(Compound.id)
-            )
-        ).all()
-    )
+    """Kept for callers of the old name: the one listing is `directory.list_compounds`."""
+    return await directory.list_compounds(session, community_id)
 
 
 _TIME = re.compile(r"^(\d{1,2})[:：点時时](\d{2})?分?$")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,8 +69,7 @@ async def enqueue(
 ) -> bool:
     """Add one delivery unless one with the same `dedup_key` exists. Returns whether
     a row was added. Safe under concurrency (INSERT … ON CONFLICT DO NOTHING)."""
-    now = clock.now()
-    values = {
+    row = {
         "kind": kind,
         "chat_id": chat_id,
         "is_group": is_group,
@@ -82,18 +81,47 @@ async def enqueue(
         "checkin_id": checkin_id,
         "person_id": person_id,
         "pin": pin,
-        "status": DeliveryStatus.PENDING.value,
-        "attempts": 0,
-        "not_before": not_before or now,
-        "created_at": now,
+        "not_before": not_before,
     }
+    return await enqueue_many(session, clock, [row]) == 1
+
+
+#: Columns a row given to `enqueue_many` may leave out, and their values.
+_OPTIONAL: dict[str, Any] = {
+    "is_group": False,
+    "method": "sendMessage",
+    "pin": False,
+    "notice_id": None,
+    "case_id": None,
+    "checkin_id": None,
+    "person_id": None,
+    "not_before": None,
+}
+
+
+async def enqueue_many(session: AsyncSession, clock: Clock, rows: list[dict[str, Any]]) -> int:
+    """The one outbox writer: add deliveries (kind, chat_id, payload, dedup_key, and any
+    of `_OPTIONAL`), skipping those whose `dedup_key` exists; returns how many were
+    added. One statement for many rows (RETURNING lets SQLAlchemy batch them into
+    multi-row VALUES on SQLite and PostgreSQL); a concurrent run adds nothing twice."""
+    if not rows:
+        return 0
+    now = clock.now()
+    values = []
+    for row in rows:
+        full = {**_OPTIONAL, **row}
+        full["not_before"] = full["not_before"] or now
+        full.update(status=DeliveryStatus.PENDING.value, attempts=0, created_at=now)
+        values.append(full)
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Core (not ORM) insert: rows skipped on conflict simply return nothing.
+    table = cast(Table, Delivery.__table__)
     statement = (
-        insert(Delivery).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
+        insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
     )
-    result = await session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    result = await session.execute(statement, values)
+    return len(result.all())
 
 
 async def find(session: AsyncSession, dedup_key: str) -> Delivery | None:

@@ -11,14 +11,13 @@ Zero is shown as 0 (it identifies nobody). No names, rooms or buildings, ever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, local_now
+from bot.clock import Clock, local_days_utc, local_now
 from bot.db.models import (
     Building,
     Community,
@@ -55,8 +54,8 @@ def shown(count: int, minimum: int) -> int | None:
 
 
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), ZoneInfo(tz)).astimezone(UTC)
-    return start, start + timedelta(days=1)
+    """One local day in UTC (bot.clock.local_days_utc: right on the days clocks change)."""
+    return local_days_utc(day, day, tz)
 
 
 def _in_compound_household(compound_id: int) -> Any:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, local_today
+from bot.clock import Clock, local_days_utc, local_today
 from bot.db.models import Community, Compound, Grid, Role, ScopeType
 from bot.parsing import ParseError, parse_date
 from bot.services.errors import DomainError, NotAllowed
@@ -89,12 +88,8 @@ def split_range_and_name(args: str, clock: Clock, tz: str) -> tuple[date, date, 
     return first, last, rest.strip()
 
 
-def utc_bounds(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
-    """The UTC instants [start of `first`, start of the day after `last`) in zone `tz`."""
-    zone = ZoneInfo(tz)
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
-    return start, end
+#: Kept for callers of the old name: see bot.clock.local_days_utc.
+utc_bounds = local_days_utc
 
 
 async def compound_by_name(session: AsyncSession, community_id: int, name: str) -> Compound:

@@ -197,6 +197,9 @@ async def test_grid_csv_import_is_all_or_nothing_and_admin_only(
     bad = "compound,building,grid\n幸福里,A座,第一网格\n阳光花园,99栋,第一网格\n".encode()
     assert "没有“99栋”" in await upload(admin, bad)
     assert "第 3 行" in await upload(admin, "compound,building,grid\n幸福里,A座,新\n,,\n".encode())
+    # As Excel on Chinese Windows saves it: GBK, Chinese headers.
+    chinese = "小区,楼栋,网格\r\n幸福里,A座,第三网格\r\n".encode("gbk")
+    assert await upload(admin, chinese) == "✅ 已导入 1 行网格划分。"
     async with sessionmaker() as session:
         building = await session.scalar(select(Building).where(Building.name == "A座"))
         assert building is not None and building.grid_id == community.grid_ids["第三网格"]

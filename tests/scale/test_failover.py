@@ -9,9 +9,10 @@ with SIGKILL twice, at random points. Then:
 
 - no update lost: every resident's conversation ends with the exact summary and the
   registration is stored once;
-- no FSM step lost or applied twice: a reply is repeated only for an update whose POST
-  failed because its process was killed (Telegram re-delivers such an update; that is
-  the documented in-flight window of the webhook);
+- no FSM step lost or applied twice: every update is stored in the inbox before the
+  200; one acknowledged by a process that is then killed is replayed by the leader's
+  inbox sweep, and a handling already committed elsewhere is skipped, so every
+  resident receives the same messages;
 - every delivery is done; a chat receives a notice twice only within the sender's
   in-flight window (at most `concurrency` rows per kill);
 - the broadcast never exceeds 30 messages in any one-second window, across the
@@ -43,7 +44,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
-from bot.db.models import Delivery, LeaderTerm, Person
+from bot.db.models import Delivery, InboxUpdate, LeaderTerm, Person
 from bot.double import BotApiDouble, RateLimits
 from bot.services import outbox
 from tests.support.chat import TOKEN, ChatUser
@@ -76,9 +77,12 @@ class Poster:
     """Delivers updates like Telegram does: POST to the webhook, and on no answer (a
     killed process) post the same update again until some process says 200."""
 
-    def __init__(self, double: BotApiDouble, url: str) -> None:
+    def __init__(
+        self, double: BotApiDouble, url: str, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
         self.double = double
         self.url = url
+        self.sessionmaker = sessionmaker
         self.retried: set[int] = set()
         self.retried_users: set[int] = set()
         self.posted = 0
@@ -101,13 +105,33 @@ class Poster:
                     ) as response,
                 ):
                     if response.status == 200:
-                        return
+                        break
             except (aiohttp.ClientError, TimeoutError):
                 pass
             self.retried.add(update_id)
             event = body.get("message") or body.get("callback_query") or {}
             self.retried_users.add(int(event.get("from", {}).get("id", 0)))
             assert time.monotonic() < deadline, f"update {update_id} never accepted"
+            await asyncio.sleep(0.2)
+        # Accepted = stored in the inbox; handled = marked done (by this process, or by
+        # the leader's sweep when the process died), then its replies have arrived.
+        while True:
+            async with self.sessionmaker() as session:
+                done = await session.scalar(
+                    select(InboxUpdate.done_at).where(InboxUpdate.update_id == update_id)
+                )
+            if done is not None:
+                break
+            assert time.monotonic() < deadline, f"update {update_id} never handled"
+            await asyncio.sleep(0.2)
+        chat = int((body.get("message") or body["callback_query"]["message"])["chat"]["id"])
+        seen, quiet = -1, 0
+        while quiet < 3:
+            now = len(self.double.messages(chat)) + sum(
+                len(getattr(c, "edited", ())) for c in self.double.calls
+            )
+            quiet = quiet + 1 if now == seen else 0
+            seen = now
             await asyncio.sleep(0.2)
 
 
@@ -126,10 +150,7 @@ class PostingDouble:
 
 
 def summary(name: str, phone: str, address: str) -> str:
-    return (
-        f"请确认登记信息\n\n住址：{address}\n姓名：{name}\n手机：{phone}\n"
-        "家庭成员（不使用 Telegram）：无"
-    )
+    return f"请确认登记信息\n\n住址：{address}\n姓名：{name}\n手机：{phone}\n家庭成员：无需代报"
 
 
 async def register(user: ChatUser, index: int, room_key: str) -> list[str]:
@@ -230,7 +251,7 @@ async def _scenario(
 ) -> None:
     started = time.monotonic()
     first = await wait_new_leader(sessionmaker, 0, timeout=60)
-    poster = Poster(double, f"http://127.0.0.1:{port}/telegram/webhook")
+    poster = Poster(double, f"http://127.0.0.1:{port}/telegram/webhook", sessionmaker)
     posting = PostingDouble(double, poster)
 
     # The outbox: a broadcast and a day's check-in prompts (due over the next seconds).

@@ -75,10 +75,8 @@ class RunningBot:
         if self.app is None:
             return
         app, self.app = self.app, None
-        with contextlib.suppress(RuntimeError, TimeoutError):
-            await asyncio.wait_for(app.dispatcher.stop_polling(), timeout=10)
+        app.request_stop()  # graceful: handlers in flight finish, polling returns
         if self._polling is not None:
-            self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._polling, timeout=10)
         await app.close()

@@ -1,7 +1,7 @@
 """leader_terms: the leader's fencing epoch (issue 17)
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0009
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from bot.db.types import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | None = "0014"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,99 @@
+"""The inbox: updates survive a kill -9 between their acknowledgement and their commit.
+
+Polling acknowledges an update by asking for the next offset; a webhook by answering
+200. Both happen before the handler has finished, so each update is first stored here
+(one short transaction per batch), then acknowledged, then handled. The handler's own
+transaction marks the row done (DbSessionMiddleware), so "done" commits with what the
+handler saved. At start, rows not done are replayed in order before polling begins.
+Done rows are purged after a day.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from aiogram.types import Update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.db.models import InboxUpdate
+
+log = logging.getLogger(__name__)
+
+KEEP_DONE = timedelta(days=1)
+
+
+async def store(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, updates: Sequence[Update]
+) -> None:
+    """Store received updates (a row already there is left alone: Telegram may send an
+    update again when its acknowledgement was lost)."""
+    if not updates:
+        return
+    now = clock.now()
+    rows = [
+        {
+            "update_id": u.update_id,
+            "payload": u.model_dump(mode="json", exclude_none=True, exclude_unset=True),
+            "received_at": now,
+        }
+        for u in updates
+    ]
+    async with sessionmaker.begin() as session:
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(InboxUpdate).values(rows).on_conflict_do_nothing(index_elements=["update_id"])
+        )
+
+
+async def is_done(session: AsyncSession, update_id: int) -> bool:
+    done = await session.scalar(
+        select(InboxUpdate.done_at).where(InboxUpdate.update_id == update_id)
+    )
+    return done is not None
+
+
+async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> bool:
+    """Within the handler's transaction: the update counts as handled when it commits.
+
+    False when another handling of this update already committed it done. On
+    PostgreSQL the UPDATE waits for the row lock of a handling in flight in another
+    process (several processes, a replay), so exactly one of them goes on."""
+    result = await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.update_id == update_id, InboxUpdate.done_at.is_(None))
+        .values(done_at=clock.now())
+    )
+    if getattr(result, "rowcount", 1):
+        return True
+    # Not stored at all (the inbox was unreachable when it arrived): handle it.
+    return not await is_done(session, update_id)
+
+
+async def pending(
+    sessionmaker: async_sessionmaker[AsyncSession], *, received_before: datetime | None = None
+) -> list[dict[str, object]]:
+    """Payloads of the updates not handled yet, oldest first (only those received
+    before `received_before`, when given)."""
+    query = select(InboxUpdate.payload).where(InboxUpdate.done_at.is_(None))
+    if received_before is not None:
+        query = query.where(InboxUpdate.received_at < received_before)
+    async with sessionmaker() as session:
+        rows = await session.scalars(query.order_by(InboxUpdate.update_id))
+        return list(rows)
+
+
+async def purge(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> int:
+    async with sessionmaker.begin() as session:
+        result = await session.execute(
+            delete(InboxUpdate).where(
+                InboxUpdate.done_at.is_not(None), InboxUpdate.done_at < clock.now() - KEEP_DONE
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
