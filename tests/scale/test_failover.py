@@ -153,7 +153,19 @@ def summary(name: str, phone: str, address: str) -> str:
     return f"请确认登记信息\n\n住址：{address}\n姓名：{name}\n手机：{phone}\n家庭成员：无需代报"
 
 
-async def register(user: ChatUser, index: int, room_key: str) -> list[str]:
+async def register(user: ChatUser, index: int, room_key: str, lost: list[int]) -> list[str]:
+    """Walk the registration; a reply lost to a kill between the handler's commit and
+    its Bot API call (the core's documented window: the step is saved, the user sees
+    nothing) makes the resident start again with /start, as a person would."""
+    for _ in range(3):
+        try:
+            return await _walk(user, index, room_key)
+        except LookupError:
+            lost.append(user.id)
+    raise AssertionError(f"resident {user.id} could not register")
+
+
+async def _walk(user: ChatUser, index: int, room_key: str) -> list[str]:
     compound, building, unit, room = room_key.split("/")
     await user.send("/start")
     await user.press("同意")
@@ -281,7 +293,8 @@ async def _scenario(
     walkers = [ChatUser(posting, double.user(700_000 + i, f"W{i}")) for i in range(len(rooms))]  # type: ignore[arg-type]
     for walker in walkers:
         double.private_chat(walker.user)
-    walks = asyncio.gather(*(register(w, i, rooms[i]) for i, w in enumerate(walkers)))
+    lost: list[int] = []
+    walks = asyncio.gather(*(register(w, i, rooms[i], lost) for i, w in enumerate(walkers)))
 
     failovers: list[float] = []
     epoch, pid = first
@@ -339,7 +352,7 @@ async def _scenario(
         f"\nscale: {WORKERS} workers, failovers {[round(f, 1) for f in failovers]} s, "
         f"{len(readers)} deliveries ({duplicates} duplicate), peak {peak}/s, "
         f"{poster.posted} posts for {len(double.updates)} updates "
-        f"({len(poster.retried)} re-delivered), {elapsed:.0f} s"
+        f"({len(poster.retried)} re-delivered, {len(lost)} replies lost), {elapsed:.0f} s"
     )
 
     assert all(f < 15 for f in failovers), failovers
@@ -357,7 +370,9 @@ async def _scenario(
     # except (possibly) one whose update was in a killed process and re-delivered.
     counts = {w.id: len(double.messages(w.id)) for w in walkers}
     usual = Counter(counts.values()).most_common(1)[0][0]
-    assert {u for u, n in counts.items() if n != usual} <= poster.retried_users, counts
+    assert {u for u, n in counts.items() if n != usual} <= poster.retried_users | set(lost)
+    # At most the replies in flight in the killed process, at each of the two kills.
+    assert len(lost) <= 2 * (len(walkers) // WORKERS + 1), lost
     assert sorted(persons) == sorted(
         (w.id, f"居民{i:02d}", f"+86138001380{i:02d}") for i, w in enumerate(walkers)
     )
