@@ -16,9 +16,9 @@ def get_routers() -> list[Router]:
 
     names = [
         "where", "common", "myid", "privacy", "gate", "rounds", "registration", "profile",
-        "households", "groups", "reports", "cases", "admin", "checkin", "isolation_admin",
-        "monitoring", "notices", "ledger", "coverage", "audit", "charts", "downtime", "sealing",
-        "supplies", "care", "rosters", "fallback",
+        "households", "groups", "reports", "report_steps", "cases", "admin", "checkin",
+        "isolation_admin", "monitoring", "notices", "ledger", "coverage", "audit", "charts",
+        "downtime", "sealing", "supplies", "care", "rosters", "fallback",
     ]  # fmt: skip
     routers = []
     for name in names:

@@ -1,0 +1,690 @@
+"""Check-ins, the daily run: rows for the day, prompts, reminders, misses, releases.
+
+Split from bot/services/checkins.py (which re-exports every name)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from markupsafe import escape
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.clock import Clock, local_now
+from bot.db.models import (
+    Case,
+    CaseKind,
+    CheckIn,
+    CheckInStatus,
+    Community,
+    DataRequest,
+    Delivery,
+    DeliveryStatus,
+    Isolation,
+    IsolationStatus,
+    Person,
+)
+from bot.services import audit, outbox
+from bot.services.cases import open_case
+from bot.services.checkin_common import (
+    ANSWER_FEVER,
+    ANSWER_NORMAL,
+    ANSWER_OTHER,
+    ANSWERS,
+    PROMPT,
+    RELEASE,
+    REMINDER,
+    Recipient,
+    _chunks,
+    _insert,
+    parse_slot,
+    prompt_key,
+    recipients,
+    reminder_key,
+)
+from messages import Catalog
+
+# --------------------------------------------------------------------------- the daily run
+
+
+@dataclass
+class DailyRun:
+    """What one run did for one community (for logs, tests and the bench)."""
+
+    created: int = 0
+    missed: int = 0
+    prompted: int = 0
+    reminded: int = 0
+    released: int = 0
+    cases: list[int] = field(default_factory=list)
+
+
+class PromptMarkup:
+    """The prompt's buttons, rendered once per locale: building 50,000 prompts must
+    not render the same four labels 200,000 times."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        from bot.presentation.callbacks import CheckinCb
+
+        self.catalog = catalog
+        self._labels: dict[str, dict[str, str]] = {}
+        self._json: dict[str, str] = {}
+        # "ci:normal:0" -> "ci:normal:" + id: aiogram's packing, without a model per row.
+        self._prefix = {
+            a: CheckinCb(answer=a, checkin_id=0).pack()[:-1] for a in (*ANSWERS, "type")
+        }
+
+    def json(self, locale: str, checkin_id: int) -> str:
+        """The same markup as JSON text, from a per-locale template (no dicts per row)."""
+        shell = self._json.get(locale)
+        if shell is None:
+            shell = self._json[locale] = json.dumps(self(locale, -1), ensure_ascii=False)
+        return shell.replace(':-1"', f':{checkin_id}"')
+
+    def __call__(self, locale: str, checkin_id: int) -> dict[str, Any]:
+        labels = self._labels.get(locale)
+        if labels is None:
+            labels = {
+                key: self.catalog.render(locale, f"checkin.button_{key}")
+                for key in ("normal", "fever", "other", "type")
+            }
+            self._labels[locale] = labels
+
+        def button(key: str, answer: str) -> dict[str, str]:
+            return {"text": labels[key], "callback_data": f"{self._prefix[answer]}{checkin_id}"}
+
+        return {
+            "inline_keyboard": [
+                [button("normal", ANSWER_NORMAL)],
+                [button("fever", ANSWER_FEVER), button("other", ANSWER_OTHER)],
+                [button("type", "type")],
+            ]
+        }
+
+
+async def _enqueue_many(session: AsyncSession, clock: Clock, rows: list[dict[str, Any]]) -> int:
+    """Kept for callers of the old name: the one writer is `outbox.enqueue_many`."""
+    return await outbox.enqueue_many(session, clock, rows)
+
+
+async def _insert_ignoring_conflicts(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], keys: list[str]
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING for many rows; returns how many were inserted.
+
+    RETURNING makes SQLAlchemy batch the rows into multi-row VALUES statements
+    ("insertmanyvalues", 1000 rows a statement) on both SQLite and PostgreSQL instead
+    of one round trip per row; a concurrent run inserts nothing twice."""
+    statement = (
+        _insert(session)(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+    )
+    result = await session.execute(statement, rows)
+    return len(result.all())
+
+
+async def prepare_checkins(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community
+) -> DailyRun:
+    """Create the check-in rows that are due (past days as MISSED, today's as PENDING
+    once the check-in time has passed) and queue today's prompts. Set-based: a few
+    statements whatever the number of isolations."""
+    run = DailyRun()
+    now_local = local_now(clock, community.timezone)
+    today = now_local.date()
+    zone = ZoneInfo(community.timezone)
+    in_community = select(Isolation.id).where(Isolation.community_id == community.id)
+
+    result = await session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.status == CheckInStatus.PENDING,
+            CheckIn.day < today,
+            CheckIn.isolation_id.in_(in_community),
+        )
+        .values(status=CheckInStatus.MISSED.value)
+        .execution_options(synchronize_session=False)
+    )
+    run.missed += int(getattr(result, "rowcount", 0) or 0)
+    # Yesterday's prompts that never went out (the bot was down) must not go out today.
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.kind.in_((PROMPT, REMINDER)),
+            Delivery.checkin_id.in_(
+                select(CheckIn.id).where(
+                    CheckIn.day < today, CheckIn.isolation_id.in_(in_community)
+                )
+            ),
+        )
+        .values(status=DeliveryStatus.CANCELLED.value)
+        .execution_options(synchronize_session=False)
+    )
+
+    last_due = today if now_local.time() >= community.checkin_time else today - timedelta(1)
+    # Only isolations without the row of their latest due day need work: an index
+    # lookup per isolation on (isolation_id, day), nothing when all is done already.
+    due_day = case((Isolation.end_date < last_due, Isolation.end_date), else_=literal(last_due))
+    needs_rows = and_(
+        Isolation.community_id == community.id,
+        Isolation.status == IsolationStatus.ACTIVE,
+        Isolation.start_date <= last_due,
+        ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
+    )
+    missing_ids = list(
+        await session.scalars(select(Isolation.id).where(needs_rows).order_by(Isolation.id))
+    )
+    now = clock.now()
+    latest_day = (
+        select(func.max(CheckIn.day))
+        .where(CheckIn.isolation_id == Isolation.id)
+        .correlate(Isolation)
+        .scalar_subquery()
+    )
+    # In chunks (ranges of ids: no long IN lists), yielding to the event loop in
+    # between: residents' answers keep being handled while 50,000 rows are prepared.
+    for chunk in _chunks(missing_ids, DAILY_CHUNK):
+        missing = (
+            await session.execute(
+                select(
+                    Isolation.id,
+                    Isolation.start_date,
+                    Isolation.end_date,
+                    Isolation.created_at,
+                    latest_day,
+                ).where(needs_rows, Isolation.id.between(chunk[0], chunk[-1]))
+            )
+        ).all()
+        last_days: dict[int, date] = {m[0]: m[4] for m in missing if m[4] is not None}
+        rows: list[tuple[int, date, int, str]] = []
+        pending, missed = CheckInStatus.PENDING.value, CheckInStatus.MISSED.value
+        for iso_id, start, end, created_at, _ in missing:
+            last_day = last_days.get(iso_id)
+            begin = last_day + timedelta(1) if last_day is not None else start
+            if last_day is None and created_at.date() >= start:  # cheap test first
+                begin = max(start, created_at.astimezone(zone).date())
+            upto = min(last_due, end)
+            day = begin
+            while day <= upto:
+                rows.append(
+                    (iso_id, day, (day - start).days + 1, pending if day == today else missed)
+                )
+                day += timedelta(1)
+        if rows:
+            run.created += await _insert_checkins(session, rows, now)
+            run.missed += sum(1 for r in rows if r[3] == missed)
+        await asyncio.sleep(0)
+    run.prompted = await _queue_prompts(session, clock, catalog, community, today)
+    return run
+
+
+#: Isolations (or prompts) handled between two yields to the event loop.
+DAILY_CHUNK = 2000
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def _insert_checkins(
+    session: AsyncSession, rows: list[tuple[int, date, int, str]], now: datetime
+) -> int:
+    """Insert check-in rows (isolation, day, day number, status), skipping existing
+    (isolation, day) ones; returns how many were inserted. PostgreSQL: one statement
+    over arrays (unnest), no per-row SQL."""
+    if not _postgres(session):
+        dicts = [
+            {
+                "isolation_id": iso_id,
+                "day": day,
+                "day_number": number,
+                "status": status,
+                "symptoms": [],
+                "reminders_sent": 0,
+                "created_at": now,
+            }
+            for iso_id, day, number, status in rows
+        ]
+        return await _insert_ignoring_conflicts(
+            session, CheckIn.__table__, dicts, ["isolation_id", "day"]
+        )
+    ids, days, numbers, statuses = (list(column) for column in zip(*rows, strict=True))
+    result = await session.execute(
+        text(
+            "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
+            "reminders_sent, created_at) "
+            "SELECT i, d, n, s, CAST('[]' AS JSON), 0, :now FROM unnest("
+            "CAST(:ids AS BIGINT[]), CAST(:days AS DATE[]), CAST(:numbers AS INTEGER[]), "
+            "CAST(:statuses AS VARCHAR[])) AS t(i, d, n, s) "
+            "ON CONFLICT (isolation_id, day) DO NOTHING"
+        ),
+        {"now": now, "ids": ids, "days": days, "numbers": numbers, "statuses": statuses},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _not_withdrawn() -> Any:
+    """The isolated person's household has not withdrawn consent: a withdrawal stops its
+    check-ins (prompts, reminders, miss cases) until the request is closed (issue 11)."""
+    household = select(Person.household_id).where(Person.id == Isolation.person_id)
+    return ~exists().where(
+        DataRequest.kind == "withdrawal",
+        DataRequest.status == "open",
+        DataRequest.household_id == household.scalar_subquery(),
+    )
+
+
+def _no_delivery(key: Any) -> Any:
+    return ~exists().where(Delivery.dedup_key == key)
+
+
+async def _queue_prompts(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community, today: date
+) -> int:
+    key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(":prompt")
+    is_due = and_(
+        Isolation.community_id == community.id,
+        Isolation.status == IsolationStatus.ACTIVE,
+        CheckIn.day == today,
+        CheckIn.status == CheckInStatus.PENDING,
+        _no_delivery(key),
+        _not_withdrawn(),
+    )
+    due_ids = list(
+        await session.scalars(
+            select(CheckIn.id)
+            .join(Isolation, Isolation.id == CheckIn.isolation_id)
+            .where(is_due)
+            .order_by(CheckIn.id)
+        )
+    )
+    if not due_ids:
+        return 0
+    markup = PromptMarkup(catalog)
+    prompts = PromptTexts(catalog)
+    queued = 0
+    for chunk in _chunks(due_ids, DAILY_CHUNK):
+        due = (
+            await session.execute(
+                select(CheckIn.id, CheckIn.day_number, Isolation.end_date, Person.id, Person.name)
+                .join(Isolation, Isolation.id == CheckIn.isolation_id)
+                .join(Person, Person.id == Isolation.person_id)
+                .where(is_due, CheckIn.id.between(chunk[0], chunk[-1]))
+                .order_by(CheckIn.id)
+            )
+        ).all()
+        to = await recipients(session, (r[3] for r in due), community.locale)
+        prompts_of_chunk: list[Prompt] = []
+        for checkin_id, day_number, end_date, person_id, name in due:
+            recipient = to.get(person_id)
+            if recipient is None:
+                continue  # nobody with Telegram: the officers' views list them as pending
+            text_ = prompts(
+                recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
+            )
+            prompts_of_chunk.append(Prompt(checkin_id, recipient, text_))
+        queued += await _enqueue_prompts(session, clock, markup, prompts_of_chunk)
+        await asyncio.sleep(0)
+    return queued
+
+
+class Prompt(NamedTuple):
+    checkin_id: int
+    to: Recipient
+    text: str
+
+
+class PromptTexts:
+    """The check-in prompt rendered once per (locale, for a member) with stand-ins, then
+    filled in per person (the name HTML-escaped, as the template's autoescape would).
+    The first fill of each variant is checked against a real render; a template whose
+    output does not take the stand-ins verbatim is rendered per person instead."""
+
+    _NAME, _DAY, _END = "\x00N\x00", "\x00D\x00", "\x00E\x00"
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._variants: dict[tuple[str, bool], str | None] = {}
+
+    def render(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        return self.catalog.render(
+            locale, "checkin.prompt", name=name, member=member, day_number=day_number,
+            end_date=end,
+        )  # fmt: skip
+
+    def __call__(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        variant = (locale, member)
+        if variant not in self._variants:
+            shell = self.render(locale, self._NAME, member, self._DAY, self._END)  # type: ignore[arg-type]
+            filled = self._fill(shell, name, day_number, end)
+            exact = filled == self.render(locale, name, member, day_number, end)
+            self._variants[variant] = shell if exact else None
+            return filled if exact else self.render(locale, name, member, day_number, end)
+        known = self._variants[variant]
+        if known is None:
+            return self.render(locale, name, member, day_number, end)
+        shell = known
+        return self._fill(shell, name, day_number, end)
+
+    def _fill(self, shell: str, name: str, day_number: int, end: str) -> str:
+        return (
+            shell.replace(self._NAME, str(escape(name)))
+            .replace(self._DAY, str(day_number))
+            .replace(self._END, str(escape(end)))
+        )
+
+
+async def _enqueue_prompts(
+    session: AsyncSession, clock: Clock, markup: PromptMarkup, prompts: list[Prompt]
+) -> int:
+    """Bulk enqueue of prompts (idempotent by dedup key). PostgreSQL: one statement
+    over arrays, each payload's JSON made from per-locale pieces."""
+    if not prompts:
+        return 0
+    if not _postgres(session):
+        deliveries = [
+            {
+                "kind": PROMPT,
+                "chat_id": p.to.chat_id,
+                "payload": {
+                    "text": p.text,
+                    "parse_mode": "HTML",
+                    "reply_markup": markup(p.to.locale, p.checkin_id),
+                },
+                "dedup_key": prompt_key(p.checkin_id),
+                "checkin_id": p.checkin_id,
+                "person_id": p.to.person_id,
+            }
+            for p in prompts
+        ]
+        return await _enqueue_many(session, clock, deliveries)
+    now = clock.now()
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    result = await session.execute(
+        text(
+            "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
+            "checkin_id, person_id, pin, status, attempts, not_before, created_at) "
+            "SELECT :kind, c, false, 'sendMessage', CAST(p AS JSON), k, ci, pi, false, "
+            ":status, 0, :now, :now FROM unnest(CAST(:chats AS BIGINT[]), "
+            "CAST(:payloads AS VARCHAR[]), CAST(:keys AS VARCHAR[]), "
+            "CAST(:checkins AS BIGINT[]), CAST(:people AS BIGINT[])) AS t(c, p, k, ci, pi) "
+            "ON CONFLICT (dedup_key) DO NOTHING"
+        ),
+        {
+            "kind": PROMPT,
+            "status": DeliveryStatus.PENDING.value,
+            "now": now,
+            "chats": [p.to.chat_id for p in prompts],
+            "payloads": [
+                f'{{"text": {dumps(p.text)}, "parse_mode": "HTML", "reply_markup": '
+                f"{markup.json(p.to.locale, p.checkin_id)}}}"
+                for p in prompts
+            ],
+            "keys": [prompt_key(p.checkin_id) for p in prompts],
+            "checkins": [p.checkin_id for p in prompts],
+            "people": [p.to.person_id for p in prompts],
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def send_reminders(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community
+) -> int:
+    """Remind those who have not answered today, at the latest reminder time that has
+    passed. Only check-ins prompted before that time are reminded (after downtime the
+    prompt and a reminder do not arrive together), and each slot at most once."""
+    now_local = local_now(clock, community.timezone)
+    slots = []
+    for value in community.reminder_times or []:
+        slot = parse_slot(value)
+        if community.checkin_time < slot <= now_local.time():
+            slots.append((slot, value))
+    if not slots:
+        return 0
+    slot, label = max(slots)
+    today = now_local.date()
+    slot_at = datetime.combine(today, slot, tzinfo=ZoneInfo(community.timezone))
+    key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(f":reminder:{label}")
+    due = (
+        await session.execute(
+            select(CheckIn.id, Person.id, Person.name)
+            .join(Isolation, Isolation.id == CheckIn.isolation_id)
+            .join(Person, Person.id == Isolation.person_id)
+            .where(
+                Isolation.community_id == community.id,
+                Isolation.status == IsolationStatus.ACTIVE,
+                CheckIn.day == today,
+                CheckIn.status == CheckInStatus.PENDING,
+                CheckIn.created_at < slot_at,
+                _no_delivery(key),
+                _not_withdrawn(),
+            )
+        )
+    ).all()
+    if not due:
+        return 0
+    to = await recipients(session, (r[1] for r in due), community.locale)
+    markup = PromptMarkup(catalog)
+    deliveries: list[dict[str, Any]] = []
+    for checkin_id, person_id, name in due:
+        recipient = to.get(person_id)
+        if recipient is None:
+            continue
+        text = catalog.render(
+            recipient.locale, "checkin.reminder", name=name, member=recipient.for_member
+        )
+        deliveries.append(
+            {
+                "kind": REMINDER,
+                "chat_id": recipient.chat_id,
+                "payload": {
+                    "text": text,
+                    "parse_mode": "HTML",
+                    "reply_markup": markup(recipient.locale, checkin_id),
+                },
+                "dedup_key": reminder_key(checkin_id, label),
+                "checkin_id": checkin_id,
+                "person_id": recipient.person_id,
+            }
+        )
+    await _enqueue_many(session, clock, deliveries)
+    await session.execute(
+        update(CheckIn)
+        .where(CheckIn.id.in_([d["checkin_id"] for d in deliveries]))
+        .values(reminders_sent=CheckIn.reminders_sent + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return len(deliveries)
+
+
+async def escalate_misses(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community
+) -> list[int]:
+    """After `misses_for_case` consecutive missed days, a missed_checkin case (once per
+    streak: the dedup key names the streak's first day)."""
+    today = local_now(clock, community.timezone).date()
+    yesterday = today - timedelta(1)
+    candidates = (
+        await session.scalars(
+            select(CheckIn.isolation_id)
+            .join(Isolation, Isolation.id == CheckIn.isolation_id)
+            .where(
+                Isolation.community_id == community.id,
+                Isolation.status == IsolationStatus.ACTIVE,
+                CheckIn.day == yesterday,
+                CheckIn.status == CheckInStatus.MISSED,
+                _not_withdrawn(),
+            )
+        )
+    ).all()
+    opened: list[int] = []
+    needed = max(1, community.misses_for_case)
+    for iso_id in candidates:
+        days = (
+            await session.execute(
+                select(CheckIn.day, CheckIn.status)
+                .where(CheckIn.isolation_id == iso_id, CheckIn.day < today)
+                .order_by(CheckIn.day.desc())
+                .limit(needed + 60)
+            )
+        ).all()
+        streak = 0
+        streak_start = yesterday
+        for day, status in days:
+            if status != CheckInStatus.MISSED:
+                break
+            streak, streak_start = streak + 1, day
+        if streak < needed:
+            continue
+        dedup = f"missed:{iso_id}:{streak_start.isoformat()}"
+        if await session.scalar(select(Case.id).where(Case.dedup_key == dedup)) is not None:
+            continue
+        isolation = await session.get(Isolation, iso_id)
+        person = await session.get(Person, isolation.person_id) if isolation else None
+        if isolation is None or person is None:
+            continue
+        summary = catalog.render(
+            community.locale, "checkin.case_missed", days=streak, since=streak_start.isoformat()
+        )
+        case = await open_case(
+            session,
+            clock,
+            catalog,
+            community_id=community.id,
+            kind=CaseKind.MISSED_CHECKIN,
+            urgent=False,
+            household_id=person.household_id,
+            subject_id=person.id,
+            isolation_id=iso_id,
+            details={"summary": summary, "missed": streak},
+            dedup_key=dedup,
+        )
+        opened.append(case.id)
+    return opened
+
+
+async def release_due(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community
+) -> int:
+    """Release every active isolation whose last day has ended (local date > end_date)."""
+    today = local_now(clock, community.timezone).date()
+    due = (
+        await session.scalars(
+            select(Isolation).where(
+                Isolation.community_id == community.id,
+                Isolation.status == IsolationStatus.ACTIVE,
+                Isolation.end_date < today,
+            )
+        )
+    ).all()
+    if not due:
+        return 0
+    now = clock.now()
+    found = await session.execute(
+        select(Person.id, Person.name).where(Person.id.in_([i.person_id for i in due]))
+    )
+    names: dict[int, str] = dict(found.all())
+    to = await recipients(session, (i.person_id for i in due), community.locale)
+    for isolation in due:
+        isolation.status = IsolationStatus.RELEASED.value
+        isolation.ended_at = now
+        await audit.record(
+            session,
+            at=now,
+            action="isolation.release",
+            entity="isolation",
+            entity_id=isolation.id,
+            details={"end": isolation.end_date.isoformat()},
+        )
+        recipient = to.get(isolation.person_id)
+        if recipient is None:
+            continue
+        text = catalog.render(
+            recipient.locale,
+            "checkin.released",
+            name=names.get(isolation.person_id, ""),
+            member=recipient.for_member,
+            end_date=isolation.end_date.isoformat(),
+        )
+        await outbox.enqueue(
+            session,
+            clock,
+            kind=RELEASE,
+            chat_id=recipient.chat_id,
+            dedup_key=f"isolation:{isolation.id}:release",
+            payload=outbox.message_payload(text),
+            person_id=recipient.person_id,
+        )
+    return len(due)
+
+
+async def escalate_unreachable(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community
+) -> list[int]:
+    """A person in active isolation whom the bot cannot reach (403: they, or the family
+    member who answers for them, blocked the bot) becomes a case for the grid worker."""
+    reporter = aliased(Person)
+    rows = (
+        await session.execute(
+            select(Isolation.id, Person.id, Person.household_id)
+            .join(Person, Person.id == Isolation.person_id)
+            .outerjoin(reporter, reporter.id == Person.reported_by_id)
+            .where(
+                Isolation.community_id == community.id,
+                Isolation.status == IsolationStatus.ACTIVE,
+                (Person.unreachable_since.is_not(None))
+                | and_(Person.telegram_user_id.is_(None), reporter.unreachable_since.is_not(None)),
+            )
+        )
+    ).all()
+    opened: list[int] = []
+    for iso_id, person_id, household_id in rows:
+        dedup = f"unreachable:{iso_id}"
+        if await session.scalar(select(Case.id).where(Case.dedup_key == dedup)) is not None:
+            continue
+        case = await open_case(
+            session,
+            clock,
+            catalog,
+            community_id=community.id,
+            kind=CaseKind.UNREACHABLE,
+            urgent=False,
+            household_id=household_id,
+            subject_id=person_id,
+            isolation_id=iso_id,
+            details={"summary": catalog.render(community.locale, "checkin.case_unreachable")},
+            dedup_key=dedup,
+        )
+        opened.append(case.id)
+    return opened
+
+
+async def run_for_community(
+    session: AsyncSession, clock: Clock, catalog: Catalog, community: Community
+) -> DailyRun:
+    """One tick's work for one community, in the order that keeps days right:
+    rows and misses first, then reminders, escalations, and last the releases."""
+    run = await prepare_checkins(session, clock, catalog, community)
+    run.reminded = await send_reminders(session, clock, catalog, community)
+    run.cases = await escalate_misses(session, clock, catalog, community)
+    run.cases += await escalate_unreachable(session, clock, catalog, community)
+    run.released = await release_due(session, clock, catalog, community)
+    return run
