@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.parsing import parse_int_in_range
-from bot.services import charts, staffscope
+from bot.services import charts, scope
 from bot.services.errors import DomainError
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from messages import Catalog, Translator
 
 router = Router(name="charts")
@@ -29,11 +29,16 @@ async def chart_command(
     locale: str,
     t: Translator,
 ) -> None:
-    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-    if not identity.allows(OFFICER_ROLES, community_id=community.id):
+    # the one rule: a community officer gets the community, an officer granted for a
+    # compound the chart of that compound (or those compounds)
+    acting = await scope.resolve(session, identity, "charts", chat_id=message.chat.id)
+    reach = None if acting.whole_community else acting.compound_ids
+    if reach is not None and not reach:
         raise DomainError("common.not_allowed")
     weeks = parse_int_in_range(command.args, 1, charts.MAX_WEEKS) if command.args else 4
-    png = await charts.community_chart(session, clock, community, catalog, locale, weeks)
+    png = await charts.community_chart(
+        session, clock, acting.community, catalog, locale, weeks, reach
+    )
     await message.answer_photo(
         BufferedInputFile(png, "chart.png"), caption=t("charts.caption", weeks=weeks)
     )

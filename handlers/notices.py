@@ -38,25 +38,35 @@ def _abort_row(t: Translator) -> list[tuple[str, NoticeCb]]:
     return [(t("notices.abort"), NoticeCb(action="abort"))]
 
 
-async def _officer_data(state: FSMContext, identity: Identity) -> dict[str, Any] | None:
-    """The compose data if the user still is an officer of its community, else None."""
+async def _officer_data(
+    state: FSMContext, session: AsyncSession, identity: Identity
+) -> dict[str, Any] | None:
+    """The compose data if the user still is an officer of its community (or of one of
+    its compounds), else None."""
     data = await state.get_data()
     community_id = data.get("notice_community")
     if not isinstance(community_id, int):
         return None
-    notices.require_officer(identity, community_id)
+    await notices.require_officer(session, identity, community_id)
     return data
 
 
 @router.message(Command("notice"), StateFilter("*"))
 async def start_notice(
-    message: Message, state: FSMContext, identity: Identity, t: Translator
+    message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
-    community_id = notices.officer_community(identity)
+    community_id = await notices.officer_community(session, identity, chat_id=message.chat.id)
     await state.clear()
     await state.set_state(Compose.content)
+    reach = await notices.require_officer(session, identity, community_id)
     await state.update_data(
-        notice_community=community_id, compounds=[], residents=False, isolation=False, pin=False
+        notice_community=community_id,
+        # the picker offers only these (None: every compound); re-checked on each press
+        notice_reach=None if reach is None else sorted(reach),
+        compounds=[],
+        residents=False,
+        isolation=False,
+        pin=False,
     )
     rows = [
         [(t(f"notice_library.{key}_title"), NoticeCb(action="lib", arg=i))]
@@ -75,7 +85,7 @@ async def got_content(
     t: Translator,
 ) -> None:
     try:
-        data = await _officer_data(state, identity)
+        data = await _officer_data(state, session, identity)
     except DomainError as exc:
         await state.clear()
         await message.answer(t(exc.key, **exc.params))
@@ -107,6 +117,7 @@ async def _audience_markup(
 ) -> InlineKeyboardMarkup:
     data = await state.get_data()
     chosen = set(data.get("compounds", []))
+    reach = data.get("notice_reach")
 
     def mark(on: bool, label: str) -> str:
         return f"✅ {label}" if on else label
@@ -119,6 +130,7 @@ async def _audience_markup(
             )
         ]
         for c in await notices.compounds_of(session, int(data["notice_community"]))
+        if reach is None or c.id in reach
     ]
     rows.append(
         [
@@ -178,11 +190,13 @@ async def cancel_pressed(
     await edit_or_send(query, t("notices.cancelled", notice_id=notice.id))
 
 
-async def _composing(state: FSMContext, identity: Identity) -> dict[str, Any]:
-    """The compose data, the actor still an officer of its community; else the polite
-    "this has expired" (NotAllowed when the role is gone)."""
-    notices.officer_community(identity)
-    data = await _officer_data(state, identity)
+async def _composing(
+    state: FSMContext, session: AsyncSession, identity: Identity
+) -> dict[str, Any]:
+    """The compose data, the actor still an officer of its community (or compound);
+    else the polite "this has expired" (NotAllowed when the role is gone)."""
+    await notices.officer_community(session, identity)
+    data = await _officer_data(state, session, identity)
     current = await state.get_state()
     if data is None or current is None or not current.startswith("Compose"):
         raise DomainError("notices.expired")
@@ -191,9 +205,13 @@ async def _composing(state: FSMContext, identity: Identity) -> dict[str, Any]:
 
 @router.callback_query(NoticeCb.filter(F.action == "abort"), StateFilter(Compose))
 async def abort_pressed(
-    query: CallbackQuery, state: FSMContext, identity: Identity, t: Translator
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
 ) -> None:
-    await _composing(state, identity)
+    await _composing(state, session, identity)
     await state.clear()
     await edit_or_send(query, t("notices.cancelled_compose"))
 
@@ -208,7 +226,7 @@ async def library_pressed(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    data = await _composing(state, identity)
+    data = await _composing(state, session, identity)
     keys = notices.library_keys()
     community = await session.get(Community, int(data["notice_community"]))
     if not 0 <= callback_data.arg < len(keys) or community is None:
@@ -229,8 +247,11 @@ async def compound_toggled(
     identity: Identity,
     t: Translator,
 ) -> None:
-    data = await _composing(state, identity)
-    own = {c.id for c in await notices.compounds_of(session, int(data["notice_community"]))}
+    data = await _composing(state, session, identity)
+    own = {
+        c.id
+        for c in await notices.audience_compounds(session, identity, int(data["notice_community"]))
+    }
     if callback_data.arg not in own:
         raise DomainError("notices.compound_unknown")
     chosen = set(data.get("compounds", [])) ^ {callback_data.arg}
@@ -248,7 +269,7 @@ async def flag_toggled(
     identity: Identity,
     t: Translator,
 ) -> None:
-    data = await _composing(state, identity)
+    data = await _composing(state, session, identity)
     field = {"aud_r": "residents", "aud_i": "isolation", "pin": "pin"}[callback_data.action]
     await state.update_data({field: not bool(data.get(field))})
     assert isinstance(query.message, Message)
@@ -264,7 +285,7 @@ async def audience_done(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    data = await _composing(state, identity)
+    data = await _composing(state, session, identity)
     audience = _audience(data)
     if audience.is_empty():
         raise DomainError("notices.audience_empty")
@@ -283,7 +304,7 @@ async def send_now_pressed(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    await _composing(state, identity)
+    await _composing(state, session, identity)
     await drop_buttons(query)
     assert isinstance(query.message, Message)
     await _create(query.message, state, session, clock, identity, catalog, t, None, None)
@@ -294,10 +315,11 @@ async def schedule_pressed(
     query: CallbackQuery,
     callback_data: NoticeCb,
     state: FSMContext,
+    session: AsyncSession,
     identity: Identity,
     t: Translator,
 ) -> None:
-    await _composing(state, identity)
+    await _composing(state, session, identity)
     await drop_buttons(query)
     action = callback_data.action
     await state.update_data(mode=action)
@@ -307,9 +329,11 @@ async def schedule_pressed(
 
 
 @router.callback_query(NoticeCb.filter())
-async def stale_button(query: CallbackQuery, state: FSMContext, identity: Identity) -> None:
+async def stale_button(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, identity: Identity
+) -> None:
     """A notice button of another step, or of a conversation that has ended."""
-    await _composing(state, identity)
+    await _composing(state, session, identity)
     raise DomainError("notices.expired")
 
 
@@ -381,7 +405,7 @@ async def got_when(
     t: Translator,
 ) -> None:
     try:
-        data = await _officer_data(state, identity)
+        data = await _officer_data(state, session, identity)
     except DomainError as exc:
         await state.clear()
         await message.answer(t(exc.key, **exc.params))
@@ -453,8 +477,9 @@ async def list_notices(
     catalog: Catalog,
     t: Translator,
 ) -> None:
-    community_id = notices.officer_community(identity)
-    found = await notices.scheduled(session, community_id)
+    community_id = await notices.officer_community(session, identity, chat_id=message.chat.id)
+    reach = await notices.require_officer(session, identity, community_id)
+    found = await notices.scheduled(session, community_id, reach)
     if not found:
         await message.answer(t("notices.list_empty"))
         return

@@ -9,19 +9,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_days_utc, local_now, local_today
 from bot.db.models import (
+    Building,
     Case,
     CheckIn,
     CheckInStatus,
     Community,
+    Household,
     Isolation,
     JobRun,
+    Person,
     Report,
     ReportKind,
+    Unit,
 )
 from bot.services.gate_poster import cjk_font_path
 from messages import Catalog
@@ -38,10 +42,35 @@ class DailySeries:
     open_cases: list[int] = field(default_factory=list)
 
 
+def _households_in(compound_ids: frozenset[int]) -> Select[int]:
+    return (
+        select(Household.id)
+        .join(Unit, Household.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .where(Building.compound_id.in_(compound_ids))
+    )
+
+
 async def daily_series(
-    session: AsyncSession, community: Community, last: date, weeks: int
+    session: AsyncSession,
+    community: Community,
+    last: date,
+    weeks: int,
+    compound_ids: frozenset[int] | None = None,
 ) -> DailySeries:
-    """Per local day from `weeks` weeks before `last` up to `last` (inclusive)."""
+    """Per local day from `weeks` weeks before `last` up to `last` (inclusive); with
+    `compound_ids`, only the reports, isolations, check-ins and cases of those compounds
+    (a compound officer's chart)."""
+    report_where: list[ColumnElement[bool]] = []
+    isolation_where: list[ColumnElement[bool]] = []
+    case_where: list[ColumnElement[bool]] = []
+    if compound_ids is not None:
+        households = _households_in(compound_ids)
+        report_where.append(Report.household_id.in_(households))
+        isolation_where.append(
+            Isolation.person_id.in_(select(Person.id).where(Person.household_id.in_(households)))
+        )
+        case_where.append(Case.compound_id.in_(compound_ids))
     zone = ZoneInfo(community.timezone)
     first = last - timedelta(days=7 * weeks - 1)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
@@ -55,6 +84,7 @@ async def daily_series(
             Report.kind == ReportKind.RETURN,
             Report.created_at >= start,
             Report.created_at < end,
+            *report_where,
         )
     ):
         returns[index[created.astimezone(zone).date()]] += 1
@@ -64,6 +94,7 @@ async def daily_series(
             Isolation.community_id == community.id,
             Isolation.start_date <= last,
             Isolation.end_date >= first,
+            *isolation_where,
         )
     ):
         stop = min(end_date, ended_at.astimezone(zone).date() if ended_at else end_date)
@@ -74,7 +105,12 @@ async def daily_series(
     for day, status in await session.execute(
         select(CheckIn.day, CheckIn.status)
         .join(Isolation, CheckIn.isolation_id == Isolation.id)
-        .where(Isolation.community_id == community.id, CheckIn.day >= first, CheckIn.day <= last)
+        .where(
+            Isolation.community_id == community.id,
+            CheckIn.day >= first,
+            CheckIn.day <= last,
+            *isolation_where,
+        )
     ):
         total[index[day]] += 1
         answered[index[day]] += status == CheckInStatus.ANSWERED
@@ -84,6 +120,7 @@ async def daily_series(
             Case.community_id == community.id,
             Case.created_at < end,
             (Case.resolved_at.is_(None)) | (Case.resolved_at >= start),
+            *case_where,
         )
     ):
         for i, d in enumerate(days):
@@ -146,12 +183,13 @@ def chart_labels(render: Callable[..., str], weeks: int) -> dict[str, str]:
 
 async def community_chart(
     session: AsyncSession, clock: Clock, community: Community, catalog: Catalog, locale: str,
-    weeks: int,
+    weeks: int, compound_ids: frozenset[int] | None = None,
 ) -> bytes:  # fmt: skip
-    """The chart PNG of `community` for the last `weeks` weeks (labels in `locale`, or in
-    English when no CJK font is installed)."""
+    """The chart PNG of `community` (or of only `compound_ids` in it) for the last
+    `weeks` weeks (labels in `locale`, or in English when no CJK font is installed)."""
     weeks = min(max(weeks, 1), MAX_WEEKS)
-    series = await daily_series(session, community, local_today(clock, community.timezone), weeks)
+    today = local_today(clock, community.timezone)
+    series = await daily_series(session, community, today, weeks, compound_ids)
     label_locale = locale if chart_uses_cjk() or not locale.startswith("zh") else "en"
     return render_chart(series, chart_labels(catalog.translator(label_locale), weeks))
 

@@ -34,12 +34,13 @@ from bot.db.models import (
     Notice,
     NoticeStatus,
     Person,
+    ScopeType,
     Unit,
 )
 from bot.parsing import ParseError, clean_text, parse_date
-from bot.services import audit, directory, outbox
+from bot.services import audit, directory, outbox, scope
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from messages import MESSAGES_DIR, Catalog, normalise_locale
 
 NOTICE_MAX_LEN = 3000  # leaves room for the header within Telegram's 4096
@@ -94,18 +95,62 @@ class Audience:
         )
 
 
-def officer_community(identity: Identity) -> int:
-    """The community an officer acts for (the first granted); NotAllowed otherwise."""
-    community_id = identity.acting_community_id(OFFICER_ROLES)
-    if community_id is None:
-        raise NotAllowed("notices.not_allowed")
-    return community_id
+async def officer_community(
+    session: AsyncSession, identity: Identity, *, chat_id: int | None = None
+) -> int:
+    """The community an officer acts for (the one rule, `scope.resolve`): a community
+    officer's, or the community of the compound(s) an officer is granted for."""
+    try:
+        acting = await scope.resolve(session, identity, "notices", chat_id=chat_id)
+    except scope.ChooseCommunity:
+        raise
+    except NotAllowed as exc:
+        raise NotAllowed("notices.not_allowed") from exc
+    return acting.community.id
 
 
-def require_officer(identity: Identity, community_id: int) -> None:
-    """Re-checked on every step and button press, from grants read from the database."""
-    if not identity.allows(OFFICER_ROLES, community_id=community_id):
+async def require_officer(
+    session: AsyncSession, identity: Identity, community_id: int
+) -> frozenset[int] | None:
+    """Re-checked on every step and button press, from grants read from the database.
+    Returns None for the whole community (community officer / admin), else the
+    compounds of this community the actor is an officer for (never empty)."""
+    roles = scope.roles_for("notices")
+    if identity.allows(roles, community_id=community_id):
+        return None
+    granted = [
+        g.scope_id
+        for g in identity.grants
+        if g.role in roles and g.scope_type is ScopeType.COMPOUND
+    ]
+    reach: set[int] = set()
+    if granted:
+        reach = set(
+            await session.scalars(
+                select(Compound.id).where(
+                    Compound.id.in_(granted), Compound.community_id == community_id
+                )
+            )
+        )
+    if not reach:
         raise NotAllowed("notices.not_allowed")
+    return frozenset(reach)
+
+
+def visible(notice: Notice, reach: frozenset[int] | None) -> bool:
+    """A compound officer sees a notice only when it goes to their compounds alone."""
+    if reach is None:
+        return True
+    chosen = set(Audience.from_json(notice.audience).compound_ids)
+    return bool(chosen) and chosen <= reach
+
+
+async def audience_compounds(
+    session: AsyncSession, identity: Identity, community_id: int
+) -> list[Compound]:
+    """The compounds the audience picker offers this actor."""
+    reach = await require_officer(session, identity, community_id)
+    return [c for c in await compounds_of(session, community_id) if reach is None or c.id in reach]
 
 
 def clean_notice_text(text: str, *, caption: bool = False) -> str:
@@ -194,12 +239,18 @@ async def create_notice(
 ) -> Notice:
     """Create a notice. `send_at=None` means now: its deliveries are queued at once.
     Otherwise it is scheduled (`repeat` daily/weekly repeats from `send_at`)."""
-    require_officer(identity, community_id)
+    reach = await require_officer(session, identity, community_id)
     if audience.is_empty():
         raise NotAllowed("notices.audience_empty")
     own = {c.id for c in await compounds_of(session, community_id)}
     if not set(audience.compound_ids) <= own:
         raise NotFound("notices.compound_unknown")
+    if reach is not None:
+        # residents / isolation without a compound would mean the whole community
+        if not audience.compound_ids:
+            raise NotAllowed("notices.audience_own_compound")
+        if not set(audience.compound_ids) <= reach:
+            raise NotFound("notices.compound_unknown")
     if repeat is not None and repeat not in REPEATS:
         raise NotFound("notices.repeat_unknown")
     now = clock.now()
@@ -397,7 +448,9 @@ async def cancel_notice(
     notice = await session.get(Notice, notice_id)
     if notice is None:
         raise NotFound("notices.unknown")
-    require_officer(identity, notice.community_id)
+    reach = await require_officer(session, identity, notice.community_id)
+    if not visible(notice, reach):
+        raise NotFound("notices.unknown")
     if notice.status in (NoticeStatus.CANCELLED.value, NoticeStatus.SENT.value):
         raise NotFound("notices.not_cancellable")
     notice.status = NoticeStatus.CANCELLED.value
@@ -423,9 +476,12 @@ async def cancel_notice(
     return notice
 
 
-async def scheduled(session: AsyncSession, community_id: int) -> list[Notice]:
-    """Scheduled (future or repeating) notices of a community, soonest first."""
-    return list(
+async def scheduled(
+    session: AsyncSession, community_id: int, reach: frozenset[int] | None = None
+) -> list[Notice]:
+    """Scheduled (future or repeating) notices of a community, soonest first; with
+    `reach`, only those going to these compounds alone."""
+    found = list(
         (
             await session.scalars(
                 select(Notice)
@@ -437,6 +493,7 @@ async def scheduled(session: AsyncSession, community_id: int) -> list[Notice]:
             )
         ).all()
     )
+    return [n for n in found if visible(n, reach)]
 
 
 # ------------------------------------------------------------------ progress

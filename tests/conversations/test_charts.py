@@ -63,6 +63,23 @@ async def test_series_arithmetic(
     assert s.open_cases[-3:] == [1, 0, 0]
 
 
+async def test_series_of_a_compound(
+    sessionmaker: async_sessionmaker[AsyncSession], community: SeededCommunity
+) -> None:
+    """A compound officer's chart counts only their compound (issue 10)."""
+    await _seed(sessionmaker, community)  # the isolation is in 阳光花园; reports have no home
+    sunny = frozenset({community.compound_ids["阳光花园"]})
+    happy = frozenset({community.compound_ids["幸福里"]})
+    async with sessionmaker() as session:
+        row = await session.get(Community, community.community_id)
+        assert row is not None
+        s = await charts.daily_series(session, row, date(2022, 3, 10), 1, sunny)
+        o = await charts.daily_series(session, row, date(2022, 3, 10), 1, happy)
+    assert s.isolated[-4:] == [0, 1, 1, 1] and s.checkin_rate[-3:] == [100.0, 0.0, 0.0]
+    assert s.returns == [0] * 7 and s.open_cases == [0] * 7  # no household / compound
+    assert o.isolated == [0] * 7 and o.checkin_rate == [0.0] * 7
+
+
 async def test_chart_command_and_daily_post(
     running_bot: RunningBot,
     double: BotApiDouble,
