@@ -56,16 +56,23 @@ class Sandbox:
     """The terminal session: turns typed lines into updates and prints what the bot sends."""
 
     def __init__(
-        self, double: BotApiDouble, app: Application, t: Translator, write: Callable[[str], None]
+        self,
+        double: BotApiDouble,
+        app: Application,
+        t: Translator,
+        write: Callable[[str], None],
+        locale: str = "zh-CN",
     ) -> None:
         self.double = double
         self.app = app
         self.t = t
         self.write = write
+        # The personas speak the sandbox's language: their Telegram client reports it.
+        lang = "en" if locale == "en" else "zh-hans"
         self.personas = {
-            "resident": Persona("resident", double.user(10001, "小明", language_code="zh-hans")),
-            "officer": Persona("officer", double.user(10002, "王干事", language_code="zh-hans")),
-            "admin": Persona("admin", double.user(10003, "社区管理员", language_code="zh-hans")),
+            "resident": Persona("resident", double.user(10001, "小明", language_code=lang)),
+            "officer": Persona("officer", double.user(10002, "王干事", language_code=lang)),
+            "admin": Persona("admin", double.user(10003, "社区管理员", language_code=lang)),
         }
         self.chats: dict[str, FakeChat | None] = {
             "private": None,
@@ -267,7 +274,7 @@ async def start_sandbox(
     seeded = await seed_demo(app)
     polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
     await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)
-    sandbox = Sandbox(double, app, catalog.translator(locale), write)
+    sandbox = Sandbox(double, app, catalog.translator(locale), write, locale)
     sandbox.write(sandbox.t("sandbox.welcome", seeded=seeded))
     return sandbox, double, polling
 

@@ -41,3 +41,18 @@ async def test_sandbox_registers_a_resident_and_switches_personas(tmp_path: Path
         assert "已创建演示社区" not in out[0]
     finally:
         await stop_sandbox(sandbox, double, polling)
+
+
+async def test_english_sandbox_personas_are_answered_in_english(tmp_path: Path) -> None:
+    out: list[str] = []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        out.clear()
+        assert await sandbox.handle_line("/start")
+        screen = "\n".join(out)
+        assert "How your personal and health data is used" in screen
+        assert "(1) ✅ I agree, continue" in screen
+        assert "个人信息" not in screen
+    finally:
+        await stop_sandbox(sandbox, double, polling)
