@@ -60,6 +60,17 @@ def test_variables_are_html_escaped(catalog: Catalog) -> None:
     assert "&lt;b&gt;x&lt;/b&gt;&amp;" in text
 
 
+def test_fragments_keep_the_space_they_are_joined_with(catalog: Catalog) -> None:
+    # " (me)" and ", " are glued to other text; rendering must not eat their spaces.
+    t = catalog.translator("en")
+    notes = t("households.note_head") + t("households.note_me")
+    assert "Zhang" + notes == "Zhang (head) (me)"
+    assert t("reports.list_sep").join(["Fever", "Cough"]) == "Fever, Cough"
+    assert catalog.render("zh-CN", "reports.list_sep") == "、"
+    # Whole messages are still trimmed.
+    assert catalog.render("en", "sandbox.bad_wait") == "Please type e.g. 30m, 2h or 1d."
+
+
 def _callback_classes() -> list[type[CallbackData]]:
     for module in pkgutil.iter_modules(handlers.__path__):
         importlib.import_module(f"handlers.{module.name}")
