@@ -46,6 +46,9 @@ class OffsetClock:
         return self._system.now() + self.offset
 
 
+WAIT_STEP = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class Persona:
     key: str
@@ -189,13 +192,21 @@ class Sandbox:
             if delta is None:
                 self.write(self.t("sandbox.bad_wait"))
                 return True
-            clock = self.app.clock
-            if isinstance(clock, OffsetClock):
-                clock.offset += delta
             from scheduler import tick
 
-            await tick(self.app.job_context())
-            await self.app.sender.drain()
+            # Time passes with the scheduler running: one tick per hour at most, so that
+            # daily reminders come at their hour and a long wait is not taken for downtime.
+            clock = self.app.clock
+            remaining = delta
+            while True:
+                step = min(remaining, WAIT_STEP)
+                if isinstance(clock, OffsetClock):
+                    clock.offset += step
+                remaining -= step
+                await tick(self.app.job_context())
+                await self.app.sender.drain()
+                if remaining <= timedelta(0):
+                    break
             self.write(
                 self.t("sandbox.waited", now=self.app.clock.now().isoformat(timespec="minutes"))
             )

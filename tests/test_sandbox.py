@@ -56,3 +56,20 @@ async def test_english_sandbox_personas_are_answered_in_english(tmp_path: Path) 
         assert "个人信息" not in screen
     finally:
         await stop_sandbox(sandbox, double, polling)
+
+
+async def test_a_long_wait_runs_the_scheduler_throughout_and_is_not_downtime(
+    tmp_path: Path,
+) -> None:
+    out: list[str] = []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        assert await sandbox.handle_line(":wait 1h")
+        out.clear()
+        assert await sandbox.handle_line(":wait 2d")
+        screen = "\n".join(out)
+        assert "It is now" in screen
+        assert "停止运行" not in screen and "was not running" not in screen
+    finally:
+        await stop_sandbox(sandbox, double, polling)
