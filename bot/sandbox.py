@@ -207,9 +207,7 @@ class Sandbox:
                 await self.app.sender.drain()
                 if remaining <= timedelta(0):
                     break
-            self.write(
-                self.t("sandbox.waited", now=self.app.clock.now().isoformat(timespec="minutes"))
-            )
+            self.write(self.t("sandbox.waited", now=f"{self.app.clock.now():%Y-%m-%d %H:%M}"))
         else:
             self.write(self.t("sandbox.help"))
         return True

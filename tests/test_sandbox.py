@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot.sandbox import start_sandbox, stop_sandbox
@@ -69,7 +70,7 @@ async def test_a_long_wait_runs_the_scheduler_throughout_and_is_not_downtime(
         out.clear()
         assert await sandbox.handle_line(":wait 2d")
         screen = "\n".join(out)
-        assert "It is now" in screen
+        assert re.search(r"^It is now \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\)\.$", screen, re.M)
         assert "停止运行" not in screen and "was not running" not in screen
     finally:
         await stop_sandbox(sandbox, double, polling)
