@@ -13,10 +13,16 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -184,10 +190,20 @@ class Application:
         (bot/leader.py: a PostgreSQL advisory lock; SQLite: always the leader)."""
         from bot.leader import LeaderElection, lead
 
-        self.election = LeaderElection(self.engine)
+        self.election = election = LeaderElection(
+            self.engine,
+            holder=self.sender.worker_id,
+            session_timeout=self.settings.leader_session_timeout,
+        )
 
         def workers(stop: asyncio.Event) -> list[Any]:
-            return [run_ticks(self.job_context(), stop), self.sender.run(stop)]
+            self.sender.epoch = election.epoch
+            tasks = [run_ticks(self.job_context(), stop), self.sender.run(stop)]
+            if not election.always_leader:
+                from bot.core.polling import sweep_orphans
+
+                tasks.append(sweep_orphans(self, stop))
+            return tasks
 
         self.start_background(
             lead(
@@ -295,11 +311,30 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
+class LateCallbackAnswers(BaseRequestMiddleware):
+    """Answering a callback query that is too old or already answered is harmless: an
+    update Telegram re-delivered after a process died (it may have answered before it
+    died), or one that waited for its user's lock. Such an answer must not abort the
+    handler and lose the user's step, so it is logged and treated as done."""
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+    ) -> Any:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if isinstance(method, AnswerCallbackQuery) and "query is too old" in exc.message:
+                log.info("late callback answer ignored: %s", exc.message)
+                return True
+            raise
+
+
 def make_bot(settings: Settings) -> Bot:
     """A Bot for these settings (HTML parse mode; another Bot API server if configured)."""
     session = AiohttpSession()
     if settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session.middleware(LateCallbackAnswers())
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
@@ -323,7 +358,12 @@ def _fsm_storage(
         )
         # Updates of one user are handled in order across processes; FSM writes reach
         # Redis only after the update's transaction committed (bot/core/fsm_buffer.py).
+        # The per-user lock expires after `redis_lock_timeout` seconds, so a process
+        # killed while holding it delays that user's next update by at most that much
+        # (aiogram's default: 60 s).
         from bot.core.fsm_buffer import BufferedStorage
 
-        return BufferedStorage(storage), storage.create_isolation()
+        return BufferedStorage(storage), storage.create_isolation(
+            lock_kwargs={"timeout": settings.redis_lock_timeout}
+        )
     return DatabaseStorage(sessionmaker, clock), SimpleEventIsolation()

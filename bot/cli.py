@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--polling", action="store_true", help="use long polling even if WEBHOOK_URL is set"
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N processes sharing the webhook port (PostgreSQL + Redis; docs/scale-out.md)",
+    )
     check = sub.add_parser(
         "check",
         help="check settings, database, Redis and the Bot API (one line each)",
@@ -215,6 +221,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "run" and args.workers > 1:
+            return _supervise(args)
         if args.command == "run":
             return asyncio.run(_run(args))
         if args.command == "check":
@@ -357,6 +365,61 @@ def _database_error(exc: BaseException, settings: Settings, doing: str) -> CliEr
 def _stop_on_signal(app: Any, sig: signal.Signals) -> None:
     log.info("%s received: stopping (handlers in flight may finish)", sig.name)
     app.request_stop()
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """`run --workers N`: N copies of `run`, all bound to the webhook port
+    (SO_REUSEPORT: the kernel spreads connections), each able to handle any update;
+    a bot/leader.py election picks the one that runs the scheduler and the sender.
+    A child that dies is started again; SIGTERM/SIGINT stop them all."""
+    import os
+    import subprocess
+    import time
+
+    settings = _settings()
+    if not settings.webhook_url or args.polling:
+        raise CliError("--workers needs webhook mode (WEBHOOK_URL): Telegram allows one poller")
+    if settings.is_sqlite or not settings.redis_url:
+        raise CliError("--workers needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    _configure_logging(settings)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env.update(
+            WEBHOOK_REUSE_PORT="1",
+            WEBHOOK_REGISTER="1" if index == 0 else "0",
+            CG_WORKER_INDEX=str(index),
+        )
+        child = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env)
+        log.info("worker %d started (pid %d)", index, child.pid)
+        return child
+
+    children = [spawn(i) for i in range(args.workers)]
+    while not stopping:
+        time.sleep(0.2)
+        for index, child in enumerate(children):
+            code = child.poll()
+            if code is not None and not stopping:
+                log.warning("worker %d (pid %d) exited with %s; restarting", index, child.pid, code)
+                children[index] = spawn(index)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return 0
 
 
 async def _db_upgrade() -> int:

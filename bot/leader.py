@@ -6,6 +6,17 @@ its session and frees the lock; a follower, retrying every ``retry_seconds``, ta
 over. The leader checks its connection every ``check_seconds``; if the connection is
 gone it stops its workers at once (the lock may already be someone else's).
 
+Fencing: on taking the lock the new leader increments ``leader_terms.epoch`` and keeps
+its value (``epoch``); the sender claims rows only while that epoch is still current
+(bot/sender.py), so an old leader that has not noticed yet claims nothing.
+
+A leader cut off from PostgreSQL (network partition, frozen process) must not keep the
+lock forever: the lock session sets ``idle_session_timeout`` (PostgreSQL 14+) to
+``LEADER_SESSION_TIMEOUT`` seconds (default 12, longer than ``check_seconds``), so
+PostgreSQL itself ends a silent leader's session and frees the lock; a standby retrying
+every ``retry_seconds`` takes over within about ``timeout + retry_seconds`` (killed or disconnected
+leaders: within ``retry_seconds``).
+
 SQLite is the embedded single-process setup: that process is always the leader.
 """
 
@@ -14,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,6 +33,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
+
+#: Seconds of silence after which PostgreSQL ends the leader's lock session (0: never).
+SESSION_TIMEOUT = 12
 
 #: The advisory lock's key ("CGLEADER" as a 63-bit number); the same for every process.
 LOCK_KEY = 0x43474C4541444552 & 0x7FFFFFFFFFFFFFFF
@@ -37,11 +52,23 @@ WorkerFactory = Callable[[asyncio.Event], list[Coroutine[Any, Any, Any]]]
 class LeaderElection:
     """Try to become (and stay) the leader on one engine."""
 
-    def __init__(self, engine: AsyncEngine, *, key: int = LOCK_KEY) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        key: int = LOCK_KEY,
+        holder: str = "",
+        session_timeout: int = SESSION_TIMEOUT,
+    ) -> None:
         self.engine = engine
+        self.session_timeout = session_timeout
         self.key = key
+        self.holder = holder[:80]
         self.connection: AsyncConnection | None = None
         self.is_leader = False
+        #: This leadership's fencing token (None: SQLite, or not leading).
+        self.epoch: int | None = None
+        self.acquired_at: float | None = None
 
     @property
     def always_leader(self) -> bool:
@@ -62,6 +89,12 @@ class LeaderElection:
             )
             # Leave no transaction open on the dedicated connection.
             await connection.commit()
+            if got and self.session_timeout > 0:
+                timeout = int(self.session_timeout)
+                await connection.execute(text(f"SET idle_session_timeout = '{timeout}s'"))
+                await connection.commit()
+            if got:
+                self.epoch = await _next_epoch(connection, self.holder)
         except Exception:
             await connection.invalidate()
             await connection.close()
@@ -71,7 +104,8 @@ class LeaderElection:
             return False
         self.connection = connection
         self.is_leader = True
-        log.info("this process is now the leader")
+        self.acquired_at = time.monotonic()
+        log.info("this process is now the leader (epoch %s)", self.epoch)
         return True
 
     async def still_held(self) -> bool:
@@ -92,8 +126,9 @@ class LeaderElection:
         except Exception:
             held = False
         if not held:
-            log.warning("leader connection lost; stepping down")
+            log.warning("leader connection lost; stepping down (epoch %s)", self.epoch)
             self.is_leader = False
+            self.epoch = None
             await self._drop_connection()
             return False
         return True
@@ -152,6 +187,29 @@ async def lead(
                         await asyncio.wait_for(task, timeout=10)
     finally:
         await election.release()
+
+
+async def _next_epoch(connection: AsyncConnection, holder: str) -> int:
+    """Increment the fencing epoch (creating its row the first time); the new value."""
+    values = {"holder": holder}
+    epoch = await connection.scalar(
+        text(
+            "UPDATE leader_terms SET epoch = epoch + 1, holder = :holder, since = now()"
+            " WHERE id = 1 RETURNING epoch"
+        ),
+        values,
+    )
+    if epoch is None:
+        epoch = await connection.scalar(
+            text(
+                "INSERT INTO leader_terms (id, epoch, holder, since) VALUES (1, 1, :holder, now())"
+                " ON CONFLICT (id) DO UPDATE SET epoch = leader_terms.epoch + 1,"
+                " holder = EXCLUDED.holder, since = now() RETURNING epoch"
+            ),
+            values,
+        )
+    await connection.commit()
+    return int(epoch)
 
 
 async def _safe_acquire(election: LeaderElection) -> bool:

@@ -61,8 +61,12 @@ class DbSessionMiddleware(BaseMiddleware):
             data["session"] = session
             token = current_session.set(session)
             try:
-                if update_id is not None:
-                    await inbox.mark_done(session, self.clock, update_id)
+                if update_id is not None and not await inbox.mark_done(
+                    session, self.clock, update_id
+                ):
+                    log.info("update %s was already handled; skipped", update_id)
+                    await session.rollback()
+                    return None
                 result = await handler(event, data)
                 await session.commit()
                 ctx = current_update.get()

@@ -39,6 +39,13 @@ Crash safety (the protocol)
     such a row belongs to a dead process. Every ``drain`` also recovers rows claimed
     longer than ``lease`` (5 min) ago, whoever claimed them. They are sent again.
 
+    Fencing (issue 17): ``epoch`` is the leadership's token (bot/leader.py); the claim
+    only updates rows while ``leader_terms.epoch`` still equals it, so an old leader
+    that has not noticed the new one claims nothing, and stops (``fenced``).
+    Handover: a new leader first primes its pacer with what was sent (or claimed) in
+    the last window (``prime_pacer``), so the global and per-chat rates hold across
+    the change.
+
     The remaining window, honestly: a kill between Telegram accepting the request (2)
     and our commit (3) (one HTTP round trip plus one commit, for at most
     ``concurrency`` rows in flight) re-sends those rows once: a possible duplicate,
@@ -82,12 +89,12 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import BufferedInputFile, Message
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
-from bot.db.models import Case, Delivery, DeliveryStatus, Person
+from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
 
@@ -304,6 +311,9 @@ class Sender:
         )
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._unsettled: list[asyncio.Future[None]] = []
+        #: The leadership's fencing token; None = no fencing (SQLite, tests).
+        self.epoch: int | None = None
+        self.fenced = False
         self._flusher: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- public
@@ -348,12 +358,19 @@ class Sender:
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Drain until stopped (only the leader runs this, so rows another worker left
-        in 'sending' belong to a dead process: they are recovered first). Between
-        passes it sleeps until the earliest row falls due (at most `idle` seconds, so
-        rows enqueued meanwhile are picked up)."""
+        in 'sending' belong to a dead process: they are recovered first). It first reads
+        what the previous leader sent in the last window (`prime_pacer`). Between passes
+        it sleeps until the earliest row falls due (at most `idle` seconds, so rows
+        enqueued meanwhile are picked up). A newer leader fences it off (`fenced`)."""
+        self.fenced = False
         with contextlib.suppress(Exception):
             await self.recover(takeover=True)
-        while not stop.is_set():
+        try:
+            await self.prime_pacer()
+        except Exception:
+            log.exception("could not read the last window's sends; waiting one window")
+            await asyncio.sleep(1.0)
+        while not stop.is_set() and not self.fenced:
             pause = idle
             try:
                 await self.drain()
@@ -399,6 +416,39 @@ class Sender:
             log.warning("recovered %d deliveries left in 'sending' by a dead worker", count)
         return count
 
+    async def prime_pacer(self) -> int:
+        """Tell the pacer what the previous leader sent (or claimed) in the last window:
+        the global window starts with those sends, each chat's next slot follows its
+        last send. Returns how many sends of the last second were found."""
+        now = self.clock.now()
+        when = func.coalesce(Delivery.sent_at, Delivery.claimed_at)
+        recent = (
+            Delivery.status.in_((DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)),
+            Delivery.method.in_(sorted(SENDING)),
+        )
+        async with self.sessionmaker() as session:
+            last_second = list(
+                await session.scalars(
+                    select(when).where(*recent, when >= now - timedelta(seconds=1)).order_by(when)
+                )
+            )
+            chats = (
+                await session.execute(
+                    select(Delivery.chat_id, Delivery.is_group, func.max(when))
+                    .where(*recent, when >= now - timedelta(seconds=60))
+                    .group_by(Delivery.chat_id, Delivery.is_group)
+                )
+            ).all()
+        # The sliding windows hold those sends at their real ages (oldest first).
+        pacer, mono = self.pacer, self.pacer.monotonic()
+        for at in last_second[-pacer._global.limit :]:
+            pacer._global.times.append(mono - max(0.0, (now - at).total_seconds()))
+        for chat_id, is_group, last in chats:
+            age = max(0.0, (now - last).total_seconds())
+            pacer._chat(chat_id, bool(is_group)).times.append(mono - age)
+        count = len(last_second)
+        return int(count or 0)
+
     # ------------------------------------------------------------- claiming
 
     def _head_filter(self, now: Any) -> Any:
@@ -442,6 +492,10 @@ class Sender:
                 .where(
                     Delivery.id.in_(heads.scalar_subquery()),
                     Delivery.status == DeliveryStatus.PENDING.value,
+                    # Fencing: only while this leadership's epoch is still the current one.
+                    exists().where(LeaderTerm.id == 1, LeaderTerm.epoch == self.epoch)
+                    if self.epoch is not None
+                    else true(),
                 )
                 .values(
                     status=DeliveryStatus.SENDING.value,
@@ -462,11 +516,18 @@ class Sender:
                 .execution_options(synchronize_session=False)
             )
             rows = list((await session.execute(statement)).all())
+            if not rows and self.epoch is not None and not await self._still_current(session):
+                log.warning("a newer leader took over (epoch %s is old): fenced", self.epoch)
+                self.fenced = True
         rows.sort(key=lambda r: (r.not_before, r.id))
         return [
             Claimed(r.id, r.chat_id, r.is_group, r.method, dict(r.payload), r.pin, r.kind)
             for r in rows
         ]
+
+    async def _still_current(self, session: AsyncSession) -> bool:
+        current = await session.scalar(select(LeaderTerm.epoch).where(LeaderTerm.id == 1))
+        return current == self.epoch
 
     # -------------------------------------------------------------- sending
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=20, ge=0, le=500)
     redis_url: str | None = None
     redis_prefix: str = "cg"
+    # seconds a per-user update lock in Redis lives (a killed process's lock expires)
+    redis_lock_timeout: int = 10
     telegram_api_base: str | None = None
     default_timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
@@ -68,6 +70,12 @@ class Settings(BaseSettings):
     # Empty: "/telegram/<32 hex characters derived from WEBHOOK_SECRET>", a path nobody
     # can guess, stable across restarts and instances.
     webhook_path: str | None = None
+    # scale-out (docs/scale-out.md): several processes share the webhook port
+    # (SO_REUSEPORT); `run --workers N` sets these for its children.
+    webhook_reuse_port: bool = False
+    webhook_register: bool = True
+    # a leader silent this long loses its lock session (bot/leader.py; 0: never)
+    leader_session_timeout: int = 12
 
     # sender limits: Telegram's published limits. The sender counts them in sliding
     # windows on the actual send times (bot/sender.py), so no headroom is needed.

@@ -91,15 +91,22 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
 
     await replay(app)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    await app.bot.set_webhook(
-        settings.webhook_url.rstrip("/") + settings.webhook_route(),
-        secret_token=secret,
-        allowed_updates=app.dispatcher.resolve_used_update_types(),
-    )
+    if settings.webhook_register:
+        await app.bot.set_webhook(
+            settings.webhook_url.rstrip("/") + settings.webhook_route(),
+            secret_token=secret,
+            allowed_updates=app.dispatcher.resolve_used_update_types(),
+        )
     web_app, handler = build_webhook_app(app)
     runner = web.AppRunner(web_app)
     await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    # Several processes may share the port (SO_REUSEPORT, `run --workers N`).
+    site = web.TCPSite(
+        runner,
+        settings.webhook_host,
+        settings.webhook_port,
+        reuse_port=settings.webhook_reuse_port or None,
+    )
     await site.start()
     log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
     waits = [asyncio.ensure_future(app.stop_requested.wait())]

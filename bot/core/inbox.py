@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram.types import Update
 from sqlalchemy import delete, select, update
@@ -59,23 +59,33 @@ async def is_done(session: AsyncSession, update_id: int) -> bool:
     return done is not None
 
 
-async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> None:
-    """Within the handler's transaction: the update counts as handled when it commits."""
-    await session.execute(
+async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> bool:
+    """Within the handler's transaction: the update counts as handled when it commits.
+
+    False when another handling of this update already committed it done. On
+    PostgreSQL the UPDATE waits for the row lock of a handling in flight in another
+    process (several processes, a replay), so exactly one of them goes on."""
+    result = await session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.update_id == update_id, InboxUpdate.done_at.is_(None))
         .values(done_at=clock.now())
     )
+    if getattr(result, "rowcount", 1):
+        return True
+    # Not stored at all (the inbox was unreachable when it arrived): handle it.
+    return not await is_done(session, update_id)
 
 
-async def pending(sessionmaker: async_sessionmaker[AsyncSession]) -> list[dict[str, object]]:
-    """Payloads of the updates not handled yet, oldest first."""
+async def pending(
+    sessionmaker: async_sessionmaker[AsyncSession], *, received_before: datetime | None = None
+) -> list[dict[str, object]]:
+    """Payloads of the updates not handled yet, oldest first (only those received
+    before `received_before`, when given)."""
+    query = select(InboxUpdate.payload).where(InboxUpdate.done_at.is_(None))
+    if received_before is not None:
+        query = query.where(InboxUpdate.received_at < received_before)
     async with sessionmaker() as session:
-        rows = await session.scalars(
-            select(InboxUpdate.payload)
-            .where(InboxUpdate.done_at.is_(None))
-            .order_by(InboxUpdate.update_id)
-        )
+        rows = await session.scalars(query.order_by(InboxUpdate.update_id))
         return list(rows)
 
 

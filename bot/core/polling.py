@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiogram.methods import GetUpdates
@@ -53,13 +54,47 @@ async def handle_update(app: Application, update: Update) -> None:
 
 async def replay(app: Application) -> int:
     """Handle, in order, the stored updates that were not done (a crash or kill -9
-    after they were acknowledged). Returns how many were replayed."""
+    after they were acknowledged). Returns how many were replayed.
+
+    Several processes on PostgreSQL (docs/scale-out.md): a row not done may be in
+    flight in another live process; its inbox row lock makes one of the two handle
+    it and the other skip it (DbSessionMiddleware)."""
     payloads = await inbox.pending(app.sessionmaker)
     for payload in payloads:
         update = Update.model_validate(payload, context={"bot": app.bot})
         log.info("replaying update %s from the inbox", update.update_id)
         await handle_update(app, update)
     return len(payloads)
+
+
+#: An update not done this long after it was received is an orphan: the process that
+#: acknowledged it died (kill -9) before its handler committed.
+ORPHAN_AFTER = timedelta(seconds=10)
+
+
+async def sweep_orphans(app: Application, stop: asyncio.Event, every: float = 5.0) -> None:
+    """The leader's inbox sweeper (several processes, PostgreSQL): every `every`
+    seconds replay the updates acknowledged more than ORPHAN_AFTER ago and still not
+    done. Each is replayed at most once per leadership (a handler that keeps failing
+    is not retried for ever). One still in flight elsewhere is not handled twice: the
+    inbox row's lock and `done_at` make the replay skip it (DbSessionMiddleware)."""
+    tried: set[int] = set()
+    while not stop.is_set():
+        try:
+            payloads = await inbox.pending(
+                app.sessionmaker, received_before=app.clock.now() - ORPHAN_AFTER
+            )
+            for payload in payloads:
+                update = Update.model_validate(payload, context={"bot": app.bot})
+                if update.update_id in tried or stop.is_set():
+                    continue
+                tried.add(update.update_id)
+                log.warning("replaying orphaned update %s from the inbox", update.update_id)
+                await handle_update(app, update)
+        except Exception:
+            log.exception("inbox sweep failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
 
 
 class Poller:

@@ -1105,3 +1105,17 @@ class ConsentDecline(Base):
     text_version: Mapped[str] = mapped_column(String(32), primary_key=True)
     locale: Mapped[str] = mapped_column(String(8), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LeaderTerm(Base):
+    """The leader's fencing token (issue 17): one row, whose `epoch` a new leader
+    increments when it takes the advisory lock. The sender's claim statement only
+    claims rows while the epoch is still its own, so an old leader that has not yet
+    noticed it lost the lock claims nothing; `holder` names the leading process."""
+
+    __tablename__ = "leader_terms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    holder: Mapped[str] = mapped_column(String(80), default="")
+    since: Mapped[datetime | None]

@@ -20,7 +20,9 @@ async def test_second_application_takes_over(
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("leader election needs PostgreSQL (SQLite is single-process)")
-    settings = make_settings(double, database_url)
+    # Two applications share one event loop here: a slow first tick can stall both for
+    # seconds, which the lock session's idle timeout would rightly treat as a dead leader.
+    settings = make_settings(double, database_url, leader_session_timeout=0)
     first = await Application.create(settings, clock, migrate=False, catalog=catalog)
     second = await Application.create(settings, clock, migrate=False, catalog=catalog)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
@@ -14,7 +15,7 @@ from bot.db.models import InboxUpdate
 from bot.double import BotApiDouble
 from bot.webhook import run_webhook
 from messages import Catalog
-from tests.conversations.test_webhook import _free_port
+from tests.conversations.test_webhook import SECRET, _free_port
 from tests.support.chat import settings_for
 
 
@@ -28,7 +29,7 @@ async def test_webhook_update_stored_handled_once_and_done(
     port = _free_port()
     settings = settings_for(
         double, database_url, webhook_url="https://bot.example.org",
-        webhook_host="127.0.0.1", webhook_port=port,
+        webhook_host="127.0.0.1", webhook_port=port, webhook_secret=SecretStr(SECRET),
     )  # fmt: skip
     app = await Application.create(settings, clock, migrate=False, catalog=catalog)
     server = asyncio.create_task(run_webhook(app))
@@ -37,12 +38,13 @@ async def test_webhook_update_stored_handled_once_and_done(
         user = double.user(7007, "Tester", language_code="en")
         double.send_text(user, "/help")
         body = double.updates[-1]
-        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        url = f"http://127.0.0.1:{port}{settings.webhook_route()}"
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         mark = double.mark()
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # the site may need a moment to bind
                 try:
-                    async with http.post(url, json=body) as response:
+                    async with http.post(url, json=body, headers=headers) as response:
                         assert response.status == 200
                     break
                 except aiohttp.ClientConnectorError:
@@ -51,7 +53,7 @@ async def test_webhook_update_stored_handled_once_and_done(
             async with sessionmaker() as session:
                 row = await session.get(InboxUpdate, body["update_id"])
                 assert row is not None and row.done_at is not None
-            async with http.post(url, json=body) as response:  # delivered again
+            async with http.post(url, json=body, headers=headers) as response:  # delivered again
                 assert response.status == 200
         app.request_stop()
         await asyncio.wait_for(server, timeout=20)
