@@ -25,8 +25,8 @@ PRIVATE_COMMANDS: tuple[str, ...] = (
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 OFFICER_COMMANDS: tuple[str, ...] = (
     "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
-    "revoke", "roles", "isolations", "isolation", "checkins", "settings", "set", "notice",
-    "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
+    "revoke", "roles", "isolations", "isolation", "monitor", "checkins", "settings", "set",
+    "notice", "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
     "audit", "register_for", "invite_member", "move_member", "community", "round_new", "round",
     "round_tick", "round_todo", "round_positives", "seal", "seals", "supplies", "distribute",
     "care_add", "care_list", "shift_add",

@@ -46,6 +46,9 @@ class OffsetClock:
         return self._system.now() + self.offset
 
 
+WAIT_STEP = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class Persona:
     key: str
@@ -56,16 +59,23 @@ class Sandbox:
     """The terminal session: turns typed lines into updates and prints what the bot sends."""
 
     def __init__(
-        self, double: BotApiDouble, app: Application, t: Translator, write: Callable[[str], None]
+        self,
+        double: BotApiDouble,
+        app: Application,
+        t: Translator,
+        write: Callable[[str], None],
+        locale: str = "zh-CN",
     ) -> None:
         self.double = double
         self.app = app
         self.t = t
         self.write = write
+        # The personas speak the sandbox's language: their Telegram client reports it.
+        lang = "en" if locale == "en" else "zh-hans"
         self.personas = {
-            "resident": Persona("resident", double.user(10001, "小明", language_code="zh-hans")),
-            "officer": Persona("officer", double.user(10002, "王干事", language_code="zh-hans")),
-            "admin": Persona("admin", double.user(10003, "社区管理员", language_code="zh-hans")),
+            "resident": Persona("resident", double.user(10001, "小明", language_code=lang)),
+            "officer": Persona("officer", double.user(10002, "王干事", language_code=lang)),
+            "admin": Persona("admin", double.user(10003, "社区管理员", language_code=lang)),
         }
         self.chats: dict[str, FakeChat | None] = {
             "private": None,
@@ -182,16 +192,22 @@ class Sandbox:
             if delta is None:
                 self.write(self.t("sandbox.bad_wait"))
                 return True
-            clock = self.app.clock
-            if isinstance(clock, OffsetClock):
-                clock.offset += delta
             from scheduler import tick
 
-            await tick(self.app.job_context())
-            await self.app.sender.drain()
-            self.write(
-                self.t("sandbox.waited", now=self.app.clock.now().isoformat(timespec="minutes"))
-            )
+            # Time passes with the scheduler running: one tick per hour at most, so that
+            # daily reminders come at their hour and a long wait is not taken for downtime.
+            clock = self.app.clock
+            remaining = delta
+            while True:
+                step = min(remaining, WAIT_STEP)
+                if isinstance(clock, OffsetClock):
+                    clock.offset += step
+                remaining -= step
+                await tick(self.app.job_context())
+                await self.app.sender.drain()
+                if remaining <= timedelta(0):
+                    break
+            self.write(self.t("sandbox.waited", now=f"{self.app.clock.now():%Y-%m-%d %H:%M}"))
         else:
             self.write(self.t("sandbox.help"))
         return True
@@ -267,7 +283,7 @@ async def start_sandbox(
     seeded = await seed_demo(app)
     polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
     await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)
-    sandbox = Sandbox(double, app, catalog.translator(locale), write)
+    sandbox = Sandbox(double, app, catalog.translator(locale), write, locale)
     sandbox.write(sandbox.t("sandbox.welcome", seeded=seeded))
     return sandbox, double, polling
 

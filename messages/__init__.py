@@ -74,7 +74,15 @@ class Catalog:
         return found
 
     def render(self, locale: str, key: str, /, **params: Any) -> str:
-        return self.template(locale, key).render(**params).strip()
+        text = self.template(locale, key).render(**params).strip()
+        # A fragment written with a space at its edge (" (me)", ", ") is meant to be joined
+        # to other text: keep that space, or English runs together ("Zhang(head)(me)").
+        source = self.sources[normalise_locale(locale)][key]
+        if source[:1] == " ":
+            text = " " + text
+        if source[-1:] == " ":
+            text += " "
+        return text
 
     def translator(self, locale: str) -> Translator:
         return Translator(self, normalise_locale(locale))

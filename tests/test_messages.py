@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from html.parser import HTMLParser
 from typing import Any, get_type_hints
 
 import pytest
@@ -55,9 +56,50 @@ def test_every_template_renders_within_telegram_limits(
         assert " <b>&" not in text, key
 
 
+class _TelegramTags(HTMLParser):
+    """The tags Telegram's HTML parse mode accepts; any other makes sendMessage fail."""
+
+    ALLOWED = frozenset({
+        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+        "code", "pre", "blockquote", "tg-emoji",
+    })  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unsupported: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.ALLOWED:
+            self.unsupported.append(tag)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_template_uses_only_tags_telegram_accepts(
+    sample_catalog: Catalog, locale: str
+) -> None:
+    bad = {}
+    for key in sample_catalog.sources[locale]:
+        parser = _TelegramTags()
+        parser.feed(sample_catalog.render(locale, key))
+        if parser.unsupported:
+            bad[key] = parser.unsupported
+    assert bad == {}, "write <place> as &lt;place&gt;"
+
+
 def test_variables_are_html_escaped(catalog: Catalog) -> None:
     text = catalog.render("en", "groups.bound", compound="<b>x</b>&")
     assert "&lt;b&gt;x&lt;/b&gt;&amp;" in text
+
+
+def test_fragments_keep_the_space_they_are_joined_with(catalog: Catalog) -> None:
+    # " (me)" and ", " are glued to other text; rendering must not eat their spaces.
+    t = catalog.translator("en")
+    notes = t("households.note_head") + t("households.note_me")
+    assert "Zhang" + notes == "Zhang (head) (me)"
+    assert t("reports.list_sep").join(["Fever", "Cough"]) == "Fever, Cough"
+    assert catalog.render("zh-CN", "reports.list_sep") == "、"
+    # Whole messages are still trimmed.
+    assert catalog.render("en", "sandbox.bad_wait") == "Please type e.g. 30m, 2h or 1d."
 
 
 def _callback_classes() -> list[type[CallbackData]]:

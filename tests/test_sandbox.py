@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot.sandbox import start_sandbox, stop_sandbox
@@ -39,5 +40,37 @@ async def test_sandbox_registers_a_resident_and_switches_personas(tmp_path: Path
     sandbox, double, polling = await start_sandbox(url, out.append)
     try:
         assert "已创建演示社区" not in out[0]
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+
+
+async def test_english_sandbox_personas_are_answered_in_english(tmp_path: Path) -> None:
+    out: list[str] = []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        out.clear()
+        assert await sandbox.handle_line("/start")
+        screen = "\n".join(out)
+        assert "How your personal and health data is used" in screen
+        assert "(1) ✅ I agree, continue" in screen
+        assert "个人信息" not in screen
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+
+
+async def test_a_long_wait_runs_the_scheduler_throughout_and_is_not_downtime(
+    tmp_path: Path,
+) -> None:
+    out: list[str] = []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        assert await sandbox.handle_line(":wait 1h")
+        out.clear()
+        assert await sandbox.handle_line(":wait 2d")
+        screen = "\n".join(out)
+        assert re.search(r"^It is now \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\)\.$", screen, re.M)
+        assert "停止运行" not in screen and "was not running" not in screen
     finally:
         await stop_sandbox(sandbox, double, polling)
