@@ -110,8 +110,8 @@ def test_run_says_so_when_installing_fails(tmp_path: Path) -> None:
 def test_test_script_installs_only_when_needed(tmp_path: Path) -> None:
     venv = fake_venv(tmp_path, WANT, ".community-guard-installed-dev")
     done = run_script("test", venv, "-k", "nothing")
-    assert calls(venv) == ["python -m pytest -q -k nothing"]
+    assert calls(venv) == ["python -m pytest -q -n auto -k nothing"]
     assert done.returncode == 0
     fresh = fake_venv(tmp_path / "fresh", None, ".community-guard-installed-dev")
     run_script("test", fresh)
-    assert calls(fresh) == ["python -m pip install -q -e .[dev]", "python -m pytest -q"]
+    assert calls(fresh) == ["python -m pip install -q -e .[dev]", "python -m pytest -q -n auto"]
