@@ -403,11 +403,17 @@ def _supervise(args: argparse.Namespace) -> int:
         return child
 
     children = [spawn(i) for i in range(args.workers)]
+    failed = False
     while not stopping:
         time.sleep(0.2)
         for index, child in enumerate(children):
             code = child.poll()
-            if code is not None and not stopping:
+            if code == 2 and not stopping:
+                # A configuration or start-up problem (already explained on one line by the
+                # worker): restarting cannot help, so every worker stops.
+                log.error("worker %d cannot start (exit 2): stopping all workers", index)
+                stopping, failed = True, True
+            elif code is not None and not stopping:
                 log.warning("worker %d (pid %d) exited with %s; restarting", index, child.pid, code)
                 children[index] = spawn(index)
     for child in children:
@@ -419,7 +425,7 @@ def _supervise(args: argparse.Namespace) -> int:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
-    return 0
+    return 2 if failed else 0
 
 
 async def _db_upgrade() -> int:

@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
 BROADCAST = 240
 PROMPTS = 120
-SECRET = "scale-secret"
+SECRET = "scale-secret-of-at-least-32-characters"
 SENDER_CONCURRENCY = 32
 
 
@@ -229,6 +229,7 @@ async def test_three_processes_survive_two_leader_kills(
         WEBHOOK_HOST="127.0.0.1",
         WEBHOOK_PORT=str(port),
         WEBHOOK_SECRET=SECRET,
+        WEBHOOK_PATH="/telegram/webhook",
         LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
     )
@@ -390,3 +391,26 @@ def _seconds(value: float) -> Any:
     from datetime import timedelta
 
     return timedelta(seconds=value)
+
+
+def test_workers_stop_when_a_worker_cannot_start(database_url: str, tmp_path: Path) -> None:
+    """A configuration problem (here a webhook secret that is too short) is explained by
+    each worker on one line; the supervisor stops them all with exit 2 instead of
+    restarting them forever."""
+    env = dict(os.environ)
+    env.update(
+        BOT_TOKEN=TOKEN,
+        DATABASE_URL=database_url,
+        REDIS_URL=os.environ[REDIS_ENV],
+        TELEGRAM_API_BASE="http://127.0.0.1:9",
+        WEBHOOK_URL="https://bot.example.org",
+        WEBHOOK_SECRET="short",
+        PYTHONPATH=str(ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--workers", "2"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "WEBHOOK_SECRET must be at least 32 characters" in done.stderr
+    assert "restarting" not in done.stderr
