@@ -323,7 +323,10 @@ class Sender:
         order); returns how many were sent."""
         await self.recover(takeover=False)
         sent = 0
-        busy: dict[int, asyncio.Task[bool | None]] = {}
+        # Keyed by task, not by chat: a chat's task may finish and its success commit
+        # while a claim is running, so the claim can return that chat's next row before
+        # the finished task has been collected here.
+        busy: set[asyncio.Task[bool | None]] = set()
         left = limit if limit is not None else -1
         # Claim in batches: only when a quarter of the slots are free (or none is busy).
         batch = max(1, self.concurrency // 4)
@@ -339,15 +342,14 @@ class Sender:
                 exhausted = len(claimed) < want
                 for item in claimed:
                     left -= 1 if left > 0 else 0
-                    busy[item.chat_id] = asyncio.create_task(self._send(item))
+                    busy.add(asyncio.create_task(self._send(item)))
             if not busy:
                 break
-            done, _ = await asyncio.wait(busy.values(), return_when=asyncio.FIRST_COMPLETED)
-            for chat_id, task in list(busy.items()):
-                if task in done:
-                    del busy[chat_id]
-                    sent += int(bool(task.result()))
-                    exhausted = False  # this chat may have a next row now
+            done, _ = await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                busy.discard(task)
+                sent += int(bool(task.result()))
+                exhausted = False  # this chat may have a next row now
             if not busy and self._unsettled:
                 # Successes still to commit hold their chats' next rows back.
                 await self._settle()

@@ -164,6 +164,39 @@ async def test_pacing_keeps_every_limit_in_virtual_time(
     assert all(r.telegram_message_id for r in await rows(sessionmaker))
 
 
+async def test_a_chat_finishing_during_a_claim_is_still_counted(
+    double: BotApiDouble, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """A slow chat's send (and its commit) completes while a claim for another chat is
+    running, so that claim already returns the slow chat's next row: both sends count."""
+    sender = make_sender(bot, sessionmaker, clock)
+    fast, slow = private(double, 7051), private(double, 7052)
+    double.faults.delay("sendMessage", 0.3, times=1, chat_id=slow)
+    await enqueue(sessionmaker, clock, slow, "s0")
+    await enqueue(sessionmaker, clock, slow, "s1")
+    await enqueue(sessionmaker, clock, fast, "f0")
+    original = sender._claim_heads
+    calls = 0
+
+    async def claim_after_every_send_settled(n: int, **kwargs: Any) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:  # the fast chat is done: let the slow one finish and commit first
+            sending = [
+                t
+                for t in asyncio.all_tasks()
+                if getattr(t.get_coro(), "__qualname__", "") == "Sender._send" and not t.done()
+            ]
+            if sending:
+                await asyncio.wait(sending)
+            await sender._settle()
+        return await original(n, **kwargs)
+
+    sender._claim_heads = claim_after_every_send_settled  # type: ignore[method-assign]
+    assert await sender.drain() == 3
+    assert texts(double, slow) == ["s0", "s1"] and texts(double, fast) == ["f0"]
+
+
 async def test_paid_broadcast_raises_the_global_rate_and_flags_calls(
     double: BotApiDouble, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
