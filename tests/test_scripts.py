@@ -41,7 +41,8 @@ def fake_venv(tmp_path: Path, stamp: str | None, stamp_name: str) -> Path:
 
 def run_script(script: str, venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        # The caller's TEST_WORKERS (e.g. TEST_WORKERS=2 scripts/test) is not this test's.
+        **{k: v for k, v in os.environ.items() if k != "TEST_WORKERS"},
         "VENV": str(venv),
         # Any attempt to reach a package index would fail loudly.
         "PIP_INDEX_URL": "http://127.0.0.1:1/simple",
