@@ -4,7 +4,8 @@
   understood: bot/parsing.py) becomes the polite reply it names, in the reader's
   language: an answer in a private chat, a reply in a group, an alert on a button.
   The handler's transaction was rolled back; the FSM state and data are as they were
-  before the update, so what the user had entered is kept.
+  before the update, so what the user had entered is kept, unless the handler's
+  `end_form` flag says the form ends (bot/core/forms.py).
 - The database being unavailable: "please try again in a moment"; the update stays in
   the inbox and is replayed at the next start.
 - Anything else is logged and the user gets the generic apology.
@@ -24,6 +25,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, User
 
+from bot.core import forms
 from bot.middlewares import database_unavailable
 from bot.parsing import ParseError
 from bot.services.errors import DomainError
@@ -37,6 +39,7 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         exc = event.exception
         assert isinstance(exc, DomainError)
         t = _translator(catalog, data)
+        await forms.after_error(data, exc)
         await _tell(event, t(exc.key, **exc.params), in_groups=True)
         return True
 
@@ -44,6 +47,7 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         exc = event.exception
         assert isinstance(exc, ParseError)
         t = _translator(catalog, data)
+        await forms.after_error(data, exc)
         await _tell(event, t(f"errors.{exc.code}", **exc.params), in_groups=True)
         return True
 
