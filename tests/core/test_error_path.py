@@ -14,7 +14,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from aiogram import F, Router
 from aiogram.fsm.storage.base import StorageKey
+from aiogram.types import CallbackQuery
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +24,7 @@ from bot.clock import FakeClock
 from bot.db.models import CareFlag, Person, Round
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import CareCb
+from bot.services.errors import DomainError
 from messages import Catalog
 from tests.support.chat import ChatUser, RunningBot
 from tests.support.community import OFFICER_ID, SeededCommunity
@@ -264,3 +267,27 @@ def test_handlers_raise_instead_of_catching() -> None:
     assert sum(found.values()) <= len(KEPT) + 1 == 20
     gone = set(KEPT) - set(found)
     assert not gone, f"no longer caught: remove from KEPT: {gone}"
+
+
+async def test_button_answered_before_the_failure_gets_a_message(
+    running_bot: RunningBot, double: BotApiDouble, catalog: Catalog, resident: ChatUser
+) -> None:
+    """A handler that showed a toast and then failed: a second answer would be refused
+    ("query is too old"), so the error text comes as a message in the private chat."""
+    probe = Router(name="probe")
+
+    @probe.callback_query(F.data == "probe:toast")
+    async def toast_then_fail(query: CallbackQuery) -> None:
+        await query.answer("…")
+        raise DomainError("common.button_expired")
+
+    dispatcher = running_bot.application.dispatcher
+    probe._parent_router = dispatcher
+    dispatcher.sub_routers.insert(0, probe)
+    await resident.send("/help")
+    replies = await resident.press_data("probe:toast", resident.last(), strict=False)
+    assert [m.raw_text for m in replies] == [catalog.render("zh-CN", "common.button_expired")]
+    answer = double.callback_answer(resident.last_press)
+    assert answer is not None and answer.text == "…" and not answer.show_alert
+    answers = [c for c in double.calls if c.method == "answerCallbackQuery"]
+    assert [c.ok for c in answers] == [True]
