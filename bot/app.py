@@ -31,6 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
 from bot.core.callbacks import AnswerCallbackAfterHandler
+from bot.core.forms import FormOnError
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
@@ -150,6 +151,8 @@ class Application:
         dp.update.outer_middleware(IdentityMiddleware(self.catalog))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
+        dp.message.middleware(FormOnError())
+        dp.callback_query.middleware(FormOnError())
         dp.include_routers(*get_routers())
         install_error_handler(dp, self.catalog)
         # Handlers receive these by name (aiogram workflow data), never from globals.

@@ -2,9 +2,11 @@
 
 - A DomainError (a rule refused: bot/services/errors.py) or a ParseError (input not
   understood: bot/parsing.py) becomes the polite reply it names, in the reader's
-  language: an answer in a private chat, a reply in a group, an alert on a button.
+  language: an answer in a private chat, a reply in a group, an alert on a button (a
+  message in the private chat when the button was already answered before the failure).
   The handler's transaction was rolled back; the FSM state and data are as they were
-  before the update, so what the user had entered is kept.
+  before the update, so what the user had entered is kept, unless the handler's
+  `end_form` flag says the form ends (bot/core/forms.py).
 - The database being unavailable: "please try again in a moment"; the update stays in
   the inbox and is replayed at the next start.
 - Anything else is logged and the user gets the generic apology.
@@ -22,8 +24,10 @@ from typing import Any
 from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
-from aiogram.types import ErrorEvent, User
+from aiogram.types import ErrorEvent, Message, User
 
+from bot.core import forms
+from bot.core.context import current_update
 from bot.middlewares import database_unavailable
 from bot.parsing import ParseError
 from bot.services.errors import DomainError
@@ -37,6 +41,7 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         exc = event.exception
         assert isinstance(exc, DomainError)
         t = _translator(catalog, data)
+        await forms.after_error(data, exc)
         await _tell(event, t(exc.key, **exc.params), in_groups=True)
         return True
 
@@ -44,6 +49,7 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         exc = event.exception
         assert isinstance(exc, ParseError)
         t = _translator(catalog, data)
+        await forms.after_error(data, exc)
         await _tell(event, t(f"errors.{exc.code}", **exc.params), in_groups=True)
         return True
 
@@ -75,8 +81,16 @@ def _translator(catalog: Catalog, data: dict[str, Any]) -> Translator:
 async def _tell(event: ErrorEvent, text: str, *, in_groups: bool) -> None:
     update = event.update
     with contextlib.suppress(TelegramAPIError):
-        if update.callback_query is not None:
-            await update.callback_query.answer(text, show_alert=True)
+        query = update.callback_query
+        if query is not None:
+            ctx = current_update.get()
+            if ctx is not None and ctx.callback_answered:
+                # Answered before the failure (a toast): a second answer would be
+                # refused, so the text comes as a message, in a private chat only.
+                if isinstance(query.message, Message) and query.message.chat.type == "private":
+                    await query.message.answer(text)
+            else:
+                await query.answer(text, show_alert=True)
         elif update.message is not None:
             if update.message.chat.type == "private":
                 await update.message.answer(text)

@@ -21,6 +21,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.db.models import Delivery, DeliveryStatus
+from bot.parsing import ParseError
+from bot.services.errors import DomainError
 
 if TYPE_CHECKING:
     from bot.app import Application
@@ -45,7 +47,8 @@ class Metrics:
 
 
 class MetricsMiddleware(BaseMiddleware):
-    """Counts every update, and those whose handling raised."""
+    """Counts every update, and those whose handling raised. A domain or parse error is
+    a polite refusal answered by the error path (bot/errors.py), not a failure."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -58,6 +61,8 @@ class MetricsMiddleware(BaseMiddleware):
     ) -> Any:
         try:
             return await handler(event, data)
+        except (DomainError, ParseError):
+            raise
         except Exception:
             self.metrics.update_errors += 1
             raise

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.core import inbox
 from bot.core.context import UpdateContext, current_update
 from bot.fsm_storage import current_session
+from bot.services.errors import RecordedRefusal
 from bot.services.identity import adopt_telegram_name, load_identity
 from bot.services.registration import preferred_language
 from messages import Catalog, locale_from_telegram, normalise_locale
@@ -31,7 +32,8 @@ class DbSessionMiddleware(BaseMiddleware):
 
     The commit barrier (bot/core/barrier.py) commits this session before any Bot API
     call; what the handler does after its reply is committed here at the end. When the
-    handler fails, its transaction rolls back; the update is marked done anyway (in a
+    handler fails, its transaction rolls back (a RecordedRefusal commits what was written
+    before it: the refusal is a fact to keep); the update is marked done anyway (in a
     transaction of its own) unless the failure was the database itself or a stop, in
     which case it stays in the inbox to be replayed.
     """
@@ -73,6 +75,8 @@ class DbSessionMiddleware(BaseMiddleware):
                 if ctx is not None:
                     await ctx.committed()
             except BaseException as exc:
+                if isinstance(exc, RecordedRefusal) and await self._keep_refusal(session):
+                    raise
                 await session.rollback()
                 ctx = current_update.get()
                 if ctx is not None:
@@ -83,6 +87,18 @@ class DbSessionMiddleware(BaseMiddleware):
             finally:
                 current_session.reset(token)
             return result
+
+    async def _keep_refusal(self, session: AsyncSession) -> bool:
+        """A RecordedRefusal keeps what was written before it (its audit row)."""
+        try:
+            await session.commit()
+        except Exception:
+            log.exception("could not commit a recorded refusal")
+            return False
+        ctx = current_update.get()
+        if ctx is not None:
+            await ctx.committed()
+        return True
 
     async def _mark_failed(self, update_id: int) -> None:
         try:

@@ -39,58 +39,55 @@ async def risk(
 ) -> None:
     """/risk add <place> <high|medium|low> [from] [to] · /risk remove <id> · /risk list"""
     sub, _, rest = (command.args or "list").strip().partition(" ")
-    try:
-        if sub == "add":
-            args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
-            area = await risk_areas.add_risk_area(
-                session, clock, community_id=community.id, args=args, actor=identity.person
-            )
-            # Re-match the reports of its window (R-RISK): once per report / passage.
-            found = await rematch.rematch_area(
-                session, clock, catalog, area=area, actor=identity.person
-            )
-            text = t("admin.risk_added", area=_area(area, t))
-            if found.cases:
-                text += "\n" + t("monitoring.rematched", r=found, cases=len(found.cases))
-            await message.answer(text)
-        elif sub == "from" and len(rest.split()) == 2 and rest.split()[0].isdigit():
-            # Backdate an area: "/risk from <id> <date>", then re-match its window.
-            area_id, when = rest.split()
-            try:
-                new_from = parse_date(when, local_today(clock, community.timezone))
-            except ParseError as exc:
-                raise DomainError("risk.bad_date") from exc
-            area = await risk_areas.backdate_risk_area(
-                session, clock, community_id=community.id, area_id=parse_id(area_id),
-                valid_from=new_from, actor=identity.person,
-            )  # fmt: skip
-            found = await rematch.rematch_area(
-                session, clock, catalog, area=area, actor=identity.person
-            )
-            await message.answer(
-                t("monitoring.risk_backdated", area=_area(area, t))
-                + "\n"
-                + t("monitoring.rematched", r=found, cases=len(found.cases))
-            )
-        elif sub == "remove" and rest.strip().isdigit():
-            area = await risk_areas.remove_risk_area(
-                session, clock, community_id=community.id, area_id=parse_id(rest),
-                actor=identity.person,
-            )  # fmt: skip
-            await message.answer(t("admin.risk_removed", area=_area(area, t)))
-        elif sub == "list":
-            # Areas expire by their end date: the list shows those still in force.
-            today = local_today(clock, community.timezone)
-            areas = [
-                a
-                for a in await risk_areas.list_risk_areas(session, community.id)
-                if a.valid_to is None or a.valid_to >= today
-            ]
-            await message.answer(t("admin.risk_list", areas=[_area(a, t) for a in areas]))
-        else:
-            raise DomainError("risk.usage")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
+    if sub == "add":
+        args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
+        area = await risk_areas.add_risk_area(
+            session, clock, community_id=community.id, args=args, actor=identity.person
+        )
+        # Re-match the reports of its window (R-RISK): once per report / passage.
+        found = await rematch.rematch_area(
+            session, clock, catalog, area=area, actor=identity.person
+        )
+        text = t("admin.risk_added", area=_area(area, t))
+        if found.cases:
+            text += "\n" + t("monitoring.rematched", r=found, cases=len(found.cases))
+        await message.answer(text)
+    elif sub == "from" and len(rest.split()) == 2 and rest.split()[0].isdigit():
+        # Backdate an area: "/risk from <id> <date>", then re-match its window.
+        area_id, when = rest.split()
+        try:
+            new_from = parse_date(when, local_today(clock, community.timezone))
+        except ParseError as exc:
+            raise DomainError("risk.bad_date") from exc
+        area = await risk_areas.backdate_risk_area(
+            session, clock, community_id=community.id, area_id=parse_id(area_id),
+            valid_from=new_from, actor=identity.person,
+        )  # fmt: skip
+        found = await rematch.rematch_area(
+            session, clock, catalog, area=area, actor=identity.person
+        )
+        await message.answer(
+            t("monitoring.risk_backdated", area=_area(area, t))
+            + "\n"
+            + t("monitoring.rematched", r=found, cases=len(found.cases))
+        )
+    elif sub == "remove" and rest.strip().isdigit():
+        area = await risk_areas.remove_risk_area(
+            session, clock, community_id=community.id, area_id=parse_id(rest),
+            actor=identity.person,
+        )  # fmt: skip
+        await message.answer(t("admin.risk_removed", area=_area(area, t)))
+    elif sub == "list":
+        # Areas expire by their end date: the list shows those still in force.
+        today = local_today(clock, community.timezone)
+        areas = [
+            a
+            for a in await risk_areas.list_risk_areas(session, community.id)
+            if a.valid_to is None or a.valid_to >= today
+        ]
+        await message.answer(t("admin.risk_list", areas=[_area(a, t) for a in areas]))
+    else:
+        raise DomainError("risk.usage")
 
 
 def _area(area: RiskArea, t: Translator) -> dict[str, object]:

@@ -11,8 +11,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import Person
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import CareCb
 from bot.presentation.keyboards import buttons
 from bot.services import care
@@ -51,16 +52,12 @@ async def _overview(
     return text, buttons(rows)
 
 
-@router.message(Command("care"), StateFilter("*"))
+@router.message(Command("care"), StateFilter("*"), flags=LEAVES_FORM)
 async def care_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        text, markup = await _overview(session, identity, t)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    text, markup = await _overview(session, identity, t)
     await message.answer(text, reply_markup=markup)
 
 
@@ -85,54 +82,51 @@ async def household_button(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    try:
-        if callback_data.action == "m":
-            member = await _member(session, identity, callback_data.id)
-            await state.set_state(None)
-            await state.set_data({"care_member": member.id})
-            markup = buttons(
-                [[(t(f"care.kind_{k}"), CareCb(action="k", id=i))]
-                 for i, k in enumerate(care.KINDS)]
-            )  # fmt: skip
+    if callback_data.action == "m":
+        member = await _member(session, identity, callback_data.id)
+        await state.set_state(None)
+        await state.set_data({"care_member": member.id})
+        markup = buttons(
+            [[(t(f"care.kind_{k}"), CareCb(action="k", id=i))]
+             for i, k in enumerate(care.KINDS)]
+        )  # fmt: skip
+        await query.answer()
+        await edit_or_send(query, t("care.pick_kind", name=member.name), markup)
+        return
+    if callback_data.action == "k" and "care_member" in data:
+        if not 0 <= callback_data.id < len(care.KINDS):
+            raise DomainError("common.button_expired")
+        member = await _member(session, identity, int(data["care_member"]))
+        kind = care.KINDS[callback_data.id]
+        if kind in care.DETAIL_KINDS:
+            await state.set_state(CareFlow.detail)
+            await state.update_data(care_kind=kind)
             await query.answer()
-            await edit_or_send(query, t("care.pick_kind", name=member.name), markup)
+            await edit_or_send(query, t(f"care.ask_{kind}", name=member.name))
             return
-        if callback_data.action == "k" and "care_member" in data:
-            if not 0 <= callback_data.id < len(care.KINDS):
-                raise DomainError("common.button_expired")
-            member = await _member(session, identity, int(data["care_member"]))
-            kind = care.KINDS[callback_data.id]
-            if kind in care.DETAIL_KINDS:
-                await state.set_state(CareFlow.detail)
-                await state.update_data(care_kind=kind)
-                await query.answer()
-                await edit_or_send(query, t(f"care.ask_{kind}", name=member.name))
-                return
-            await care.add_flag(
-                session, clock, person=member, kind=kind, detail=None, by=identity.person
-            )
-            await state.clear()
-            await query.answer()
-            text, markup = await _overview(session, identity, t)
-            await edit_or_send(query, t("care.saved") + "\n" + text, markup)
-            return
-        if callback_data.action == "rm":
-            me = identity.person
-            if me is None:
-                raise NotAllowed()
-            await care.remove_flag(
-                session, clock, flag_id=callback_data.id, household_id=me.household_id, by=me
-            )
-            await query.answer()
-            text, markup = await _overview(session, identity, t)
-            await edit_or_send(query, text, markup)
-            return
-        raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        await care.add_flag(
+            session, clock, person=member, kind=kind, detail=None, by=identity.person
+        )
+        await state.clear()
+        await query.answer()
+        text, markup = await _overview(session, identity, t)
+        await edit_or_send(query, t("care.saved") + "\n" + text, markup)
+        return
+    if callback_data.action == "rm":
+        me = identity.person
+        if me is None:
+            raise NotAllowed()
+        await care.remove_flag(
+            session, clock, flag_id=callback_data.id, household_id=me.household_id, by=me
+        )
+        await query.answer()
+        text, markup = await _overview(session, identity, t)
+        await edit_or_send(query, text, markup)
+        return
+    raise DomainError("common.button_expired")
 
 
-@router.message(CareFlow.detail, F.text)
+@router.message(CareFlow.detail, F.text, flags=ENDS_ON_REFUSAL)
 async def care_detail(
     message: Message,
     state: FSMContext,
@@ -142,21 +136,13 @@ async def care_detail(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    try:
-        detail = clean_text(message.text or "", care.DETAIL_MAX)
-        member = await _member(session, identity, int(data.get("care_member", 0)))
-        await care.add_flag(
-            session, clock, person=member, kind=str(data.get("care_kind")), detail=detail,
-            by=identity.person,
-        )  # fmt: skip
-        text, markup = await _overview(session, identity, t)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    detail = clean_text(message.text or "", care.DETAIL_MAX)
+    member = await _member(session, identity, int(data.get("care_member", 0)))
+    await care.add_flag(
+        session, clock, person=member, kind=str(data.get("care_kind")), detail=detail,
+        by=identity.person,
+    )  # fmt: skip
+    text, markup = await _overview(session, identity, t)
     await state.clear()
     await message.answer(t("care.saved") + "\n" + text, reply_markup=markup)
 
@@ -174,22 +160,15 @@ async def care_add(
     t: Translator,
 ) -> None:
     words = (command.args or "").split()
-    try:
-        if not identity.has_any(care.CARE_ROLES):
-            raise NotAllowed()
-        person, rest = await care.staff_person(session, identity, words)
-        if not rest or rest[0] not in care.KINDS:
-            raise DomainError("care.add_usage")
-        detail = clean_text(" ".join(rest[1:]), care.DETAIL_MAX) if rest[1:] else None
-        await care.add_flag(
-            session, clock, person=person, kind=rest[0], detail=detail, by=identity.person
-        )
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    if not identity.has_any(care.CARE_ROLES):
+        raise NotAllowed()
+    person, rest = await care.staff_person(session, identity, words)
+    if not rest or rest[0] not in care.KINDS:
+        raise DomainError("care.add_usage")
+    detail = clean_text(" ".join(rest[1:]), care.DETAIL_MAX) if rest[1:] else None
+    await care.add_flag(
+        session, clock, person=person, kind=rest[0], detail=detail, by=identity.person
+    )
     await message.answer(t("care.staff_saved", name=person.name, kind=rest[0], detail=detail or ""))
 
 
@@ -224,14 +203,10 @@ async def check_button(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        check = await care.answer_check(
-            session, clock, catalog, person=identity.person, check_id=callback_data.id,
-            needs_help=callback_data.action == "help",
-        )  # fmt: skip
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    check = await care.answer_check(
+        session, clock, catalog, person=identity.person, check_id=callback_data.id,
+        needs_help=callback_data.action == "help",
+    )  # fmt: skip
     await query.answer()
     await drop_buttons(query)
     await edit_or_send(query, t(f"care.check_{check.status}_answer"))

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.core.forms import ENDS_ON_REFUSAL
 from bot.db.models import Case, CaseKind, Compound, Grid
 from bot.parsing import clean_text
 from bot.presentation.callbacks import CaseCb
@@ -139,7 +140,7 @@ async def case_note_cancelled(message: Message, state: FSMContext, t: Translator
     await message.answer(t("common.cancelled"))
 
 
-@router.message(CaseNote.note, F.text, ~F.text.startswith("/"))
+@router.message(CaseNote.note, F.text, ~F.text.startswith("/"), flags=ENDS_ON_REFUSAL)
 async def case_note(
     message: Message,
     state: FSMContext,
@@ -151,15 +152,10 @@ async def case_note(
 ) -> None:
     data = await state.get_data()
     note = clean_text(message.text or "", cases.NOTE_MAX, multiline=True)
-    try:
-        case = await cases.act(
-            session, clock, catalog, identity=identity, case_id=int(data.get("case_id", 0)),
-            action="resolve", note=note,
-        )  # fmt: skip
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    case = await cases.act(
+        session, clock, catalog, identity=identity, case_id=int(data.get("case_id", 0)),
+        action="resolve", note=note,
+    )  # fmt: skip
     await state.clear()
     chat, msg = data.get("card_chat"), data.get("card_message")
     # the card is anonymised in a group, whole in a private chat (R-WHERE)
@@ -187,11 +183,7 @@ async def list_cases(
     """/cases [compound] [grid] [kind]: open cases. One rule (bot.services.scope):
     officers of the community see all its cases, an officer granted for a compound that
     compound's, a grid worker their grid's."""
-    try:
-        acting = await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    acting = await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
     community_id = acting.community.id
     compounds = {
         c.name: c.id

@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import (
     Building,
     Community,
@@ -299,14 +300,10 @@ async def screen_outcome(
 ) -> None:
     try:
         outcome = ScreeningOutcome(callback_data.outcome)
-        reach = await _screener(session, identity)
-        household = await _household_in_reach(session, reach, callback_data.household_id)
     except ValueError:
-        await query.answer(t("common.button_expired"), show_alert=True)
-        return
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+        raise DomainError("common.button_expired") from None
+    reach = await _screener(session, identity)
+    household = await _household_in_reach(session, reach, callback_data.household_id)
     if outcome == ScreeningOutcome.DONE:
         # Who is there: the register's members, each present until the screener says not.
         people = await coverage.people_at_door(session, household.id)
@@ -379,33 +376,29 @@ async def screen_person(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community, household, people = await _editing(state, session, identity)
-        if callback_data.action in ("cyc", "fev"):
-            if not 0 <= callback_data.index < len(people):
-                raise NotAllowed("common.button_expired")
-            person = people[callback_data.index]
-            if callback_data.action == "fev":
-                person.fever = not person.fever
-            elif person.status in _CYCLE:
-                person.status = _CYCLE[person.status]
-            await state.update_data(people=[p.as_dict() for p in people])
-            text, markup = _people_editor(t, household.room, people)
-            await query.answer()
-            await edit_or_send(query, text, markup)
-            return
-        if callback_data.action != "save":
+    community, household, people = await _editing(state, session, identity)
+    if callback_data.action in ("cyc", "fev"):
+        if not 0 <= callback_data.index < len(people):
             raise NotAllowed("common.button_expired")
-        visit = await coverage.record_visit(
-            session, clock, household=household, outcome=ScreeningOutcome.DONE,
-            by=identity.person, people=people,
-        )  # fmt: skip
-        case = await coverage.escalate(
-            session, clock, catalog, community=community, visit=visit, by=identity.person
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        person = people[callback_data.index]
+        if callback_data.action == "fev":
+            person.fever = not person.fever
+        elif person.status in _CYCLE:
+            person.status = _CYCLE[person.status]
+        await state.update_data(people=[p.as_dict() for p in people])
+        text, markup = _people_editor(t, household.room, people)
+        await query.answer()
+        await edit_or_send(query, text, markup)
         return
+    if callback_data.action != "save":
+        raise NotAllowed("common.button_expired")
+    visit = await coverage.record_visit(
+        session, clock, household=household, outcome=ScreeningOutcome.DONE,
+        by=identity.person, people=people,
+    )  # fmt: skip
+    case = await coverage.escalate(
+        session, clock, catalog, community=community, visit=visit, by=identity.person
+    )
     await state.set_state(Screening.note)
     await state.set_data({"visit_id": visit.id})
     await query.answer()
@@ -426,59 +419,48 @@ async def screen_people_text(
     name (a new occupant, pending until staff confirm it)."""
     if (message.text or "").startswith("/"):
         return
-    try:
-        community, household, people = await _editing(state, session, identity)
-        for line in (message.text or "").splitlines()[:MAX_SEEN]:
-            words = line.split()
-            if not words:
-                continue
-            temperature = None
-            try:
-                temperature = parse_temperature(words[-1])
-                words = words[:-1]
-            except ParseError as exc:
-                if exc.code == "temperature.out_of_range":
-                    raise
-            name = " ".join(words)
-            if not name:
-                if len(people) != 1:
-                    raise DomainError("coverage.which_person")
-                target = people[0]
+    community, household, people = await _editing(state, session, identity)
+    for line in (message.text or "").splitlines()[:MAX_SEEN]:
+        words = line.split()
+        if not words:
+            continue
+        temperature = None
+        try:
+            temperature = parse_temperature(words[-1])
+            words = words[:-1]
+        except ParseError as exc:
+            if exc.code == "temperature.out_of_range":
+                raise
+        name = " ".join(words)
+        if not name:
+            if len(people) != 1:
+                raise DomainError("coverage.which_person")
+            target = people[0]
+        else:
+            name = clean_name(name)
+            found = [p for p in people if p.name == name]
+            if found:
+                target = found[0]
+            elif len(people) >= MAX_SEEN:
+                raise DomainError("coverage.too_many_people", max=MAX_SEEN)
             else:
-                name = clean_name(name)
-                found = [p for p in people if p.name == name]
-                if found:
-                    target = found[0]
-                elif len(people) >= MAX_SEEN:
-                    raise DomainError("coverage.too_many_people", max=MAX_SEEN)
-                else:
-                    target = coverage.SeenPerson(None, name, VisitPersonStatus.NEW.value)
-                    people.append(target)
-            if temperature is not None:
-                target.temperature = temperature
-                target.fever = temperature >= community.fever_threshold
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+                target = coverage.SeenPerson(None, name, VisitPersonStatus.NEW.value)
+                people.append(target)
+        if temperature is not None:
+            target.temperature = temperature
+            target.fever = temperature >= community.fever_threshold
     await state.update_data(people=[p.as_dict() for p in people])
     text, markup = _people_editor(t, household.room, people)
     await message.answer(text, reply_markup=markup)
 
 
-@router.message(Command("screen_pending"), StateFilter("*"))
+@router.message(Command("screen_pending"), StateFilter("*"), flags=LEAVES_FORM)
 async def screen_pending(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity,
     t: Translator,
 ) -> None:  # fmt: skip
     await state.clear()
-    try:
-        reach = await _screener(session, identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    reach = await _screener(session, identity)
     changes = await coverage.pending_changes(session, reach.community.id, reach.grids)
     if reach.buildings is not None:
         changes = [c for c in changes if await _in_reach(session, reach, c.household_id)]
@@ -501,34 +483,28 @@ async def screen_change(
     query: CallbackQuery, callback_data: ScreenChangeCb, session: AsyncSession, clock: Clock,
     identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        reach = await _screener(session, identity)
-        grids = reach.grids
-        if reach.buildings is not None:
-            # A compound's staff settle changes in their compound; removing a member from
-            # the register stays an officer's act (R-HH), checked by settle_change.
-            change = await coverage.change_household(session, callback_data.change_id)
-            if change is None or not await _in_reach(session, reach, change):
+    reach = await _screener(session, identity)
+    grids = reach.grids
+    if reach.buildings is not None:
+        # A compound's staff settle changes in their compound; removing a member from
+        # the register stays an officer's act (R-HH), checked by settle_change.
+        change = await coverage.change_household(session, callback_data.change_id)
+        if change is None or not await _in_reach(session, reach, change):
+            raise NotAllowed()
+        if callback_data.ok and not identity.allows(OFFICER_ROLES, community_id=reach.community.id):
+            row = await session.get(ScreeningVisitPerson, callback_data.change_id)
+            if row is not None and row.status == VisitPersonStatus.MOVED_OUT:
                 raise NotAllowed()
-            if callback_data.ok and not identity.allows(
-                OFFICER_ROLES, community_id=reach.community.id
-            ):
-                row = await session.get(ScreeningVisitPerson, callback_data.change_id)
-                if row is not None and row.status == VisitPersonStatus.MOVED_OUT:
-                    raise NotAllowed()
-        row = await coverage.settle_change(
-            session, clock, change_id=callback_data.change_id, accept=callback_data.ok,
-            community_id=reach.community.id, grid_ids=grids, by=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    row = await coverage.settle_change(
+        session, clock, change_id=callback_data.change_id, accept=callback_data.ok,
+        community_id=reach.community.id, grid_ids=grids, by=identity.person,
+    )  # fmt: skip
     await query.answer()
     key = "coverage.change_confirmed" if callback_data.ok else "coverage.change_dismissed"
     await edit_or_send(query, t(key, name=row.name))
 
 
-@router.message(Screening.note, F.text)
+@router.message(Screening.note, F.text, flags=ENDS_ON_REFUSAL)
 async def screen_note(
     message: Message,
     state: FSMContext,
@@ -541,13 +517,8 @@ async def screen_note(
         return
     note = clean_text(message.text or "", 500, multiline=True)
     data = await state.get_data()
-    try:
-        await coverage.add_note(
-            session, clock, visit_id=int(data.get("visit_id", 0)), note=note, by=identity.person
-        )
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    await coverage.add_note(
+        session, clock, visit_id=int(data.get("visit_id", 0)), note=note, by=identity.person
+    )
     await state.clear()
     await message.answer(t("coverage.note_saved"))

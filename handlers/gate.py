@@ -13,8 +13,9 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
+from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import CaseKind, Community, Person
-from bot.parsing import ParseError, clean_name, clean_text, parse_temperature
+from bot.parsing import clean_name, clean_text, parse_temperature
 from bot.places import Gazetteer
 from bot.presentation.callbacks import GateCb, GateSelfCb
 from bot.presentation.keyboards import buttons
@@ -69,16 +70,12 @@ def _kind_markup(t: Translator) -> InlineKeyboardMarkup:
     )  # fmt: skip
 
 
-@router.message(Command("gate"), StateFilter("*"))
+@router.message(Command("gate"), StateFilter("*"), flags=LEAVES_FORM)
 async def gate_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, GUARD_ROLES)
     mine = [
         i
         for i in await gate.gates(session, community.id)
@@ -104,57 +101,45 @@ async def gate_button(
 ) -> None:
     data = await state.get_data()
     action, value = callback_data.action, callback_data.value
-    try:
-        if action == "gate":
-            info = await _guard_gate(session, identity, value)
-            await state.set_state(None)
-            await state.set_data({"gate_id": info.gate.id})
-            text, markup = t("gate.pick_direction", gate=_label(info)), _direction_markup(t)
-        elif action == "dir" and "gate_id" in data and value in (0, 1):
-            await _guard_gate(session, identity, int(data["gate_id"]))
-            await state.update_data(direction=gate.DIRECTIONS[value])
-            text, markup = t("gate.pick_subject"), _kind_markup(t)
-        elif action == "kind" and "direction" in data and 0 <= value < len(gate.SUBJECTS):
-            await _guard_gate(session, identity, int(data["gate_id"]))
-            kind = gate.SUBJECTS[value]
-            await state.update_data(kind=kind)
-            next_state = {
-                "resident": GateFlow.resident_query,
-                "visitor": GateFlow.visitor_name,
-                "vehicle": GateFlow.plate,
-            }[kind]
-            await state.set_state(next_state)
-            text, markup = t(f"gate.ask_{kind}"), None
-        elif action == "person" and data.get("kind") == "resident":
-            info = await _guard_gate(session, identity, int(data["gate_id"]))
-            person = await gate.resident_of_compound(session, info.compound.id, value)
-            await state.update_data(person_id=person.id, name=person.name)
-            await state.set_state(GateFlow.temperature)
-            text, markup = t("gate.ask_temperature", who=person.name), None
-        else:
-            raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if action == "gate":
+        info = await _guard_gate(session, identity, value)
+        await state.set_state(None)
+        await state.set_data({"gate_id": info.gate.id})
+        text, markup = t("gate.pick_direction", gate=_label(info)), _direction_markup(t)
+    elif action == "dir" and "gate_id" in data and value in (0, 1):
+        await _guard_gate(session, identity, int(data["gate_id"]))
+        await state.update_data(direction=gate.DIRECTIONS[value])
+        text, markup = t("gate.pick_subject"), _kind_markup(t)
+    elif action == "kind" and "direction" in data and 0 <= value < len(gate.SUBJECTS):
+        await _guard_gate(session, identity, int(data["gate_id"]))
+        kind = gate.SUBJECTS[value]
+        await state.update_data(kind=kind)
+        next_state = {
+            "resident": GateFlow.resident_query,
+            "visitor": GateFlow.visitor_name,
+            "vehicle": GateFlow.plate,
+        }[kind]
+        await state.set_state(next_state)
+        text, markup = t(f"gate.ask_{kind}"), None
+    elif action == "person" and data.get("kind") == "resident":
+        info = await _guard_gate(session, identity, int(data["gate_id"]))
+        person = await gate.resident_of_compound(session, info.compound.id, value)
+        await state.update_data(person_id=person.id, name=person.name)
+        await state.set_state(GateFlow.temperature)
+        text, markup = t("gate.ask_temperature", who=person.name), None
+    else:
+        raise DomainError("common.button_expired")
     await query.answer()
     await edit_or_send(query, text, markup)
 
 
-@router.message(GateFlow.resident_query, F.text)
+@router.message(GateFlow.resident_query, F.text, flags=ENDS_ON_REFUSAL)
 async def resident_query(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     data = await state.get_data()
-    try:
-        info = await _guard_gate(session, identity, int(data.get("gate_id", 0)))
-        text = clean_text(message.text or "", 40)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    info = await _guard_gate(session, identity, int(data.get("gate_id", 0)))
+    text = clean_text(message.text or "", 40)
     found = await gate.find_residents(session, info.compound.id, text)
     if not found:
         await message.answer(t("gate.no_resident", query=text))
@@ -169,17 +154,13 @@ async def resident_query(
 
 @router.message(GateFlow.visitor_name, F.text)
 async def visitor_name(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        name = clean_name(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(message.text or "")
     await state.update_data(name=name)
     await state.set_state(GateFlow.visitor_origin)
     await message.answer(t("gate.ask_origin", name=name))
 
 
-@router.message(GateFlow.visitor_origin, F.text)
+@router.message(GateFlow.visitor_origin, F.text, flags=ENDS_ON_REFUSAL)
 async def visitor_origin(
     message: Message,
     state: FSMContext,
@@ -195,12 +176,7 @@ async def visitor_origin(
         await message.answer(t("gate.unknown_place", text=text))
         return
     place = places[0]
-    try:
-        community = await staffscope.acting_community(session, identity, GUARD_ROLES)
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, GUARD_ROLES)
     today = local_today(clock, community.timezone)
     if await rematch.districts_at_risk(session, community.id, place.code, today):
         # Only some districts of this city are risk areas: which one? (R-RISK)
@@ -215,17 +191,13 @@ async def visitor_origin(
 
 @router.message(GateFlow.plate, F.text)
 async def plate(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        value = gate.parse_plate(message.text or "")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    value = gate.parse_plate(message.text or "")
     await state.update_data(plate=value)
     await state.set_state(GateFlow.temperature)
     await message.answer(t("gate.ask_temperature", who=value))
 
 
-@router.message(GateFlow.temperature, F.text)
+@router.message(GateFlow.temperature, F.text, flags=ENDS_ON_REFUSAL)
 async def temperature(
     message: Message,
     state: FSMContext,
@@ -235,31 +207,20 @@ async def temperature(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        value = parse_temperature(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    value = parse_temperature(message.text or "")
     data = await state.get_data()
-    try:
-        info = await _guard_gate(session, identity, int(data.get("gate_id", 0)))
-        person = None
-        if data.get("person_id"):
-            person = await gate.resident_of_compound(
-                session, info.compound.id, int(data["person_id"])
-            )
-        passage = gate.Passage(
-            direction=str(data.get("direction", "")), subject_kind=str(data.get("kind", "")),
-            person=person, name=data.get("name"), origin_code=data.get("origin_code"),
-            plate=data.get("plate"), temperature=value,
-        )  # fmt: skip
-        entry, opened = await gate.record_passage(
-            session, clock, catalog, info=info, passage=passage, by=identity.person
-        )
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    info = await _guard_gate(session, identity, int(data.get("gate_id", 0)))
+    person = None
+    if data.get("person_id"):
+        person = await gate.resident_of_compound(session, info.compound.id, int(data["person_id"]))
+    passage = gate.Passage(
+        direction=str(data.get("direction", "")), subject_kind=str(data.get("kind", "")),
+        person=person, name=data.get("name"), origin_code=data.get("origin_code"),
+        plate=data.get("plate"), temperature=value,
+    )  # fmt: skip
+    entry, opened = await gate.record_passage(
+        session, clock, catalog, info=info, passage=passage, by=identity.person
+    )
     await state.clear()
     text = t(
         "gate.saved",
@@ -319,22 +280,15 @@ async def gate_add(
     t: Translator,
 ) -> None:
     compound_name, _, name = (command.args or "").strip().partition(" ")
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-        if not identity.allows(OFFICER_ROLES, community_id=community.id):
-            raise NotAllowed()
-        if not compound_name or not name.strip():
-            raise DomainError("gate.add_usage")
-        info = await gate.add_gate(
-            session, clock, community=community, compound_name=compound_name,
-            name=clean_text(name, 40), by=identity.person,
-        )  # fmt: skip
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    if not identity.allows(OFFICER_ROLES, community_id=community.id):
+        raise NotAllowed()
+    if not compound_name or not name.strip():
+        raise DomainError("gate.add_usage")
+    info = await gate.add_gate(
+        session, clock, community=community, compound_name=compound_name,
+        name=clean_text(name, 40), by=identity.person,
+    )  # fmt: skip
     await message.answer(t("gate.added", compound=compound_name, name=info.name))
 
 
@@ -347,16 +301,10 @@ async def gate_poster_command(
     t: Translator,
     bot_username: str,
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-        info = await gate.find_gate(session, community.id, command.args or "")
-        if not identity.allows(
-            OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id
-        ):
-            raise NotAllowed()
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    info = await gate.find_gate(session, community.id, command.args or "")
+    if not identity.allows(OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id):
+        raise NotAllowed()
     url = gate_poster.deep_link(bot_username, info.gate.token)
     poster = gate_poster.render_poster(
         url,
@@ -374,7 +322,11 @@ async def gate_poster_command(
 # ---------------------------------------------------------------- residents (QR code)
 
 
-@router.message(CommandStart(deep_link=True, magic=F.args.startswith("gate_")), StateFilter("*"))
+@router.message(
+    CommandStart(deep_link=True, magic=F.args.startswith("gate_")),
+    StateFilter("*"),
+    flags=LEAVES_FORM,
+)
 async def gate_link(
     message: Message,
     command: CommandObject,
@@ -385,11 +337,7 @@ async def gate_link(
 ) -> None:
     await state.clear()
     token = (command.args or "")[len("gate_") :]
-    try:
-        info = await gate.gate_by_token(session, token)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    info = await gate.gate_by_token(session, token)
     if not identity.is_registered:
         await message.answer(t("gate.register_first"))
         return
@@ -416,16 +364,12 @@ async def gate_self(
     """In or out, then the temperature: typed by the resident, or "the guard takes it"
     (direction "in_g"/"out_g"), as "every entry is temperature-checked" requires."""
     direction, _, guard = callback_data.direction.partition("_")
-    try:
-        info = await gate.gate_by_token(session, callback_data.token)
-        person = identity.person
-        if person is None or not identity.is_registered:
-            raise NotAllowed("gate.register_first")
-        if direction not in gate.DIRECTIONS or guard not in ("", "g"):
-            raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    info = await gate.gate_by_token(session, callback_data.token)
+    person = identity.person
+    if person is None or not identity.is_registered:
+        raise NotAllowed("gate.register_first")
+    if direction not in gate.DIRECTIONS or guard not in ("", "g"):
+        raise DomainError("common.button_expired")
     await query.answer()
     await drop_buttons(query)
     if not guard:
@@ -444,7 +388,7 @@ async def gate_self(
     await edit_or_send(query, text)
 
 
-@router.message(GateFlow.self_temperature, F.text)
+@router.message(GateFlow.self_temperature, F.text, flags=ENDS_ON_REFUSAL)
 async def gate_self_temperature(
     message: Message,
     state: FSMContext,
@@ -454,24 +398,16 @@ async def gate_self_temperature(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        value = parse_temperature(message.text or "")
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    value = parse_temperature(message.text or "")
     data = await state.get_data()
     await state.clear()
-    try:
-        info = await gate.gate_by_token(session, str(data.get("token", "")))
-        person = identity.person
-        if person is None or not identity.is_registered:
-            raise NotAllowed("gate.register_first")
-        direction = str(data.get("direction", ""))
-        if direction not in gate.DIRECTIONS:
-            raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    info = await gate.gate_by_token(session, str(data.get("token", "")))
+    person = identity.person
+    if person is None or not identity.is_registered:
+        raise NotAllowed("gate.register_first")
+    direction = str(data.get("direction", ""))
+    if direction not in gate.DIRECTIONS:
+        raise DomainError("common.button_expired")
     await message.answer(
         await _self_record(session, clock, catalog, info, person, direction, value, t)
     )

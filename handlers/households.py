@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Building, Compound, Household, Person, Unit
 from bot.household_cards import HouseholdCb, JoinDecisionCb
-from bot.parsing import ParseError, clean_name, parse_phone
+from bot.parsing import clean_name, parse_phone
 from bot.services import directory, households
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.keyboards import buttons, deep_link
 from handlers.replies import edit_or_send
@@ -166,11 +165,7 @@ async def invite(
             await message.answer(t("households.member_unknown"))
             return
         member_id = match[0].id
-    try:
-        text = await _invite_text(session, clock, identity, t, bot_username, member_id)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    text = await _invite_text(session, clock, identity, t, bot_username, member_id)
     await message.answer(text)
 
 
@@ -190,13 +185,9 @@ async def invite_member(
     if not arg.isdigit():
         await message.answer(t("households.invite_member_usage"))
         return
-    try:
-        invitation = await households.create_staff_invitation(
-            session, clock, identity=identity, member_id=int(arg)
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    invitation = await households.create_staff_invitation(
+        session, clock, identity=identity, member_id=int(arg)
+    )
     member = await session.get(Person, invitation.member_id)
     assert member is not None
     await message.answer(
@@ -224,48 +215,40 @@ async def household_action(
         await query.answer(t("households.not_registered"), show_alert=True)
         return
     action, target = callback_data.action, callback_data.id
-    try:
-        if action in ("invite", "invite_m"):
-            text = await _invite_text(
-                session, clock, identity, t, bot_username, target if action == "invite_m" else 0
-            )
-            await query.answer()
-            assert isinstance(query.message, Message)
-            await query.message.answer(text)
-            return
-        if action == "revoke":
-            await households.revoke_invitation(
-                session, clock, identity=identity, invitation_id=target
-            )
-            reply = t("households.invite_revoked_done")
-        elif action == "remove":
-            removed = await households.remove_member(
-                session, clock, identity=identity, member_id=target
-            )
-            reply = t("households.removed", name=removed.name)
-        elif action == "head":
-            new_head = await households.change_head(
-                session, clock, identity=identity, new_head_id=target
-            )
-            reply = t("households.head_changed", name=new_head.name)
-        elif action == "leave":
-            await query.answer()
-            await edit_or_send(
-                query,
-                t("households.leave_confirm"),
-                buttons(
-                    [[(t("households.button_leave_confirm"), HouseholdCb(action="leave_yes"))]]
-                ),
-            )
-            return
-        elif action == "leave_yes":
-            remaining = await households.leave(session, clock, person=person)
-            reply = t("households.left", remaining=remaining)
-        else:
-            await query.answer(t("common.button_expired"), show_alert=True)
-            return
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+    if action in ("invite", "invite_m"):
+        text = await _invite_text(
+            session, clock, identity, t, bot_username, target if action == "invite_m" else 0
+        )
+        await query.answer()
+        assert isinstance(query.message, Message)
+        await query.message.answer(text)
+        return
+    if action == "revoke":
+        await households.revoke_invitation(session, clock, identity=identity, invitation_id=target)
+        reply = t("households.invite_revoked_done")
+    elif action == "remove":
+        removed = await households.remove_member(
+            session, clock, identity=identity, member_id=target
+        )
+        reply = t("households.removed", name=removed.name)
+    elif action == "head":
+        new_head = await households.change_head(
+            session, clock, identity=identity, new_head_id=target
+        )
+        reply = t("households.head_changed", name=new_head.name)
+    elif action == "leave":
+        await query.answer()
+        await edit_or_send(
+            query,
+            t("households.leave_confirm"),
+            buttons([[(t("households.button_leave_confirm"), HouseholdCb(action="leave_yes"))]]),
+        )
+        return
+    elif action == "leave_yes":
+        remaining = await households.leave(session, clock, person=person)
+        reply = t("households.left", remaining=remaining)
+    else:
+        await query.answer(t("common.button_expired"), show_alert=True)
         return
     await query.answer()
     await edit_or_send(query, reply)
@@ -285,18 +268,14 @@ async def join_decision(
         await query.answer(t("common.button_expired"), show_alert=True)
         return
     approve = callback_data.action == "ok"
-    try:
-        request, _ = await households.decide(
-            session,
-            clock,
-            catalog,
-            identity=identity,
-            request_id=callback_data.request_id,
-            approve=approve,
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    request, _ = await households.decide(
+        session,
+        clock,
+        catalog,
+        identity=identity,
+        request_id=callback_data.request_id,
+        approve=approve,
+    )
     await query.answer()
     key = "households.approved_done" if approve else "households.rejected_done"
     await edit_or_send(query, t(key, name=request.name))
@@ -341,13 +320,9 @@ async def move_member(
     if household_id is None:
         await message.answer(t("households.staff_address_unknown", address=parts[1][:80]))
         return
-    try:
-        person = await households.move_by_staff(
-            session, clock, identity=identity, person_id=int(parts[0]), household_id=household_id
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    person = await households.move_by_staff(
+        session, clock, identity=identity, person_id=int(parts[0]), household_id=household_id
+    )
     path = await directory.household_path(session, household_id)
     assert path is not None
     await message.answer(
@@ -370,23 +345,15 @@ async def register_for(
         await message.answer(t("households.staff_usage"))
         return
     address = parts[0]
-    try:
-        name = clean_name(parts[1])
-        phone = parse_phone(parts[2]) if len(parts) > 2 else None
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    name = clean_name(parts[1])
+    phone = parse_phone(parts[2]) if len(parts) > 2 else None
     household_id = await _household_by_address(session, address)
     if household_id is None:
         await message.answer(t("households.staff_address_unknown", address=address[:80]))
         return
-    try:
-        await households.register_by_staff(
-            session, clock, identity=identity, household_id=household_id, name=name, phone=phone
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    await households.register_by_staff(
+        session, clock, identity=identity, household_id=household_id, name=name, phone=phone
+    )
     path = await directory.household_path(session, household_id)
     assert path is not None
     await message.answer(

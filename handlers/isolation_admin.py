@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
+from bot.core.forms import ENDS_ON_REFUSAL
 from bot.db.models import Community, Compound, Isolation, IsolationStatus, Person
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import IsolationCb
 from bot.presentation.keyboards import buttons
 from bot.services import audit, checkins, community_settings, monitoring, scope
 from bot.services.directory import household_path
-from bot.services.errors import DomainError
+from bot.services.errors import NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
@@ -100,13 +101,9 @@ async def set_setting(
     if not name or not value.strip():
         await message.answer(t("settings.usage", names=names))
         return
-    try:
-        view = await community_settings.change_setting(
-            session, clock, community=community, name=name, value=value, actor=identity.person
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    view = await community_settings.change_setting(
+        session, clock, community=community, name=name, value=value, actor=identity.person
+    )
     shown = getattr(view, name)
     value = ", ".join(shown) if isinstance(shown, list) else shown
     await message.answer(t("settings.changed", name=name, value=value))
@@ -121,11 +118,7 @@ async def list_isolations(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community, compounds = await _acting(session, identity, message.chat.id)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community, compounds = await _acting(session, identity, message.chat.id)
     lines = [
         line
         for line in await checkins.isolations_of(
@@ -167,11 +160,7 @@ async def checkin_overview(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community, compounds = await _acting(session, identity, message.chat.id)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community, compounds = await _acting(session, identity, message.chat.id)
     statuses = [
         status
         for status in await checkins.checkin_status(
@@ -257,11 +246,7 @@ async def show_isolation(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community, _ = await _acting(session, identity, message.chat.id)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community, _ = await _acting(session, identity, message.chat.id)
     query = (command.args or "").strip()
     if not query:
         await message.answer(t("isolation.usage"))
@@ -303,13 +288,7 @@ async def isolation_action(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        isolation, person = await checkins.isolation_with_person(
-            session, callback_data.isolation_id
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    isolation, person = await checkins.isolation_with_person(session, callback_data.isolation_id)
     # Re-checked on every press: a resident can forge or press an officer's button.
     if identity.person is None or not await _may_act_on(session, identity, isolation):
         await query.answer(t("common.not_allowed"), show_alert=True)
@@ -318,20 +297,16 @@ async def isolation_action(
         await query.answer(t("isolation.not_active"), show_alert=True)
         return
     if callback_data.action == "extend":
-        try:
-            # Through monitoring: recorded in the history and the resident is told.
-            await monitoring.extend(
-                session,
-                clock,
-                catalog,
-                isolation_id=isolation.id,
-                actor=identity.person,
-                days=callback_data.days,
-                reason="",
-            )
-        except DomainError as exc:
-            await query.answer(t(exc.key, **exc.params), show_alert=True)
-            return
+        # Through monitoring: recorded in the history and the resident is told.
+        await monitoring.extend(
+            session,
+            clock,
+            catalog,
+            isolation_id=isolation.id,
+            actor=identity.person,
+            days=callback_data.days,
+            reason="",
+        )
         await query.answer()
         await edit_or_send(
             query,
@@ -352,7 +327,7 @@ async def isolation_action(
         await query.answer(t("common.button_expired"), show_alert=True)
 
 
-@router.message(IsolationReason.reason, F.text)
+@router.message(IsolationReason.reason, F.text, flags=ENDS_ON_REFUSAL)
 async def isolation_reason(
     message: Message,
     state: FSMContext,
@@ -364,35 +339,24 @@ async def isolation_reason(
 ) -> None:
     data = await state.get_data()
     isolation_id, action = data.get("isolation_id"), data.get("action")
-    try:
-        reason = clean_text(message.text or "", max_len=REASON_MAX)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    reason = clean_text(message.text or "", max_len=REASON_MAX)
     if not isinstance(isolation_id, int) or action not in ("early", "hospital"):
         await state.clear()
         await message.answer(t("common.button_expired"))
         return
-    try:
-        isolation, person = await checkins.isolation_with_person(session, isolation_id)
-        if identity.person is None or not await _may_act_on(session, identity, isolation):
-            await state.clear()
-            await message.answer(t("common.not_allowed"))
-            return
-        status = IsolationStatus.HOSPITAL if action == "hospital" else IsolationStatus.ENDED_EARLY
-        await monitoring.end(
-            session,
-            clock,
-            catalog,
-            isolation_id=isolation_id,
-            actor=identity.person,
-            status=status,
-            reason=reason,
-        )
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    isolation, person = await checkins.isolation_with_person(session, isolation_id)
+    if identity.person is None or not await _may_act_on(session, identity, isolation):
+        raise NotAllowed()
+    status = IsolationStatus.HOSPITAL if action == "hospital" else IsolationStatus.ENDED_EARLY
+    await monitoring.end(
+        session,
+        clock,
+        catalog,
+        isolation_id=isolation_id,
+        actor=identity.person,
+        status=status,
+        reason=reason,
+    )
     await state.clear()
     await message.answer(
         t(

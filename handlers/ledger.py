@@ -47,10 +47,8 @@ async def ledger_command(
         if compound is not None and not acting.reaches(compound_id=compound.id):
             raise DomainError("common.not_allowed")
     except ParseError as exc:
+        # Kept: the usage line follows what was not understood.
         await message.answer(t(f"errors.{exc.code}", **exc.params) + "\n" + t("ledger.usage"))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
         return
     request = ledger.LedgerRequest(community, first, last, compound)
     with tempfile.TemporaryDirectory(prefix="ledger-") as folder:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
+from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import Case, Community, ImportBatch, IsolationStatus, Person, Report
 from bot.parsing import ParseError, clean_text, parse_date
 from bot.presentation.callbacks import ImportCb, MonCaseCb, MonPickCb, MonTestCb
@@ -104,10 +105,8 @@ async def monitor_command(
         text = await _monitor(
             message, state, session, clock, catalog, identity.person, community, t, sub, words
         )
-    except ValueError:
+    except ValueError:  # a ParseError too: the command was not understood
         text = t("monitoring.usage")
-    except DomainError as exc:
-        text = t(exc.key, **exc.params)
     if text:
         await message.answer(text)
 
@@ -296,8 +295,10 @@ def _rules_text(t: Translator, community: Community) -> str:
 # ---------------------------------------------------------------- assignment lists
 
 
-@router.message(F.document, F.chat.type == "private", MonitorFlow.import_file)
-@router.message(F.document, F.chat.type == "private", F.caption.startswith("/monitor import"))
+@router.message(F.document, F.chat.type == "private", MonitorFlow.import_file, flags=LEAVES_FORM)
+@router.message(
+    F.document, F.chat.type == "private", F.caption.startswith("/monitor import"), flags=LEAVES_FORM
+)
 async def import_file(
     message: Message,
     state: FSMContext,
@@ -307,22 +308,18 @@ async def import_file(
     t: Translator,
 ) -> None:
     await state.set_state(None)
-    try:
-        community = await _community(session, identity)
-        assert identity.person is not None and message.document is not None
-        document = message.document
-        if (document.file_size or 0) > assignments.MAX_BYTES:
-            raise DomainError("imports.too_big")
-        assert message.bot is not None
-        file = await message.bot.download(document)
-        content = file.read() if file is not None else b""
-        batch = await assignments.create_batch(
-            session, clock, community=community, filename=document.file_name or "list.csv",
-            content=content, actor=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await _community(session, identity)
+    assert identity.person is not None and message.document is not None
+    document = message.document
+    if (document.file_size or 0) > assignments.MAX_BYTES:
+        raise DomainError("imports.too_big")
+    assert message.bot is not None
+    file = await message.bot.download(document)
+    content = file.read() if file is not None else b""
+    batch = await assignments.create_batch(
+        session, clock, community=community, filename=document.file_name or "list.csv",
+        content=content, actor=identity.person,
+    )  # fmt: skip
     parts, markups = await _review(session, t, batch)
     await _answer_long(message, parts)
     for text, markup in markups:
@@ -384,33 +381,29 @@ async def import_button(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community = await _community(session, identity)
-        assert identity.person is not None
-        batch = await assignments.batch_for(session, callback_data.batch_id, community.id)
-        if callback_data.action == "pick":
-            entry = await assignments.resolve_row(
-                session, clock, batch=batch, row=callback_data.item // 100,
-                pick=callback_data.item % 100,
-                actor=identity.person,
-            )  # fmt: skip
-            address = (await assignments.addresses(session, [entry["household_id"]])).get(
-                entry["household_id"], ""
-            )
-            text = t("imports.picked", n=entry["n"], name=entry["name"], address=address)
-        elif callback_data.action == "apply":
-            applied = await assignments.apply_batch(
-                session, clock, catalog, batch=batch, actor=identity.person
-            )
-            text = t("imports.applied", a=applied)
-        elif callback_data.action == "cancel":
-            batch.status = "cancelled"
-            text = t("imports.cancelled")
-        else:
-            raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    community = await _community(session, identity)
+    assert identity.person is not None
+    batch = await assignments.batch_for(session, callback_data.batch_id, community.id)
+    if callback_data.action == "pick":
+        entry = await assignments.resolve_row(
+            session, clock, batch=batch, row=callback_data.item // 100,
+            pick=callback_data.item % 100,
+            actor=identity.person,
+        )  # fmt: skip
+        address = (await assignments.addresses(session, [entry["household_id"]])).get(
+            entry["household_id"], ""
+        )
+        text = t("imports.picked", n=entry["n"], name=entry["name"], address=address)
+    elif callback_data.action == "apply":
+        applied = await assignments.apply_batch(
+            session, clock, catalog, batch=batch, actor=identity.person
+        )
+        text = t("imports.applied", a=applied)
+    elif callback_data.action == "cancel":
+        batch.status = "cancelled"
+        text = t("imports.cancelled")
+    else:
+        raise DomainError("common.button_expired")
     await query.answer()
     await drop_buttons(query)
     await edit_or_send(query, text)
@@ -493,12 +486,8 @@ async def case_person(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community = await _community(session, identity)
-        person = await _one_person(session, community, (message.text or "").strip()[:40])
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await _community(session, identity)
+    person = await _one_person(session, community, (message.text or "").strip()[:40])
     await state.update_data(person_id=person.id)
     await state.set_state(None)
     data = await state.get_data()
@@ -534,7 +523,7 @@ async def case_category(
     )
 
 
-@router.message(MonitorFlow.reason, F.text, F.chat.type == "private")
+@router.message(MonitorFlow.reason, F.text, F.chat.type == "private", flags=ENDS_ON_REFUSAL)
 async def case_reason(
     message: Message,
     state: FSMContext,
@@ -545,28 +534,23 @@ async def case_reason(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    try:
-        reason = _reason(message.text or "")
-        community = await _community(session, identity)
-        assert identity.person is not None
-        case = await session.get(Case, int(data.get("case_id", 0)))
-        if case is None or case.community_id != community.id:
-            raise NotAllowed()
-        people = await _case_people(session, clock, case, data)
-        if not people:
-            raise DomainError("monitoring.person_not_found", query="")
-        texts = []
-        for person in people:
-            outcome = await monitoring.start(
-                session, clock, catalog, community=community, person=person,
-                category=str(data.get("category")), start_date=None, reason=reason,
-                actor=identity.person, source=f"case:{case.id}",
-            )  # fmt: skip
-            texts.append(_outcome_text(t, outcome))
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    reason = _reason(message.text or "")
+    community = await _community(session, identity)
+    assert identity.person is not None
+    case = await session.get(Case, int(data.get("case_id", 0)))
+    if case is None or case.community_id != community.id:
+        raise NotAllowed()
+    people = await _case_people(session, clock, case, data)
+    if not people:
+        raise DomainError("monitoring.person_not_found", query="")
+    texts = []
+    for person in people:
+        outcome = await monitoring.start(
+            session, clock, catalog, community=community, person=person,
+            category=str(data.get("category")), start_date=None, reason=reason,
+            actor=identity.person, source=f"case:{case.id}",
+        )  # fmt: skip
+        texts.append(_outcome_text(t, outcome))
     await state.clear()
     await message.answer("\n".join(texts))
 
@@ -611,15 +595,11 @@ async def test_done(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        if identity.person is None:
-            raise NotAllowed()
-        test, person = await monitoring.record_test(
-            session, clock, test_id=callback_data.test_id, actor=identity.person
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if identity.person is None:
+        raise NotAllowed()
+    test, person = await monitoring.record_test(
+        session, clock, test_id=callback_data.test_id, actor=identity.person
+    )
     await query.answer()
     await drop_buttons(query)
     await edit_or_send(
@@ -642,11 +622,7 @@ async def risk_import(
 ) -> None:
     """/risk_import followed by one area a line (province city district [street], level,
     from, to): each added, then re-matched against the reports of its window."""
-    try:
-        community = await _community(session, identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await _community(session, identity)
     text = (message.text or "").partition("\n")[2] or (command.args or "")
     if not text.strip():
         await message.answer(t("monitoring.risk_import_usage"))

@@ -16,7 +16,6 @@ from bot.db.models import Community, DataRequest, Role
 from bot.presentation.callbacks import PrivacyAsk, PrivacyDecision
 from bot.presentation.keyboards import buttons
 from bot.services import data_requests, mydata, retention
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from bot.settings import Settings
 from handlers.replies import drop_buttons, edit_or_send
@@ -77,15 +76,11 @@ async def privacy_command(
 async def mydata_command(
     message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
 ) -> None:
-    try:
-        found = await mydata.export_my_data(
-            session, clock, identity.person,
-            labels={key: t(f"privacy.section_{key}") for key in SECTIONS},
-            title=t("privacy.mydata_title"),
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    found = await mydata.export_my_data(
+        session, clock, identity.person,
+        labels={key: t(f"privacy.section_{key}") for key in SECTIONS},
+        title=t("privacy.mydata_title"),
+    )  # fmt: skip
     stem = f"mydata-{clock.now().date().isoformat()}"
     await message.answer_document(
         BufferedInputFile(found.html_bytes, filename=f"{stem}.html"),
@@ -139,13 +134,9 @@ async def privacy_answer(
         await query.answer()
         await edit_or_send(query, t("privacy.cancelled"))
         return
-    try:
-        req, blockers, new = await data_requests.request(
-            session, clock, catalog, settings, person=identity.person, kind=kind, locale=t.locale
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    req, blockers, new = await data_requests.request(
+        session, clock, catalog, settings, person=identity.person, kind=kind, locale=t.locale
+    )
     await query.answer()
     if new:
         text = t(
@@ -167,13 +158,9 @@ async def officer_decision(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        req, blockers = await data_requests.decide(
-            session, clock, catalog, identity, callback_data.request_id, callback_data.confirm
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    req, blockers = await data_requests.decide(
+        session, clock, catalog, identity, callback_data.request_id, callback_data.confirm
+    )
     await query.answer()
     await drop_buttons(query)
     if not callback_data.confirm:

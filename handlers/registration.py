@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.core.forms import LEAVES_FORM
 from bot.db.models import Person
 from bot.parsing import ParseError, clean_name, parse_phone
 from bot.presentation.callbacks import ConsentCb, RegAction, RegPage, RegPick, RelationCb
@@ -45,7 +46,7 @@ class Registration(StatesGroup):
 # ---------------------------------------------------------------- entry and consent
 
 
-@router.message(CommandStart(), StateFilter("*"))
+@router.message(CommandStart(), StateFilter("*"), flags=LEAVES_FORM)
 async def start(
     message: Message,
     command: CommandObject,
@@ -158,11 +159,7 @@ async def start_invitation(
     """`/start join_<token>`: say what the link is (or exactly why it cannot be used)."""
     await state.clear()
     assert message.from_user is not None
-    try:
-        invitation = await households.check_invitation(session, clock, token)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    invitation = await households.check_invitation(session, clock, token)
     person = identity.person
     if person is not None and person.household_id == invitation.household_id:
         await message.answer(t("households.already_member"))

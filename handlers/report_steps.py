@@ -203,9 +203,6 @@ async def confirm(
         return
     try:
         result = await submit(session, clock, catalog, person, kind, data.get("answers", {}))
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
     except (KeyError, ValueError, TypeError):
         await state.clear()
         await query.answer(t("common.button_expired"), show_alert=True)

@@ -47,13 +47,9 @@ async def shift_add(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        shift, compound = await rosters.publish(
-            session, clock, identity=identity, text=command.args or ""
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    shift, compound = await rosters.publish(
+        session, clock, identity=identity, text=command.args or ""
+    )
     await message.answer(t("roster.published", **await _view(session, shift, compound.name, 0)))
 
 
@@ -61,11 +57,7 @@ async def shift_add(
 async def shifts_command(
     message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
 ) -> None:
-    try:
-        views = await rosters.upcoming(session, clock, identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    views = await rosters.upcoming(session, clock, identity)
     shown = [await _view(session, v.shift, v.compound, v.taken) for v in views[:20]]
     markup = buttons(
         [[(t("roster.join_button", **s), RosterCb(action="join", id=int(str(s["id"]))))]
@@ -83,24 +75,19 @@ async def roster_button(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        if callback_data.action == "join":
-            view = await rosters.sign_up(
-                session, clock, identity=identity, shift_id=callback_data.id
-            )
-            text = t("roster.joined", **await _view(session, view.shift, view.compound, view.taken))
-            await query.answer()
-            assert query.message is not None
-            await query.message.answer(text)
-            return
-        if callback_data.action == "start":
-            await rosters.confirm_start(
-                session, clock, person=identity.person, signup_id=callback_data.id
-            )
-            await query.answer()
-            await drop_buttons(query)
-            await edit_or_send(query, t("roster.started_ok"))
-            return
-        raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+    if callback_data.action == "join":
+        view = await rosters.sign_up(session, clock, identity=identity, shift_id=callback_data.id)
+        text = t("roster.joined", **await _view(session, view.shift, view.compound, view.taken))
+        await query.answer()
+        assert query.message is not None
+        await query.message.answer(text)
+        return
+    if callback_data.action == "start":
+        await rosters.confirm_start(
+            session, clock, person=identity.person, signup_id=callback_data.id
+        )
+        await query.answer()
+        await drop_buttons(query)
+        await edit_or_send(query, t("roster.started_ok"))
+        return
+    raise DomainError("common.button_expired")

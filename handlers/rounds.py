@@ -13,8 +13,9 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
+from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import Community, Person, Role, Round, RoundPersonStatus, RoundStatus
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import CodeCb, RoundCb, RoundHousePage, RoundMarkCb, RoundPick
 from bot.presentation.keyboards import buttons, paged_choices
 from bot.presentation.rounds import round_officer_markup
@@ -87,31 +88,24 @@ async def _progress_text(session: AsyncSession, t: Translator, rnd: Round) -> st
 # ---------------------------------------------------------------- officers
 
 
-@router.message(Command("round_new"), StateFilter("*"))
+@router.message(Command("round_new"), StateFilter("*"), flags=LEAVES_FORM)
 async def round_new(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
     clock: Clock, identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
     await state.clear()
-    try:
-        community = await _community(session, identity, OFFICER_ROLES)
-        if not rounds.may_manage(identity, community.id):
-            raise NotAllowed()
-        if not (command.args or "").strip():
-            raise DomainError("rounds.spec_help")
-        spec = await rounds.parse_spec(
-            session, community.id, command.args or "", local_today(clock, community.timezone)
-        )
-        rnd = await rounds.create_round(
-            session, clock, community=community, spec=spec, by=identity.person
-        )
-        views = await rounds.slots(session, rnd.id)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await _community(session, identity, OFFICER_ROLES)
+    if not rounds.may_manage(identity, community.id):
+        raise NotAllowed()
+    if not (command.args or "").strip():
+        raise DomainError("rounds.spec_help")
+    spec = await rounds.parse_spec(
+        session, community.id, command.args or "", local_today(clock, community.timezone)
+    )
+    rnd = await rounds.create_round(
+        session, clock, community=community, spec=spec, by=identity.person
+    )
+    views = await rounds.slots(session, rnd.id)
     await message.answer(
         t("rounds.created", id=rnd.id, day=rnd.day.isoformat(),
           required=_required_label(t, rnd.required), slots=rounds.slot_rows(views),
@@ -125,12 +119,8 @@ async def round_command(
     message: Message, command: CommandObject, session: AsyncSession, identity: Identity,
     t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        _, rnd = await _officer_round(session, identity, _round_id(command.args))
-        text = await _progress_text(session, t, rnd)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    _, rnd = await _officer_round(session, identity, _round_id(command.args))
+    text = await _progress_text(session, t, rnd)
     await message.answer(text, reply_markup=round_officer_markup(t, rnd.id, rnd.status))
 
 
@@ -139,39 +129,31 @@ async def round_officer_action(
     query: CallbackQuery, callback_data: RoundCb, session: AsyncSession, clock: Clock,
     catalog: Catalog, identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        _c, rnd = await _officer_round(session, identity, callback_data.round_id)
-        note = ""
-        if callback_data.action == "ann":
-            expected, groups, households = await rounds.announce(
-                session, clock, catalog, rnd=rnd, by=identity.person
-            )
-            note = t("rounds.announced", id=rnd.id, expected=expected, groups=groups,
-                     households=households)  # fmt: skip
-        elif callback_data.action == "close":
-            cases = await rounds.close_round(session, clock, catalog, rnd=rnd, by=identity.person)
-            note = t("rounds.closed", id=rnd.id, cases=cases)
-        text = await _progress_text(session, t, rnd)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    _c, rnd = await _officer_round(session, identity, callback_data.round_id)
+    note = ""
+    if callback_data.action == "ann":
+        expected, groups, households = await rounds.announce(
+            session, clock, catalog, rnd=rnd, by=identity.person
+        )
+        note = t("rounds.announced", id=rnd.id, expected=expected, groups=groups,
+                 households=households)  # fmt: skip
+    elif callback_data.action == "close":
+        cases = await rounds.close_round(session, clock, catalog, rnd=rnd, by=identity.person)
+        note = t("rounds.closed", id=rnd.id, cases=cases)
+    text = await _progress_text(session, t, rnd)
     await query.answer()
     await edit_or_send(query, text, round_officer_markup(t, rnd.id, rnd.status))
     if note and isinstance(query.message, Message):
         await query.message.answer(note)
 
 
-@router.message(Command("round_positives"), StateFilter("*"))
+@router.message(Command("round_positives"), StateFilter("*"), flags=LEAVES_FORM)
 async def round_positives(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
     identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
     await state.clear()
-    try:
-        _c, rnd = await _officer_round(session, identity, _round_id(command.args))
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    _c, rnd = await _officer_round(session, identity, _round_id(command.args))
     await state.set_state(RoundInput.positives)
     await state.update_data(round_id=rnd.id)
     await message.answer(t("rounds.positives_ask", id=rnd.id))
@@ -185,15 +167,11 @@ async def round_positives_text(
     if (message.text or "").startswith("/"):
         return
     data = await state.get_data()
-    try:
-        _c, rnd = await _officer_round(session, identity, int(data.get("round_id", 0)))
-        result = await rounds.import_positives(
-            session, clock, catalog, rnd=rnd, text=(message.text or "")[:100_000],
-            by=identity.person,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    _c, rnd = await _officer_round(session, identity, int(data.get("round_id", 0)))
+    result = await rounds.import_positives(
+        session, clock, catalog, rnd=rnd, text=(message.text or "")[:100_000],
+        by=identity.person,
+    )  # fmt: skip
     await state.clear()
     await message.answer(
         t("rounds.positives_result", id=rnd.id, matched=result.matched,
@@ -251,7 +229,9 @@ async def code_pressed(
         await _send_code(query.message, session, clock, t, bot_username, person)
 
 
-@router.message(CommandStart(deep_link=True, magic=F.args.startswith("p_")), StateFilter("*"))
+@router.message(
+    CommandStart(deep_link=True, magic=F.args.startswith("p_")), StateFilter("*"), flags=LEAVES_FORM
+)
 async def scanned(
     message: Message, command: CommandObject, state: FSMContext, raw_state: str | None,
     session: AsyncSession, clock: Clock, identity: Identity, t: Translator,
@@ -265,9 +245,6 @@ async def scanned(
         # Staff of another place are told why; anyone else that this is a personal code.
         staff = identity.has_any(rounds.MARKER_ROLES)
         await message.answer(t(exc.key, **exc.params) if staff else t("rounds.code_for_staff"))
-        return
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
         return
     lines = [
         t("rounds.scan_ok" if m.newly else "rounds.scan_already", name=m.person.name,
@@ -316,17 +293,13 @@ async def _tick_buildings(
     return t("rounds.tick_pick_building", id=rnd.id), markup
 
 
-@router.message(Command("round_tick"), StateFilter("*"))
+@router.message(Command("round_tick"), StateFilter("*"), flags=LEAVES_FORM)
 async def round_tick(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
     identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
     await state.clear()
-    try:
-        text, markup = await _tick_buildings(session, identity, t, _round_id(command.args), 0)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    text, markup = await _tick_buildings(session, identity, t, _round_id(command.args), 0)
     await message.answer(text, reply_markup=markup)
 
 
@@ -335,13 +308,9 @@ async def round_tick_page(
     query: CallbackQuery, callback_data: RoundCb, session: AsyncSession, identity: Identity,
     t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        text, markup = await _tick_buildings(
-            session, identity, t, callback_data.round_id, callback_data.page
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    text, markup = await _tick_buildings(
+        session, identity, t, callback_data.round_id, callback_data.page
+    )
     await query.answer()
     await edit_or_send(query, text, markup)
 
@@ -394,14 +363,10 @@ async def round_house_page(
     query: CallbackQuery, callback_data: RoundHousePage, session: AsyncSession,
     identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        text, markup = await _households_page(
-            session, identity, t, callback_data.round_id, callback_data.building_id,
-            callback_data.page,
-        )  # fmt: skip
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    text, markup = await _households_page(
+        session, identity, t, callback_data.round_id, callback_data.building_id,
+        callback_data.page,
+    )  # fmt: skip
     await query.answer()
     await edit_or_send(query, text, markup)
 
@@ -411,20 +376,16 @@ async def round_pick(
     query: CallbackQuery, callback_data: RoundPick, session: AsyncSession, identity: Identity,
     t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        if callback_data.level == "b":
-            text, markup = await _households_page(
-                session, identity, t, callback_data.round_id, callback_data.id, 0
-            )
-        elif callback_data.level == "h":
-            text, markup = await _household_view(
-                session, identity, t, callback_data.round_id, callback_data.id
-            )
-        else:
-            raise NotAllowed("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if callback_data.level == "b":
+        text, markup = await _households_page(
+            session, identity, t, callback_data.round_id, callback_data.id, 0
+        )
+    elif callback_data.level == "h":
+        text, markup = await _household_view(
+            session, identity, t, callback_data.round_id, callback_data.id
+        )
+    else:
+        raise NotAllowed("common.button_expired")
     await query.answer()
     await edit_or_send(query, text, markup)
 
@@ -447,20 +408,16 @@ async def round_self_mark(
 ) -> None:  # fmt: skip
     """A resident records a member of their household as tested; a photo may follow."""
     rid, pid = callback_data.round_id, callback_data.person_id
-    try:
-        if identity.person is None:
-            raise NotAllowed("rounds.register_first")
-        person, changed = await rounds.self_report(
-            session, clock, actor=identity.person, round_id=rid, person_id=pid
-        )
-        data = await state.get_data()
-        marked = list(data.get("self_ids", [])) if data.get("round_id") == rid else []
-        await state.set_state(RoundInput.photo)
-        await state.update_data(round_id=rid, self_ids=[*marked, pid])
-        text, markup = await _self_view(session, identity.person, t, rid)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if identity.person is None:
+        raise NotAllowed("rounds.register_first")
+    person, changed = await rounds.self_report(
+        session, clock, actor=identity.person, round_id=rid, person_id=pid
+    )
+    data = await state.get_data()
+    marked = list(data.get("self_ids", [])) if data.get("round_id") == rid else []
+    await state.set_state(RoundInput.photo)
+    await state.update_data(round_id=rid, self_ids=[*marked, pid])
+    text, markup = await _self_view(session, identity.person, t, rid)
     await _answer_marked(query, t, "rounds.ticked", person, changed, text, markup)
 
 
@@ -472,19 +429,15 @@ async def round_staff_mark(
     """Staff tick a person in the household list (t) or a grid worker marks them sampled
     at the door (v); the list is shown again."""
     rid, pid, tick = callback_data.round_id, callback_data.person_id, callback_data.action == "t"
-    try:
-        person, changed = await rounds.staff_mark(
-            session, clock, identity=identity, round_id=rid, person_id=pid,
-            status=RoundPersonStatus.TESTED, method="list" if tick else "door",
-        )  # fmt: skip
-        if tick:
-            assert person.household_id is not None
-            text, markup = await _household_view(session, identity, t, rid, person.household_id)
-        else:
-            text, markup = await _todo(session, identity, t, rid, 0)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    person, changed = await rounds.staff_mark(
+        session, clock, identity=identity, round_id=rid, person_id=pid,
+        status=RoundPersonStatus.TESTED, method="list" if tick else "door",
+    )  # fmt: skip
+    if tick:
+        assert person.household_id is not None
+        text, markup = await _household_view(session, identity, t, rid, person.household_id)
+    else:
+        text, markup = await _todo(session, identity, t, rid, 0)
     done = "rounds.ticked" if tick else "rounds.marked_visited"
     await _answer_marked(query, t, done, person, changed, text, markup)
 
@@ -497,14 +450,10 @@ async def round_ask_reason(
     """Exempt (x) or away (a): ask the reason or where; the role is checked now and again
     when the answer arrives."""
     exempt = callback_data.action == "x"
-    try:
-        person = await rounds.check_staff_mark(
-            session, identity=identity, round_id=callback_data.round_id,
-            person_id=callback_data.person_id,
-        )  # fmt: skip
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    person = await rounds.check_staff_mark(
+        session, identity=identity, round_id=callback_data.round_id,
+        person_id=callback_data.person_id,
+    )  # fmt: skip
     await state.set_state(RoundInput.exempt if exempt else RoundInput.away)
     await state.update_data(round_id=callback_data.round_id, person_id=callback_data.person_id)
     await query.answer()
@@ -519,7 +468,7 @@ async def round_mark_unknown(query: CallbackQuery, t: Translator) -> None:
     await query.answer(t("common.button_expired"), show_alert=True)
 
 
-@router.message(StateFilter(RoundInput.exempt, RoundInput.away), F.text)
+@router.message(StateFilter(RoundInput.exempt, RoundInput.away), F.text, flags=ENDS_ON_REFUSAL)
 async def round_reason(
     message: Message, state: FSMContext, session: AsyncSession, clock: Clock,
     identity: Identity, t: Translator,
@@ -530,37 +479,24 @@ async def round_reason(
     status = (
         RoundPersonStatus.EXEMPT if current == RoundInput.exempt.state else RoundPersonStatus.AWAY
     )
-    try:
-        note = clean_text(message.text or "", 200)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    note = clean_text(message.text or "", 200)
     data = await state.get_data()
-    try:
-        person, changed = await rounds.staff_mark(
-            session, clock, identity=identity, round_id=int(data.get("round_id", 0)),
-            person_id=int(data.get("person_id", 0)), status=status, method="grid", note=note,
-        )  # fmt: skip
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    person, changed = await rounds.staff_mark(
+        session, clock, identity=identity, round_id=int(data.get("round_id", 0)),
+        person_id=int(data.get("person_id", 0)), status=status, method="grid", note=note,
+    )  # fmt: skip
     await state.clear()
     key = f"rounds.marked_{status.value}" if changed else "rounds.already_marked"
     await message.answer(t(key, name=person.name, note=note))
 
 
-@router.message(Command("round_todo"), StateFilter("*"))
+@router.message(Command("round_todo"), StateFilter("*"), flags=LEAVES_FORM)
 async def round_todo(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
     identity: Identity, t: Translator,
 ) -> None:  # fmt: skip
     await state.clear()
-    try:
-        text, markup = await _todo(session, identity, t, _round_id(command.args), 0)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    text, markup = await _todo(session, identity, t, _round_id(command.args), 0)
     await message.answer(text, reply_markup=markup)
 
 
@@ -578,11 +514,7 @@ async def round_todo_page(
     query: CallbackQuery, callback_data: RoundCb, session: AsyncSession, identity: Identity,
     t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        text, markup = await _todo(session, identity, t, callback_data.round_id, callback_data.page)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    text, markup = await _todo(session, identity, t, callback_data.round_id, callback_data.page)
     await query.answer()
     await edit_or_send(query, text, markup)
 
@@ -609,13 +541,9 @@ async def round_self(
     query: CallbackQuery, callback_data: RoundCb, session: AsyncSession, identity: Identity,
     t: Translator,
 ) -> None:  # fmt: skip
-    try:
-        if identity.person is None:
-            raise NotAllowed("rounds.register_first")
-        text, markup = await _self_view(session, identity.person, t, callback_data.round_id)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if identity.person is None:
+        raise NotAllowed("rounds.register_first")
+    text, markup = await _self_view(session, identity.person, t, callback_data.round_id)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.services import sealing, staffscope
-from bot.services.errors import DomainError, NotAllowed
+from bot.services.errors import NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog, Translator
 
@@ -28,20 +28,16 @@ async def seal_command(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-        parsed = await sealing.parse_command(session, clock, community, command.args or "")
-        if not identity.allows(
-            OFFICER_ROLES, community_id=community.id, compound_id=parsed.place.compound.id
-        ):
-            raise NotAllowed()
-        ended, _started = await sealing.set_status(
-            session, clock, catalog, community=community, command=parsed, by=identity.person
-        )
-        residents = len(await sealing.residents(session, parsed.place))
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    parsed = await sealing.parse_command(session, clock, community, command.args or "")
+    if not identity.allows(
+        OFFICER_ROLES, community_id=community.id, compound_id=parsed.place.compound.id
+    ):
+        raise NotAllowed()
+    ended, _started = await sealing.set_status(
+        session, clock, catalog, community=community, command=parsed, by=identity.person
+    )
+    residents = len(await sealing.residents(session, parsed.place))
     await message.answer(
         t(
             "seal.done",
@@ -58,11 +54,7 @@ async def seal_command(
 async def seals_command(
     message: Message, session: AsyncSession, identity: Identity, t: Translator, clock: Clock
 ) -> None:
-    try:
-        community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
     rows = [
         {
             "place": place.label,

@@ -12,8 +12,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import SupplyRequest
-from bot.parsing import ParseError, clean_text
+from bot.parsing import clean_text
 from bot.presentation.callbacks import DistributionCb, SupplyCb
 from bot.presentation.keyboards import buttons
 from bot.services import sealing, supplies
@@ -57,16 +58,12 @@ def _item(t: Translator, item: supplies.Located) -> dict[str, object]:
     }  # fmt: skip
 
 
-@router.message(Command("supply"), StateFilter("*"))
+@router.message(Command("supply"), StateFilter("*"), flags=LEAVES_FORM)
 async def supply_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        level = await supplies.household_level(session, identity.person)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    level = await supplies.household_level(session, identity.person)
     if level not in sealing.CONTROLLED:
         await message.answer(t("supply.not_controlled"))
         return
@@ -99,52 +96,45 @@ async def household_button(
     t: Translator,
 ) -> None:
     data = await state.get_data()
-    try:
-        if callback_data.action == "k" and 0 <= callback_data.id < len(supplies.KINDS):
-            kind = supplies.KINDS[callback_data.id]
-            if kind in supplies.SUPPLY_KINDS:
-                request = await supplies.create(
-                    session, clock, catalog, person=identity.person, kind=kind
-                )
-                await state.clear()
-                await query.answer()
-                await _created(query.message, t, request, edit=query)  # type: ignore[arg-type]
-                return
-            level = await supplies.household_level(session, identity.person)
-            if level not in sealing.CONTROLLED:
-                raise DomainError("supply.not_controlled")
-            await state.set_state(SupplyFlow.medicine if kind == "medicine" else SupplyFlow.medical)
-            await state.set_data({})
-            await query.answer()
-            await edit_or_send(query, t(f"supply.ask_{kind}"))
-            return
-        if callback_data.action == "skip" and "detail" in data:
-            await state.set_state(None)
-            await query.answer()
-            await edit_or_send(query, t("supply.ask_urgent"), _urgency_markup(t))
-            return
-        if callback_data.action == "urg" and "detail" in data and callback_data.id in (0, 1):
+    if callback_data.action == "k" and 0 <= callback_data.id < len(supplies.KINDS):
+        kind = supplies.KINDS[callback_data.id]
+        if kind in supplies.SUPPLY_KINDS:
             request = await supplies.create(
-                session, clock, catalog, person=identity.person, kind="medicine",
-                detail=str(data["detail"]), urgent=bool(callback_data.id),
-                prescription_file_id=data.get("photo"),
-            )  # fmt: skip
+                session, clock, catalog, person=identity.person, kind=kind
+            )
             await state.clear()
             await query.answer()
             await _created(query.message, t, request, edit=query)  # type: ignore[arg-type]
             return
-        raise DomainError("common.button_expired")
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
+        level = await supplies.household_level(session, identity.person)
+        if level not in sealing.CONTROLLED:
+            raise DomainError("supply.not_controlled")
+        await state.set_state(SupplyFlow.medicine if kind == "medicine" else SupplyFlow.medical)
+        await state.set_data({})
+        await query.answer()
+        await edit_or_send(query, t(f"supply.ask_{kind}"))
+        return
+    if callback_data.action == "skip" and "detail" in data:
+        await state.set_state(None)
+        await query.answer()
+        await edit_or_send(query, t("supply.ask_urgent"), _urgency_markup(t))
+        return
+    if callback_data.action == "urg" and "detail" in data and callback_data.id in (0, 1):
+        request = await supplies.create(
+            session, clock, catalog, person=identity.person, kind="medicine",
+            detail=str(data["detail"]), urgent=bool(callback_data.id),
+            prescription_file_id=data.get("photo"),
+        )  # fmt: skip
+        await state.clear()
+        await query.answer()
+        await _created(query.message, t, request, edit=query)  # type: ignore[arg-type]
+        return
+    raise DomainError("common.button_expired")
 
 
 @router.message(SupplyFlow.medicine, F.text)
 async def medicine_text(message: Message, state: FSMContext, t: Translator) -> None:
-    try:
-        detail = clean_text(message.text or "", supplies.DETAIL_MAX)
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
+    detail = clean_text(message.text or "", supplies.DETAIL_MAX)
     await state.set_state(SupplyFlow.photo)
     await state.update_data(detail=detail)
     await message.answer(
@@ -161,7 +151,7 @@ async def prescription_photo(message: Message, state: FSMContext, t: Translator)
     await message.answer(t("supply.ask_urgent"), reply_markup=_urgency_markup(t))
 
 
-@router.message(SupplyFlow.medical, F.text)
+@router.message(SupplyFlow.medical, F.text, flags=ENDS_ON_REFUSAL)
 async def medical_text(
     message: Message,
     state: FSMContext,
@@ -171,18 +161,10 @@ async def medical_text(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        detail = clean_text(message.text or "", supplies.DETAIL_MAX)
-        request = await supplies.create(
-            session, clock, catalog, person=identity.person, kind="medical", detail=detail
-        )
-    except ParseError as exc:
-        await message.answer(t(f"errors.{exc.code}", **exc.params))
-        return
-    except DomainError as exc:
-        await state.clear()
-        await message.answer(t(exc.key, **exc.params))
-        return
+    detail = clean_text(message.text or "", supplies.DETAIL_MAX)
+    request = await supplies.create(
+        session, clock, catalog, person=identity.person, kind="medical", detail=detail
+    )
     await state.clear()
     await _created(message, t, request)
 
@@ -206,16 +188,12 @@ def _open_list(t: Translator, items: list[supplies.Located]) -> tuple[str, Inlin
     return text, markup
 
 
-@router.message(Command("deliveries"), StateFilter("*"))
+@router.message(Command("deliveries"), StateFilter("*"), flags=LEAVES_FORM)
 async def deliveries_command(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity, t: Translator
 ) -> None:
     await state.clear()
-    try:
-        items = await supplies.open_for(session, identity)
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    items = await supplies.open_for(session, identity)
     text, markup = _open_list(t, items)
     await message.answer(text, reply_markup=markup if items else None)
 
@@ -232,30 +210,24 @@ async def volunteer_button(
     t: Translator,
 ) -> None:
     rid = callback_data.id
-    try:
-        if callback_data.action == "take":
-            item = await supplies.take(session, clock, identity=identity, request_id=rid)
-            text = t("supply.taken", **_item(t, item))
-            markup: InlineKeyboardMarkup | None = buttons(
-                [[(t("supply.done_button"), SupplyCb(action="done", id=rid)),
-                  (t("supply.problem_button"), SupplyCb(action="prob", id=rid))]]
-            )  # fmt: skip
-        elif callback_data.action == "done":
-            item = await supplies.deliver(
-                session, clock, catalog, identity=identity, request_id=rid
-            )
-            text, markup = t("supply.marked_delivered", **_item(t, item)), None
-            # An optional photo of the delivery may follow.
-            await state.set_state(SupplyFlow.delivery_photo)
-            await state.set_data({"delivered": rid})
-        else:
-            item = await supplies.report_problem(
-                session, clock, catalog, identity=identity, request_id=rid
-            )
-            text, markup = t("supply.marked_problem", **_item(t, item)), None
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    if callback_data.action == "take":
+        item = await supplies.take(session, clock, identity=identity, request_id=rid)
+        text = t("supply.taken", **_item(t, item))
+        markup: InlineKeyboardMarkup | None = buttons(
+            [[(t("supply.done_button"), SupplyCb(action="done", id=rid)),
+              (t("supply.problem_button"), SupplyCb(action="prob", id=rid))]]
+        )  # fmt: skip
+    elif callback_data.action == "done":
+        item = await supplies.deliver(session, clock, catalog, identity=identity, request_id=rid)
+        text, markup = t("supply.marked_delivered", **_item(t, item)), None
+        # An optional photo of the delivery may follow.
+        await state.set_state(SupplyFlow.delivery_photo)
+        await state.set_data({"delivered": rid})
+    else:
+        item = await supplies.report_problem(
+            session, clock, catalog, identity=identity, request_id=rid
+        )
+        text, markup = t("supply.marked_problem", **_item(t, item)), None
     await query.answer()
     if callback_data.action == "take":
         # The list stays (others can be taken from it); the taken one gets its own card.
@@ -274,13 +246,9 @@ async def confirm_button(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        request = await supplies.confirm(
-            session, clock, person=identity.person, request_id=callback_data.id
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    request = await supplies.confirm(
+        session, clock, person=identity.person, request_id=callback_data.id
+    )
     await query.answer()
     await drop_buttons(query)
     await edit_or_send(query, t("supply.confirmed", id=request.id))
@@ -298,13 +266,7 @@ async def supplies_command(
     settings: Settings,
     t: Translator,
 ) -> None:
-    try:
-        rows = await supplies.per_building(
-            session, identity, clock, settings.supply_overdue_minutes
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    rows = await supplies.per_building(session, identity, clock, settings.supply_overdue_minutes)
     await message.answer(
         t(
             "supply.per_building",
@@ -324,7 +286,7 @@ async def supplies_command(
     )
 
 
-@router.message(SupplyFlow.delivery_photo, F.photo)
+@router.message(SupplyFlow.delivery_photo, F.photo, flags=LEAVES_FORM)
 async def delivery_photo(
     message: Message,
     state: FSMContext,
@@ -336,14 +298,10 @@ async def delivery_photo(
     data = await state.get_data()
     await state.clear()
     assert message.photo
-    try:
-        await supplies.attach_photo(
-            session, identity=identity, request_id=int(data.get("delivered", 0)),
-            file_id=message.photo[-1].file_id,
-        )  # fmt: skip
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    await supplies.attach_photo(
+        session, identity=identity, request_id=int(data.get("delivered", 0)),
+        file_id=message.photo[-1].file_id,
+    )  # fmt: skip
     await message.answer(t("supply.photo_saved", id=int(data.get("delivered", 0))))
 
 
@@ -379,13 +337,7 @@ async def round_command(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        state = await supplies.open_round(
-            session, clock, identity=identity, text=command.args or ""
-        )
-    except DomainError as exc:
-        await message.answer(t(exc.key, **exc.params))
-        return
+    state = await supplies.open_round(session, clock, identity=identity, text=command.args or "")
     text, markup = _round_view(t, state)
     await message.answer(text, reply_markup=markup)
 
@@ -399,14 +351,10 @@ async def round_tick(
     identity: Identity,
     t: Translator,
 ) -> None:
-    try:
-        state = await supplies.tick_household(
-            session, clock, identity=identity, round_id=callback_data.round_id,
-            household_id=callback_data.household_id,
-        )  # fmt: skip
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    state = await supplies.tick_household(
+        session, clock, identity=identity, round_id=callback_data.round_id,
+        household_id=callback_data.household_id,
+    )  # fmt: skip
     await query.answer()
     text, markup = _round_view(t, state)
     await edit_or_send(query, text, markup)

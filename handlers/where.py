@@ -21,7 +21,6 @@ from bot.clock import Clock
 from bot.commands import OFFICER_COMMANDS
 from bot.household_cards import CaseDetailsCb, CommunityPickCb
 from bot.services import audit, cases, scope
-from bot.services.errors import DomainError
 from bot.services.identity import Identity
 from handlers.keyboards import buttons, deep_link, url_button
 from handlers.replies import edit_or_send
@@ -111,11 +110,7 @@ async def case_details(
 ) -> None:
     """The person and details of a case, in the presser's private chat, after the role
     check (roles from the database); every read is audited."""
-    try:
-        case = await cases.get_case_for(session, identity, callback_data.case_id)
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    case = await cases.get_case_for(session, identity, callback_data.case_id)
     await audit.record(
         session,
         at=clock.now(),
@@ -169,16 +164,12 @@ async def community_picked(
     t: Translator,
 ) -> None:
     assert query.message is not None
-    try:
-        community = await scope.choose_community(
-            session,
-            clock,
-            identity,
-            chat_id=query.message.chat.id,
-            community_id=callback_data.community_id,
-        )
-    except DomainError as exc:
-        await query.answer(t(exc.key, **exc.params), show_alert=True)
-        return
+    community = await scope.choose_community(
+        session,
+        clock,
+        identity,
+        chat_id=query.message.chat.id,
+        community_id=callback_data.community_id,
+    )
     await query.answer()
     await edit_or_send(query, t("privacy.community_chosen", community=community.name))

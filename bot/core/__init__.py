@@ -7,6 +7,7 @@
 - `polling`: long polling through the inbox, with a graceful stop.
 - `callbacks`: callback queries are answered once, after the handler succeeded.
 - `filters`: role checks in the database that inject the acting scope.
+- `forms`: what a failed handler does to the form (handler flags read by the error path).
 
 See docs/design-core.md.
 """

@@ -20,6 +20,8 @@ class UpdateContext:
     #: FSM writes held until the update's transaction commits (bot/core/fsm_buffer.py).
     fsm_writes: dict[Any, dict[str, Any]] = field(default_factory=dict)
     fsm_storage: Any = None
+    #: The chosen handler's `end_form` flag: what a failure does to the form (core/forms.py).
+    end_form: str | None = None
 
     async def committed(self) -> None:
         """The update's transaction committed: write the FSM changes it made."""

@@ -24,3 +24,9 @@ class NotAllowed(DomainError):
 class NotFound(DomainError):
     def __init__(self, key: str = "common.not_found", **params: Any) -> None:
         super().__init__(key, **params)
+
+
+class RecordedRefusal(DomainError):
+    """A refusal that is itself a fact to keep, e.g. the audit row of a passage refused
+    at the gate: what the update wrote before it commits (DbSessionMiddleware), then the
+    error path answers as for any DomainError."""

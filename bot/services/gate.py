@@ -28,7 +28,7 @@ from bot.db.models import (
 )
 from bot.places import Gazetteer
 from bot.services import audit, cases, monitoring, risk_areas, sealing
-from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.services.errors import DomainError, NotAllowed, NotFound, RecordedRefusal
 from messages import Catalog
 
 DIRECTIONS = ("in", "out")
@@ -209,7 +209,7 @@ async def record_passage(
             details={"direction": passage.direction, "subject": passage.subject_kind,
                      "level": level, "person_id": person.id if person else None},
         )  # fmt: skip
-        raise DomainError("seal.gate_refused", level=level)
+        raise RecordedRefusal("seal.gate_refused", level=level)
     entry = GateEntry(
         compound_id=info.compound.id, gate_id=info.gate.id, direction=passage.direction,
         subject_kind=passage.subject_kind, person_id=person.id if person else None,
