@@ -75,8 +75,10 @@ async def enqueue_all(engine: AsyncEngine, chats: list[tuple[int, bool]], tag: s
             await conn.execute(insert(Delivery), rows[start : start + 2000])
 
 
-def make_bot(double: BotApiDouble) -> Bot:
-    return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(double.base_url)))
+def make_bot(double: BotApiDouble | str, *, limit: int = 100) -> Bot:
+    """A Bot talking to the double (or to a base URL), `limit` connections at most."""
+    base = double if isinstance(double, str) else double.base_url
+    return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(base), limit=limit))
 
 
 def delivered_texts(double: BotApiDouble) -> collections.Counter[str]:

@@ -19,6 +19,13 @@ Runs:
 Rates are deliveries / (last delivery - first delivery) as the double saw them; every
 run also checks the double's record against the outbox: 0 duplicates, 0 losses.
 
+The lifted and paid runs serve the double from a process of its own (`bench/_remote.py`;
+``--double inproc`` puts it back in the sender's process and event loop) and measure
+their reference against it in the same run: the same messages sent by a tight loop of
+raw aiohttp POSTs with as many in flight as the sender had (what the fake Bot API
+takes, from this machine, right now). The sender process's CPU time per message is
+printed too: the figure that does not depend on how busy the rest of the machine is.
+
     python -m bench.broadcast            # 600 + 20×3 (limited, blocked), 10,200 lifted, 5,400 paid
     python -m bench.broadcast --small    # CI smoke run, a few seconds
 """
@@ -29,6 +36,7 @@ import argparse
 import asyncio
 import collections
 import gc
+import json
 import logging
 import math
 import tempfile
@@ -36,17 +44,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import SendMessage
 from pydantic import SecretStr
 
-from bench._common import TOKEN, audit, delivered_texts, fresh_engine, make_bot, populate_double
+from bench._common import (
+    GROUP_BASE,
+    PRIVATE_BASE,
+    TOKEN,
+    audit,
+    fresh_engine,
+    make_bot,
+    populate_double,
+)
+from bench._remote import Record, RemoteDouble, records_of
 from bench.lag import LoopLag
 from bot.app import _keep_response_models
 from bot.clock import SystemClock
 from bot.db.session import create_sessionmaker
 from bot.double import BotApiDouble, RateLimits
-from bot.sender import Sender
+from bot.sender import Sender, max_in_flight
 from bot.settings import Settings
 
 TELEGRAM_LIMIT = 30
@@ -62,11 +80,16 @@ def workload(chats: list[tuple[int, bool]]) -> list[tuple[int, bool, int]]:
     return items
 
 
-def span_of(double: BotApiDouble) -> tuple[int, float, int]:
+def span_of(calls: list[Record]) -> tuple[int, float, int]:
     """Delivered count, first→last delivery seconds, 429 answers (the double's record)."""
-    times = [c.at for c in double.calls if c.method == "sendMessage" and c.ok]
-    throttled = sum(1 for c in double.calls if c.status == 429)
+    times = [c.at for c in calls if c.method == "sendMessage" and c.ok]
+    throttled = sum(1 for c in calls if c.status == 429)
     return len(times), (max(times) - min(times)) if times else 0.0, throttled
+
+
+def delivered(calls: list[Record]) -> collections.Counter[str]:
+    """Texts the double recorded as delivered (successful sends only)."""
+    return collections.Counter(c.text for c in calls if c.method == "sendMessage" and c.ok)
 
 
 def best_rate(deliverable: int, per_second: int) -> float:
@@ -128,18 +151,28 @@ async def sender_run(
     workdir: Path,
     url: str | None,
     tag: str,
+    remote: bool = False,
 ) -> dict[str, float]:
-    double = BotApiDouble(token=TOKEN, rate_limits=limits)
-    await double.serve()
-    _, engine = await fresh_engine(workdir / f"{tag}.sqlite", url)
-    try:
+    double: BotApiDouble | RemoteDouble
+    if remote:
+        double = RemoteDouble(
+            token=TOKEN, limits=limits, private=private, groups=groups, blocked=blocked
+        )
+        await double.start()
+        chats = chats_of(private, groups)
+    else:
+        double = BotApiDouble(token=TOKEN, rate_limits=limits)
+        await double.serve()
         chats = populate_double(double, private, groups)
         for chat_id, _ in chats[:blocked]:
             double.block_user(chat_id, notify=False)
+    _, engine = await fresh_engine(workdir / f"{tag}.sqlite", url)
+    try:
         items = workload(chats)
         await enqueue(engine, items, tag)
         settings = Settings(_env_file=None, bot_token=SecretStr(TOKEN), **overrides)
-        bot = make_bot(double)
+        # As bot/app.py's make_bot: enough connections for the sends in flight.
+        bot = make_bot(double.base_url, limit=max_in_flight(settings.send_concurrency))
         sender = Sender(
             bot, create_sessionmaker(engine), SystemClock(), worker_id=f"bench-{tag}",
             max_attempts=settings.send_max_attempts, settings=settings,
@@ -150,6 +183,7 @@ async def sender_run(
         gc.freeze()
         stop = asyncio.Event()
         started = time.perf_counter()
+        cpu = time.process_time()
         async with LoopLag() as lag:
             runner = asyncio.create_task(sender.run(stop))
             # The run loop sleeps until the earliest retry falls due: poll the outbox.
@@ -157,18 +191,22 @@ async def sender_run(
                 await asyncio.sleep(0.25)
             stop.set()
             await runner
-        counts = await audit(engine, delivered_texts(double), tag)
+        cpu = time.process_time() - cpu
+        calls = await double.records() if isinstance(double, RemoteDouble) else records_of(double)
+        counts = await audit(engine, delivered(calls), tag)
         elapsed = time.perf_counter() - started
         await bot.session.close()
-        delivered, span, throttled = span_of(double)
+        sent, span, throttled = span_of(calls)
         # The blocked chats' rows are meant to fail (403), not lost.
         counts["lost"] -= min(blocked, counts.get("status_failed", 0))
         return {
             "messages": float(len(items)),
             "deliverable": float(len(items) - blocked),
-            "delivered": float(delivered),
+            "delivered": float(sent),
             "span": span,
             "wall": elapsed,
+            "cpu": cpu,
+            "slots": float(sender.slots()),
             "http_429": float(throttled),
             "stall": lag.worst,
             **{k: float(v) for k, v in counts.items()},
@@ -225,8 +263,57 @@ async def probe_run(*, private: int, groups: int, blocked: int = 0) -> dict[str,
 
         await asyncio.gather(*(one_chat(c, g) for c, g in chats))
         await bot.session.close()
-        delivered, span, throttled = span_of(double)
-        return {"delivered": float(delivered), "span": span, "http_429": float(throttled)}
+        sent, span, throttled = span_of(records_of(double))
+        return {"delivered": float(sent), "span": span, "http_429": float(throttled)}
+    finally:
+        await double.stop()
+
+
+def chats_of(private: int, groups: int) -> list[tuple[int, bool]]:
+    """The chat ids `populate_double` makes (for a double in another process)."""
+    return [(PRIVATE_BASE + i, False) for i in range(private)] + [
+        (GROUP_BASE - i, True) for i in range(groups)
+    ]
+
+
+async def raw_run(
+    *, private: int, in_flight: int, limits: RateLimits, paid: bool, remote: bool
+) -> dict[str, float]:
+    """The ceiling reference: the same messages as a tight loop of raw aiohttp POSTs
+    (form fields, the answer's JSON parsed for its message id), `in_flight` at once,
+    no database, no aiogram, against a fresh double served like the sender's."""
+    double: BotApiDouble | RemoteDouble
+    if remote:
+        double = RemoteDouble(token=TOKEN, limits=limits, private=private)
+        await double.start()
+    else:
+        double = BotApiDouble(token=TOKEN, rate_limits=limits)
+        await double.serve()
+        populate_double(double, private, 0)
+    try:
+        url = f"{double.base_url}/bot{TOKEN}/sendMessage"
+        todo = iter(range(private))
+        connector = aiohttp.TCPConnector(limit=in_flight)
+        async with aiohttp.ClientSession(connector=connector) as http:
+
+            async def worker() -> None:
+                for i in todo:
+                    form = {"chat_id": str(PRIVATE_BASE + i), "text": f"raw {i}"}
+                    if paid:
+                        form["allow_paid_broadcast"] = "true"
+                    while True:
+                        async with http.post(url, data=form) as response:
+                            answer = json.loads(await response.read())
+                        if answer.get("ok"):
+                            break
+                        await asyncio.sleep(answer["parameters"]["retry_after"])
+
+            cpu = time.process_time()
+            await asyncio.gather(*(worker() for _ in range(in_flight)))
+            cpu = time.process_time() - cpu
+        calls = await double.records() if isinstance(double, RemoteDouble) else records_of(double)
+        sent, span, throttled = span_of(calls)
+        return {"delivered": float(sent), "span": span, "http_429": float(throttled), "cpu": cpu}
     finally:
         await double.stop()
 
@@ -271,6 +358,10 @@ async def main() -> None:
     parser.add_argument("--small", action="store_true", help="a quick smoke run")
     parser.add_argument("--runs", default="limited,blocked,lifted,paid", help="which runs")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--double", choices=("process", "inproc"), default="process",
+        help="lifted and paid runs: the double in its own process (default) or in this one",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.small:
         args.private, args.groups, args.blocked, args.lifted, args.paid = 30, 2, 3, 200, 200
@@ -307,29 +398,62 @@ async def blocked_run(args: Any, common: dict[str, Any]) -> None:
     show_limited(f"limits enforced, {args.blocked} chats blocked the bot", blocked, probe_b)
 
 
+def show_cpu(r: dict[str, float], raw: dict[str, float]) -> None:
+    per, raw_per = r["cpu"] / r["delivered"] * 1e6, raw["cpu"] / raw["delivered"] * 1e6
+    print(
+        f"  CPU of this process {per:6.0f} us/msg (sender, database, aiogram, aiohttp; raw "
+        f"POSTs {raw_per:.0f} us/msg) = {1e6 / per:,.0f} msg/s per core"
+    )
+
+
 async def lifted_run(args: Any, common: dict[str, Any]) -> None:
+    where = "its own process" if args.double == "process" else "the sender's process"
+    remote = args.double == "process"
     lifted = await sender_run(
         private=args.lifted, groups=0, limits=RateLimits(enabled=False),
         overrides={"send_rate_per_second": 1e9, "send_rate_per_chat_per_second": 1e9,
                    "send_rate_per_group_per_minute": 1e9},
-        tag="lifted", **common,
+        tag="lifted", remote=remote, **common,
     )  # fmt: skip
-    print(f"== limits lifted: {int(lifted['messages'])} messages")
-    print(f"  sender ceiling      {rate(lifted):6.0f} msg/s (goal >= 1,500)")
+    raw = await raw_run(
+        private=args.lifted, in_flight=int(lifted["slots"]), limits=RateLimits(enabled=False),
+        paid=False, remote=remote,
+    )  # fmt: skip
+    print(f"== limits lifted: {int(lifted['messages'])} messages, the double in {where}")
+    print(
+        f"  raw POSTs (reference) {rate(raw):6.0f} msg/s, {int(lifted['slots'])} in flight "
+        "(the fake Bot API's ceiling from here)"
+    )
+    print(
+        f"  sender ceiling      {rate(lifted):6.0f} msg/s = {rate(lifted) / rate(raw):.3f} of "
+        "the reference (goal >= 1,500 msg/s)"
+    )
+    show_cpu(lifted, raw)
     show_audit(lifted)
 
 
 async def paid_run(args: Any, common: dict[str, Any]) -> None:
+    remote = args.double == "process"
     paid = await sender_run(
         private=args.paid, groups=0, limits=RateLimits(),
-        overrides={"allow_paid_broadcast": True}, tag="paid", **common,
+        overrides={"allow_paid_broadcast": True}, tag="paid", remote=remote, **common,
+    )  # fmt: skip
+    raw = await raw_run(
+        private=args.paid, in_flight=int(paid["slots"]), limits=RateLimits(), paid=True,
+        remote=remote,
     )  # fmt: skip
     configured = Settings(_env_file=None).paid_broadcast_rate_per_second
     print(f"== paid broadcast: {int(paid['messages'])} messages")
     print(
-        f"  sender              {rate(paid):6.0f} msg/s = {rate(paid) / configured:.3f} of "
-        f"its configured {configured:.0f}/s, 429: {int(paid['http_429'])}"
+        f"  raw POSTs (reference) {rate(raw):6.0f} msg/s unpaced, {int(paid['slots'])} in "
+        f"flight, against the double's paid limit ({RateLimits().paid_broadcast_per_second}/s)"
     )
+    print(
+        f"  sender              {rate(paid):6.0f} msg/s = {rate(paid) / configured:.3f} of "
+        f"its configured {configured:.0f}/s ({rate(paid) / rate(raw):.3f} of the "
+        f"reference), 429: {int(paid['http_429'])}"
+    )
+    show_cpu(paid, raw)
     show_audit(paid)
 
 

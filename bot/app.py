@@ -43,7 +43,7 @@ from bot.middlewares import (
     IdentityMiddleware,
     install_lean_fsm,
 )
-from bot.sender import Sender
+from bot.sender import Sender, max_in_flight
 from bot.settings import Settings
 from messages import Catalog
 from scheduler import JobContext, run_ticks
@@ -334,9 +334,12 @@ class LateCallbackAnswers(BaseRequestMiddleware):
 
 def make_bot(settings: Settings) -> Bot:
     """A Bot for these settings (HTML parse mode; another Bot API server if configured)."""
-    session = AiohttpSession()
+    # Enough connections for the sender's sends in flight (and the handlers' calls).
+    limit = max(100, max_in_flight(settings.send_concurrency) + 32)
+    session = AiohttpSession(limit=limit)
     if settings.telegram_api_base:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        api = TelegramAPIServer.from_base(settings.telegram_api_base)
+        session = AiohttpSession(api=api, limit=limit)
     session.middleware(LateCallbackAnswers())
     return Bot(
         token=settings.bot_token.get_secret_value(),

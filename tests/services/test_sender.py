@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.methods import SendMessage
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -208,6 +212,82 @@ async def test_paid_broadcast_raises_the_global_rate_and_flags_calls(
     slots = sorted(slot for slot, _ in sender.pacer.schedule)
     assert slots == [0.0] * 5  # one burst, well under 500 in a second
     assert all(c.params.get("allow_paid_broadcast") for c in double.calls_of("sendMessage"))
+
+
+async def test_lean_send_makes_the_request_aiogram_makes(
+    double: BotApiDouble, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """Plain sends skip aiogram's models (Sender._post) but not its request: the same
+    form fields (the bot's defaults included) reach the Bot API as from `bot(SendMessage)`,
+    and the message id is recorded."""
+    api = TelegramAPIServer.from_base(double.base_url)
+    bot = Bot(
+        TOKEN,
+        session=AiohttpSession(api=api),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    try:
+        chat = private(double, 7300)
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="OK <b>", callback_data="a:1")]]
+        )
+        payload = outbox.message_payload(
+            "<b>hi</b> & 你好", reply_markup=markup, disable_notification=True
+        )
+        config = settings(allow_paid_broadcast=True)
+        async with sessionmaker.begin() as session:
+            await outbox.enqueue(
+                session, clock, kind="test", chat_id=chat, dedup_key="lean", payload=payload
+            )
+        sender = make_sender(bot, sessionmaker, clock, config=config)
+        assert await sender.drain() == 1
+        await bot(SendMessage(chat_id=chat, allow_paid_broadcast=True, **payload))
+        lean, full = double.calls_of("sendMessage")
+        assert lean.ok and full.ok
+        assert lean.params == full.params
+        assert lean.params["link_preview_options"] == {"is_disabled": True}
+        assert lean.params["reply_markup"] == payload["reply_markup"]
+        (row,) = await rows(sessionmaker)
+        assert row.status == DeliveryStatus.SENT.value
+        assert row.telegram_message_id == lean.response["result"]["message_id"]
+        assert [m.text for m in double.messages(chat)] == ["hi & 你好", "hi & 你好"]
+    finally:
+        await bot.session.close()
+
+
+async def test_sends_in_flight_scale_with_the_rate_and_round_trip(
+    double: BotApiDouble, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """Paid mode: rate x round-trip (+50 %) sends in flight, not a fixed 64 (900/s with
+    answers taking 150 ms needs about 135 in flight)."""
+    config = settings(allow_paid_broadcast=True, paid_broadcast_rate_per_second=900.0)
+    sender = make_sender(bot, sessionmaker, clock, config=config)
+    assert sender.concurrency == 64 and sender.max_concurrency == 512
+    sender.round_trip = 0.15
+    assert sender.slots() == 203  # ceil(900 x 0.15 x 1.5)
+    sender.round_trip = 2.0
+    assert sender.slots() == 512  # at most 8 x send_concurrency
+    sender.round_trip = 0.01
+    assert sender.slots() == 64  # never under send_concurrency
+    # A drain keeps that many in flight: the round trip held at 150 ms.
+    sender._round_trip = lambda seconds: None  # type: ignore[method-assign]
+    sender.round_trip = 0.15
+    for i in range(260):
+        await enqueue(sessionmaker, clock, private(double, 7400 + i), "x")
+    peak = 0
+    acquire = sender.pacer.acquire
+
+    async def counting(chat_id: int, is_group: bool) -> float:
+        nonlocal peak
+        taken = await acquire(chat_id, is_group)
+        peak = max(peak, sender.pacer._global.inflight)
+        await asyncio.sleep(0)  # let every claimed send take its place first
+        return taken
+
+    sender.pacer.acquire = counting  # type: ignore[method-assign]
+    assert await sender.drain() == 260
+    assert peak == 203
+    assert len(double.calls_of("sendMessage")) == 260
 
 
 async def test_retry_after_holds_only_that_chat(
