@@ -148,7 +148,7 @@ class Application:
         install_lean_fsm(dp, stateless=STATELESS_CALLBACKS)
         dp.update.outer_middleware(MetricsMiddleware(self.metrics))
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
-        dp.update.outer_middleware(IdentityMiddleware(self.catalog))
+        dp.update.outer_middleware(IdentityMiddleware(self.catalog, STATELESS_CALLBACKS))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.message.middleware(FormOnError())

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aiogram.types import Update
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,17 +59,34 @@ async def is_done(session: AsyncSession, update_id: int) -> bool:
     return done is not None
 
 
+_inbox: Table = InboxUpdate.__table__  # type: ignore[assignment]
+_MARK = (
+    update(_inbox)
+    .where(_inbox.c.update_id == bindparam("uid"), _inbox.c.done_at.is_(None))
+    .values(done_at=bindparam("now"))
+)
+# PostgreSQL, one round trip: mark the row, and say whether the statement's snapshot
+# had the row at all. Not marked but stored means another handling marked it (before,
+# or while this UPDATE waited for its row lock); not stored means the inbox missed it.
+_marked = _MARK.returning(_inbox.c.update_id).cte("marked")
+_MARK_PG = select(
+    select(func.count()).select_from(_marked).scalar_subquery(),
+    exists().where(_inbox.c.update_id == bindparam("uid")),
+)
+
+
 async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> bool:
     """Within the handler's transaction: the update counts as handled when it commits.
 
     False when another handling of this update already committed it done. On
     PostgreSQL the UPDATE waits for the row lock of a handling in flight in another
     process (several processes, a replay), so exactly one of them goes on."""
-    result = await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id == update_id, InboxUpdate.done_at.is_(None))
-        .values(done_at=clock.now())
-    )
+    params = {"uid": update_id, "now": clock.now()}
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        marked, stored = (await session.execute(_MARK_PG, params)).one()
+        return bool(marked) or not stored
+    result = await session.execute(_MARK, params)
     if getattr(result, "rowcount", 1):
         return True
     # Not stored at all (the inbox was unreachable when it arrived): handle it.

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Table,
+    bindparam,
     insert,
-    literal,
     select,
     update,
 )
@@ -39,6 +39,7 @@ from bot.services.checkin_run import (
     _postgres,
 )
 from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.services.identity import PREFETCHED_CHECKIN
 from messages import Catalog
 
 # --------------------------------------------------------------------------- answering
@@ -66,6 +67,12 @@ class PendingCheckin:
 async def _load(
     session: AsyncSession, checkin_id: int
 ) -> tuple[CheckIn, Isolation, Person, Community]:
+    """The check-in with its isolation, person and community: the row the identity
+    middleware read with the actor for this button (same transaction, no second
+    query), else one query."""
+    prefetched = session.info.pop(PREFETCHED_CHECKIN, None)
+    if prefetched is not None and prefetched[0] == checkin_id:
+        return prefetched[1]  # type: ignore[no-any-return]
     row = (
         await session.execute(
             select(CheckIn, Isolation, Person, Community)
@@ -161,6 +168,46 @@ async def answer_checkin(
     return Answer(checkin, person, community, fever, symptom, case_id)
 
 
+_checkins_t: Table = CheckIn.__table__  # type: ignore[assignment]
+_audit_t: Table = AuditEntry.__table__  # type: ignore[assignment]
+_AUDIT_COLUMNS = ("actor_id", "actor_telegram_id", "action", "entity", "details", "at")
+# Built once (a reused statement keeps its compiled form and cache key): the answer,
+# only while the check-in is pending ...
+_ANSWER = (
+    update(_checkins_t)
+    .where(
+        _checkins_t.c.id == bindparam("checkin_id"),
+        _checkins_t.c.status == CheckInStatus.PENDING.value,
+    )
+    .values(
+        status=CheckInStatus.ANSWERED.value,
+        temperature=bindparam("temperature"),
+        symptoms=bindparam("symptoms"),
+        answered_at=bindparam("at"),
+        answered_by_id=bindparam("actor_id"),
+    )
+    .returning(_checkins_t.c.id)
+)
+# ... its audit entry (SQLite: a second statement) ...
+_AUDIT = insert(_audit_t).values(
+    entity_id=bindparam("checkin_id"),
+    **{key: bindparam(key, type_=_audit_t.c[key].type) for key in _AUDIT_COLUMNS},
+)
+# ... and on PostgreSQL both in one round trip: UPDATE … RETURNING feeding the INSERT.
+_answered = _ANSWER.cte("answered")
+_ANSWER_AND_AUDIT = (
+    insert(_audit_t)
+    .from_select(
+        [*_AUDIT_COLUMNS, "entity_id"],
+        select(
+            *(bindparam(key, type_=_audit_t.c[key].type) for key in _AUDIT_COLUMNS),
+            _answered.c.id,
+        ),
+    )
+    .returning(_audit_t.c.id)
+)
+
+
 async def _record_answer(
     session: AsyncSession,
     checkin_id: int,
@@ -172,47 +219,26 @@ async def _record_answer(
     """Set the answer if the check-in is still pending, and audit it, in one round
     trip on PostgreSQL (a data-modifying CTE: UPDATE … RETURNING feeding the audit
     INSERT); SQLite: the same two statements. False when it was no longer pending."""
-    checkins_t: Table = CheckIn.__table__  # type: ignore[assignment]
-    audit_t: Table = AuditEntry.__table__  # type: ignore[assignment]
-    changed = (
-        update(checkins_t)
-        .where(checkins_t.c.id == checkin_id, checkins_t.c.status == CheckInStatus.PENDING.value)
-        .values(
-            status=CheckInStatus.ANSWERED.value,
-            temperature=temperature,
-            symptoms=symptoms,
-            answered_at=now,
-            answered_by_id=actor.id,
-        )
-        .returning(checkins_t.c.id)
-    )
-    details = {
-        "temperature": str(temperature) if temperature is not None else None,
+    params = {
+        "checkin_id": checkin_id,
+        "temperature": temperature,
         "symptoms": symptoms,
-    }
-    entry = {
+        "at": now,
         "actor_id": actor.id,
         "actor_telegram_id": actor.telegram_user_id,
         "action": "checkin.answer",
         "entity": "checkin",
-        "details": details,
-        "at": now,
+        "details": {
+            "temperature": str(temperature) if temperature is not None else None,
+            "symptoms": symptoms,
+        },
     }
     if not _postgres(session):
-        if (await session.execute(changed)).first() is None:
+        if (await session.execute(_ANSWER, params)).first() is None:
             return False
-        await session.execute(insert(audit_t).values(entity_id=checkin_id, **entry))
+        await session.execute(_AUDIT, params)
         return True
-    answered = changed.cte("answered")
-    columns = [*entry, "entity_id"]
-    audited = insert(audit_t).from_select(
-        columns,
-        select(
-            *(literal(value, type_=audit_t.c[key].type) for key, value in entry.items()),
-            answered.c.id,
-        ),
-    )
-    return (await session.execute(audited.returning(audit_t.c.id))).first() is not None
+    return (await session.execute(_ANSWER_AND_AUDIT, params)).first() is not None
 
 
 async def pending_today(session: AsyncSession, clock: Clock, actor: Person) -> list[PendingCheckin]:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
-from bot.db.models import ChatCommunity, Person, Role, RoleGrant, ScopeType, UserPreference
+from bot.db.models import (
+    ChatCommunity,
+    CheckIn,
+    Community,
+    Isolation,
+    Person,
+    Role,
+    RoleGrant,
+    ScopeType,
+    UserPreference,
+)
 from bot.services import audit
 from bot.services.errors import DomainError
 
@@ -87,40 +99,79 @@ class Identity:
         }
 
 
+#: Session.info key of the check-in row loaded with the identity (see `load_identity`).
+PREFETCHED_CHECKIN = "prefetched_checkin"
+
+
+def _identity_query(with_checkin: bool) -> Select[Any]:
+    """The person LEFT JOIN their active grants and chosen language (and, for an answer
+    button, LEFT JOIN the check-in it names with its isolation, person and community),
+    built once: a statement object reused keeps its cache key."""
+    subject = aliased(Person, name="subject")
+    columns: list[Any] = [
+        Person,
+        RoleGrant.role,
+        RoleGrant.scope_type,
+        RoleGrant.scope_id,
+        UserPreference.language,
+    ]
+    if with_checkin:
+        columns += [CheckIn, Isolation, subject, Community]
+    query = (
+        select(*columns)
+        .select_from(Person)
+        .outerjoin(
+            RoleGrant,
+            and_(RoleGrant.person_id == Person.id, RoleGrant.revoked_at.is_(None)),
+        )
+        .outerjoin(UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id)
+    )
+    if with_checkin:
+        query = (
+            query.outerjoin(CheckIn, CheckIn.id == bindparam("checkin_id"))
+            .outerjoin(Isolation, Isolation.id == CheckIn.isolation_id)
+            .outerjoin(subject, subject.id == Isolation.person_id)
+            .outerjoin(Community, Community.id == Isolation.community_id)
+        )
+    return query.where(Person.telegram_user_id == bindparam("user_id")).order_by(RoleGrant.id)
+
+
+_IDENTITY = _identity_query(False)
+_IDENTITY_AND_CHECKIN = _identity_query(True)
+
+
 async def load_identity(
-    session: AsyncSession, telegram_user_id: int | None, chat_id: int | None = None
+    session: AsyncSession,
+    telegram_user_id: int | None,
+    chat_id: int | None = None,
+    *,
+    checkin_id: int | None = None,
 ) -> Identity:
     """Read the person and their active grants from the database (every update), in
     one round trip (the person LEFT JOIN their active grants), and the community they
-    chose to act in, in this chat."""
+    chose to act in, in this chat.
+
+    With `checkin_id` (a check-in answer button), the same round trip also reads that
+    check-in with its isolation, person and community; they are left in
+    `session.info[PREFETCHED_CHECKIN]` for the answer (bot/services/checkin_answers.py),
+    which then needs no query of its own to decide."""
     if telegram_user_id is None:
         return Identity(telegram_user_id=None)
-    rows = (
-        await session.execute(
-            select(
-                Person,
-                RoleGrant.role,
-                RoleGrant.scope_type,
-                RoleGrant.scope_id,
-                UserPreference.language,
-            )
-            .outerjoin(
-                RoleGrant,
-                and_(RoleGrant.person_id == Person.id, RoleGrant.revoked_at.is_(None)),
-            )
-            .outerjoin(UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id)
-            .where(Person.telegram_user_id == telegram_user_id)
-            .order_by(RoleGrant.id)
+    if checkin_id is None:
+        result = await session.execute(_IDENTITY, {"user_id": telegram_user_id})
+    else:
+        result = await session.execute(
+            _IDENTITY_AND_CHECKIN, {"user_id": telegram_user_id, "checkin_id": checkin_id}
         )
-    ).all()
+    rows = result.all()
     if not rows:
         return Identity(telegram_user_id=telegram_user_id)
     person = rows[0][0]
     grants = tuple(
-        Grant(Role(role), ScopeType(scope_type), scope_id)
-        for _, role, scope_type, scope_id, _ in rows
-        if role is not None
+        Grant(Role(row[1]), ScopeType(row[2]), row[3]) for row in rows if row[1] is not None
     )
+    if checkin_id is not None and rows[0][5] is not None:
+        session.info[PREFETCHED_CHECKIN] = (checkin_id, tuple(rows[0][5:9]))
     chosen = None
     if grants and chat_id is not None:
         chosen = await session.scalar(
