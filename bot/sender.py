@@ -15,9 +15,16 @@ Pacing
     ``sleep``) so tests assert the schedule without sleeping.
 
 Concurrency and order
-    Many chats are in flight at once (``send_concurrency``, default 64); each chat is
-    sent in order: only the *head* of a chat (its oldest row still pending or sending) can be
-    claimed, so a later message never overtakes an earlier one, even across retries.
+    Many chats are in flight at once (``send_concurrency``, default 64, or rate × answer
+    time when the global rate needs more: `Sender.slots`); each chat is sent in order:
+    only the *head* of a chat (its oldest row still pending or sending) can be claimed,
+    so a later message never overtakes an earlier one, even across retries.
+
+Lean sends
+    A plain send (no upload, no pin, no hook needing the ``Message``) skips aiogram's
+    pydantic models: the same form fields go out on the bot session's aiohttp session and
+    only the message id is read from the answer (`Sender._post`); any other answer goes
+    through aiogram's ``check_response``, so errors are aiogram's exceptions.
 
 Errors
     429 retry_after → the row goes back to pending with ``not_before = now + retry_after``
