@@ -209,6 +209,7 @@ async def sender_run(
             "slots": float(sender.slots()),
             "http_429": float(throttled),
             "stall": lag.worst,
+            "stall_cpu": lag.worst_cpu,
             **{k: float(v) for k, v in counts.items()},
         }
     finally:
@@ -341,7 +342,8 @@ def show_audit(r: dict[str, float]) -> None:
     print(
         f"  duplicates {int(r['duplicates'])}, losses {int(r['lost'])}, "
         f"delivered-but-not-marked {int(r['delivered_but_not_marked_sent'])}, "
-        f"failed {int(r.get('status_failed', 0))}; loop stall {r['stall'] * 1000:.0f} ms; "
+        f"failed {int(r.get('status_failed', 0))}; loop stall {r['stall'] * 1000:.0f} ms "
+        f"(own CPU {r['stall_cpu'] * 1000:.0f} ms); "
         + ", ".join(f"{k[7:]} {int(v)}" for k, v in r.items() if k.startswith("status_"))
     )
 

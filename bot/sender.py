@@ -15,9 +15,16 @@ Pacing
     ``sleep``) so tests assert the schedule without sleeping.
 
 Concurrency and order
-    Many chats are in flight at once (``send_concurrency``, default 64); each chat is
-    sent in order: only the *head* of a chat (its oldest row still pending or sending) can be
-    claimed, so a later message never overtakes an earlier one, even across retries.
+    Many chats are in flight at once (``send_concurrency``, default 64, or rate × answer
+    time when the global rate needs more: `Sender.slots`); each chat is sent in order:
+    only the *head* of a chat (its oldest row still pending or sending) can be claimed,
+    so a later message never overtakes an earlier one, even across retries.
+
+Lean sends
+    A plain send (no upload, no pin, no hook needing the ``Message``) skips aiogram's
+    pydantic models: the same form fields go out on the bot session's aiohttp session and
+    only the message id is read from the answer (`Sender._post`); any other answer goes
+    through aiogram's ``check_response``, so errors are aiogram's exceptions.
 
 Errors
     429 retry_after → the row goes back to pending with ``not_before = now + retry_after``
@@ -117,6 +124,8 @@ METHODS: dict[str, type[TelegramMethod[Any]]] = {
 #: Methods that deliver a new message (count against the flood limits, may be paid).
 SENDING = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 MAX_BACKOFF_SECONDS = 300
+#: The most rows one claim statement takes (see `Sender.drain`).
+CLAIM_BATCH = 96
 _ACTIVE = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 
 #: Kinds whose sent message id is also kept elsewhere (see `_after_sent`).
@@ -343,9 +352,11 @@ class Sender:
         exhausted = False
         while True:
             slots = self.slots()
-            # Claim in batches: only when a quarter of the slots are free (or none is busy).
-            batch = max(1, slots // 4)
-            free = slots - len(busy)
+            # Claim in batches: only when a quarter of the slots are free (or none is busy),
+            # at most CLAIM_BATCH at a time (the sends a claim starts begin in one turn of
+            # the event loop: a bounded stretch).
+            batch = max(1, min(slots // 4, CLAIM_BATCH))
+            free = min(slots - len(busy), CLAIM_BATCH)
             if left != 0 and not exhausted and (free >= batch or not busy):
                 want = free if left < 0 else min(free, left)
                 # Chats in flight are skipped by the claim itself (their head is 'sending').
@@ -356,6 +367,8 @@ class Sender:
                 for item in claimed:
                     left -= 1 if left > 0 else 0
                     busy.add(asyncio.create_task(self._send(item)))
+                if not exhausted and left != 0 and slots - len(busy) >= batch:
+                    continue  # more slots to fill: claim again before waiting
             if not busy:
                 break
             done, _ = await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
@@ -628,9 +641,6 @@ class Sender:
         session = bot.session
         assert isinstance(session, AiohttpSession)  # `_lean` is only set then
         fields = {"chat_id": str(chat_id)}
-        for key, value in self._defaults(method_cls).items():
-            if key not in params:
-                fields[key] = value
         files: dict[str, Any] = {}
         for key, value in params.items():
             prepared = session.prepare_value(value, bot=bot, files=files)
@@ -638,14 +648,17 @@ class Sender:
                 prepared = prepared.value
             if prepared:
                 fields[key] = str(prepared)
-            else:
-                fields.pop(key, None)
+        body = urlencode(fields)
+        # The bot's defaults for what the payload leaves out (pre-encoded once).
+        for key, encoded in self._defaults(method_cls).items():
+            if key not in params:
+                body += encoded
         api_method = method_cls.__api_method__
         http = await session.create_session()
         try:
             async with http.post(
                 session.api.api_url(token=bot.token, method=api_method),
-                data=urlencode(fields).encode(),
+                data=body.encode(),
                 headers=_FORM,
                 timeout=ClientTimeout(total=session.timeout),
             ) as response:
@@ -674,7 +687,8 @@ class Sender:
 
     def _defaults(self, method_cls: type[TelegramMethod[Any]]) -> dict[str, str]:
         """The bot's defaults (parse mode, link preview...) for a method's fields, as
-        aiogram's ``prepare_value`` writes them into the form; computed once."""
+        aiogram's ``prepare_value`` writes them into the form (``&name=value``, encoded);
+        computed once."""
         cached = self._default_fields.get(method_cls)
         if cached is None:
             cached = {}
@@ -685,7 +699,8 @@ class Sender:
                     if isinstance(value, Enum):
                         value = value.value
                     if value:
-                        cached[info.alias or name] = str(value)
+                        name = info.alias or name
+                        cached[name] = "&" + urlencode({name: str(value)})
             self._default_fields[method_cls] = cached
         return cached
 

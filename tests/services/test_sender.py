@@ -4,6 +4,7 @@ group migration, 5xx backoff, pin, atomic claims and crash recovery."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -276,17 +277,22 @@ async def test_sends_in_flight_scale_with_the_rate_and_round_trip(
         await enqueue(sessionmaker, clock, private(double, 7400 + i), "x")
     peak = 0
     acquire = sender.pacer.acquire
+    full = asyncio.Event()
 
     async def counting(chat_id: int, is_group: bool) -> float:
+        # The sends wait until many are in flight (as with a slow Telegram).
         nonlocal peak
         taken = await acquire(chat_id, is_group)
         peak = max(peak, sender.pacer._global.inflight)
-        await asyncio.sleep(0)  # let every claimed send take its place first
+        if peak >= 150:
+            full.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(full.wait(), 2.0)  # a safety net only
         return taken
 
     sender.pacer.acquire = counting  # type: ignore[method-assign]
     assert await sender.drain() == 260
-    assert peak == 203
+    assert 150 <= peak <= 203  # claims of at most 96 rows, up to the 203 slots
     assert len(double.calls_of("sendMessage")) == 260
 
 
