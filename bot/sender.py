@@ -94,6 +94,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
+from bot.core.outage import database_unavailable
 from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
@@ -315,6 +316,8 @@ class Sender:
         self.epoch: int | None = None
         self.fenced = False
         self._flusher: asyncio.Task[None] | None = None
+        #: The process's database outage record (bot/core/outage.py), when the app set it.
+        self.database: Any = None
 
     # ----------------------------------------------------------------- public
 
@@ -377,8 +380,14 @@ class Sender:
             try:
                 await self.drain()
                 pause = await self._until_next_due(idle)
-            except Exception:  # keep the loop alive; the rows stay claimable
-                log.exception("sender pass failed")
+            except Exception as exc:  # keep the loop alive; the rows stay claimable
+                if self.database is not None and database_unavailable(exc):
+                    self.database.failed(exc)
+                else:
+                    log.exception("sender pass failed")
+            else:
+                if self.database is not None:
+                    self.database.ok()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
 
