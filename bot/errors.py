@@ -6,7 +6,10 @@
   The handler's transaction was rolled back; the FSM state and data are as they were
   before the update, so what the user had entered is kept.
 - The database being unavailable: "please try again in a moment"; the update stays in
-  the inbox and is replayed at the next start.
+  the inbox and is replayed at the next start (or by the leader's sweep).
+- Redis being unavailable: "received, it will be handled in a moment"; the update stays
+  in the inbox and is handled when Redis answers again (bot/core/outage.py). Both
+  outages are logged once when they start and once when they end.
 - Anything else is logged and the user gets the generic apology.
 
 The translator comes from the identity middleware when it ran; when it did not (the
