@@ -493,12 +493,17 @@ async def _queue_household_messages(
     for member in members:
         assert member.household_id is not None
         recipients.setdefault(member.household_id, member)
-    # Households told already (the dedup key would refuse them; skip the attempt).
-    done = set(
-        await session.scalars(
-            select(Delivery.dedup_key).where(Delivery.dedup_key.like(f"round:{rnd.id}:{kind}:%"))
+    # Households told already (the dedup key would refuse them; skip the attempt). By
+    # the exact keys, which the unique index answers: a LIKE on the prefix read the
+    # whole outbox for every open round at every tick (bench/city.py).
+    keys = [f"round:{rnd.id}:{kind}:{hid}" for hid in recipients]
+    done: set[str] = set()
+    for start in range(0, len(keys), 5000):
+        done.update(
+            await session.scalars(
+                select(Delivery.dedup_key).where(Delivery.dedup_key.in_(keys[start : start + 5000]))
+            )
         )
-    )
     # One INSERT per thousand households, not one per household (a city's round has
     # 100,000: bench/city.py); the dedup key still refuses a household told already.
     rows: list[dict[str, Any]] = []
