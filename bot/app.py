@@ -32,6 +32,7 @@ from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
 from bot.core.callbacks import AnswerCallbackAfterHandler
 from bot.core.forms import FormOnError
+from bot.core.outage import Outage, RedisWatch
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
@@ -69,6 +70,13 @@ class Application:
     sender: Sender
     bot_username: str = ""
     election: Any = None
+    #: Outages of PostgreSQL / Redis: one log line each way (bot/core/outage.py).
+    database_outage: Outage = field(
+        default_factory=lambda: Outage(
+            "database", "updates get a polite 'try again'; the leader steps down"
+        )
+    )
+    redis_watch: RedisWatch | None = None
     metrics: Metrics = field(default_factory=Metrics)
     poller: Any = None
     #: Set by a signal (or a test) to stop polling / the webhook server gracefully.
@@ -136,6 +144,10 @@ class Application:
                 settings=settings,
             ),
         )
+        app.sender.database = app.database_outage
+        if settings.redis_url:
+            redis = storage.inner.redis  # type: ignore[attr-defined]
+            app.redis_watch = RedisWatch(app, redis.ping)
         app._wire()
         return app
 
@@ -186,6 +198,7 @@ class Application:
             self.settings,
             self.catalog,
             on_tick=self.metrics.tick_done,
+            database=self.database_outage,
         )
 
     def start_workers(self, *, retry_seconds: float = 5.0, check_seconds: float = 5.0) -> None:
@@ -215,6 +228,7 @@ class Application:
                 workers,
                 retry_seconds=retry_seconds,
                 check_seconds=check_seconds,
+                database=self.database_outage,
             )
         )
         if self.settings.metrics_port:
@@ -361,6 +375,9 @@ def _fsm_storage(
             # Abandoned drafts (names, phones typed halfway) expire (issue 11).
             state_ttl=settings.fsm_retention_days * 86400,
             data_ttl=settings.fsm_retention_days * 86400,
+            # A Redis that does not answer fails a call within seconds (the update is
+            # kept: bot/core/outage.py) instead of holding the handler indefinitely.
+            connection_kwargs={"socket_connect_timeout": 3, "socket_timeout": 5},
         )
         # Updates of one user are handled in order across processes; FSM writes reach
         # Redis only after the update's transaction committed (bot/core/fsm_buffer.py).

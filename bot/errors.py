@@ -8,7 +8,10 @@
   before the update, so what the user had entered is kept, unless the handler's
   `end_form` flag says the form ends (bot/core/forms.py).
 - The database being unavailable: "please try again in a moment"; the update stays in
-  the inbox and is replayed at the next start.
+  the inbox and is replayed at the next start (or by the leader's sweep).
+- Redis being unavailable: "received, it will be handled in a moment"; the update stays
+  in the inbox and is handled when Redis answers again (bot/core/outage.py). Both
+  outages are logged once when they start and once when they end.
 - Anything else is logged and the user gets the generic apology.
 
 The translator comes from the identity middleware when it ran; when it did not (the
@@ -28,7 +31,7 @@ from aiogram.types import ErrorEvent, Message, User
 
 from bot.core import forms
 from bot.core.context import current_update
-from bot.middlewares import database_unavailable
+from bot.core.outage import database_unavailable, redis_error
 from bot.parsing import ParseError
 from bot.services.errors import DomainError
 from messages import Catalog, Translator, locale_from_telegram
@@ -55,10 +58,19 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
 
     async def on_error(event: ErrorEvent, **data: Any) -> bool:
         t = _translator(catalog, data)
+        app = data.get("app")
+        if redis_error(event.exception) and getattr(app, "redis_watch", None) is not None:
+            # Kept (the inbox has it, not done) and handled when Redis is back; the
+            # outage is logged once (bot/core/outage.py), not a traceback per update.
+            app.redis_watch.failed(event.update, event.exception)  # type: ignore[union-attr]
+            log.info("update %s kept until redis is back", event.update.update_id)
+            await _tell(event, t("core.redis_unavailable"), in_groups=False)
+            return True
         if database_unavailable(event.exception):
-            log.error(
-                "update %s: database unavailable: %s", event.update.update_id, event.exception
-            )
+            outage = getattr(app, "database_outage", None)
+            if outage is not None:
+                outage.failed(event.exception)
+            log.info("update %s: told to try again (no database)", event.update.update_id)
             await _tell(event, t("core.database_unavailable"), in_groups=False)
             return True
         log.error("update %s failed", event.update.update_id, exc_info=event.exception)

@@ -32,6 +32,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.core.outage import database_unavailable
+
 log = logging.getLogger(__name__)
 
 #: Seconds of silence after which PostgreSQL ends the leader's lock session (0: never).
@@ -163,12 +165,14 @@ async def lead(
     *,
     retry_seconds: float = 5.0,
     check_seconds: float = 5.0,
+    database: Any = None,
 ) -> None:
     """Until `stop`: become leader when possible, run `workers(inner_stop)` while
-    leading, stop them when leadership is lost, and try again."""
+    leading, stop them when leadership is lost, and try again (a database outage is
+    logged once through `database`, an `Outage`)."""
     try:
         while not stop.is_set():
-            if not await _safe_acquire(election):
+            if not await _safe_acquire(election, database):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=retry_seconds)
                 continue
@@ -212,9 +216,15 @@ async def _next_epoch(connection: AsyncConnection, holder: str) -> int:
     return int(epoch)
 
 
-async def _safe_acquire(election: LeaderElection) -> bool:
+async def _safe_acquire(election: LeaderElection, database: Any = None) -> bool:
     try:
-        return await election.try_acquire()
-    except Exception:
-        log.exception("leader election failed; retrying")
+        got = await election.try_acquire()
+    except Exception as exc:
+        if database is not None and database_unavailable(exc):
+            database.failed(exc)  # one line per outage, not a traceback every retry
+        else:
+            log.exception("leader election failed; retrying")
         return False
+    if database is not None:
+        database.ok()
+    return got

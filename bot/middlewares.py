@@ -10,12 +10,12 @@ from typing import Any
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import Chat, Message, TelegramObject, Update, User
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.core import inbox
 from bot.core.context import UpdateContext, current_update
+from bot.core.outage import database_unavailable, redis_error
 from bot.fsm_storage import current_session
 from bot.services.errors import RecordedRefusal
 from bot.services.identity import adopt_telegram_name, load_identity
@@ -108,15 +108,10 @@ class DbSessionMiddleware(BaseMiddleware):
             log.exception("could not mark update %s done", update_id)
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """The database could not be reached or used (not a bug in a handler)."""
-    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-
-
 def _keep_for_replay(exc: BaseException) -> bool:
-    return isinstance(exc, asyncio.CancelledError) or database_unavailable(exc)
+    """Failures of the infrastructure, not of the update: it stays in the inbox (not
+    done) to be handled again (the leader's sweep; for Redis, `RedisWatch`)."""
+    return isinstance(exc, asyncio.CancelledError) or database_unavailable(exc) or redis_error(exc)
 
 
 class IdentityMiddleware(BaseMiddleware):

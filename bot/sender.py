@@ -107,6 +107,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
+from bot.core.outage import database_unavailable
 from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
@@ -336,6 +337,8 @@ class Sender:
         #: Moving average of a send's answer time, seconds (see `slots`).
         self.round_trip = 0.05
         self.max_concurrency = max_in_flight(self.concurrency)
+        #: The process's database outage record (bot/core/outage.py), when the app set it.
+        self.database: Any = None
 
     # ----------------------------------------------------------------- public
 
@@ -403,8 +406,14 @@ class Sender:
             try:
                 await self.drain()
                 pause = await self._until_next_due(idle)
-            except Exception:  # keep the loop alive; the rows stay claimable
-                log.exception("sender pass failed")
+            except Exception as exc:  # keep the loop alive; the rows stay claimable
+                if self.database is not None and database_unavailable(exc):
+                    self.database.failed(exc)
+                else:
+                    log.exception("sender pass failed")
+            else:
+                if self.database is not None:
+                    self.database.ok()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.app import Application
 from bot.core import inbox
+from bot.core.outage import database_unavailable
 from bot.core.polling import handle_update
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,15 @@ class InboxRequestHandler(SimpleRequestHandler):
             async with self.app.sessionmaker() as session:
                 if await inbox.is_done(session, update.update_id):
                     return web.json_response({})
-        except Exception:
+        except Exception as exc:
             # The database is down: handle anyway so the user is told to retry.
-            log.exception("could not store update %s in the inbox", update.update_id)
+            if database_unavailable(exc):
+                self.app.database_outage.failed(exc)
+                log.info("could not store update %s in the inbox", update.update_id)
+            else:
+                log.exception("could not store update %s in the inbox", update.update_id)
+        else:
+            self.app.database_outage.ok()
         task = asyncio.create_task(handle_update(self.app, update))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)

@@ -14,11 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.core.outage import database_unavailable
 from bot.settings import Settings
 from messages import Catalog
 
@@ -35,6 +37,8 @@ class JobContext:
     settings: Settings
     catalog: Catalog
     on_tick: Callable[[datetime], None] | None = None  # metrics: when the last tick ran
+    #: The process's database outage record (bot/core/outage.py): one log line per outage.
+    database: Any = None
 
 
 PeriodicTask = Callable[[JobContext], Awaitable[object]]
@@ -99,8 +103,14 @@ async def tick(ctx: JobContext) -> None:
     for name, task in periodic_tasks():
         try:
             await task(ctx)
-        except Exception:
+        except Exception as exc:
+            if ctx.database is not None and database_unavailable(exc):
+                ctx.database.failed(exc)
+                return  # the other tasks would fail the same way; the next tick retries
             log.exception("periodic task %s failed", name)
+        else:
+            if ctx.database is not None:
+                ctx.database.ok()
     if ctx.on_tick is not None:
         ctx.on_tick(ctx.clock.now())
 

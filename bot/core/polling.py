@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from bot.core import inbox
 from bot.core.context import UpdateContext, current_update
+from bot.core.outage import database_unavailable
 from bot.db.models import InboxUpdate
 
 if TYPE_CHECKING:
@@ -160,10 +161,16 @@ class Poller:
         try:
             await inbox.store(self.app.sessionmaker, self.app.clock, updates)
             done = await self._done_ids([u.update_id for u in updates])
-        except Exception:
+        except Exception as exc:
             # The database is down: handle anyway, so the user is told to retry.
-            log.exception("could not store %d update(s) in the inbox", len(updates))
+            if database_unavailable(exc):
+                self.app.database_outage.failed(exc)
+                log.info("could not store %d update(s) in the inbox", len(updates))
+            else:
+                log.exception("could not store %d update(s) in the inbox", len(updates))
             done = set()
+        else:
+            self.app.database_outage.ok()
         self.offset = updates[-1].update_id + 1
         for update in updates:
             if update.update_id in done:

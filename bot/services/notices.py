@@ -382,23 +382,25 @@ async def dispatch(
         locale = str(notice.audience.get("locale") or community.locale)
         header = catalog.render(locale, "notices.header")
     method, payload = notice_payload(notice, header)
+    rows = [
+        {
+            "kind": KIND,
+            "method": method,
+            "chat_id": r.chat_id,
+            "is_group": r.is_group,
+            "dedup_key": f"notice:{notice.id}:{run}:{r.chat_id}",
+            "payload": payload,
+            "notice_id": notice.id,
+            "person_id": r.person_id,
+            "pin": notice.pin and r.is_group,
+        }
+        for r in await recipients(session, notice)
+    ]
+    # One INSERT per thousand recipients (a community-wide notice in a city reaches
+    # thousands: bench/city.py); the dedup key keeps a run idempotent.
     added = 0
-    for r in await recipients(session, notice):
-        added += int(
-            await outbox.enqueue(
-                session,
-                clock,
-                kind=KIND,
-                method=method,
-                chat_id=r.chat_id,
-                is_group=r.is_group,
-                dedup_key=f"notice:{notice.id}:{run}:{r.chat_id}",
-                payload=payload,
-                notice_id=notice.id,
-                person_id=r.person_id,
-                pin=notice.pin and r.is_group,
-            )
-        )
+    for start in range(0, len(rows), 1000):
+        added += await outbox.enqueue_many(session, clock, rows[start : start + 1000])
     return added
 
 

@@ -493,13 +493,21 @@ async def _queue_household_messages(
     for member in members:
         assert member.household_id is not None
         recipients.setdefault(member.household_id, member)
-    # Households told already (the dedup key would refuse them; skip the attempt).
-    done = set(
-        await session.scalars(
-            select(Delivery.dedup_key).where(Delivery.dedup_key.like(f"round:{rnd.id}:{kind}:%"))
+    # Households told already (the dedup key would refuse them; skip the attempt). By
+    # the exact keys, which the unique index answers: a LIKE on the prefix read the
+    # whole outbox for every open round at every tick (bench/city.py).
+    keys = [f"round:{rnd.id}:{kind}:{hid}" for hid in recipients]
+    done: set[str] = set()
+    for start in range(0, len(keys), 5000):
+        done.update(
+            await session.scalars(
+                select(Delivery.dedup_key).where(Delivery.dedup_key.in_(keys[start : start + 5000]))
+            )
         )
-    )
-    queued = 0
+    # One INSERT per thousand households, not one per household (a city's round has
+    # 100,000: bench/city.py); the dedup key still refuses a household told already.
+    rows: list[dict[str, Any]] = []
+    markups: dict[str, Any] = {}
     for hid, person in recipients.items():
         if f"round:{rnd.id}:{kind}:{hid}" in done:
             continue
@@ -514,15 +522,17 @@ async def _queue_household_messages(
             building=f"{slot.compound} {slot.building}", starts=slot.starts, ends=slot.ends,
             site=slot.site, people=[{"name": n, "door": d} for n, d in pending[hid]],
         )  # fmt: skip
+        if locale not in markups:
+            markups[locale] = round_household_markup(catalog.translator(locale), rnd.id)
         assert person.telegram_user_id is not None
-        if await outbox.enqueue(
-            session, clock, kind=f"round_{kind}", chat_id=person.telegram_user_id,
-            dedup_key=f"round:{rnd.id}:{kind}:{hid}", person_id=person.id,
-            payload=outbox.message_payload(
-                text, reply_markup=round_household_markup(catalog.translator(locale), rnd.id)
-            ),
-        ):  # fmt: skip
-            queued += 1
+        rows.append(
+            {"kind": f"round_{kind}", "chat_id": person.telegram_user_id,
+             "dedup_key": f"round:{rnd.id}:{kind}:{hid}", "person_id": person.id,
+             "payload": outbox.message_payload(text, reply_markup=markups[locale])}
+        )  # fmt: skip
+    queued = 0
+    for start in range(0, len(rows), 1000):
+        queued += await outbox.enqueue_many(session, clock, rows[start : start + 1000])
     return queued
 
 
