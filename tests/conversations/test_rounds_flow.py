@@ -103,7 +103,7 @@ EXPECTED = {
             "阳光花园 1栋: 08:00-09:00 东门采样点\n"
             "阳光花园 2栋: 09:00-10:00 东门采样点\n"
             "幸福里 A座: 10:00-11:00 幸福里门口\n"
-            "Tested at the door: 2 household(s)\n"
+            "Tested at the door: 2 households\n"
             'When it is right, press "Announce": the owners\' groups and every household are told.'
         ),
         "group_sun": (
@@ -149,9 +149,7 @@ EXPECTED = {
             "幸福里 A座: tested 12/12\n"
             "Total: tested 55/60 (92%), not yet 5"
         ),
-        "closed": (
-            "🔒 Testing round #1 closed; the 5 household(s) with people not tested became cases."
-        ),
+        "closed": ("🔒 Testing round #1 closed; households with people not tested, now cases: 5."),
         "scan_ok": "✅ Tested: 甲家人1 (阳光花园 1栋 1单元 101), testing round #1.",
         "scan_again": (
             "ℹ️ 甲家人1 (阳光花园 1栋 1单元 101) is already recorded in testing round #1; "
