@@ -234,7 +234,7 @@ async def parse_spec(session: AsyncSession, community_id: int, text: str, today:
     head = lines[0].split()
     if not head:
         raise DomainError("rounds.spec_help")
-    day = parse_date(head[0], today)
+    day = parse_date(head[0], today, ahead=True)
     if day < today:
         raise DomainError("rounds.day_past", day=day.isoformat())
     required = "everyone"
