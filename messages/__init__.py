@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,8 @@ def plural(count: Any, one: str, many: str | None = None) -> Markup:
     `{{ n | plural("gate entry", "gate entries") }}`. A count that is not a number is
     shown as it is, with the plural noun.
     """
-    try:
-        number = int(count) if not isinstance(count, str) else None
-    except (TypeError, ValueError):
-        number = None
-    noun = one if number == 1 else (many or one + "s")
+    singular = isinstance(count, int | float | Decimal) and count == 1
+    noun = one if singular else (many or one + "s")
     # The noun is template text (markup, like the rest of the template); the count is data.
     return Markup(f"{escape(count)} {noun}")
 

@@ -180,3 +180,6 @@ def test_plural_filter() -> None:
     assert plural(3, "person", "people") == "3 people"
     assert plural(1, "person", "people") == "1 person"
     assert plural("many", "row") == "many rows"
+    assert plural(1.5, "day") == "1.5 days"
+    assert plural("1", "day") == "1 days"  # text is not a count: pass numbers
+    assert plural(3, "x", "<b>xs</b>") == "3 <b>xs</b>"  # the noun is template markup
