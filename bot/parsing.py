@@ -290,13 +290,17 @@ _CN_NUMBER_RUN: Final = re.compile(f"[{_CN_CHARS}]+")
 _FUTURE_SLACK: Final = timedelta(days=30)
 
 
-def parse_date(text: str, today: date) -> date:
+def parse_date(text: str, today: date, *, ahead: bool = False) -> date:
     """Calendar date from "2022-03-05", "2022/3/5", "2022.3.5", "20220305", "3-5", "3/5",
     "3月5日", "3月5号", "2022年3月5日", "三月五号", "今天", "昨天", "前天", "today", "yesterday".
 
     Short dates are month first, as written in China. Without a year the date is taken in
-    ``today``'s year, or the previous year if that would be more than 30 days ahead (on
-    3 January, "12月30日" is last December). Raises ``date.invalid``.
+    ``today``'s year, except across the turn of the year: a date that is usually past (an
+    arrival, a report) is the previous year's if this year's would be more than 30 days
+    ahead (on 3 January, "12月30日" is last December); with ``ahead`` (a planned date: a
+    testing round, a shift, a planned end, a scheduled notice) it is the next year's if
+    this year's is more than 30 days past (on 30 December, "1月5日" is next January).
+    Raises ``date.invalid``.
     """
     s = _fold(text)
     if s in _RELATIVE_DAYS:
@@ -313,8 +317,10 @@ def parse_date(text: str, today: date) -> date:
         if m := _SHORT_DATE.fullmatch(s):
             month, day = int(m.group(1)), int(m.group(2))
             guess = date(today.year, month, day)
-            if guess - today > _FUTURE_SLACK:
+            if not ahead and guess - today > _FUTURE_SLACK:
                 guess = date(today.year - 1, month, day)
+            elif ahead and today - guess > _FUTURE_SLACK:
+                guess = date(today.year + 1, month, day)
             return guess
     except ValueError as exc:  # 2月30日, month 13 ...
         raise ParseError("date.invalid") from exc

@@ -3,12 +3,20 @@ process, with a terminal chat. Anyone can try the bot without a Telegram token.
 
 You act as a resident, an officer or an admin, in a private chat, the owners' group
 or the officers' group; buttons are shown as numbered choices (type the number).
+
+A message of several lines (an address, a pasted list) is typed between two lines that
+hold only three double quotes; `:file <path>` sends a file (a CSV of lab results ...).
+The clock moved by `:wait` is kept next to the database (`data/sandbox.db.clock`), so
+time never runs backwards when the sandbox is started again; a new database starts at
+the real time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -19,6 +27,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from bot.app import Application
 from bot.clock import SystemClock
@@ -35,15 +44,51 @@ OFFICERS_GROUP = -1001002
 _TAG = re.compile(r"<[^>]+>")
 
 
-class OffsetClock:
-    """The system clock, shifted by `:wait` so time-based features can be tried."""
+BLOCK_MARK = '"""'  # a line holding only this starts / ends a multi-line message
 
-    def __init__(self) -> None:
+
+class OffsetClock:
+    """The system clock, shifted by `:wait` so time-based features can be tried.
+
+    With ``state_file`` the shift survives a restart: it is read at start and written
+    after every `:wait` (real time keeps running in between, as for a real bot)."""
+
+    def __init__(self, state_file: Path | None = None) -> None:
         self.offset = timedelta(0)
         self._system = SystemClock()
+        self.state_file = state_file
+        if state_file is not None and state_file.exists():
+            try:
+                seconds = json.loads(state_file.read_text(encoding="utf-8"))["offset_seconds"]
+                self.offset = max(timedelta(0), timedelta(seconds=float(seconds)))
+            except (OSError, ValueError, KeyError, TypeError):
+                self.offset = timedelta(0)  # unreadable: start from the real time
 
     def now(self) -> datetime:
         return self._system.now() + self.offset
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps({"offset_seconds": self.offset.total_seconds()}), "utf-8")
+        os.replace(tmp, self.state_file)
+
+
+def clock_file(database_url: str) -> Path | None:
+    """Where the sandbox keeps its clock: next to an SQLite database file
+    (``data/sandbox.db`` → ``data/sandbox.db.clock``); None for other databases.
+
+    A database file that does not exist yet means a fresh start: a clock left from an
+    earlier database is removed, so the new one starts at the real time."""
+    url = make_url(database_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    database = Path(url.database)
+    state = database.with_name(database.name + ".clock")
+    if not database.exists():
+        state.unlink(missing_ok=True)
+    return state
 
 
 WAIT_STEP = timedelta(hours=1)
@@ -90,6 +135,7 @@ class Sandbox:
         self.persona = self.personas["resident"]
         self.chat_key = "private"
         self.newcomers = 0
+        self.block: list[str] | None = None  # lines of a multi-line message being typed
         double.add_listener(self._on_call)
 
     # ---------------------------------------------------------------- output
@@ -129,6 +175,8 @@ class Sandbox:
     # ---------------------------------------------------------------- input
 
     def prompt(self) -> str:
+        if self.block is not None:
+            return "... "
         return f"{self.persona.key}@{self.chat_key}> "
 
     @property
@@ -137,17 +185,49 @@ class Sandbox:
         return chat.id if chat is not None else self.persona.user.id
 
     async def handle_line(self, line: str) -> bool:
-        """Act on one typed line; returns False when the user wants to quit."""
+        """Act on one typed line; returns False when the user wants to quit.
+
+        Between two lines holding only BLOCK_MARK every line (blank ones and ones
+        starting with ":" included) belongs to one message, sent when the block closes."""
+        if self.block is not None:
+            if line.strip() != BLOCK_MARK:
+                self.block.append(line.rstrip("\r\n"))
+                return True
+            text, self.block = "\n".join(self.block).strip("\n"), None
+            if not text.strip():
+                self.write(self.t("sandbox.empty_block"))
+                return True
+            await self._send_text(text)
+            return True
         line = line.strip()
         if not line:
+            return True
+        if line == BLOCK_MARK:
+            self.block = []
             return True
         if line.startswith(":"):
             return await self._meta(line[1:].split())
         if line.isdigit() and await self._press(int(line)):
             return True
-        update = self.double.send_text(self.persona.user, line, self.chats[self.chat_key])
-        await self._settle(update)
+        await self._send_text(line)
         return True
+
+    async def _send_text(self, text: str) -> None:
+        update = self.double.send_text(self.persona.user, text, self.chats[self.chat_key])
+        await self._settle(update)
+
+    async def _send_file(self, args: list[str]) -> None:
+        """`:file <path> [caption …]`: the persona sends that file as a document."""
+        content = await asyncio.to_thread(_read_file, args[0]) if args else None
+        if content is None:
+            self.write(self.t("sandbox.bad_file", path=args[0] if args else ""))
+            return
+        caption = " ".join(args[1:]) or None
+        name = Path(args[0]).name
+        update = self.double.send_document(
+            self.persona.user, name, content, self.chats[self.chat_key], caption
+        )
+        await self._settle(update)
 
     async def _settle(self, update: object) -> None:
         await self.double.wait_processed(update, timeout=15)  # type: ignore[arg-type]
@@ -180,6 +260,8 @@ class Sandbox:
         elif command == "contact":
             user = self.persona.user
             await self._settle(self.double.send_contact(user, f"+86138{user.id:08d}"))
+        elif command == "file":
+            await self._send_file(args)
         elif command == "join":
             self.newcomers += 1
             newcomer = self.double.user(20000 + self.newcomers, f"新邻居{self.newcomers}")
@@ -207,10 +289,19 @@ class Sandbox:
                 await self.app.sender.drain()
                 if remaining <= timedelta(0):
                     break
+            if isinstance(clock, OffsetClock):
+                clock.save()
             self.write(self.t("sandbox.waited", now=f"{self.app.clock.now():%Y-%m-%d %H:%M}"))
         else:
             self.write(self.t("sandbox.help"))
         return True
+
+
+def _read_file(path: str) -> bytes | None:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError:  # missing, a directory, not readable
+        return None
 
 
 def _parse_delta(text: str) -> timedelta | None:
@@ -279,7 +370,8 @@ async def start_sandbox(
         telegram_api_base=double.base_url,
     )
     catalog = Catalog()
-    app = await Application.create(settings, OffsetClock(), migrate=True, catalog=catalog)
+    clock = OffsetClock(clock_file(database_url))  # before the database file is created
+    app = await Application.create(settings, clock, migrate=True, catalog=catalog)
     seeded = await seed_demo(app)
     polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
     await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)

@@ -361,7 +361,7 @@ async def _preview(
             for c in await notices.compounds_of(session, int(data["notice_community"]))
             if c.id in audience.compound_ids
         ]
-        parts.append(t("notices.preview_audience_groups", names="、".join(names)))
+        parts.append(t("notices.preview_audience_groups", names="、".join(names), count=len(names)))
     if audience.residents:
         parts.append(t("notices.preview_audience_residents"))
     if audience.isolation:

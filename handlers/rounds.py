@@ -147,7 +147,7 @@ async def round_officer_action(
         await query.message.answer(note)
 
 
-@router.message(Command("round_positives"), StateFilter("*"), flags=LEAVES_FORM)
+@router.message(Command("round_positives"), StateFilter("*"), ~F.document, flags=LEAVES_FORM)
 async def round_positives(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
     identity: Identity, t: Translator,
@@ -169,12 +169,48 @@ async def round_positives_text(
     data = await state.get_data()
     _c, rnd = await _officer_round(session, identity, int(data.get("round_id", 0)))
     result = await rounds.import_positives(
-        session, clock, catalog, rnd=rnd, text=(message.text or "")[:100_000],
+        session, clock, catalog, rnd=rnd, rows=rounds.lab_rows_from_text(message.text or ""),
         by=identity.person,
     )  # fmt: skip
+    await _positives_done(message, state, t, rnd.id, result)
+
+
+@router.message(RoundInput.positives, F.document)
+@router.message(F.document, F.caption.startswith("/round_positives"), StateFilter("*"))
+async def round_positives_file(
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, catalog: Catalog,
+    identity: Identity, t: Translator,
+) -> None:  # fmt: skip
+    """The lab's list as a CSV or XLSX file, after /round_positives or with it as the
+    caption: the same checks and limits as a pasted list. A refusal (DomainError) is
+    answered by bot/errors.py and keeps the state, so the officer can send another file."""
+    document = message.document
+    assert document is not None and message.bot is not None
+    caption = (message.caption or "").split(maxsplit=1)
+    if caption and caption[0].startswith("/round_positives"):
+        round_id = _round_id(caption[1] if len(caption) > 1 else None)
+    else:
+        round_id = int((await state.get_data()).get("round_id", 0))
+    _c, rnd = await _officer_round(session, identity, round_id)
+    if (document.file_size or 0) > rounds.LAB_MAX_BYTES:
+        raise DomainError("rounds.positives_too_big", max_kb=rounds.LAB_MAX_BYTES // 1000)
+    if not (document.file_name or "").lower().endswith(rounds.LAB_FILE_TYPES):
+        raise DomainError("rounds.positives_bad_type")
+    file = await message.bot.download(document)
+    rows = rounds.lab_rows_from_file(document.file_name or "", file.read() if file else b"")
+    result = await rounds.import_positives(
+        session, clock, catalog, rnd=rnd, rows=rows, by=identity.person
+    )
+    await _positives_done(message, state, t, rnd.id, result)
+
+
+async def _positives_done(
+    message: Message, state: FSMContext, t: Translator, round_id: int,
+    result: rounds.ImportResult,
+) -> None:  # fmt: skip
     await state.clear()
     await message.answer(
-        t("rounds.positives_result", id=rnd.id, matched=result.matched,
+        t("rounds.positives_result", id=round_id, matched=result.matched,
           unmatched=result.unmatched, already=result.already)
     )  # fmt: skip
 

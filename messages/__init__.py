@@ -9,10 +9,12 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined, Template, Undefined
+from markupsafe import Markup, escape
 
 LOCALES: tuple[str, ...] = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
@@ -32,9 +34,24 @@ def normalise_locale(value: str | None) -> str:
     return locale_from_telegram(value)
 
 
+def plural(count: Any, one: str, many: str | None = None) -> Markup:
+    """`{{ n | plural("report") }}` → "1 report", "0 reports", "3 reports".
+
+    English only (Chinese counts take a measure word and no plural). ``many`` is for nouns
+    that do not just add "s": `{{ n | plural("person", "people") }}`,
+    `{{ n | plural("gate entry", "gate entries") }}`. A count that is not a number is
+    shown as it is, with the plural noun.
+    """
+    singular = isinstance(count, int | float | Decimal) and count == 1
+    noun = one if singular else (many or one + "s")
+    # The noun is template text (markup, like the rest of the template); the count is data.
+    return Markup(f"{escape(count)} {noun}")
+
+
 def _make_environment(undefined: type[Undefined]) -> Environment:
     env = Environment(autoescape=True, undefined=undefined, trim_blocks=False, lstrip_blocks=True)
     env.filters["date"] = lambda d, fmt="%Y-%m-%d": d.strftime(fmt) if hasattr(d, "strftime") else d
+    env.filters["plural"] = plural
     return env
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from html.parser import HTMLParser
 from typing import Any, get_type_hints
 
@@ -13,7 +14,7 @@ from aiogram.filters.callback_data import CallbackData
 from jinja2 import meta
 
 import handlers
-from messages import LOCALES, Catalog
+from messages import LOCALES, Catalog, plural
 from tests.golden.samples import sample_catalog as golden_sample_catalog
 
 TELEGRAM_TEXT_LIMIT = 4096
@@ -132,3 +133,65 @@ def test_callback_data_fits_in_64_bytes() -> None:
         values = {name: _extreme(hints[name]) for name in cls.model_fields}
         packed = cls(**values).pack()
         assert len(packed.encode()) <= CALLBACK_DATA_LIMIT, (cls.__name__, packed)
+
+
+# English nouns that follow a count; a template printing one of them straight after a
+# variable says "1 reports": it must use the plural filter instead.
+_COUNTED_NOUNS = (
+    "reports|check-ins|entries|cases|statuses|requests|days|hours|minutes|weeks|rows|"
+    "people|persons|households|buildings|buttons|characters|clinics|areas|passages|"
+    "isolations|residents|groups|members"
+)
+_BARE_COUNT = re.compile(r"\{\{\s*[\w.]+\s*\}\}\s+(?:[\w'-]+\s+)?(?:" + _COUNTED_NOUNS + r")\b")
+
+
+def test_english_counts_agree_with_their_noun(catalog: Catalog) -> None:
+    bare = [
+        (key, match.group(0))
+        for key, source in catalog.sources["en"].items()
+        for match in _BARE_COUNT.finditer(source)
+    ]
+    assert bare == []
+    hedged = [key for key, source in catalog.sources["en"].items() if "(s)" in source]
+    assert hedged == []
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (0, "0 reports, 0 check-ins, 0 gate entries, 0 cases."),
+        (1, "1 report, 1 check-in, 1 gate entry, 1 case, 1 building status, 1 supply request"),
+        (3, "3 reports, 3 check-ins, 3 gate entries, 3 cases, 3 building statuses"),
+    ],
+)
+def test_ledger_caption_counts_in_english(catalog: Catalog, count: int, expected: str) -> None:
+    counts = dict.fromkeys(
+        ("reports", "checkins", "gate_entries", "cases", "statuses", "supplies"), count
+    )
+    text = catalog.render("en", "ledger.caption", first="2026-11-30", last="2026-11-30",
+                          scope="阳光花园", counts=counts)  # fmt: skip
+    for part in expected.split(", "):
+        assert part in text
+
+
+def test_plural_filter() -> None:
+    assert plural(1, "report") == "1 report"
+    assert plural(0, "report") == "0 reports"
+    assert plural(3, "person", "people") == "3 people"
+    assert plural(1, "person", "people") == "1 person"
+    assert plural("many", "row") == "many rows"
+    assert plural(1.5, "day") == "1.5 days"
+    assert plural("1", "day") == "1 days"  # text is not a count: pass numbers
+    assert plural(3, "x", "<b>xs</b>") == "3 <b>xs</b>"  # the noun is template markup
+
+
+def test_example_dates_carry_no_year(catalog: Catalog) -> None:
+    """Help texts show dates as people type them today ("3/5", "3月5日"): a year in an
+    example goes stale (they said 2022 in 2026). A date without a year is this year's."""
+    dated = [
+        (locale, key)
+        for locale in LOCALES
+        for key, source in catalog.sources[locale].items()
+        if re.search(r"\b20\d\d\b", source)
+    ]
+    assert dated == []

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiogram.types import Update
+
+from bot.double import FakeChat, FakeUser
 from bot.sandbox import start_sandbox, stop_sandbox
 
 
@@ -72,5 +76,82 @@ async def test_a_long_wait_runs_the_scheduler_throughout_and_is_not_downtime(
         screen = "\n".join(out)
         assert re.search(r"^It is now \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\)\.$", screen, re.M)
         assert "停止运行" not in screen and "was not running" not in screen
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+
+
+async def test_multi_line_messages_and_files(tmp_path: Path) -> None:
+    out: list[str] = []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+    sandbox, double, polling = await start_sandbox(url, out.append)
+    sent: list[str] = []
+    send_text = double.send_text
+
+    def recording(user: FakeUser, text: str, chat: FakeChat | int | None = None) -> Update:
+        sent.append(text)
+        return send_text(user, text, chat)
+
+    double.send_text = recording  # type: ignore[method-assign]
+    try:
+        # Between two lines of only """ everything is one message, sent at the end:
+        # blank lines and lines looking like sandbox commands included.
+        assert await sandbox.handle_line('"""')
+        assert sandbox.prompt() == "... "
+        for line in ["姓名,电话,楼栋,单元,房号", "", ":as officer", "张三,,1栋,1单元,101"]:
+            assert await sandbox.handle_line(line)
+        assert sent == []
+        assert await sandbox.handle_line('"""')
+        assert sent == ["姓名,电话,楼栋,单元,房号\n\n:as officer\n张三,,1栋,1单元,101"]
+        assert sandbox.prompt() == "resident@private> "
+        # An empty block sends nothing.
+        out.clear()
+        assert await sandbox.handle_line('"""')
+        assert await sandbox.handle_line("   ")
+        assert await sandbox.handle_line('"""')
+        assert len(sent) == 1
+        assert out == ['两行 """ 之间没有内容，未发送。']
+        # :file sends a document with its caption; the bot reads it (no round is open).
+        lab = tmp_path / "lab.csv"
+        lab.write_text("姓名,楼栋,单元,房号\n张三,1栋,1单元,101\n", encoding="utf-8")
+        await sandbox.handle_line(":as officer")
+        out.clear()
+        assert await sandbox.handle_line(f":file {lab} /round_positives")
+        assert out == ["\n[私聊 王干事]\n目前没有进行中的核酸轮次。"]
+        out.clear()
+        assert await sandbox.handle_line(":file /no/such/file.csv")
+        assert out == [
+            "找不到文件“/no/such/file.csv”。"
+            "请输入如 :file data/lab.csv（本机上的路径），后面可以加说明文字。"
+        ]
+        out.clear()
+        assert await sandbox.handle_line(":help")
+        assert '"""' in out[0] and ":file" in out[0]
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+
+
+async def test_the_clock_moved_by_wait_survives_a_restart(tmp_path: Path) -> None:
+    out: list[str] = []
+    database = tmp_path / "sandbox.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        assert await sandbox.handle_line(":wait 2d")
+        moved = sandbox.app.clock.now()
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+    assert (tmp_path / "sandbox.db.clock").exists()
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        # Started again: not back at the real time, at least where the last run left off.
+        assert sandbox.app.clock.now() >= moved
+        assert sandbox.app.clock.now() - datetime.now(UTC) > timedelta(days=1, hours=23)
+    finally:
+        await stop_sandbox(sandbox, double, polling)
+    # A new database (the old one deleted) starts at the real time again.
+    database.unlink()
+    sandbox, double, polling = await start_sandbox(url, out.append, "en")
+    try:
+        assert sandbox.app.clock.now() - datetime.now(UTC) < timedelta(hours=1)
     finally:
         await stop_sandbox(sandbox, double, polling)

@@ -77,8 +77,20 @@ NAME_FIXES: dict[str, dict[str, str]] = {
     "浪卡子县": {"卡": "ka"},
     "蚌山区": {"蚌": "beng"},
 }
-# Conventional English names where the pinyin would puzzle an English reader.
-ENGLISH_NAMES: dict[str, str] = {"810000": "Hong Kong", "820000": "Macao"}
+# Official English names where they differ from the plain pinyin of the short name (the
+# names used in English by the State Council and the provinces themselves). Searching by
+# pinyin keeps working: the pinyin column is unchanged and is matched as well.
+# Guangxi, Ningxia and Xinjiang read as their pinyin and need no entry.
+ENGLISH_NAMES: dict[str, str] = {
+    "150000": "Inner Mongolia",  # 内蒙古, pinyin neimenggu
+    "540000": "Tibet",  # 西藏, pinyin xizang
+    "610000": "Shaanxi",  # 陕西: the official spelling tells it from 山西 Shanxi
+    "810000": "Hong Kong",  # 香港, pinyin xianggang
+    "820000": "Macao",  # 澳门, pinyin aomen
+    "150100": "Hohhot",  # 呼和浩特, capital of Inner Mongolia
+    "540100": "Lhasa",  # 拉萨, capital of Tibet
+    "650100": "Urumqi",  # 乌鲁木齐, capital of Xinjiang
+}
 
 # Pseudo "cities" in the MCA table that group units directly under a province.
 MUNICIPALITY_GROUPS = {"市辖区", "县"}  # districts / counties of 北京, 天津, 上海, 重庆

@@ -207,7 +207,7 @@ def _parse_future_day(text: str, today: date) -> date:
     if lowered in ("后天",):
         return today + timedelta(days=2)
     try:
-        return parse_date(text, today)
+        return parse_date(text, today, ahead=True)
     except ParseError as exc:
         raise DomainError("notices.when_invalid") from exc
 

@@ -62,7 +62,7 @@ async def publish(
     if not match or not slots_text.isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
         raise DomainError("roster.usage")
     try:
-        day = parse_date(day_text, local_today(clock, community.timezone))
+        day = parse_date(day_text, local_today(clock, community.timezone), ahead=True)
         first = time(int(match[1]), int(match[2]))
         last = time(int(match[3]), int(match[4]))
     except (ParseError, ValueError) as exc:

@@ -234,7 +234,7 @@ async def parse_spec(session: AsyncSession, community_id: int, text: str, today:
     head = lines[0].split()
     if not head:
         raise DomainError("rounds.spec_help")
-    day = parse_date(head[0], today)
+    day = parse_date(head[0], today, ahead=True)
     if day < today:
         raise DomainError("rounds.day_past", day=day.isoformat())
     required = "everyone"
@@ -910,11 +910,86 @@ class ImportResult:
     already: int = 0
 
 
-class _LabList:
-    """A lab's CSV read against the people of one round."""
+# Limits of a lab list, pasted as text or uploaded as a CSV/XLSX file: the same rows,
+# checks and limits either way (an uploaded CSV is decoded, then read as pasted text).
+LAB_MAX_CHARS = 100_000  # pasted text (Telegram itself stops a message at 4,096)
+LAB_MAX_BYTES = 1_000_000  # an uploaded file, before it is read
+LAB_MAX_ROWS = 5_000  # lines after the header
+LAB_FILE_TYPES = (".csv", ".txt", ".xlsx")
 
-    def __init__(self, text: str, people: Sequence[Any]) -> None:
-        rows = list(csv.reader(io.StringIO(text.strip())))
+
+def _lab_cell(value: Any) -> str:
+    """One cell as text. A formula ("=...") is never evaluated or trusted: it reads as an
+    empty cell, in a pasted list and in a file alike (phones keep their leading "+")."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        text = value.isoformat()[:10]
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))  # a phone typed into Excel as a number: 13800010001.0
+    else:
+        text = str(value)
+    text = text.strip()
+    return "" if text.startswith("=") else text
+
+
+def lab_rows_from_text(text: str) -> list[list[str]]:
+    """The rows of a lab list pasted as CSV text (the header is the first row)."""
+    if len(text) > LAB_MAX_CHARS:
+        raise DomainError("rounds.positives_too_long", max=LAB_MAX_CHARS)
+    return _csv_rows(text)
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    rows = [[_lab_cell(c) for c in row] for row in csv.reader(io.StringIO(text.strip()))]
+    if len(rows) - 1 > LAB_MAX_ROWS:
+        raise DomainError("rounds.positives_too_many", max=LAB_MAX_ROWS)
+    return rows
+
+
+def lab_rows_from_file(filename: str, content: bytes) -> list[list[str]]:
+    """The rows of a lab list uploaded as a file: CSV (UTF-8 or GB18030) or XLSX (first
+    sheet, cached values; formulas read as empty). Same checks as pasted text."""
+    if len(content) > LAB_MAX_BYTES:
+        raise DomainError("rounds.positives_too_big", max_kb=LAB_MAX_BYTES // 1000)
+    lower = filename.lower()
+    if lower.endswith((".csv", ".txt")):
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = content.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            return _csv_rows(text)  # the file's byte limit stands for the paste's char limit
+        raise DomainError("rounds.positives_unreadable")
+    if not lower.endswith(".xlsx"):
+        raise DomainError("rounds.positives_bad_type")
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+        sheet = book.worksheets[0]
+        rows: list[list[str]] = []
+        for values in sheet.iter_rows(values_only=True):
+            rows.append([_lab_cell(v) for v in values])
+            if len(rows) - 1 > LAB_MAX_ROWS:
+                raise DomainError("rounds.positives_too_many", max=LAB_MAX_ROWS)
+    except DomainError:
+        raise
+    except Exception as exc:  # not a workbook, damaged, no sheet ...
+        raise DomainError("rounds.positives_unreadable") from exc
+    return rows
+
+
+class _LabList:
+    """A lab's list (rows, header first) read against the people of one round."""
+
+    def __init__(self, rows: list[list[str]], people: Sequence[Any]) -> None:
+        # Blank lines above the header (a sheet starting lower down) are skipped; line
+        # numbers in the answer stay those of the file.
+        self.header_line = 1
+        while rows and not any(c.strip() for c in rows[0]):
+            rows = rows[1:]
+            self.header_line += 1
         if len(rows) < 2:
             raise DomainError("rounds.csv_empty")
         self.columns: dict[str, int] = {}
@@ -953,11 +1028,12 @@ class _LabList:
 
 
 async def import_positives(
-    session: AsyncSession, clock: Clock, catalog: Catalog, *, rnd: Round, text: str,
-    by: Person | None,
+    session: AsyncSession, clock: Clock, catalog: Catalog, *, rnd: Round,
+    rows: list[list[str]], by: Person | None,
 ) -> ImportResult:  # fmt: skip
-    """Lab positives as CSV (header: name, phone, compound, building, unit, room — in
-    English or Chinese; phone alone, or address and name, identify a person of the round).
+    """Lab positives, rows from :func:`lab_rows_from_text` or :func:`lab_rows_from_file`
+    (header: name, phone, compound, building, unit, room — in English or Chinese; phone
+    alone, or address and name, identify a person of the round).
     Each match is marked positive, starts home isolation and opens an urgent case;
     importing the same list again changes nothing."""
     community = await session.get(Community, rnd.community_id)
@@ -971,9 +1047,9 @@ async def import_positives(
         .join(Compound, Building.compound_id == Compound.id)
         .where(RoundPerson.round_id == rnd.id)
     )
-    lab = _LabList(text, people.all())
+    lab = _LabList(rows, people.all())
     result = ImportResult()
-    for number, row in enumerate(lab.rows, start=2):
+    for number, row in enumerate(lab.rows, start=lab.header_line + 1):
         if not any(x.strip() for x in row):
             continue
         person = lab.match(row)

@@ -81,7 +81,7 @@ async def parse_command(
     planned_end: date | None = None
     if len(words) > 2 and words[-1].lower() not in LEVEL_WORDS and words[-2].lower() in LEVEL_WORDS:
         try:
-            planned_end = parse_date(words[-1], local_today(clock, community.timezone))
+            planned_end = parse_date(words[-1], local_today(clock, community.timezone), ahead=True)
         except ParseError as exc:
             raise DomainError(f"errors.{exc.code}", **exc.params) from exc
         words = words[:-1]

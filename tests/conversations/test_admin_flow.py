@@ -121,7 +121,7 @@ async def test_roles_grids_and_compounds_by_admin(
         caption="/grid import",
     )  # fmt: skip
     await double.wait_processed(update, timeout=10)
-    assert "1 grid rows imported" in texts(admin.replies_since(mark, admin.id))
+    assert "1 grid row imported" in texts(admin.replies_since(mark, admin.id))
     async with sessionmaker() as session:
         grid = await session.scalar(select(Grid).where(Grid.name == "第一网格"))
         building = await session.scalar(select(Building).where(Building.name == "A座"))

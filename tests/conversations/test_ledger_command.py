@@ -36,7 +36,7 @@ async def test_officer_gets_xlsx_and_csv(
     replies = await officer.send("/ledger today 阳光花园")
     docs = [m for m in replies if m.document is not None]
     assert len(docs) == 2, texts(replies)
-    assert "1 reports" in (docs[0].caption or "") and "阳光花园" in (docs[0].caption or "")
+    assert "1 report," in (docs[0].caption or "") and "阳光花园" in (docs[0].caption or "")
     xlsx = double.file(docs[0].document["file_id"]).content  # type: ignore[index]
     book = load_workbook(io.BytesIO(xlsx))
     assert book.sheetnames == [

@@ -290,7 +290,7 @@ async def test_admin_sees_the_last_purge(
         "Data purge (admins)\n"
         "Retention: 180 days; sent messages 30 days; unfinished drafts 7 days; "
         "audit log 365 days.\n"
-        "Last purge: 2022-03-10 09:00, 1 rows\n"
+        "Last purge: 2022-03-10 09:00, 1 row\n"
         "• gate_entries: 1\n"
         "Open deletion requests: 0"
     )

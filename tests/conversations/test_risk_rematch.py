@@ -116,8 +116,8 @@ async def test_english_bulletin_import_rematches_tenants_and_gate_passages(
         "火星 high 2022-03-01"
     )
     assert texts(replies) == (
-        "✅ 1 risk areas imported.\n"
-        "🔁 Re-matched: 1 reports and 1 gate passages; 0 isolations started, 2 new cases.\n"
+        "✅ 1 risk area imported.\n"
+        "🔁 Re-matched: 1 report and 1 gate passage; 0 isolations started, 2 new cases.\n"
         "⚠️ Line 2 “火星 high 2022-03-01”: "
         + running_bot.catalog.render("en", "risk.place_unknown", text="火星")
     )

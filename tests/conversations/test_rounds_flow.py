@@ -4,6 +4,7 @@ the door, 5 not tested); the grid worker sees exactly the 5; the ledger has the 
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bot.db.models import (
     Community,
     Delivery,
     Isolation,
+    Person,
     PersonCode,
     RoundPerson,
 )
@@ -103,7 +105,7 @@ EXPECTED = {
             "阳光花园 1栋: 08:00-09:00 东门采样点\n"
             "阳光花园 2栋: 09:00-10:00 东门采样点\n"
             "幸福里 A座: 10:00-11:00 幸福里门口\n"
-            "Tested at the door: 2 household(s)\n"
+            "Tested at the door: 2 households\n"
             'When it is right, press "Announce": the owners\' groups and every household are told.'
         ),
         "group_sun": (
@@ -149,9 +151,7 @@ EXPECTED = {
             "幸福里 A座: tested 12/12\n"
             "Total: tested 55/60 (92%), not yet 5"
         ),
-        "closed": (
-            "🔒 Testing round #1 closed; the 5 household(s) with people not tested became cases."
-        ),
+        "closed": ("🔒 Testing round #1 closed; households with people not tested, now cases: 5."),
         "scan_ok": "✅ Tested: 甲家人1 (阳光花园 1栋 1单元 101), testing round #1.",
         "scan_again": (
             "ℹ️ 甲家人1 (阳光花园 1栋 1单元 101) is already recorded in testing round #1; "
@@ -460,3 +460,104 @@ async def test_positives_exempt_and_away_and_forged_buttons(
     assert "已导入过 1 人" in (replies[0].content or "")
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Isolation)) == 1
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def _send_file(
+    double: BotApiDouble, user: ChatUser, name: str, content: bytes, caption: str | None = None
+) -> list[str | None]:
+    mark = double.mark()
+    update = double.send_document(user.user, name, content, caption=caption)
+    await double.wait_processed(update, timeout=30)
+    return [m.content for m in user.replies_since(mark, user.id)]
+
+
+async def test_lab_positives_as_csv_or_xlsx_file(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    clock: FakeClock,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The lab's file, uploaded (getFile + download through the double), is read like a
+    pasted list: same header, same matching, same limits; formulas are never evaluated."""
+    world = await seed_round_world(double, sessionmaker, clock, community)
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    await officer.send("/round_new 2022-03-10\n阳光花园 2栋 10:00-11:00 东门")
+    await officer.press("📢 发布")
+    async with sessionmaker.begin() as session:
+        person = await session.get(Person, world.people["乙户主2"])
+        assert person is not None
+        person.phone = "+8613800010002"
+
+    replies = [m.content for m in await officer.send("/round_positives 1")]
+    assert replies == [
+        "请发送核酸轮次 #1 的阳性名单：粘贴 CSV 文本（第一行表头：姓名,电话,楼栋,单元,房号），"
+        "或直接发送检测机构的 CSV / XLSX 文件。发送 /cancel 放弃。"
+    ]
+    # Not a list: a polite answer, and the officer can still send the right file.
+    assert await _send_file(double, officer, "report.pdf", b"%PDF-1.4") == [
+        "请以 CSV 或 XLSX 文件发送名单（也可以直接粘贴文本）。"
+    ]
+    assert await _send_file(double, officer, "lab.xlsx", b"PK\x03\x04 not a workbook") == [
+        "无法读取这个文件。请另存为 CSV（UTF-8）或 XLSX 后重新发送，或直接粘贴名单文本。"
+    ]
+    assert await _send_file(double, officer, "lab.csv", b"a,b\n" + b"x" * 1_000_000) == [
+        "文件太大（最多 1000 KB）。请拆分后依次导入。"
+    ]
+    too_many = "姓名,楼栋,单元,房号\n" + "某人,2栋,1单元,101\n" * 5001
+    assert await _send_file(double, officer, "lab.csv", too_many.encode()) == [
+        "名单行数太多（最多 5000 行）。请拆分后依次导入。"
+    ]
+    # The XLSX: a phone typed as a number, a name by address, a formula (never evaluated,
+    # read as an empty cell, so its line is not matched), a stranger.
+    workbook = _xlsx(
+        [
+            ["姓名", "电话", "楼栋", "单元", "房号"],
+            ["乙户主2", 8613800010002, None, None, None],
+            ["乙户主1", None, "2栋", "1单元", "101"],
+            ['=HYPERLINK("http://x","乙家人1")', None, "2栋", "1单元", "101"],
+            ["无此人", None, "2栋", "1单元", "101"],
+        ]
+    )
+    assert await _send_file(double, officer, "阳性名单.XLSX", workbook) == [
+        "🧾 核酸轮次 #1 阳性名单导入：匹配 2 人。\n"
+        "· 乙户主2（已开始居家隔离，已生成紧急事件）\n"
+        "· 乙户主1（已开始居家隔离，已生成紧急事件）\n"
+        "未能匹配的行：4、5，请核对后重新导入。"
+    ]
+    async with sessionmaker() as session:
+        isolated = set(await session.scalars(select(Isolation.person_id)))
+        assert isolated == {world.people["乙户主2"], world.people["乙户主1"]}
+        cases = await session.scalar(
+            select(func.count()).select_from(Case).where(Case.kind == "round_positive")
+        )
+        assert cases == 2
+    # A GB18030 CSV sent with the command as its caption, no state needed; the two already
+    # imported are not imported twice.
+    csv_text = "姓名,楼栋,单元,房号\n乙户主1,2栋,1单元,101\n乙户主3,2栋,1单元,201\n"
+    replies = await _send_file(
+        double, officer, "lab.csv", csv_text.encode("gb18030"), caption="/round_positives 1"
+    )
+    assert replies == [
+        "🧾 核酸轮次 #1 阳性名单导入：匹配 1 人，已导入过 1 人。\n"
+        "· 乙户主3（已开始居家隔离，已生成紧急事件）"
+    ]
+    # A resident's file with that caption is refused like the command.
+    resident = ChatUser(double, double.user(world.telegram["乙户主4"], "乙户主4"))
+    replies = await _send_file(double, resident, "lab.csv", csv_text.encode(), "/round_positives 1")
+    assert len(replies) == 1 and replies[0] is not None and "阳性" not in replies[0]
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Isolation)) == 3

@@ -232,7 +232,7 @@ async def test_a_sealed_building_of_40_households(
     assert len(docs) == 2
     assert docs[0].caption == (
         "Ledger 2022-03-10, 阳光花园: 0 reports, 0 check-ins, 0 gate entries, 4 cases, "
-        "1 building statuses, 32 supply requests."
+        "1 building status, 32 supply requests."
     )
     book = load_workbook(io.BytesIO(double.file(docs[0].document["file_id"]).content))  # type: ignore[index]
     statuses_sheet = list(book["Building statuses"].values)

@@ -158,7 +158,7 @@ async def test_controlled_compound_refuses_visitors_and_precaution_warns(
     replies = await officer.send("/seal 阳光花园 管控")
     assert [m.content for m in replies] == [
         "✅ 阳光花园 is now controlled.\n"
-        "0 residents were told privately, and the compound's owners' groups without any "
+        "Told privately: 0 residents; the compound's owners' groups are told without any "
         "personal detail."
     ]
 

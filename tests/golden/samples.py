@@ -117,8 +117,27 @@ def _case(**overrides: Any) -> dict[str, Any]:
     return case
 
 
+def _counts(n: int) -> dict[str, int]:
+    keys = ("reports", "checkins", "gate_entries", "cases", "statuses", "supplies")
+    return dict.fromkeys(keys, n)
+
+
 # Explicit samples: key -> list of parameter sets (strict: every variable given).
 SAMPLES: dict[str, list[dict[str, Any]]] = {
+    # English counts agree with their noun: 0 reports, 1 report, 3 reports
+    "ledger.caption": [
+        {"first": "03-01", "last": "03-09", "scope": "阳光花园", "counts": _counts(n)}
+        for n in (0, 1, 3)
+    ],
+    "monitoring.rematched": [
+        {"r": {"reports": n, "passages": n, "isolations": n}, "cases": n} for n in (0, 1, 3)
+    ],
+    "rounds.announced": [
+        {"id": 3, "expected": n, "groups": n, "households": n} for n in (0, 1, 3)
+    ],
+    "imports.confirm": [
+        {"n": {"matched": n, "ambiguous": n, "not_found": 0}} for n in (0, 1, 3)
+    ],
     "cases.card": [
         {"case": _case(), "realert": 0},
         {

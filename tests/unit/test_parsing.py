@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -243,6 +243,25 @@ def test_parse_date_year_rollover() -> None:
     assert parse_date("1/2", date(2023, 1, 3)) == date(2023, 1, 2)
 
 
+@pytest.mark.parametrize("text", ["3/5", "3月5日", "三月五号", "3-5"])
+def test_a_date_without_a_year_is_this_year(text: str) -> None:
+    today = date(2026, 11, 30)
+    assert parse_date(text, today) == date(2026, 3, 5)
+    assert parse_date("12/25", today) == date(2026, 12, 25)
+    assert parse_date("12月31日", today, ahead=True) == date(2026, 12, 31)
+    assert parse_date("11/20", today, ahead=True) == date(2026, 11, 20)  # past: refused later
+
+
+def test_a_planned_date_without_a_year_rolls_into_next_year() -> None:
+    # A round, a shift or a planned end typed in late December for early January.
+    assert parse_date("1/5", date(2026, 12, 30), ahead=True) == date(2027, 1, 5)
+    assert parse_date("1月5日", date(2026, 12, 30)) == date(2026, 1, 5)  # a past date
+    # Within 30 days either way it stays in this year.
+    assert parse_date("12/1", date(2026, 12, 30), ahead=True) == date(2026, 12, 1)
+    # A full date is taken as written.
+    assert parse_date("2026-01-05", date(2026, 12, 30), ahead=True) == date(2026, 1, 5)
+
+
 @pytest.mark.parametrize(
     "text", ["", "abc", "2022-13-01", "2月30日", "2022-02-30", "13/1", "3", "2022", "明天x", "3月"]
 )
@@ -378,3 +397,13 @@ def test_clean_name_length_and_empty() -> None:
         clean_name("x" * 41)
     with raises_code("text.empty"):
         clean_name("   ")
+
+
+def test_a_notice_scheduled_across_the_new_year() -> None:
+    from bot.services.notices import parse_when
+
+    shanghai = timezone(timedelta(hours=8))
+    now = datetime(2026, 12, 30, 10, 0, tzinfo=shanghai)
+    at = parse_when("1/5 08:00", now)
+    assert at == datetime(2027, 1, 5, 0, 0, tzinfo=UTC)
+    assert parse_when("12/31 08:00", now) == datetime(2026, 12, 31, 0, 0, tzinfo=UTC)

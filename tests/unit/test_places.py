@@ -133,6 +133,17 @@ def test_place_is_frozen(gaz: Gazetteer) -> None:
         ("141100", "吕梁市", "Lüliang"),
         ("810000", "香港特别行政区", "Hong Kong"),
         ("820000", "澳门特别行政区", "Macao"),
+        # official English names, not the bare pinyin (neimenggu, xizang, shanxi ...)
+        ("150000", "内蒙古自治区", "Inner Mongolia"),
+        ("540000", "西藏自治区", "Tibet"),
+        ("610000", "陕西省", "Shaanxi"),  # not "Shanxi", which is 山西 (140000)
+        ("140000", "山西省", "Shanxi"),
+        ("450000", "广西壮族自治区", "Guangxi"),
+        ("640000", "宁夏回族自治区", "Ningxia"),
+        ("650000", "新疆维吾尔自治区", "Xinjiang"),
+        ("150100", "呼和浩特市", "Hohhot"),
+        ("540100", "拉萨市", "Lhasa"),
+        ("650100", "乌鲁木齐市", "Urumqi"),
     ],
 )
 def test_display(gaz: Gazetteer, code: str, zh: str, en: str) -> None:
@@ -147,6 +158,7 @@ def test_full_name(gaz: Gazetteer) -> None:
     assert gaz.full_name("440305", "en") == "Nanshan, Shenzhen, Guangdong"
     assert gaz.full_name("110105") == "北京市朝阳区"  # municipality named once
     assert gaz.full_name("999999") == ""
+    assert gaz.full_name("150102", "en") == "Xincheng, Hohhot, Inner Mongolia"
 
 
 # ------------------------------------------------------------------ search
@@ -177,6 +189,17 @@ def test_full_name(gaz: Gazetteer) -> None:
         ("lvliang", "141100"),
         ("hong kong", "810000"),
         ("Macau", "820000"),
+        # the official English name and the pinyin both find the place
+        ("Inner Mongolia", "150000"),
+        ("neimenggu", "150000"),
+        ("Tibet", "540000"),
+        ("xizang", "540000"),
+        ("Shaanxi", "610000"),
+        ("Hohhot", "150100"),
+        ("huhehaote", "150100"),
+        ("Urumqi", "650100"),
+        ("wulumuqi", "650100"),
+        ("lasa", "540100"),
         ("广　东", "440000"),  # full-width space
     ],
 )
