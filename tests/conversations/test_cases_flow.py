@@ -220,9 +220,9 @@ async def test_reminders_are_capped_then_officers_are_told_privately_once(
         "\n\n🚨 紧急 #1 症状报告\n"
     )
     admin_dm = [m.content or "" for m in double.messages(ADMIN_ID)]
-    assert [m for m in admin_dm if m.startswith("🔺")] == [
-        admin_dm[-1]
-    ] and admin_dm[-1].startswith(
+    assert [m for m in admin_dm if m.startswith("🔺")] == [admin_dm[-1]] and admin_dm[
+        -1
+    ].startswith(
         "🔺 Urgent case #1 is still not acknowledged after 3 reminders in the officers' chat. "
         "Please acknowledge it, or see that someone does.\n\n🚨 URGENT #1 Symptoms\n"
     )
