@@ -31,7 +31,7 @@ from bot.db.models import (
     ScopeType,
 )
 from bot.presentation.cards import Markup, case_card_markup
-from bot.services import audit, outbox
+from bot.services import audit, case_text, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
@@ -267,6 +267,7 @@ async def queue_card(
     context = await card_context(session, clock, case, routing)
     context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
     context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
+    context["details"] = localized_details(catalog, locale, case)
     # The officers' chat is a group: kind, urgency, compound/building and number only
     # (R-WHERE); the person and the details come from "details", in a private chat.
     text = catalog.render(
@@ -421,6 +422,13 @@ async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, 
     )  # fmt: skip
 
 
+def localized_details(catalog: Catalog, locale: str, case: Case) -> dict[str, Any]:
+    """The case's details with the summary in `locale` (the reader's language)."""
+    details = dict(case.details or {})
+    details["summary"] = case_text.summary_text(catalog, locale, case.details)
+    return details
+
+
 async def render_card(
     session: AsyncSession,
     clock: Clock,
@@ -439,6 +447,7 @@ async def render_card(
     context = await card_context(session, clock, case)
     context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
     context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
+    context["details"] = localized_details(catalog, locale, case)
     key = "cases.card_full" if full else "cases.card"
     text = catalog.render(locale, key, case=context, realert=realert, realert_max=0, minutes=0)
     return text, case_card_markup(catalog.translator(locale), case, details=not full)

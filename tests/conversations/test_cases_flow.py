@@ -220,12 +220,14 @@ async def test_reminders_are_capped_then_officers_are_told_privately_once(
         "\n\n🚨 紧急 #1 症状报告\n"
     )
     admin_dm = [m.content or "" for m in double.messages(ADMIN_ID)]
-    assert [m for m in admin_dm if m.startswith("🔺")] == [admin_dm[-1]] and admin_dm[
-        -1
-    ].startswith(
+    # whole message, in the admin's language (the case summary too: QA finding 1)
+    assert [m for m in admin_dm if m.startswith("🔺")] == [
         "🔺 Urgent case #1 is still not acknowledged after 3 reminders in the officers' chat. "
-        "Please acknowledge it, or see that someone does.\n\n🚨 URGENT #1 Symptoms\n"
-    )
+        "Please acknowledge it, or see that someone does.\n\n"
+        "🚨 URGENT #1 Symptoms\nStatus: Open\nTime: 2022-03-10 09:00\n"
+        "Address: 阳光花园, building 1栋, unit 1单元, room 101\nPerson: 张三 +8613800138000\n"
+        "Grid worker: 李网格\nDetails: 张三: Fever, temperature 38.5 °C, since 2022-03-10."
+    ]
     assert sum(1 for m in double.messages(OFFICER_ID) if (m.content or "").startswith("🔺")) == 1
     async with sessionmaker() as session:
         events = list(await session.scalars(select(CaseEvent.action).order_by(CaseEvent.id)))
