@@ -35,12 +35,16 @@ OFFICER_COMMANDS: tuple[str, ...] = (
     "notice", "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
     "audit", "register_for", "invite_member", "move_member", "community", "round_new", "round",
     "round_tick", "round_todo", "round_positives", "seal", "seals", "supplies", "distribute",
-    "care_add", "care_list", "shift_add", "shifts", "deliveries",
+    "care_add", "care_list", "shift_add",
 )  # fmt: skip
+# Volunteers' commands an officer also answers (not asking a multi-community officer to
+# choose a community first: handlers/where.py).
+DUTY_COMMANDS: tuple[str, ...] = ("shifts", "deliveries")
 # The commands each role answers (bot.services: rosters.SIGNUP_ROLES, supplies.DELIVERY_ROLES,
 # rounds.MARKER_ROLES, care.CARE_ROLES, …). An admin also holds the officer's commands.
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.OFFICER: tuple(c for c in OFFICER_COMMANDS if c not in ADMIN_ONLY_COMMANDS),
+    Role.OFFICER: tuple(c for c in OFFICER_COMMANDS if c not in ADMIN_ONLY_COMMANDS)
+    + DUTY_COMMANDS,
     Role.ADMIN: ADMIN_ONLY_COMMANDS,
     Role.GRID_WORKER: ("cases", "coverage", "screen", "round_tick", "round_todo", "deliveries",
                        "care_list"),
