@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # local hour (DEFAULT_TIMEZONE) after which the daily purge runs
     purge_hour: int = Field(default=3, ge=0, le=23)
 
+    # cases (docs/officers.md): reminders of an unacknowledged urgent case in the officers'
+    # chat; after the last one the community's officers and admins are told privately once
+    case_realert_max: int = Field(default=3, ge=1, le=48)
+
     # operations
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"

@@ -9,14 +9,14 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_today
-from bot.commands import install_officer_commands
+from bot.commands import refresh_staff_commands
 from bot.core.filters import ActingCommunity
 from bot.db.models import Community, RiskArea, Role
 from bot.parsing import ParseError, parse_date, parse_id
 from bot.places import Gazetteer
 from bot.services import admin, clinics, rematch, risk_areas
 from bot.services.errors import DomainError
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import Identity
 from messages import Catalog, Translator
 
 router = Router(name="admin")
@@ -149,12 +149,13 @@ async def grant_or_revoke(
     if command.command == "grant":
         person = await admin.grant(session, clock, args=args, by=identity.person)
     else:
-        await admin.revoke(session, clock, args=args, by=identity.person)
-        person = None
-    if person is not None and args.role in OFFICER_ROLES and message.bot is not None:
-        await install_officer_commands(
-            message.bot, catalog, args.telegram_user_id, person.language or community.locale
-        )
+        person = await admin.revoke(session, clock, args=args, by=identity.person)
+    if message.bot is not None:
+        # The person's menu follows their roles: shown when granted, gone when revoked.
+        await refresh_staff_commands(
+            message.bot, catalog, session, args.telegram_user_id,
+            person.language or community.locale,
+        )  # fmt: skip
     await message.answer(
         t("admin.role_granted" if command.command == "grant" else "admin.role_revoked",
           user=args.telegram_user_id,

@@ -6,11 +6,14 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.commands import role_sections
 from bot.presentation.callbacks import LanguageCb
 from bot.presentation.keyboards import buttons
+from bot.services.identity import Identity
 from bot.services.registration import set_language
 from handlers.replies import edit_or_send
 from messages import LOCALES, Catalog, Translator
@@ -29,8 +32,20 @@ async def cancel(message: Message, state: FSMContext, t: Translator) -> None:
 
 
 @router.message(Command("help"), StateFilter("*"))
-async def help_(message: Message, t: Translator) -> None:
-    await message.answer(t("common.help"))
+async def help_(message: Message, identity: Identity, t: Translator) -> None:
+    """The residents' help, then a section per role the user holds (read from the DB)."""
+    sections = [
+        {
+            "role": t(f"common.help_role_{role.value}"),
+            # Already rendered (escaped) text: not escaped a second time.
+            "commands": [{"name": c, "text": Markup(t(f"commands.{c}"))} for c in names],
+        }
+        for role, names in role_sections(g.role for g in identity.grants)
+    ]
+    text = t("common.help")
+    if sections:
+        text += "\n\n" + t("common.help_staff", sections=sections)
+    await message.answer(text)
 
 
 @router.message(Command("language"), StateFilter("*"))

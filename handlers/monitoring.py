@@ -6,6 +6,7 @@ history, rules), assignment lists (/monitor import + a CSV/XLSX, a review screen
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from aiogram import F, Router
@@ -64,13 +65,45 @@ async def _one_person(session: AsyncSession, community: Community, query: str) -
     found = await monitoring.people_of(session, community.id, query)
     if not found:
         raise DomainError("monitoring.person_not_found", query=query)
+    exact = [p for p in found if p.person.name.casefold() == query.strip().casefold()]
+    if len(found) > 1 and len(exact) == 1:
+        return exact[0].person
     if len(found) > 1:
         raise DomainError(
-            "monitoring.person_several",
+            "monitoring.person_several", query=query, example=found[0].person.id,
             people=[{"id": p.person.id, "name": p.person.name, "address": p.address}
                     for p in found],
         )  # fmt: skip
     return found[0].person
+
+
+_QUOTES = {'"': '"', "“": "”", "'": "'", "「": "」"}
+# What ends a person's name (several words) in each sub-command: the category, the number
+# of days; `end` takes a quoted name or one word (its reason is free text), `history` the
+# whole rest.
+_NAME_ENDS: dict[str, Callable[[str], bool] | None] = {
+    "start": lambda w: monitoring.parse_category(w) is not None,
+    "change": lambda w: monitoring.parse_category(w) is not None,
+    "extend": str.isdigit,
+    "end": lambda w: True,
+    "history": None,
+}
+
+
+def _person_first(sub: str, words: list[str]) -> list[str]:
+    """The words with the person first as one item: "Grandma Li" (quoted or not) is one
+    person, not "Grandma" followed by "Li"."""
+    text = " ".join(words)
+    close = _QUOTES.get(text[0])
+    if close is not None and (end := text.find(close, 1)) > 1:
+        return [text[1:end].strip(), *text[end + 1 :].split()]
+    ends = _NAME_ENDS[sub]
+    if ends is None:
+        return [text]
+    for i in range(1, len(words)):
+        if ends(words[i]):
+            return [" ".join(words[:i]), *words[i:]]
+    return words
 
 
 def _outcome_text(t: Translator, outcome: monitoring.Outcome) -> str:
@@ -124,6 +157,8 @@ async def _monitor(
     words: list[str],
 ) -> str:
     today = local_today(clock, community.timezone)
+    if sub in _NAME_ENDS and words:
+        words = _person_first(sub, words)
     if sub == "start" and len(words) >= 3:
         person = await _one_person(session, community, words[0])
         category = monitoring.parse_category(words[1])

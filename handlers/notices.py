@@ -66,6 +66,7 @@ async def start_notice(
         compounds=[],
         residents=False,
         isolation=False,
+        groups=True,
         pin=False,
     )
     rows = [
@@ -122,10 +123,19 @@ async def _audience_markup(
     def mark(on: bool, label: str) -> str:
         return f"✅ {label}" if on else label
 
+    # Where it goes: owners' groups and private chats / groups only / private chats only.
+    channel = _channel(data)
     rows = [
         [
+            (mark(channel == i, t(f"notices.channel_{name}")), NoticeCb(action="aud_ch", arg=i))
+            for i, name in enumerate(CHANNELS)
+        ]
+    ]
+    compound_key = "audience_compound" if data.get("groups", True) else "audience_compound_only"
+    rows += [
+        [
             (
-                mark(c.id in chosen, t("notices.audience_compound", name=c.name)),
+                mark(c.id in chosen, t(f"notices.{compound_key}", name=c.name)),
                 NoticeCb(action="aud_c", arg=c.id),
             )
         ]
@@ -152,6 +162,16 @@ async def _audience_markup(
     rows.append([(t("notices.next"), NoticeCb(action="next"))])
     rows.append(_abort_row(t))
     return buttons(rows)
+
+
+CHANNELS = ("both", "groups", "private")
+
+
+def _channel(data: dict[str, Any]) -> int:
+    """The index in CHANNELS the audience chosen so far amounts to."""
+    if not data.get("groups", True):
+        return 2
+    return 0 if data.get("residents") or data.get("isolation") else 1
 
 
 async def _show_audience(
@@ -260,6 +280,31 @@ async def compound_toggled(
     await _show_audience(query.message, state, session, t, edit=query)
 
 
+@router.callback_query(NoticeCb.filter(F.action == "aud_ch"), Compose.audience)
+async def channel_chosen(
+    query: CallbackQuery,
+    callback_data: NoticeCb,
+    state: FSMContext,
+    session: AsyncSession,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """Groups and private chats / groups only / private chats only."""
+    data = await _composing(state, session, identity)
+    if not 0 <= callback_data.arg < len(CHANNELS):
+        raise DomainError("notices.expired")
+    private = bool(data.get("residents") or data.get("isolation"))
+    channel = CHANNELS[callback_data.arg]
+    if channel == "groups":
+        await state.update_data(groups=True, residents=False, isolation=False)
+    else:
+        # private chats: the residents unless people in isolation were chosen already
+        await state.update_data(groups=channel == "both", residents=data.get("residents") or
+                                not private)  # fmt: skip
+    assert isinstance(query.message, Message)
+    await _show_audience(query.message, state, session, t, edit=query)
+
+
 @router.callback_query(NoticeCb.filter(F.action.in_({"aud_r", "aud_i", "pin"})), Compose.audience)
 async def flag_toggled(
     query: CallbackQuery,
@@ -342,6 +387,7 @@ def _audience(data: dict[str, Any]) -> notices.Audience:
         tuple(int(c) for c in data.get("compounds", [])),
         bool(data.get("residents")),
         bool(data.get("isolation")),
+        bool(data.get("groups", True)),
     )
 
 
@@ -355,19 +401,22 @@ async def _preview(
     audience: notices.Audience,
 ) -> None:
     parts = []
-    if audience.compound_ids:
-        names = [
-            c.name
-            for c in await notices.compounds_of(session, int(data["notice_community"]))
-            if c.id in audience.compound_ids
-        ]
+    names = [
+        c.name
+        for c in await notices.compounds_of(session, int(data["notice_community"]))
+        if c.id in audience.compound_ids
+    ]
+    if names and audience.groups:
         parts.append(t("notices.preview_audience_groups", names="、".join(names), count=len(names)))
     if audience.residents:
         parts.append(t("notices.preview_audience_residents"))
     if audience.isolation:
         parts.append(t("notices.preview_audience_isolation"))
     title = t("notices.preview_title", audience=" + ".join(parts))
-    if data.get("pin") and audience.compound_ids:
+    if names and not audience.groups:
+        title = t("notices.preview_title_private", audience=" + ".join(parts),
+                  names="、".join(names))  # fmt: skip
+    if data.get("pin") and audience.compound_ids and audience.groups:
         title += t("notices.preview_pin")
     await message.answer(title)
     body = f"{t('notices.header')}\n\n{data['text']}"

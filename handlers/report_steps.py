@@ -220,6 +220,10 @@ async def confirm(
             risk=t(f"reports.level_{result.risk_level}") if result.risk_level else "",
             isolations=[{"name": names.get(i.person_id, ""), "end": i.end_date.isoformat()}
                         for i in result.isolations],
+            # Addressed to whoever travelled (a family member by name), not the reporter.
+            others=[names.get(i.person_id, "") for i in result.isolations
+                    if i.person_id != person.id],
+            with_you=any(i.person_id == person.id for i in result.isolations),
             clinics=result.clinics,
             case_id=result.case.id if result.case else None,
         ),

@@ -87,7 +87,9 @@ async def realert_cases(ctx: JobContext) -> None:
     from bot.services.cases import realert_due
 
     async with ctx.sessionmaker.begin() as session:
-        await realert_due(session, ctx.clock, ctx.catalog)
+        await realert_due(
+            session, ctx.clock, ctx.catalog, max_reminders=ctx.settings.case_realert_max
+        )
 
 
 async def escalate_join_requests(ctx: JobContext) -> None:

@@ -82,7 +82,9 @@ async def grant(
     return person
 
 
-async def revoke(session: AsyncSession, clock: Clock, *, args: RoleArgs, by: Person | None) -> None:
+async def revoke(
+    session: AsyncSession, clock: Clock, *, args: RoleArgs, by: Person | None
+) -> Person:
     person = await session.scalar(
         select(Person).where(Person.telegram_user_id == args.telegram_user_id)
     )
@@ -92,6 +94,7 @@ async def revoke(session: AsyncSession, clock: Clock, *, args: RoleArgs, by: Per
         session, clock, person=person, role=args.role, scope_type=args.scope_type,
         scope_id=args.scope_id, by=by,
     )  # fmt: skip
+    return person
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ contact check whose silence becomes a call task (a case) for the grid worker.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -33,7 +32,7 @@ from bot.db.models import (
 )
 from bot.presentation.callbacks import CareCb
 from bot.presentation.keyboards import buttons
-from bot.services import audit, cases, outbox, sealing
+from bot.services import audit, case_text, cases, outbox, sealing
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog
@@ -412,16 +411,14 @@ async def _check_case(
     community = await session.get(Community, community_id)
     assert community is not None
     flags = (await _active_flags(session, [subject.id])).get(subject.id, [])
-    summary = html.unescape(
-        catalog.render(
-            community.locale, "care.case_summary", help=urgent,
-            flags=[flag_view(f) for f in flags],
-        )
+    summary = case_text.summary_details(
+        catalog, community.locale, "care.case_summary",
+        {"help": urgent, "flags": [flag_view(f) for f in flags]},
     )  # fmt: skip
     case = await cases.open_case(
         session, clock, catalog, community_id=community_id, kind=CaseKind.CARE_CHECK,
         urgent=urgent, household_id=subject.household_id, subject_id=subject.id,
-        details={"summary": summary}, dedup_key=f"care_check:{check.id}:{int(urgent)}",
+        details=summary, dedup_key=f"care_check:{check.id}:{int(urgent)}",
     )  # fmt: skip
     check.case_id = check.case_id or case.id
 

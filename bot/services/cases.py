@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_now
@@ -31,7 +31,7 @@ from bot.db.models import (
     ScopeType,
 )
 from bot.presentation.cards import Markup, case_card_markup
-from bot.services import audit, outbox
+from bot.services import audit, case_text, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
@@ -254,6 +254,8 @@ async def queue_card(
     *,
     routing: CaseRouting | None = None,
     realert: int = 0,
+    realert_max: int = 0,
+    minutes: int = 0,
 ) -> bool:
     """Queue the case card (or a re-alert of it) for the community's officer chat.
     Returns False when no officer chat is bound yet: the case still exists and is
@@ -265,9 +267,13 @@ async def queue_card(
     context = await card_context(session, clock, case, routing)
     context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
     context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
+    context["details"] = localized_details(catalog, locale, case)
     # The officers' chat is a group: kind, urgency, compound/building and number only
     # (R-WHERE); the person and the details come from "details", in a private chat.
-    text = catalog.render(locale, "cases.card", case=context, realert=realert)
+    text = catalog.render(
+        locale, "cases.card", case=context, realert=realert, realert_max=realert_max,
+        minutes=minutes,
+    )  # fmt: skip
     return await outbox.enqueue(
         session,
         clock,
@@ -416,6 +422,13 @@ async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, 
     )  # fmt: skip
 
 
+def localized_details(catalog: Catalog, locale: str, case: Case) -> dict[str, Any]:
+    """The case's details with the summary in `locale` (the reader's language)."""
+    details = dict(case.details or {})
+    details["summary"] = case_text.summary_text(catalog, locale, case.details)
+    return details
+
+
 async def render_card(
     session: AsyncSession,
     clock: Clock,
@@ -434,8 +447,9 @@ async def render_card(
     context = await card_context(session, clock, case)
     context["kind_label"] = catalog.render(locale, f"cases.kind_{case.kind}")
     context["status_label"] = catalog.render(locale, f"cases.status_{case.status}")
+    context["details"] = localized_details(catalog, locale, case)
     key = "cases.card_full" if full else "cases.card"
-    text = catalog.render(locale, key, case=context, realert=realert)
+    text = catalog.render(locale, key, case=context, realert=realert, realert_max=0, minutes=0)
     return text, case_card_markup(catalog.translator(locale), case, details=not full)
 
 
@@ -490,10 +504,15 @@ async def list_open_cases(
     return list(await session.scalars(query.order_by(Case.urgent.desc(), Case.id)))
 
 
-async def realert_due(session: AsyncSession, clock: Clock, catalog: Catalog) -> int:
+async def realert_due(
+    session: AsyncSession, clock: Clock, catalog: Catalog, *, max_reminders: int = 3
+) -> int:
     """Raise again every urgent case not acknowledged within the community's
-    `case_realert_minutes` since its last alert. Idempotent: the n-th re-alert has the
-    dedup key `case:{id}:card:{n}` and the count lives on the case."""
+    `case_realert_minutes` since its last alert, at most `max_reminders` times; one period
+    after the last reminder the community's officers and admins (and the officers of the
+    case's compound) are told privately, once, and the reminders stop. Idempotent: the
+    k-th reminder has the dedup key `case:{id}:card:{k}` and the count lives on the case
+    (`alert_count`: 1 for the first card, k + 1 after the k-th reminder)."""
     now = clock.now()
     raised = 0
     rows = await session.execute(
@@ -502,6 +521,7 @@ async def realert_due(session: AsyncSession, clock: Clock, catalog: Catalog) -> 
         .where(
             Case.urgent.is_(True),
             Case.status == CaseStatus.OPEN,
+            Case.alert_count <= max_reminders + 1,
             Community.officer_chat_id.is_not(None),
         )
     )
@@ -509,13 +529,68 @@ async def realert_due(session: AsyncSession, clock: Clock, catalog: Catalog) -> 
         last = case.last_alert_at or case.created_at
         if now - last < timedelta(minutes=community.case_realert_minutes):
             continue
-        await queue_card(session, clock, catalog, case, realert=max(case.alert_count, 1))
-        case.alert_count = max(case.alert_count, 1) + 1
+        reminder = max(case.alert_count, 1)
+        if reminder > max_reminders:
+            await _escalate(session, clock, catalog, case, reminders=max_reminders)
+            action = "escalate"
+        else:
+            await queue_card(
+                session, clock, catalog, case, realert=reminder, realert_max=max_reminders,
+                minutes=community.case_realert_minutes,
+            )  # fmt: skip
+            action = "realert"
+        case.alert_count = reminder + 1
         case.last_alert_at = now
-        session.add(CaseEvent(case_id=case.id, action="realert", at=now))
+        session.add(CaseEvent(case_id=case.id, action=action, at=now))
         await audit.record(
-            session, at=now, action="case.realert", entity="case", entity_id=case.id,
+            session, at=now, action=f"case.{action}", entity="case", entity_id=case.id,
             details={"count": case.alert_count},
         )  # fmt: skip
         raised += 1
     return raised
+
+
+async def _escalate(
+    session: AsyncSession, clock: Clock, catalog: Catalog, case: Case, *, reminders: int
+) -> int:
+    """The full card, privately, to every officer and admin of the community and every
+    officer of the case's compound (roles from the DB), in their language."""
+    community = await session.get(Community, case.community_id)
+    scopes = [and_(RoleGrant.scope_type == ScopeType.COMMUNITY,
+                   RoleGrant.scope_id == case.community_id)]  # fmt: skip
+    if case.compound_id is not None:
+        scopes.append(
+            and_(RoleGrant.scope_type == ScopeType.COMPOUND, RoleGrant.scope_id == case.compound_id)
+        )
+    people = (
+        await session.scalars(
+            select(Person)
+            .join(RoleGrant, RoleGrant.person_id == Person.id)
+            .where(
+                RoleGrant.revoked_at.is_(None),
+                RoleGrant.role.in_(OFFICER_ROLES),
+                or_(*scopes),
+                Person.telegram_user_id.is_not(None),
+            )
+            .distinct()
+            .order_by(Person.id)
+        )
+    ).all()
+    queued = 0
+    for person in people:
+        assert person.telegram_user_id is not None
+        locale = person.language or (community.locale if community else "zh-CN")
+        text, markup = await render_card(session, clock, catalog, case, full=True, locale=locale)
+        header = catalog.render(locale, "cases.escalated", id=case.id, reminders=reminders)
+        if await outbox.enqueue(
+            session,
+            clock,
+            kind="case_private",
+            chat_id=person.telegram_user_id,
+            dedup_key=f"case:{case.id}:escalated:{person.id}",
+            payload=outbox.message_payload(header + "\n\n" + text, reply_markup=markup),
+            case_id=case.id,
+            person_id=person.id,
+        ):
+            queued += 1
+    return queued

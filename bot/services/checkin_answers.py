@@ -30,6 +30,7 @@ from bot.db.models import (
     IsolationStatus,
     Person,
 )
+from bot.services import case_text
 from bot.services.cases import open_case
 from bot.services.checkin_common import (
     ANSWER_FEVER,
@@ -142,12 +143,15 @@ async def answer_checkin(
     symptom = any(s != ANSWER_FEVER for s in symptoms)
     case_id = None
     if fever or symptom:
-        summary = catalog.render(
+        summary = case_text.summary_details(
+            catalog,
             community.locale,
             "checkin.case_summary",
-            temperature=str(temperature) if temperature is not None else "",
-            symptoms=[catalog.render(community.locale, f"checkin.symptom_{s}") for s in symptoms],
-            day_number=checkin.day_number,
+            {
+                "temperature": str(temperature) if temperature is not None else "",
+                "symptoms": [case_text.label(f"checkin.symptom_{s}") for s in symptoms],
+                "day_number": checkin.day_number,
+            },
         )
         case = await open_case(
             session,
@@ -160,7 +164,7 @@ async def answer_checkin(
             subject_id=person.id,
             reporter_id=actor.id,
             isolation_id=isolation.id,
-            details={"summary": summary},
+            details=summary,
             dedup_key=f"checkin:{checkin.id}:case",
             actor=actor,
         )

@@ -41,7 +41,7 @@ from bot.db.models import (
     IsolationStatus,
     Person,
 )
-from bot.services import audit, outbox
+from bot.services import audit, case_text, outbox
 from bot.services.cases import open_case
 from bot.services.checkin_common import (
     ANSWER_FEVER,
@@ -561,9 +561,10 @@ async def escalate_misses(
         person = await session.get(Person, isolation.person_id) if isolation else None
         if isolation is None or person is None:
             continue
-        summary = catalog.render(
-            community.locale, "checkin.case_missed", days=streak, since=streak_start.isoformat()
-        )
+        summary = case_text.summary_details(
+            catalog, community.locale, "checkin.case_missed",
+            {"days": streak, "since": streak_start.isoformat()},
+        )  # fmt: skip
         case = await open_case(
             session,
             clock,
@@ -574,7 +575,7 @@ async def escalate_misses(
             household_id=person.household_id,
             subject_id=person.id,
             isolation_id=iso_id,
-            details={"summary": summary, "missed": streak},
+            details={**summary, "missed": streak},
             dedup_key=dedup,
         )
         opened.append(case.id)
@@ -670,7 +671,9 @@ async def escalate_unreachable(
             household_id=household_id,
             subject_id=person_id,
             isolation_id=iso_id,
-            details={"summary": catalog.render(community.locale, "checkin.case_unreachable")},
+            details=case_text.summary_details(
+                catalog, community.locale, "checkin.case_unreachable", {}
+            ),
             dedup_key=dedup,
         )
         opened.append(case.id)

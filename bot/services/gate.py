@@ -27,7 +27,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.places import Gazetteer
-from bot.services import audit, cases, monitoring, risk_areas, sealing
+from bot.services import audit, case_text, cases, monitoring, risk_areas, sealing
 from bot.services.errors import DomainError, NotAllowed, NotFound, RecordedRefusal
 from messages import Catalog
 
@@ -259,17 +259,18 @@ async def record_passage(
     if person is not None:
         status = await monitoring.gate_status(session, community, person)
         if status is not None and status.forbidden:
-            summary = catalog.render(
-                community.locale, "monitoring.case_gate", who=who, where=where,
-                direction=catalog.render(community.locale, f"gate.direction_{passage.direction}"),
-                category=catalog.render(community.locale, f"monitoring.category_{status.category}"),
-                own=status.own,
+            summary = case_text.summary_details(
+                catalog, community.locale, "monitoring.case_gate",
+                {"who": who, "where": where,
+                 "direction": case_text.label(f"gate.direction_{passage.direction}"),
+                 "category": case_text.label(f"monitoring.category_{status.category}"),
+                 "own": status.own},
             )  # fmt: skip
             await cases.open_case(
                 session, clock, catalog, community_id=community.id,
                 kind=CaseKind.GATE_MONITORED, urgent=True, household_id=home,
                 compound_id=info.compound.id, subject_id=person.id,
-                reporter_id=by.id if by else None, details={"summary": summary},
+                reporter_id=by.id if by else None, details=summary,
                 dedup_key=f"gate_monitored:{entry.id}", actor=by,
             )  # fmt: skip
             opened.append(CaseKind.GATE_MONITORED)

@@ -72,18 +72,25 @@ def library_text(catalog: Catalog, locale: str, key: str, community: Community) 
 
 @dataclass(frozen=True)
 class Audience:
+    """Who gets a notice. `compound_ids` limits it to those compounds (none: the whole
+    community); `groups` posts it in their owners' groups (False: private chats only, e.g.
+    a compound officer writing to their residents without a group post); `residents` and
+    `isolation` send it to those people's private chats."""
+
     compound_ids: tuple[int, ...] = ()
     residents: bool = False
     isolation: bool = False
+    groups: bool = True
 
     def is_empty(self) -> bool:
-        return not (self.compound_ids or self.residents or self.isolation)
+        return not ((self.compound_ids and self.groups) or self.residents or self.isolation)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "compounds": list(self.compound_ids),
             "residents": self.residents,
             "isolation": self.isolation,
+            "groups": self.groups,
         }
 
     @classmethod
@@ -92,6 +99,8 @@ class Audience:
             tuple(int(c) for c in data.get("compounds", [])),
             bool(data.get("residents")),
             bool(data.get("isolation")),
+            # notices made before the choice existed went to the groups of their compounds
+            bool(data.get("groups", True)),
         )
 
 
@@ -317,7 +326,7 @@ async def recipients(session: AsyncSession, notice: Notice) -> list[Recipient]:
         else select(Compound.id).where(Compound.community_id == notice.community_id)
     )
     out: dict[int, Recipient] = {}
-    if audience.compound_ids:
+    if audience.compound_ids and audience.groups:
         groups = await session.scalars(
             select(GroupChat)
             .where(GroupChat.compound_id.in_(audience.compound_ids), GroupChat.active.is_(True))

@@ -30,7 +30,7 @@ from bot.db.models import (
     RiskArea,
 )
 from bot.places import Gazetteer
-from bot.services import cases, monitoring, risk_areas
+from bot.services import case_text, cases, monitoring, risk_areas
 from bot.services.directory import household_members, household_path
 from bot.services.errors import DomainError
 from bot.services.isolation import start_isolation
@@ -56,7 +56,7 @@ async def rematch_area(
     today = local_today(clock, community.timezone)
     last = min(area.valid_to or today, today)
     result = Rematch()
-    level = catalog.render(community.locale, f"reports.level_{area.level}")
+    level_label = case_text.label(f"reports.level_{area.level}")
     reports = (
         await session.scalars(
             select(Report)
@@ -83,16 +83,17 @@ async def rematch_area(
             session, clock, catalog, community, report, actor
         )
         result.isolations += len(names) if report.kind != ReportKind.TENANT else 0
-        summary = catalog.render(
-            community.locale, f"monitoring.case_rematch_{report.kind}",
-            names=names, origin=gaz.full_name(report.origin_code, community.locale),
-            level=level, arrival=report.arrival_date.isoformat() if report.arrival_date else "",
-            reported=report.created_at.date().isoformat(),
+        summary = case_text.summary_details(
+            catalog, community.locale, f"monitoring.case_rematch_{report.kind}",
+            {"names": names, "origin": case_text.place(report.origin_code),
+             "level": level_label,
+             "arrival": report.arrival_date.isoformat() if report.arrival_date else "",
+             "reported": report.created_at.date().isoformat()},
         )  # fmt: skip
         case = await cases.open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.RISK_MATCH,
             urgent=True, household_id=report.household_id, subject_id=subject_id,
-            report_id=report.id, isolation_id=isolation_id, details={"summary": summary},
+            report_id=report.id, isolation_id=isolation_id, details=summary,
             dedup_key=key, actor=actor,
         )  # fmt: skip
         result.cases.append(case.id)
@@ -117,15 +118,15 @@ async def rematch_area(
         ):
             continue
         result.passages += 1
-        summary = catalog.render(
-            community.locale, "monitoring.case_rematch_gate", who=entry.name or "",
-            origin=gaz.full_name(entry.origin_code, community.locale), level=level,
-            at=entry.at.date().isoformat(),
+        summary = case_text.summary_details(
+            catalog, community.locale, "monitoring.case_rematch_gate",
+            {"who": entry.name or "", "origin": case_text.place(entry.origin_code),
+             "level": level_label, "at": entry.at.date().isoformat()},
         )  # fmt: skip
         case = await cases.open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.RISK_MATCH,
             urgent=False, compound_id=entry.compound_id, subject_id=entry.person_id,
-            details={"summary": summary}, dedup_key=key, actor=actor,
+            details=summary, dedup_key=key, actor=actor,
         )  # fmt: skip
         result.cases.append(case.id)
     return result

@@ -18,7 +18,6 @@ content and the local day, so the same report sent twice collapses to one.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from bot.db.models import (
     ReportKind,
 )
 from bot.places import Gazetteer
-from bot.services import audit, cases, risk_areas
+from bot.services import audit, case_text, cases, risk_areas
 from bot.services.directory import HouseholdPath, household_members, household_path
 from bot.services.errors import DomainError
 from bot.services.isolation import start_isolation
@@ -193,13 +192,16 @@ def place_name(code: str | None, locale: str) -> str:
     return Gazetteer.load().full_name(code, locale) if code else ""
 
 
-def _render(catalog: Catalog, community: Community, key: str, **params: Any) -> str:
-    """A case summary as plain text (the card template escapes it)."""
-    return html.unescape(catalog.render(community.locale, f"reports.{key}", **params))
+def _summary(
+    catalog: Catalog, community: Community, key: str, more: list[str] | None = None, **params: Any
+) -> dict[str, Any]:
+    """A case summary stored as its key and parameters (shown in each reader's language,
+    bot.services.case_text), with the text in the community's language."""
+    return case_text.summary_details(catalog, community.locale, f"reports.{key}", params, more=more)
 
 
-def _level_label(catalog: Catalog, community: Community, level: str | None) -> str:
-    return catalog.render(community.locale, f"reports.level_{level}") if level else ""
+def _level(level: str | None) -> dict[str, str] | str:
+    return case_text.label(f"reports.level_{level}") if level else ""
 
 
 # ---------------------------------------------------------------- return (R-RET)
@@ -247,18 +249,18 @@ async def submit_return(
                 report_id=report.id, actor=reporter,
             )  # fmt: skip
             result.isolations.append(isolation)
-        summary = _render(
+        summary = _summary(
             catalog, community, "case_return",
-            names=[p.name for p in travellers], origin=place_name(origin_code, community.locale),
-            level=_level_label(catalog, community, report.risk_level),
+            names=[p.name for p in travellers], origin=case_text.place(origin_code),
+            level=_level(report.risk_level),
             arrival=arrival_date.isoformat(), end=result.isolations[0].end_date.isoformat(),
-            transport=catalog.render(community.locale, f"reports.transport_{transport}"),
+            transport=case_text.label(f"reports.transport_{transport}"),
         )  # fmt: skip
         result.case = await cases.open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.RETURN,
             urgent=True, household_id=path.household.id, subject_id=travellers[0].id,
             reporter_id=reporter.id, report_id=report.id, isolation_id=result.isolations[0].id,
-            details={"summary": summary}, dedup_key=f"report:{report.id}:case", actor=reporter,
+            details=summary, dedup_key=f"report:{report.id}:case", actor=reporter,
         )  # fmt: skip
     return result
 
@@ -306,16 +308,15 @@ async def submit_visit(
             report_id=report.id, actor=reporter,
         )  # fmt: skip
         result.isolations.append(isolation)
-        summary = _render(
+        summary = _summary(
             catalog, community, "case_visit", name=visitor_name, host=reporter.name,
-            origin=place_name(origin_code, community.locale),
-            level=_level_label(catalog, community, report.risk_level),
+            origin=case_text.place(origin_code), level=_level(report.risk_level),
             arrival=arrival_date.isoformat(), stay=stay_days, end=isolation.end_date.isoformat(),
         )  # fmt: skip
         result.case = await cases.open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.VISIT, urgent=True,
             household_id=path.household.id, subject_id=visitor.id, reporter_id=reporter.id,
-            report_id=report.id, isolation_id=isolation.id, details={"summary": summary},
+            report_id=report.id, isolation_id=isolation.id, details=summary,
             dedup_key=f"report:{report.id}:case", actor=reporter,
         )  # fmt: skip
     return result
@@ -379,21 +380,18 @@ async def submit_tenant(
         session, clock, path=path, kind=ReportKind.TENANT, reporter=reporter, details=details,
         key=key, origin_code=origin_code, arrival_date=move_in_date,
     )  # fmt: skip
-    summary = _render(
+    # From a risk area: an isolation proposal the officer starts from the card (R-RISK).
+    summary = _summary(
         catalog, community, "case_tenant", names=list(names), relatives=relatives, phone=phone,
-        origin=place_name(origin_code, community.locale), room=room, landlord=reporter.name,
-        level=_level_label(catalog, community, report.risk_level), arrival=move_in_date.isoformat(),
+        origin=case_text.place(origin_code), room=room, landlord=reporter.name,
+        level=_level(report.risk_level), arrival=move_in_date.isoformat(),
+        more=["monitoring.tenant_proposal"] if risk_areas.is_risky(report.risk_level) else None,
     )  # fmt: skip
-    if risk_areas.is_risky(report.risk_level):
-        # From a risk area: an isolation proposal the officer starts from the card (R-RISK).
-        summary += " " + html.unescape(
-            catalog.render(community.locale, "monitoring.tenant_proposal")
-        )
     case = await cases.open_case(
         session, clock, catalog, community_id=community.id, kind=CaseKind.TENANT,
         urgent=risk_areas.is_risky(report.risk_level), household_id=path.household.id,
         subject_id=reporter.id, reporter_id=reporter.id, report_id=report.id,
-        details={"summary": summary}, dedup_key=f"report:{report.id}:case", actor=reporter,
+        details=summary, dedup_key=f"report:{report.id}:case", actor=reporter,
     )  # fmt: skip
     return ReportResult(report, True, report.risk_level, case=case)
 
@@ -435,15 +433,15 @@ async def submit_symptom(
         session, clock, path=path, kind=ReportKind.SYMPTOM, reporter=reporter, details=details,
         key=key, subject_id=subject.id,
     )  # fmt: skip
-    summary = _render(
+    summary = _summary(
         catalog, community, "case_symptom", name=subject.name,
-        symptoms=[catalog.render(community.locale, f"reports.symptom_{s}") for s in chosen],
+        symptoms=[case_text.label(f"reports.symptom_{s}") for s in chosen],
         temperature=details["temperature"], since=since.isoformat(),
     )  # fmt: skip
     case = await cases.open_case(
         session, clock, catalog, community_id=community.id, kind=CaseKind.SYMPTOM, urgent=True,
         household_id=path.household.id, subject_id=subject.id, reporter_id=reporter.id,
-        report_id=report.id, details={"summary": summary, "notify": True},
+        report_id=report.id, details={**summary, "notify": True},
         dedup_key=f"report:{report.id}:case", actor=reporter,
     )  # fmt: skip
     return ReportResult(report, True, None, case=case, clinics=list(community.fever_clinics or []))
@@ -478,14 +476,13 @@ async def submit_tipoff(
         session, clock, path=path, kind=ReportKind.TIPOFF, reporter=reporter, details=details,
         key=key, anonymous=True,
     )  # fmt: skip
-    summary = _render(
-        catalog, community, "case_tipoff",
-        concern=catalog.render(community.locale, f"reports.concern_{concern}"),
+    summary = _summary(
+        catalog, community, "case_tipoff", concern=case_text.label(f"reports.concern_{concern}"),
         about=about, text=text,
     )  # fmt: skip
     case = await cases.open_case(
         session, clock, catalog, community_id=community.id, kind=CaseKind.TIPOFF, urgent=False,
-        report_id=report.id, details={"summary": summary}, dedup_key=f"report:{report.id}:case",
+        report_id=report.id, details=summary, dedup_key=f"report:{report.id}:case",
     )  # fmt: skip
     return ReportResult(report, True, None, case=case)
 
@@ -537,16 +534,16 @@ async def submit_supplies(
         session, clock, path=path, kind=ReportKind.SUPPLIES, reporter=reporter, details=details,
         key=key, subject_id=subject.id,
     )  # fmt: skip
-    summary = _render(
-        catalog, community, "case_supplies",
-        need=catalog.render(community.locale, f"reports.need_{need}"), text=text,
+    summary = _summary(
+        catalog, community, "case_supplies", need=case_text.label(f"reports.need_{need}"),
+        text=text,
     )  # fmt: skip
     case = await cases.open_case(
         session, clock, catalog, community_id=community.id, kind=CaseKind.SUPPLIES,
         urgent=need == "medicine", household_id=path.household.id, subject_id=subject.id,
         reporter_id=reporter.id, report_id=report.id,
         isolation_id=isolation.id if isolation else None,
-        details={"summary": summary, "notify": True}, dedup_key=f"report:{report.id}:case",
+        details={**summary, "notify": True}, dedup_key=f"report:{report.id}:case",
         actor=reporter,
     )  # fmt: skip
     return ReportResult(report, True, None, case=case)

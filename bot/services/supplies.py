@@ -35,7 +35,7 @@ from bot.db.models import (
 )
 from bot.presentation.callbacks import SupplyCb
 from bot.presentation.keyboards import buttons
-from bot.services import audit, cases, outbox, sealing
+from bot.services import audit, case_text, cases, outbox, sealing
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog
@@ -117,7 +117,7 @@ async def create(
             session, clock, catalog, community_id=community_id, kind=CaseKind.MEDICAL,
             urgent=True, household_id=person.household_id, subject_id=person.id,
             reporter_id=person.id,
-            details={"summary": summary(catalog, community.locale, request)},
+            details=case_summary(catalog, community.locale, request),
             dedup_key=f"supply_urgent:{request.id}", actor=person,
         )  # fmt: skip
         request.case_id = case.id
@@ -133,6 +133,16 @@ def summary(catalog: Catalog, locale: str, request: SupplyRequest) -> str:
             locale, "supply.case_summary", id=request.id, kind=request.kind,
             detail=request.detail or "", urgent=request.urgent,
         )
+    )  # fmt: skip
+
+
+def case_summary(catalog: Catalog, locale: str, request: SupplyRequest) -> dict[str, Any]:
+    """The case's summary as its key and parameters (each reader's language, see
+    bot.services.case_text), with the text in `locale`."""
+    return case_text.summary_details(
+        catalog, locale, "supply.case_summary",
+        {"id": request.id, "kind": request.kind, "detail": request.detail or "",
+         "urgent": request.urgent},
     )  # fmt: skip
 
 
@@ -287,7 +297,7 @@ async def report_problem(
         urgent=request.urgent, household_id=request.household_id,
         subject_id=request.requester_id,
         reporter_id=identity.person.id if identity.person else None,
-        details={"summary": summary(catalog, community.locale, request)},
+        details=case_summary(catalog, community.locale, request),
         dedup_key=f"supply_problem:{request.id}", actor=identity.person,
     )  # fmt: skip
     request.case_id = request.case_id or case.id
@@ -382,7 +392,7 @@ async def raise_overdue(session: AsyncSession, clock: Clock, catalog: Catalog, m
             session, clock, catalog, community_id=request.community_id,
             kind=CaseKind.SUPPLY_OVERDUE, urgent=False, household_id=request.household_id,
             subject_id=request.requester_id,
-            details={"summary": summary(catalog, community.locale, request)},
+            details=case_summary(catalog, community.locale, request),
             dedup_key=f"supply_overdue:{request.id}",
         )  # fmt: skip
         request.case_id = case.id

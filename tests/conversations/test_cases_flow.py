@@ -160,7 +160,7 @@ async def test_unacknowledged_urgent_case_is_raised_again_once_per_period(
     await tick(ctx)
     await tick(ctx)
     await running_bot.drain()
-    assert "第 2 次提醒" in double.messages(OFFICER_GROUP)[-1].content
+    assert "第 1 次提醒（共 3 次）" in double.messages(OFFICER_GROUP)[-1].content
     assert len(double.messages(OFFICER_GROUP)) == 3
     replies = await officer.send("/cases 症状报告")  # officer commands: private chat only
     assert "症状报告" in texts(replies) and "共 1 个" in texts(replies)
@@ -172,6 +172,66 @@ async def test_unacknowledged_urgent_case_is_raised_again_once_per_period(
     await tick(ctx)
     await running_bot.drain()
     assert len(double.messages(OFFICER_GROUP)) == 3  # no new card
+
+
+async def test_reminders_are_capped_then_officers_are_told_privately_once(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """QA: an unacknowledged urgent case was re-alerted every period with no end (seen up
+    to the 25th). Now: `case_realert_max` (3) reminders, each saying which one it is and
+    what comes next, then one private message to the officers and admins, then silence."""
+    await register(sessionmaker, clock, community, resident)
+    officer, _, _ = await _officer_chat(double)
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员", language_code="en"))
+    await admin.send("/language")
+    await admin.press("English")
+    await officer.send("/help")
+    await _symptom(resident)
+    await running_bot.drain()
+    ctx = running_bot.application.job_context()
+    assert ctx.settings.case_realert_max == 3
+    card = double.messages(OFFICER_GROUP)[-1].content or ""
+    body = card
+    for _ in range(6):
+        clock.advance(timedelta(minutes=31))
+        await tick(ctx)
+        await running_bot.drain()
+    group = [m.content for m in double.messages(OFFICER_GROUP)]
+    assert len(group) == 2 + 3  # bind reply, the card, 3 reminders; nothing after
+    assert group[2] == (
+        "⏰ 第 1 次提醒（共 3 次）：紧急事件仍未确认\n30 分钟后仍未确认将再次提醒。\n" + body
+    )
+    assert group[3] == (
+        "⏰ 第 2 次提醒（共 3 次）：紧急事件仍未确认\n30 分钟后仍未确认将再次提醒。\n" + body
+    )
+    assert group[4] == (
+        "⏰ 第 3 次提醒（共 3 次）：紧急事件仍未确认\n这是最后一次提醒：30 分钟内仍未确认，"
+        "将私信告知社区干部和管理员，之后不再提醒。\n" + body
+    )
+    officer_dm = double.messages(OFFICER_ID)[-1].content or ""
+    assert officer_dm.startswith(
+        "🔺 紧急事件 #1 仍未确认：工作群已提醒 3 次。请确认处理，或安排专人跟进。"
+        "\n\n🚨 紧急 #1 症状报告\n"
+    )
+    admin_dm = [m.content or "" for m in double.messages(ADMIN_ID)]
+    # whole message, in the admin's language (the case summary too: QA finding 1)
+    assert [m for m in admin_dm if m.startswith("🔺")] == [
+        "🔺 Urgent case #1 is still not acknowledged after 3 reminders in the officers' chat. "
+        "Please acknowledge it, or see that someone does.\n\n"
+        "🚨 URGENT #1 Symptoms\nStatus: Open\nTime: 2022-03-10 09:00\n"
+        "Address: 阳光花园, building 1栋, unit 1单元, room 101\nPerson: 张三 +8613800138000\n"
+        "Grid worker: 李网格\nDetails: 张三: Fever, temperature 38.5 °C, since 2022-03-10."
+    ]
+    assert sum(1 for m in double.messages(OFFICER_ID) if (m.content or "").startswith("🔺")) == 1
+    async with sessionmaker() as session:
+        events = list(await session.scalars(select(CaseEvent.action).order_by(CaseEvent.id)))
+        assert events == ["opened", "realert", "realert", "realert", "escalate"]
 
 
 async def test_tipoff_never_reveals_the_reporter(

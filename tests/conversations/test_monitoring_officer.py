@@ -283,3 +283,54 @@ async def test_english_officer_in_bulk_and_the_isolation_card_tells_the_resident
     assert english_resident.last().content == (
         "The home health monitoring has been extended to 2022-03-21."
     )
+
+
+async def test_a_name_of_several_words_and_several_matches(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """QA: `/monitor start Li Ming …` matched on "Li" only. The whole name counts (as it is,
+    up to the category, or quoted); several matches get a clear answer in both languages."""
+    officer = officer_of(double, "en")
+    ming = await _resident(sessionmaker, community, clock, "Li Ming", "102", None)
+    hua = await _resident(sessionmaker, community, clock, "Li Hua", "201", None)
+    replies = await officer.send("/monitor start Li Ming home_isolation close contact")
+    assert texts(replies) == (
+        f"✅ #{ming} Li Ming: home isolation from 2022-03-10 to 2022-03-23 (monitored). "
+        "They have no Telegram: the grid worker should tell them in person."
+    )
+    replies = await officer.send('/monitor start "Li Hua" home_health contact')
+    assert texts(replies).startswith(f"✅ #{hua} Li Hua: home health monitoring from 2022-03-10")
+    replies = await officer.send("/monitor extend Li Ming 3 second test")
+    assert texts(replies) == (
+        f"✅ The home isolation of #{ming} Li Ming now ends on 2022-03-26. They have no "
+        "Telegram: the grid worker should tell them in person."
+    )
+    assert texts(await officer.send("/monitor history Li Ming")) == (
+        f"Monitoring record of #{ming} Li Ming\nMonitoring #1 (monitored)\n"
+        "• 2022-03-10 started home isolation until 2022-03-23: close contact\n"
+        "• 2022-03-10 extended home isolation until 2022-03-26: second test"
+    )
+    replies = await officer.send("/monitor end Li extra")
+    assert texts(replies) == (
+        "Several people match “Li”. Send the command again with the number (#) of the right "
+        f"person instead of the name, e.g. {ming}:\n"
+        f"• #{ming} Li Ming 阳光花园 1栋 1单元 102\n"
+        f"• #{hua} Li Hua 阳光花园 1栋 1单元 201"
+    )
+    first = await _resident(sessionmaker, community, clock, "张伟", "102", None)
+    second = await _resident(sessionmaker, community, clock, "张伟", "201", None)
+    await _resident(sessionmaker, community, clock, "张伟国", "201", None)
+    zh = ChatUser(double, double.user(OFFICER_ID + 1000, "x"))  # not an officer: refused
+    assert "没有执行此操作的权限" in texts(await zh.send("/monitor start 张伟 居家隔离 x"))
+    replies = await officer_of(double).send("/monitor start 张伟 居家隔离 密接")
+    assert texts(replies) == (
+        "有多人符合“张伟”。请把姓名换成对应人员的编号（#后的数字）再发一次，"
+        f"例如 {first}：\n"
+        f"• #{first} 张伟 阳光花园 1栋 1单元 102\n"
+        f"• #{second} 张伟 阳光花园 1栋 1单元 201\n"
+        f"• #{second + 1} 张伟国 阳光花园 1栋 1单元 201"
+    )

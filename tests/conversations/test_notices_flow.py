@@ -9,9 +9,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import Community, Delivery, GroupChat, Isolation, Notice, Person
+from bot.db.models import (
+    Community,
+    Delivery,
+    GroupChat,
+    Isolation,
+    Notice,
+    Person,
+    Role,
+    ScopeType,
+)
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import NoticeCb
+from bot.services.identity import ensure_staff_person, grant_role
 from scheduler import tick
 from tests.conftest import SHANGHAI
 from tests.support.chat import ChatUser, RunningBot, texts
@@ -274,3 +284,79 @@ async def test_photo_notice_survives_a_restart_mid_flow(
     to_group = [c for c in photos if c.params.get("chat_id") == GROUP]
     assert len(to_group) == 1
     assert "消杀&lt;i&gt;路线&lt;/i&gt;图" in str(to_group[0].params.get("caption"))
+
+
+async def test_compound_officer_writes_to_residents_without_a_group_post(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    """QA: a compound officer could not reach their residents without posting in the
+    compound's groups too. The audience now has a choice: groups and private chats /
+    groups only / private chats only (zh and en, whole messages)."""
+    await setup_world(double, sessionmaker, clock, community)
+    async with sessionmaker.begin() as session:
+        person = await ensure_staff_person(session, clock, telegram_user_id=9106, name="钱干事")
+        await grant_role(
+            session, clock, person=person, role=Role.OFFICER, scope_type=ScopeType.COMPOUND,
+            scope_id=community.compound_ids["阳光花园"], by=None,
+        )  # fmt: skip
+    me = ChatUser(double, double.user(9106, "钱干事", language_code="zh-hans"))
+    await me.send("/notice")
+    replies = await me.send("明早8点核酸检测")
+    assert texts(replies) == "发给谁？可多选（✅ 表示已选），然后点“下一步”。"
+    assert [[label for label, _ in row] for row in double.inline_buttons(replies[-1])] == [
+        ["业主群 + 私聊", "✅ 仅业主群", "仅私聊"], ["阳光花园业主群"], ["直接发给居民"],
+        ["发给隔离人员"], ["在群里置顶"], ["下一步 ➡️"], ["取消"],
+    ]  # fmt: skip
+    replies = await me.press("仅私聊")
+    assert [[label for label, _ in row] for row in double.inline_buttons(replies[-1])] == [
+        ["业主群 + 私聊", "仅业主群", "✅ 仅私聊"], ["阳光花园（仅该小区住户，不发群）"],
+        ["✅ 直接发给居民"], ["发给隔离人员"], ["在群里置顶"], ["下一步 ➡️"], ["取消"],
+    ]  # fmt: skip
+    await me.press("阳光花园")
+    replies = await me.press("下一步")
+    assert [m.content for m in replies[1:3]] == [
+        "预览（对象：阳光花园的居民，仅私聊，不发业主群）：",
+        "📢 社区通知\n\n明早8点核酸检测",
+    ]
+    await me.press("立即发送")
+    await running_bot.drain()
+    assert [m.text for m in double.messages(GROUP)] == []  # no group post
+    for resident in (6001, 6002):
+        assert [m.text for m in double.messages(resident)] == ["📢 社区通知\n\n明早8点核酸检测"]
+    async with sessionmaker() as session:
+        notice = await session.scalar(select(Notice))
+        assert notice is not None and notice.audience["groups"] is False
+    # In English: groups only (residents are not written to), then both.
+    admin = admin_en(double)
+    await admin.send("/notice")
+    await admin.send("Water off tonight")
+    await admin.press("阳光花园 owners' group")
+    await admin.press("Owners' groups only")  # already so: nothing changes
+    assert [[label for label, _ in row] for row in double.inline_buttons(admin.last())][:3] == [
+        ["Groups + private chats", "✅ Owners' groups only", "Private chats only"],
+        ["幸福里 owners' group"], ["✅ 阳光花园 owners' group"],
+    ]  # fmt: skip
+    replies = await admin.press("Next")
+    assert replies[1].content == "Preview (to: 阳光花园 owners' group(s)):"
+    await admin.press("Send now")
+    await running_bot.drain()
+    assert [m.text for m in double.messages(GROUP)] == ["📢 Community notice\n\nWater off tonight"]
+    assert len(double.messages(6001)) == 1
+    await admin.send("/notice")
+    await admin.send("Lift repair")
+    await admin.press("阳光花园 owners' group")
+    replies = await admin.press("Groups + private chats")
+    assert [[label for label, _ in row] for row in double.inline_buttons(replies[-1])][:4] == [
+        ["✅ Groups + private chats", "Owners' groups only", "Private chats only"],
+        ["幸福里 owners' group"], ["✅ 阳光花园 owners' group"], ["✅ Residents directly"],
+    ]  # fmt: skip
+    replies = await admin.press("Next")
+    assert replies[1].content == "Preview (to: 阳光花园 owners' group(s) + residents):"
+    await admin.press("Send now")
+    await running_bot.drain()
+    assert double.messages(GROUP)[-1].text == "📢 Community notice\n\nLift repair"
+    assert double.messages(6001)[-1].text == "📢 Community notice\n\nLift repair"

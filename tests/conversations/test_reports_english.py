@@ -99,3 +99,47 @@ async def test_tenant_report_in_english_escapes_names(
     async with sessionmaker() as session:
         report = await session.scalar(select(Report))
         assert report is not None and report.kind == "tenant"
+
+
+async def _return_for(user: ChatUser, place: str, day: str, transport: str, who: str) -> str:
+    await user.send("/report")
+    await user.press("I came back" if transport == "Plane" else "返乡报备")
+    await user.send(place)
+    await user.send(day)
+    await user.press(transport)
+    await user.press(who)
+    await user.press("Done" if transport == "Plane" else "选好了")
+    replies = await user.press("Submit" if transport == "Plane" else "确认提交")
+    return replies[-1].content or ""
+
+
+async def test_a_return_reported_for_a_family_member_addresses_that_member(
+    running_bot: RunningBot,
+    english_resident: ChatUser,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """QA: "You came from a high-risk area: please stay at home" went to the reporter when
+    only their grandmother had travelled. The member is named (private chat only)."""
+    await register(sessionmaker, clock, community, english_resident, name="Alice",
+                   member="Grandma Li")  # fmt: skip
+    await add_risk(sessionmaker, clock, community, "深圳 high 3-1")
+    saved = await _return_for(english_resident, "shenzhen nanshan", "yesterday", "Plane",
+                              "Grandma Li")  # fmt: skip
+    assert saved == (
+        "✅ Return reported.\n"
+        "Grandma Li came from a high-risk area and must stay at home in isolation:\n"
+        "• Grandma Li: until 2022-03-22\n"
+        "An officer will contact you; when reminded, please report the temperature of each "
+        "person above every day (you can answer for them)."
+    )
+    await register(sessionmaker, clock, community, resident)
+    saved = await _return_for(resident, "深圳南山", "3月9日", "火车", "张奶奶")
+    assert saved == (
+        "✅ 返乡报备已提交。\n"
+        "张奶奶 的出发地属于高风险地区，需要居家隔离，不要外出：\n"
+        "• 张奶奶：隔离至 2022-03-22\n"
+        "社区工作人员会联系您，每天请按提醒为以上人员报告体温（可由您代为打卡）。"
+    )

@@ -100,10 +100,10 @@ async def test_return_from_risk_area_in_chinese_with_buttons_and_restart(
     replies = await resident.press("确认提交")
     assert replies[-1].content == (
         "✅ 返乡报备已提交。\n"
-        "出发地属于高风险地区，请居家隔离，不要外出：\n"
+        "您和张奶奶 的出发地属于高风险地区，需要居家隔离，不要外出：\n"
         "• 张三：隔离至 2022-03-22\n"
         "• 张奶奶：隔离至 2022-03-22\n"
-        "社区工作人员会联系您，每天请按提醒报告体温。"
+        "社区工作人员会联系您，每天请按提醒为以上人员报告体温（可由您代为打卡）。"
     )
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Isolation)) == 2

@@ -376,9 +376,8 @@ async def _compose(user: ChatUser, double: BotApiDouble, compound: str | None) -
     `compound` (if given), then schedules for tomorrow 08:00 (a notice to cancel)."""
     await user.send("/notice")
     replies = await user.send(f"通知 {compound}")
-    labels = [
-        text for row in double.inline_buttons(replies[-1]) for text, _ in row if "业主群" in text
-    ]
+    rows = double.inline_buttons(replies[-1])[1:]  # after the channel row (groups / private)
+    labels = [text for row in rows for text, _ in row if "业主群" in text]
     if compound is not None:
         await user.press(f"{compound}业主群")
         await user.press("下一步 ➡️")

@@ -143,8 +143,9 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {
             "case": _case(urgent=False, address=None, subject=None, grid_workers=[],
                           assignee="", details={"summary": ""}, note="已送医", place=""),
-            "realert": 2,
+            "realert": 2, "realert_max": 3, "minutes": 30,
         },
+        {"case": _case(), "realert": 3, "realert_max": 3, "minutes": 30},
     ],
     # the officers' chat (a group) gets the anonymised card; "details" the whole one
     "cases.card_full": [
@@ -152,7 +153,7 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {
             "case": _case(urgent=False, address=None, subject=None, grid_workers=[],
                           assignee="", details={"summary": ""}, note="已送医"),
-            "realert": 2,
+            "realert": 2, "realert_max": 3, "minutes": 30,
         },
     ],
     "cases.list": [

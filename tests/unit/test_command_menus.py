@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.commands import GROUP_COMMANDS, OFFICER_COMMANDS, PRIVATE_COMMANDS
+from bot.commands import GROUP_COMMANDS, OFFICER_COMMANDS, PRIVATE_COMMANDS, ROLE_COMMANDS
 from messages import LOCALES, Catalog
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
@@ -26,9 +26,17 @@ def _handled_commands() -> set[str]:
 
 def test_every_menu_command_is_answered_and_every_answered_command_is_offered() -> None:
     menus = set(PRIVATE_COMMANDS) | set(GROUP_COMMANDS) | set(OFFICER_COMMANDS)
+    menus |= {c for names in ROLE_COMMANDS.values() for c in names}
     handled = _handled_commands()
     assert menus - handled == set()
     assert handled - menus == NOT_IN_MENUS
+
+
+def test_every_role_command_is_an_officer_or_duty_command() -> None:
+    """What a role's menu and /help section offer is answered (and officers answer all)."""
+    staff = {c for names in ROLE_COMMANDS.values() for c in names}
+    assert staff <= set(OFFICER_COMMANDS) | {"shifts", "deliveries"}
+    assert not staff & set(PRIVATE_COMMANDS)
 
 
 def test_help_lists_only_private_menu_commands(catalog: Catalog) -> None:
