@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
-from bot.core.callbacks import AnswerCallbackAfterHandler
+from bot.core.callbacks import AnswerCallbackAfterHandler, OutOfRangeCallbackData
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
@@ -149,6 +149,7 @@ class Application:
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
+        dp.callback_query.outer_middleware(OutOfRangeCallbackData())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.include_routers(*get_routers())
         install_error_handler(dp, self.catalog)
