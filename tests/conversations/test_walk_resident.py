@@ -1,0 +1,57 @@
+"""A resident as the outside scenarios act (helper walk): while today's check-in waits,
+whatever is typed that is not a temperature ("🤒", "正常", a blank, a page of text) is
+answered with how to answer the check-in, in the resident's language; nothing is saved
+until a temperature or a button comes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import CheckInStatus
+from messages import Catalog
+from tests.conversations.test_checkin_answers import checkin_of, isolated_and_prompted
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import SeededCommunity
+
+
+@pytest.mark.parametrize("typed", ["🤒", "正常", "fine", "　", "体温" * 3000])
+async def test_while_the_check_in_waits_other_text_says_how_to_answer(
+    typed: str,
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    replies = await resident.send(typed)
+    assert texts(replies) == catalog.render("zh-CN", "checkin.pending_hint")
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.PENDING
+    replies = await resident.send("36,5")
+    assert "已记录" in texts(replies) and "36.5" in texts(replies)
+    # Answered: the same text now opens the main menu, as for anyone registered.
+    replies = await resident.send(typed)
+    assert "请选择要办理的事项" in texts(replies)
+
+
+async def test_the_hint_in_english(
+    running_bot: RunningBot,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    iso = await isolated_and_prompted(
+        running_bot, english_resident, community, sessionmaker, clock, language="en"
+    )
+    replies = await english_resident.send("😷")
+    assert texts(replies) == (
+        "Today's health check-in is still waiting: press a button under the check-in "
+        "message, or type the temperature, e.g. 36.5. For anything else, send /start."
+    )
+    replies = await english_resident.send("98.6F")
+    assert "37.0" in texts(replies)
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.ANSWERED
