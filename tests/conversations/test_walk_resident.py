@@ -12,6 +12,7 @@ from bot.clock import FakeClock
 from bot.db.models import CheckInStatus
 from messages import Catalog
 from tests.conversations.test_checkin_answers import checkin_of, isolated_and_prompted
+from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import SeededCommunity
 
@@ -55,3 +56,38 @@ async def test_the_hint_in_english(
     replies = await english_resident.send("98.6F")
     assert "37.0" in texts(replies)
     assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.ANSWERED
+
+
+async def test_a_command_at_the_name_step_is_not_taken_for_a_name(
+    running_bot: RunningBot, english_resident: ChatUser, community: SeededCommunity
+) -> None:
+    await english_resident.send("/start")
+    for label in ("I agree", "阳光花园", "1栋", "1单元", "101"):
+        await english_resident.press(label)
+    replies = await english_resident.send("/me")
+    assert texts(replies) == (
+        "Please type a real name (at most 40 characters, not only digits or symbols)."
+    )
+    replies = await english_resident.send("Alice Wang")
+    assert "Step 6" in texts(replies)
+
+
+async def test_a_command_inside_a_report_is_not_taken_for_an_answer(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    await resident.send("/report")
+    await resident.press("返乡报备")
+    replies = await resident.send("/nonsense")
+    assert texts(replies) == catalog.render("zh-CN", "common.unexpected_input")
+    replies = await resident.send("深圳南山")
+    assert "广东省深圳市南山区" in texts(replies) and "第 2/4 步" in texts(replies)
+    # A known command is that command (it leaves the report, as every command does),
+    # not a date or a place to look up.
+    replies = await resident.send("/me")
+    assert texts(replies).startswith("我的报备") and "没能识别" not in texts(replies)
