@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import AuditEntry, Invitation
+from bot.db.models import AuditEntry, Invitation, Person
 from bot.double import BotApiDouble
 from messages import Catalog
 from tests.conversations.test_reports_flow import register
@@ -82,3 +82,33 @@ async def test_a_five_thousand_character_argument_is_answered_shortened(
     assert "出了点问题" not in (reply.content or "")
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(AuditEntry)) == audited
+
+
+async def test_another_households_invitation_is_refused_at_once_when_moving_would_strand(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    """Bob heads 102 with a child without Telegram; a link to 101 cannot take him away
+    from the child: he is told so at once, before any name or phone is asked."""
+    await register(sessionmaker, clock, community, resident)
+    bob = ChatUser(double, double.user(5003, "Bob"))
+    bob_id = await register(
+        sessionmaker, clock, community, bob, name="Bob", room="阳光花园/1栋/1单元/102", member="Kid"
+    )
+    await resident.send("/invite")
+    async with sessionmaker() as session:
+        invitation = await session.scalar(select(Invitation))
+        assert invitation is not None
+    replies = await bob.send(f"/start join_{invitation.token}")
+    assert texts(replies) == catalog.render("zh-CN", "households.last_reporter")
+    async with sessionmaker() as session:
+        bob_row = await session.get(Person, bob_id)
+        assert bob_row is not None
+        assert bob_row.household_id == community.household("阳光花园/1栋/1单元/102")
+        invitation = await session.get(Invitation, invitation.id)
+        assert invitation is not None and invitation.used_at is None
