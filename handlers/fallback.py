@@ -44,3 +44,10 @@ async def unexpected_in_conversation(message: Message, t: Translator) -> None:
     """Inside a conversation, something of the wrong kind (a sticker where a name
     was asked): keep the state, say what is expected."""
     await message.answer(t("common.unexpected_input"))
+
+
+@router.edited_message(F.chat.type == "private")
+async def edited_private(message: Message, t: Translator) -> None:
+    """An edit is not an answer (a temperature corrected by editing would be lost
+    silently): say so, privately. Edits in groups are left alone."""
+    await message.answer(t("common.edit_not_read"))

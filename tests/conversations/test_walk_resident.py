@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.db.models import CheckInStatus
+from bot.double import BotApiDouble
 from messages import Catalog
 from tests.conversations.test_checkin_answers import checkin_of, isolated_and_prompted
 from tests.conversations.test_reports_flow import register
@@ -91,3 +92,35 @@ async def test_a_command_inside_a_report_is_not_taken_for_an_answer(
     # not a date or a place to look up.
     replies = await resident.send("/me")
     assert texts(replies).startswith("我的报备") and "没能识别" not in texts(replies)
+
+
+async def test_an_edited_message_is_answered_privately_and_ignored_in_groups(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    await resident.send("38.5")
+    group = double.group(-100777, "阳光花园业主群")
+    await resident.send("大家好", group)
+    for chat_id, corrected in ((resident.id, "36.5"), (group.id, "大家早")):
+        original = next(
+            u["message"]
+            for u in reversed(double.updates)
+            if "message" in u and u["message"]["chat"]["id"] == chat_id
+        )
+        edited = {**original, "text": corrected, "edit_date": original["date"] + 30}
+        mark = double.mark()
+        await double.wait_processed(double.enqueue("edited_message", edited), timeout=10)
+        replies = resident.replies_since(mark, chat_id)
+        if chat_id == resident.id:
+            assert texts(replies) == catalog.render("zh-CN", "common.edit_not_read")
+        else:
+            assert replies == []
+    # The answer stays the one sent: a fever, not the edited 36.5.
+    checkin = await checkin_of(sessionmaker, iso.isolation_id)
+    assert checkin.temperature is not None and str(checkin.temperature) == "38.5"
