@@ -7,6 +7,7 @@
   before the update, so what the user had entered is kept.
 - The database being unavailable: "please try again in a moment"; the update stays in
   the inbox and is replayed at the next start.
+- The person blocked the bot meanwhile (403): noted at info level, nobody to tell.
 - Anything else is logged and the user gets the generic apology.
 
 The translator comes from the identity middleware when it ran; when it did not (the
@@ -20,7 +21,7 @@ import logging
 from typing import Any
 
 from aiogram import Dispatcher
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, User
 
@@ -48,6 +49,11 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         return True
 
     async def on_error(event: ErrorEvent, **data: Any) -> bool:
+        if isinstance(event.exception, TelegramForbiddenError):
+            # The person blocked the bot (or left the chat) while their update was being
+            # handled: what was saved is committed; there is no one to tell.
+            log.info("update %s: %s", event.update.update_id, event.exception.message)
+            return True
         t = _translator(catalog, data)
         if database_unavailable(event.exception):
             log.error(

@@ -112,3 +112,26 @@ async def test_another_households_invitation_is_refused_at_once_when_moving_woul
         assert bob_row.household_id == community.household("阳光花园/1栋/1单元/102")
         invitation = await session.get(Invitation, invitation.id)
         assert invitation is not None and invitation.used_at is None
+
+
+async def test_a_user_who_blocked_the_bot_is_no_error(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The reply to someone who blocked the bot meanwhile is refused (403): a fact of
+    life, not a fault to log as an error with a traceback."""
+    await register(sessionmaker, clock, community, resident)
+    double.block_user(resident.user, notify=False)
+    with caplog.at_level("INFO", logger="community_guard.errors"):
+        replies = await resident.send("/me")
+    assert replies == []
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert any("blocked" in r.getMessage() for r in caplog.records)
+    double.unblock_user(resident.user)
+    replies = await resident.send("/me")
+    assert texts(replies).startswith("我的报备")
