@@ -290,6 +290,12 @@ async def start_sandbox(
     polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
     await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)
     sandbox = Sandbox(double, app, catalog.translator(locale), write, locale)
+    if last is not None:
+        # The personas opened their chats with the bot in an earlier run: the bot may
+        # write to them first (a notice, a check-in) without their being marked unreachable.
+        for persona in sandbox.personas.values():
+            double.started.add(persona.user.id)
+            double.private_chat(persona.user)
     sandbox.write(sandbox.t("sandbox.welcome", seeded=seeded))
     return sandbox, double, polling
 
