@@ -44,6 +44,7 @@ ERROR_CODES: Final = frozenset(
         "temperature.not_a_number",
         "temperature.out_of_range",
         "phone.invalid",
+        "phone.invalid_other",
         "date.invalid",
         "date.future",
         "date.too_old",

@@ -124,3 +124,37 @@ async def test_an_edited_message_is_answered_privately_and_ignored_in_groups(
     # The answer stays the one sent: a fever, not the edited 36.5.
     checkin = await checkin_of(sessionmaker, iso.isolation_id)
     assert checkin.temperature is not None and str(checkin.temperature) == "38.5"
+
+
+async def test_a_wrong_visitor_phone_does_not_point_to_a_share_button(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    await resident.send("/report")
+    await resident.press("来访报备")
+    await resident.send("王五")
+    replies = await resident.send("武汉")
+    assert texts(replies) == (
+        "这个电话号码好像不对，请输入 11 位手机号码，例如 13800138000；不知道的话请点“跳过”。"
+    )
+    replies = await resident.press("跳过")
+    assert "第 3/5 步" in texts(replies)
+    await register(
+        sessionmaker, clock, community, english_resident, name="Alice",
+        room="阳光花园/1栋/1单元/102", member=None,
+    )  # fmt: skip
+    await english_resident.send("/report")
+    await english_resident.press("Tenants")
+    await english_resident.press("Tenants")
+    await english_resident.send("Li Si")
+    await english_resident.send("Wuhan")
+    await english_resident.send("yesterday")
+    replies = await english_resident.send("call me")
+    assert texts(replies) == (
+        "That phone number does not look right. Please type it, e.g. 13800138000."
+    )
