@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
-from bot.core.callbacks import AnswerCallbackAfterHandler
+from bot.core.callbacks import AnswerCallbackAfterHandler, OutOfRangeCallbackData
 from bot.core.forms import FormOnError
 from bot.core.outage import Outage, RedisWatch
 from bot.db.migrate import upgrade
@@ -162,6 +162,7 @@ class Application:
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog, STATELESS_CALLBACKS))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
+        dp.callback_query.outer_middleware(OutOfRangeCallbackData())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.message.middleware(FormOnError())
         dp.callback_query.middleware(FormOnError())

@@ -12,6 +12,7 @@
 - Redis being unavailable: "received, it will be handled in a moment"; the update stays
   in the inbox and is handled when Redis answers again (bot/core/outage.py). Both
   outages are logged once when they start and once when they end.
+- The person blocked the bot meanwhile (403): noted at info level, nobody to tell.
 - Anything else is logged and the user gets the generic apology.
 
 The translator comes from the identity middleware when it ran; when it did not (the
@@ -25,7 +26,7 @@ import logging
 from typing import Any
 
 from aiogram import Dispatcher
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, Message, User
 
@@ -57,6 +58,11 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         return True
 
     async def on_error(event: ErrorEvent, **data: Any) -> bool:
+        if isinstance(event.exception, TelegramForbiddenError):
+            # The person blocked the bot (or left the chat) while their update was being
+            # handled: what was saved is committed; there is no one to tell.
+            log.info("update %s: %s", event.update.update_id, event.exception.message)
+            return True
         t = _translator(catalog, data)
         app = data.get("app")
         if redis_error(event.exception) and getattr(app, "redis_watch", None) is not None:

@@ -44,6 +44,7 @@ ERROR_CODES: Final = frozenset(
         "temperature.not_a_number",
         "temperature.out_of_range",
         "phone.invalid",
+        "phone.invalid_other",
         "date.invalid",
         "date.future",
         "date.too_old",
@@ -413,10 +414,12 @@ NAME_MAX_LEN: Final = 40
 
 def clean_name(text: str) -> str:
     """A person's name: :func:`clean_text` with at most 40 characters, and it must contain
-    a letter (any script, CJK included), so "12345" or "???" raise ``name.invalid``.
+    a letter (any script, CJK included), so "12345", "???" or a command ("/me") raise
+    ``name.invalid``.
     """
     s = clean_text(text, NAME_MAX_LEN)
-    if not any(ch.isalpha() for ch in s):
+    # "/me" typed at the name step is a command, not the name of a person.
+    if not any(ch.isalpha() for ch in s) or s.startswith("/"):
         raise ParseError("name.invalid")
     return s
 

@@ -26,12 +26,12 @@ from importlib import resources
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from bot.app import Application
 from bot.clock import SystemClock
-from bot.db.models import Community, Compound, GroupChat, Role, ScopeType
+from bot.db.models import Community, Compound, GroupChat, InboxUpdate, Role, ScopeType
 from bot.double import ApiCall, BotApiDouble, FakeChat, FakeUser, RateLimits, SentMessage
 from bot.services.directory import import_register, read_register_csv
 from bot.services.identity import ensure_staff_person, grant_role
@@ -373,9 +373,21 @@ async def start_sandbox(
     clock = OffsetClock(clock_file(database_url))  # before the database file is created
     app = await Application.create(settings, clock, migrate=True, catalog=catalog)
     seeded = await seed_demo(app)
+    # Update ids carry on from the last run on this database: the bot's inbox remembers
+    # the ids it handled and would ignore a second "update 1000" as already done.
+    async with app.sessionmaker() as session:
+        last = await session.scalar(select(func.max(InboxUpdate.update_id)))
+    if last is not None:
+        double.continue_update_ids_after(last)
     polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
     await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)
     sandbox = Sandbox(double, app, catalog.translator(locale), write, locale)
+    if last is not None:
+        # The personas opened their chats with the bot in an earlier run: the bot may
+        # write to them first (a notice, a check-in) without their being marked unreachable.
+        for persona in sandbox.personas.values():
+            double.started.add(persona.user.id)
+            double.private_chat(persona.user)
     sandbox.write(sandbox.t("sandbox.welcome", seeded=seeded))
     return sandbox, double, polling
 

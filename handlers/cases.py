@@ -72,6 +72,16 @@ async def _card_for(
     )
 
 
+def _is_group_card(case: Case, message: object) -> bool:
+    """Whether the button pressed was on the card in the officers' chat itself (edited
+    in place), rather than on a private copy."""
+    return (
+        isinstance(message, Message)
+        and message.chat.id == case.card_chat_id
+        and message.message_id == case.card_message_id
+    )
+
+
 @router.callback_query(CaseCb.filter(F.action.in_({"ack", "take"})))
 async def case_ack_or_take(
     query: CallbackQuery,
@@ -96,6 +106,8 @@ async def case_ack_or_take(
             raise
         case = await cases.get_case_for(session, identity, callback_data.case_id)
         toast = t(exc.key, **exc.params)
+    if not _is_group_card(case, query.message):
+        await cases.queue_card_refresh(session, clock, catalog, case)
     await query.answer(toast)
     await edit_or_send(query, *await _card_for(session, clock, catalog, case, query, t))
 
@@ -158,6 +170,8 @@ async def case_note(
     )  # fmt: skip
     await state.clear()
     chat, msg = data.get("card_chat"), data.get("card_message")
+    if (chat, msg) != (case.card_chat_id, case.card_message_id):
+        await cases.queue_card_refresh(session, clock, catalog, case)
     # the card is anonymised in a group, whole in a private chat (R-WHERE)
     private = message.chat.type == "private"
     text, markup = await cases.render_card(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import Clock
+from bot.services import checkins
 from bot.services.identity import Identity
 from handlers.menu import show_main_menu
 from messages import Translator
@@ -20,8 +23,17 @@ async def stale_button(query: CallbackQuery, t: Translator) -> None:
 
 
 @router.message(F.chat.type == "private", StateFilter(None))
-async def unknown_private(message: Message, identity: Identity, t: Translator) -> None:
-    if identity.is_registered:
+async def unknown_private(
+    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+) -> None:
+    if (
+        identity.person is not None
+        and not (message.text or "").startswith("/")
+        and await checkins.pending_today(session, clock, identity.person)
+    ):
+        # "🤒", "正常", "fine": while today's check-in waits, say how to answer it.
+        await message.answer(t("checkin.pending_hint"))
+    elif identity.is_registered:
         await show_main_menu(message, identity, t)
     else:
         await message.answer(t("common.unknown_unregistered"))
@@ -32,3 +44,10 @@ async def unexpected_in_conversation(message: Message, t: Translator) -> None:
     """Inside a conversation, something of the wrong kind (a sticker where a name
     was asked): keep the state, say what is expected."""
     await message.answer(t("common.unexpected_input"))
+
+
+@router.edited_message(F.chat.type == "private")
+async def edited_private(message: Message, t: Translator) -> None:
+    """An edit is not an answer (a temperature corrected by editing would be lost
+    silently): say so, privately. Edits in groups are left alone."""
+    await message.answer(t("common.edit_not_read"))

@@ -253,7 +253,12 @@ async def parse_typed(
     if step.kind == "text":
         return clean_text(raw, step.max_len, multiline=True)
     if step.kind == "phone":
-        return parse_phone(raw)
+        try:
+            return parse_phone(raw)
+        except ParseError as exc:
+            # Someone else's number (a visitor's, a tenant's): no "share your contact"
+            # button here, so the message must not point to one.
+            raise ParseError("phone.invalid_other", optional=step.optional) from exc
     if step.kind == "temp":
         return str(parse_temperature(raw))
     if step.kind == "int":

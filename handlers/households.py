@@ -13,12 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Building, Compound, Household, Person, Unit
 from bot.household_cards import HouseholdCb, JoinDecisionCb
-from bot.parsing import clean_name, parse_phone
+from bot.parsing import ParseError, clean_name, parse_id, parse_phone
 from bot.services import directory, households
 from bot.services.identity import Identity
 from handlers.keyboards import buttons, deep_link
 from handlers.replies import edit_or_send
 from messages import Catalog, Translator
+
+
+def _is_id(text: str) -> bool:
+    """A person's number as typed: digits that fit a database id (not 25 nines)."""
+    try:
+        parse_id(text)
+    except ParseError:
+        return False
+    return True
+
 
 router = Router(name="households")
 router.message.filter(F.chat.type == "private")
@@ -182,7 +192,7 @@ async def invite_member(
     """Staff: /invite_member <person id> - a one-time link for a listed member without
     Telegram to take over their own record (an officer's action, audited)."""
     arg = (command.args or "").strip()
-    if not arg.isdigit():
+    if not _is_id(arg):
         await message.answer(t("households.invite_member_usage"))
         return
     invitation = await households.create_staff_invitation(
@@ -313,7 +323,7 @@ async def move_member(
 ) -> None:
     """Staff: /move_member <person number> 小区/楼栋/单元/房号 (also someone in isolation)."""
     parts = (command.args or "").split()
-    if len(parts) != 2 or not parts[0].isdigit():
+    if len(parts) != 2 or not _is_id(parts[0]):
         await message.answer(t("households.move_usage"))
         return
     household_id = await _household_by_address(session, parts[1])

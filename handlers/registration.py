@@ -164,6 +164,14 @@ async def start_invitation(
     if person is not None and person.household_id == invitation.household_id:
         await message.answer(t("households.already_member"))
         return
+    if person is not None and person.household_id is not None:
+        # Registered in another household: moving must not strand it (say so now, not
+        # after the name and phone were asked).
+        try:
+            await households.check_can_move(session, person)
+        except DomainError as exc:
+            await message.answer(t(exc.key, **exc.params))
+            return
     path = await directory.household_path(session, invitation.household_id)
     assert path is not None
     if invitation.member_id is not None:

@@ -90,7 +90,8 @@ async def report_chosen(
 # ---------------------------------------------------------------- typed answers
 
 
-@router.message(ReportFlow.step, F.text)
+# A command typed inside a report (/me, /household) is that command, not an answer.
+@router.message(ReportFlow.step, F.text, ~F.text.startswith("/"))
 async def typed(
     message: Message,
     state: FSMContext,
@@ -115,7 +116,7 @@ async def typed(
     await advance(message, state, session, identity, t, value)
 
 
-@router.message(ReportFlow.confirm, F.text)
+@router.message(ReportFlow.confirm, F.text, ~F.text.startswith("/"))
 async def typed_at_confirm(message: Message, t: Translator) -> None:
     await message.answer(t("reports.use_buttons"))
 

@@ -44,6 +44,17 @@ async def test_sandbox_registers_a_resident_and_switches_personas(tmp_path: Path
     sandbox, double, polling = await start_sandbox(url, out.append)
     try:
         assert "已创建演示社区" not in out[0]
+        # The bot may write first to a persona who opened the chat in the earlier run.
+        out.clear()
+        for line in [":as officer", "/notice", "停水通知", "3", "6", "1"]:
+            assert await sandbox.handle_line(line)
+        screen = "\n".join(out)
+        assert "[私聊 小明]" in screen and "停水通知" in screen, screen
+        # The bot answers on the second run too (its inbox knows the first run's updates).
+        out.clear()
+        assert await sandbox.handle_line(":as resident")
+        assert await sandbox.handle_line("/start")
+        assert "请选择" in "\n".join(out), out
     finally:
         await stop_sandbox(sandbox, double, polling)
 

@@ -9,6 +9,7 @@ the commit barrier notes that they did (UpdateContext.callback_answered).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,9 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, TelegramObject
 
 from bot.core.context import current_update
+from bot.parsing import ID_MAX
+
+_NUMBER = re.compile(r"-?\d+")
 
 
 class AnswerCallbackAfterHandler(BaseMiddleware):
@@ -32,3 +36,24 @@ class AnswerCallbackAfterHandler(BaseMiddleware):
             with contextlib.suppress(TelegramAPIError):
                 await event.answer()
         return result
+
+
+class OutOfRangeCallbackData(BaseMiddleware):
+    """Forged callback data with a number no database column can hold (an id of 25
+    digits) is answered "this button has expired" before any handler looks it up: the
+    drivers would raise an overflow, which would read as a fault of the bot."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, CallbackQuery) and any(
+            _NUMBER.fullmatch(part) and abs(int(part)) > ID_MAX
+            for part in (event.data or "").split(":")
+        ):
+            with contextlib.suppress(TelegramAPIError):
+                await event.answer(data["t"]("common.button_expired"), show_alert=True)
+            return None
+        return await handler(event, data)

@@ -340,6 +340,11 @@ class DoubleState:
         self.queue = [item for item in self.queue if item.update_id not in dropped]
         self.pulse.fire()
 
+    def continue_update_ids_after(self, update_id: int) -> None:
+        """Number new updates above ``update_id``, as Telegram does for a bot that already
+        received updates (a double started again for a bot that kept its database)."""
+        self._next_update_id = max(self._next_update_id, update_id + 1)
+
     def is_processed(self, update_id: int) -> bool:
         """True once the bot confirmed (or can never receive) the update."""
         return update_id < self.confirmed_offset or update_id in self.discarded_updates

@@ -453,6 +453,31 @@ async def render_card(
     return text, case_card_markup(catalog.translator(locale), case, details=not full)
 
 
+async def queue_card_refresh(
+    session: AsyncSession, clock: Clock, catalog: Catalog, case: Case
+) -> bool:
+    """After an action taken elsewhere (the grid worker's private card), the card in the
+    officers' chat is edited to match: it no longer shows "pending" for a case resolved
+    privately. Anonymised, as every group card (R-WHERE)."""
+    if case.card_chat_id is None or case.card_message_id is None:
+        return False
+    text, markup = await render_card(session, clock, catalog, case)
+    return await outbox.enqueue(
+        session,
+        clock,
+        kind="case_card_edit",
+        method="editMessageText",
+        chat_id=case.card_chat_id,
+        is_group=True,
+        dedup_key=f"case:{case.id}:refresh:{case.status}:{case.assignee_id or 0}",
+        payload={
+            "message_id": case.card_message_id,
+            **outbox.message_payload(text, reply_markup=markup),
+        },
+        case_id=case.id,
+    )
+
+
 async def bind_officer_chat(
     session: AsyncSession, clock: Clock, catalog: Catalog, *, identity: Identity, chat_id: int
 ) -> tuple[Community, int]:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: A parameter echoed in the message (often what the user typed) is cut to this length,
+#: so that a 5,000-character argument cannot push the answer past Telegram's 4,096.
+PARAM_MAX_LEN = 300
+
 
 class DomainError(Exception):
     """A rule of the domain refused an action; `key` names the message to show."""
@@ -11,7 +15,13 @@ class DomainError(Exception):
     def __init__(self, key: str, **params: Any) -> None:
         super().__init__(key)
         self.key = key
-        self.params = params
+        self.params = {name: _short(value) for name, value in params.items()}
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > PARAM_MAX_LEN:
+        return value[: PARAM_MAX_LEN - 1] + "…"
+    return value
 
 
 class NotAllowed(DomainError):

@@ -574,6 +574,12 @@ async def accept_invitation(
 # ---------------------------------------------------------------- members
 
 
+async def check_can_move(session: AsyncSession, person: Person) -> None:
+    """Before someone registered elsewhere starts joining another household (an invitation
+    link): refuse at once what the join would refuse at its end."""
+    await _leave_checks(session, person)
+
+
 async def _leave_checks(session: AsyncSession, person: Person) -> list[Person]:
     """Refuse a leave that would strand the household; returns who remains."""
     if await active_isolation(session, person.id) is not None:

@@ -386,7 +386,7 @@ def test_clean_name(text: str, expected: str) -> None:
     assert clean_name(text) == expected
 
 
-@pytest.mark.parametrize("text", ["12345", "???", "-- --", "😀"])
+@pytest.mark.parametrize("text", ["12345", "???", "-- --", "😀", "/me", "/profile@bot"])
 def test_clean_name_invalid(text: str) -> None:
     with raises_code("name.invalid"):
         clean_name(text)

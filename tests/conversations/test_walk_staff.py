@@ -1,0 +1,67 @@
+"""Staff as the outside scenarios act (helper walk): a grid worker handles a case from
+the private card the bot sent them; the anonymised card in the officers' chat follows
+(it no longer says "pending" for a case resolved privately)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import Case, CaseStatus
+from bot.double import BotApiDouble, SentMessage
+from tests.conversations.test_checkin_answers import isolated_and_prompted
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
+
+OFFICERS_CHAT = -100555
+
+
+def current(double: BotApiDouble, message_id: int) -> SentMessage:
+    """The card in the officers' chat as it is now (edits applied)."""
+    (found,) = [m for m in double.messages(OFFICERS_CHAT) if m.message_id == message_id]
+    return found
+
+
+async def test_a_case_handled_privately_updates_the_officers_card(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    grid = ChatUser(double, double.user(GRID_WORKER_ID, "李网格"))
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    await grid.send("/help")
+    chat = double.group(OFFICERS_CHAT, "东湖社区工作群")
+    await officer.send("/officers_here", chat)
+    await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    await resident.send("38.9")
+    await running_bot.drain()
+    (card,) = [m for m in double.messages(OFFICERS_CHAT) if "#1" in (m.content or "")]
+    assert "状态：待处理" in (card.content or "")
+    # The grid worker's private card (full, with buttons).
+    private = [m for m in double.messages(grid.id) if "#1" in (m.content or "")][-1]
+    assert "人员：张三" in (private.content or "")
+    await grid.press("我来处理", private)
+    await running_bot.drain()
+    card = current(double, card.message_id)
+    assert "状态：处理中" in (card.content or "") and "处理人：李网格" in (card.content or "")
+    assert "张三" not in (card.content or "")
+    await grid.press("办结", private)
+    replies = await grid.send("已电话联系，复测 36.8")
+    assert "已办结" in texts(replies)
+    await running_bot.drain()
+    card = current(double, card.message_id)
+    assert "状态：已办结" in (card.content or "")
+    assert "36.8" not in (card.content or "") and "张三" not in (card.content or "")
+    async with sessionmaker() as session:
+        case = await session.scalar(select(Case))
+        assert case is not None and case.status == CaseStatus.RESOLVED
+    # Pressed in the officers' chat itself, the card is edited in place, once.
+    mark = double.mark()
+    await officer.press_data(f"case:ack:{case.id}", card, strict=False)
+    await running_bot.drain()
+    edits = [c for c in double.calls if c.seq >= mark and c.method.lower() == "editmessagetext"]
+    assert len(edits) == 1
