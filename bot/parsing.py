@@ -424,10 +424,19 @@ def clean_name(text: str) -> str:
     return s
 
 
+def id_or_none(text: str) -> int | None:
+    """A row or Telegram user id as typed ("12", "１２") when it is one (1 ≤ id ≤ 2^63−1),
+    else None."""
+    folded = unicodedata.normalize("NFKC", text).strip()
+    if not re.fullmatch(r"\d{1,19}", folded) or not 1 <= int(folded) <= ID_MAX:
+        return None
+    return int(folded)
+
+
 def parse_id(text: str) -> int:
     """A row or Telegram user id as typed ("12", "１２"): 1 ≤ id ≤ 2^63−1, so that a
     30-digit number is a polite error here, not an overflow in the database driver."""
-    folded = unicodedata.normalize("NFKC", text).strip()
-    if not re.fullmatch(r"\d{1,19}", folded) or not 1 <= int(folded) <= ID_MAX:
+    value = id_or_none(text)
+    if value is None:
         raise ParseError("id.invalid", value=text.strip()[:40])
-    return int(folded)
+    return value

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Building, Compound, Household, Person, Unit
 from bot.household_cards import HouseholdCb, JoinDecisionCb
-from bot.parsing import ParseError, clean_name, parse_id, parse_phone
+from bot.parsing import clean_name, id_or_none, parse_phone
 from bot.services import directory, households
 from bot.services.identity import Identity
 from handlers.keyboards import buttons, deep_link
@@ -23,11 +23,7 @@ from messages import Catalog, Translator
 
 def _is_id(text: str) -> bool:
     """A person's number as typed: digits that fit a database id (not 25 nines)."""
-    try:
-        parse_id(text)
-    except ParseError:
-        return False
-    return True
+    return id_or_none(text) is not None
 
 
 router = Router(name="households")
