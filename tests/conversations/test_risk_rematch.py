@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from bot.db.models import Case, GateEntry, Isolation, MonitoringEvent, Person, Report
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import MonCaseCb
-from bot.services import reports
+from bot.services import cases, reports
 from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import OFFICER_ID, SeededCommunity
@@ -131,6 +131,25 @@ async def test_english_bulletin_import_rematches_tenants_and_gate_passages(
         assert gate_case.details["summary"] == (
             "新增风险地区匹配到门岗登记：赵访客 自 天津市滨海新区（中风险地区），2022-03-09 通行"
         )
+        # An English-speaking officer reads both in English (place and level included).
+        en = [
+            (await cases.render_card(session, clock, running_bot.catalog, c, full=True,
+                                     locale="en"))[0].splitlines()[-1]
+            for c in matched
+        ]  # fmt: skip
+        assert en == [
+            "Details: "
+            + running_bot.catalog.render(
+                "en", "monitoring.case_rematch_tenant", names=["刘租客", "陈租客"],
+                origin="Binhaixin, Tianjin", level="medium-risk area", arrival="2022-03-08",
+                reported="2022-03-10",
+            ),
+            "Details: "
+            + running_bot.catalog.render(
+                "en", "monitoring.case_rematch_gate", who="赵访客",
+                origin="Binhaixin, Tianjin", level="medium-risk area", at="2022-03-09",
+            ),
+        ]  # fmt: skip
     # The tenant case proposes monitoring: the officer starts it from the case.
     await officer.send("/help")
     replies = await officer.press_data(
