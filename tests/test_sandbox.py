@@ -46,7 +46,7 @@ async def test_sandbox_registers_a_resident_and_switches_personas(tmp_path: Path
         assert "已创建演示社区" not in out[0]
         # The bot may write first to a persona who opened the chat in the earlier run.
         out.clear()
-        for line in [":as officer", "/notice", "停水通知", "3", "6", "1"]:
+        for line in [":as officer", "/notice", "停水通知", "3", "9", "1"]:
             assert await sandbox.handle_line(line)
         screen = "\n".join(out)
         assert "[私聊 小明]" in screen and "停水通知" in screen, screen

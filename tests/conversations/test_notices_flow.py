@@ -341,7 +341,7 @@ async def test_compound_officer_writes_to_residents_without_a_group_post(
         ["幸福里 owners' group"], ["✅ 阳光花园 owners' group"],
     ]  # fmt: skip
     replies = await admin.press("Next")
-    assert replies[1].content == "Preview (to: 阳光花园 owners' group(s)):"
+    assert replies[1].content == "Preview (to: 阳光花园 owners' group):"
     await admin.press("Send now")
     await running_bot.drain()
     assert [m.text for m in double.messages(GROUP)] == ["📢 Community notice\n\nWater off tonight"]
@@ -355,7 +355,7 @@ async def test_compound_officer_writes_to_residents_without_a_group_post(
         ["幸福里 owners' group"], ["✅ 阳光花园 owners' group"], ["✅ Residents directly"],
     ]  # fmt: skip
     replies = await admin.press("Next")
-    assert replies[1].content == "Preview (to: 阳光花园 owners' group(s) + residents):"
+    assert replies[1].content == "Preview (to: 阳光花园 owners' group + residents):"
     await admin.press("Send now")
     await running_bot.drain()
     assert double.messages(GROUP)[-1].text == "📢 Community notice\n\nLift repair"
