@@ -65,3 +65,15 @@ async def test_a_case_handled_privately_updates_the_officers_card(
     await running_bot.drain()
     edits = [c for c in double.calls if c.seq >= mark and c.method.lower() == "editmessagetext"]
     assert len(edits) == 1
+
+
+async def test_bind_sent_in_a_private_chat_says_where_it_belongs(
+    running_bot: RunningBot, double: BotApiDouble, resident: ChatUser, community: SeededCommunity
+) -> None:
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    replies = await officer.send("/bind 阳光花园")
+    assert texts(replies) == (
+        "Send /bind or /unbind in the owners' group itself (community staff only)."
+    )
+    replies = await resident.send("/unbind")
+    assert texts(replies) == "请在要绑定的业主群里发送 /bind 或 /unbind（仅限社区工作人员）。"
