@@ -153,6 +153,10 @@ async def community_command(
 ) -> None:
     """Staff with roles in several communities choose which one they act in here."""
     found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
+    if not found:
+        # A resident (no staff role anywhere): a staff command, refused as every other.
+        await message.answer(t("common.not_allowed"))
+        return
     if len(found) < 2:
         await message.answer(t("privacy.one_community"))
         return

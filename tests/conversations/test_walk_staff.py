@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, CaseStatus
 from bot.double import BotApiDouble, SentMessage
+from messages import Catalog
 from tests.conversations.test_checkin_answers import isolated_and_prompted
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
@@ -77,3 +78,17 @@ async def test_bind_sent_in_a_private_chat_says_where_it_belongs(
     )
     replies = await resident.send("/unbind")
     assert texts(replies) == "请在要绑定的业主群里发送 /bind 或 /unbind（仅限社区工作人员）。"
+
+
+async def test_community_by_a_resident_is_refused_as_a_staff_command(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    catalog: Catalog,
+) -> None:
+    replies = await resident.send("/community")
+    assert texts(replies) == catalog.render("zh-CN", "common.not_allowed")
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    replies = await officer.send("/community")
+    assert texts(replies) == catalog.render("zh-CN", "privacy.one_community")
