@@ -1,4 +1,5 @@
-"""Commands every private chat has: /cancel, /help, /language."""
+"""Commands every private chat has: /cancel, /help, /language; /bind and /unbind sent
+here instead of in the owners' group are told where they belong."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ async def cancel(message: Message, state: FSMContext, t: Translator) -> None:
     await state.clear()
     key = "common.cancelled" if had_state else "common.nothing_to_cancel"
     await message.answer(t(key), reply_markup=ReplyKeyboardRemove())
+
+
+@router.message(Command("bind", "unbind"), StateFilter("*"))
+async def bind_in_private(message: Message, t: Translator) -> None:
+    """Binding is done in the owners' group itself (its chat is what gets bound)."""
+    await message.answer(t("groups.bind_in_group"))
 
 
 @router.message(Command("help"), StateFilter("*"))

@@ -76,13 +76,16 @@ async def pick_community_first(
     message: Message, session: AsyncSession, identity: Identity, bot_username: str, t: Translator
 ) -> None:
     """Staff with roles in several communities choose one (a button, remembered for this
-    chat) before their first staff command here; then the command runs as usual."""
+    chat) before their first staff command here; then the command runs as usual. Someone
+    with no staff role at all is refused here, whatever the arguments: not shown the
+    command's usage, nor told which addresses or rounds exist."""
     name = command_of(message.text, bot_username)
-    if (
-        name not in STAFF_COMMANDS
-        or not identity.grants
-        or identity.chosen_community_id is not None
-    ):
+    if name not in STAFF_COMMANDS:
+        raise SkipHandler
+    if not identity.grants:
+        await message.answer(t("common.not_allowed"))
+        return
+    if identity.chosen_community_id is not None:
         raise SkipHandler
     found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
     if len(found) < 2:
@@ -148,6 +151,10 @@ async def community_command(
 ) -> None:
     """Staff with roles in several communities choose which one they act in here."""
     found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
+    if not found:
+        # A resident (no staff role anywhere): a staff command, refused as every other.
+        await message.answer(t("common.not_allowed"))
+        return
     if len(found) < 2:
         await message.answer(t("privacy.one_community"))
         return

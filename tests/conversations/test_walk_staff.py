@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, CaseStatus
 from bot.double import BotApiDouble, SentMessage
+from messages import Catalog
 from tests.conversations.test_checkin_answers import isolated_and_prompted
+from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
 
@@ -65,3 +67,63 @@ async def test_a_case_handled_privately_updates_the_officers_card(
     await running_bot.drain()
     edits = [c for c in double.calls if c.seq >= mark and c.method.lower() == "editmessagetext"]
     assert len(edits) == 1
+
+
+async def test_bind_sent_in_a_private_chat_says_where_it_belongs(
+    running_bot: RunningBot, double: BotApiDouble, resident: ChatUser, community: SeededCommunity
+) -> None:
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    replies = await officer.send("/bind 阳光花园")
+    assert texts(replies) == (
+        "Send /bind or /unbind in the owners' group itself (community staff only)."
+    )
+    replies = await resident.send("/unbind")
+    assert texts(replies) == "请在要绑定的业主群里发送 /bind 或 /unbind（仅限社区工作人员）。"
+
+
+async def test_community_by_a_resident_is_refused_as_a_staff_command(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    catalog: Catalog,
+) -> None:
+    replies = await resident.send("/community")
+    assert texts(replies) == catalog.render("zh-CN", "common.not_allowed")
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    replies = await officer.send("/community")
+    assert texts(replies) == catalog.render("zh-CN", "privacy.one_community")
+
+
+STAFF_ONLY = (
+    "register_for", "invite_member", "move_member", "shift_add", "distribute", "round_new",
+    "round", "round_tick", "round_todo", "round_positives", "seal", "seals", "supplies",
+    "care_add", "care_list", "gate_poster", "community", "audit", "monitor",
+)  # fmt: skip
+
+
+async def test_staff_commands_by_a_resident_and_a_stranger_are_refused_first(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    """Not their usage (which tells how to register someone, move a member…), and not
+    "address unknown" (which tells which rooms exist): a refusal, whatever the arguments."""
+    await register(sessionmaker, clock, community, resident)
+    stranger = ChatUser(double, double.user(5999, "路人"))
+    refusals = {
+        catalog.render("zh-CN", "common.not_allowed"),
+        catalog.render("zh-CN", "reports.register_first"),
+    }
+    wrong = []
+    for user in (resident, stranger):
+        for command in STAFF_ONLY:
+            for args in ("", " 阳光花园/1栋/1单元/101 张三", " 12 阳光花园/1栋/1单元/102"):
+                answer = texts(await user.send(f"/{command}{args}"))
+                if answer not in refusals:
+                    wrong.append(f"{user.user.first_name} /{command}{args}: {answer[:50]!r}")
+    assert wrong == [], "\n".join(wrong)
