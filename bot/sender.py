@@ -398,8 +398,11 @@ class Sender:
             await self.recover(takeover=True)
         try:
             await self.prime_pacer()
-        except Exception:
-            log.exception("could not read the last window's sends; waiting one window")
+        except Exception as exc:
+            if self.database is not None and database_unavailable(exc):
+                self.database.failed(exc)
+            else:
+                log.exception("could not read the last window's sends; waiting one window")
             await asyncio.sleep(1.0)
         while not stop.is_set() and not self.fenced:
             pause = idle

@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.outage import database_unavailable
 from bot.db.models import Community
 from bot.services import downtime
 from bot.services.checkins import (
@@ -31,7 +32,9 @@ async def checkin_tick(ctx: JobContext) -> None:
                 community = await session.get(Community, community_id)
                 if community is not None:
                     await _run_or_hold(session, ctx, community)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # the tick logs the outage once (scheduler.tick)
             log.exception("check-ins of community %s failed", community_id)
 
 

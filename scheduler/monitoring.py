@@ -8,6 +8,7 @@ import logging
 
 from sqlalchemy import select
 
+from bot.core.outage import database_unavailable
 from bot.db.models import Community
 from bot.services.monitoring import run_for_community
 from scheduler import JobContext
@@ -24,5 +25,7 @@ async def monitoring_tick(ctx: JobContext) -> None:
                 community = await session.get(Community, community_id)
                 if community is not None:
                     await run_for_community(session, ctx.clock, ctx.catalog, community)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # the tick logs the outage once (scheduler.tick)
             log.exception("monitoring of community %s failed", community_id)

@@ -92,8 +92,11 @@ async def sweep_orphans(app: Application, stop: asyncio.Event, every: float = 5.
                 tried.add(update.update_id)
                 log.warning("replaying orphaned update %s from the inbox", update.update_id)
                 await handle_update(app, update)
-        except Exception:
-            log.exception("inbox sweep failed; retrying")
+        except Exception as exc:
+            if database_unavailable(exc):
+                app.database_outage.failed(exc)  # one line per outage
+            else:
+                log.exception("inbox sweep failed; retrying")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
 

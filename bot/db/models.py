@@ -493,6 +493,8 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "not_before"),
         Index("ix_deliveries_chat", "chat_id", "status", "id"),
+        # The check-in tick finds a community's prompts by check-in (migration 0018).
+        Index("ix_deliveries_checkin", "checkin_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
