@@ -38,6 +38,15 @@ STAFF_COMMANDS = frozenset({*OFFICER_COMMANDS, "move_member"}) - {
     "bind",
     "officers_here",
 }
+# The refusal a person with no staff role gets for a staff command, where the feature has
+# its own wording (the others get common.not_allowed).
+REFUSAL_OF = {
+    "notice": "notices.not_allowed",
+    "notices": "notices.not_allowed",
+    "register_for": "households.not_allowed",
+    "invite_member": "households.not_allowed",
+    "move_member": "households.not_allowed",
+}
 # Buttons the bot itself posts in groups: case cards, details, binding, notice cards,
 # the downtime confirmation, "start monitoring" (continued privately).
 GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt", "mc"})
@@ -83,7 +92,7 @@ async def pick_community_first(
     if name not in STAFF_COMMANDS:
         raise SkipHandler
     if not identity.grants:
-        await message.answer(t("common.not_allowed"))
+        await message.answer(t(REFUSAL_OF.get(name, "common.not_allowed")))
         return
     if identity.chosen_community_id is not None:
         raise SkipHandler

@@ -118,6 +118,7 @@ async def test_staff_commands_by_a_resident_and_a_stranger_are_refused_first(
     refusals = {
         catalog.render("zh-CN", "common.not_allowed"),
         catalog.render("zh-CN", "reports.register_first"),
+        catalog.render("zh-CN", "households.not_allowed"),
     }
     wrong = []
     for user in (resident, stranger):
