@@ -189,8 +189,11 @@ async def prepare_checkins(
         Isolation.start_date <= last_due,
         ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
     )
+    # Plain ids through Core (50,000 of them: no ORM row processing on the event loop).
     missing_ids = list(
-        await session.scalars(select(Isolation.id).where(needs_rows).order_by(Isolation.id))
+        await (await session.connection()).scalars(
+            select(Isolation.id).where(needs_rows).order_by(Isolation.id)
+        )
     )
     now = clock.now()
     latest_day = (
@@ -309,7 +312,7 @@ async def _queue_prompts(
         _not_withdrawn(),
     )
     due_ids = list(
-        await session.scalars(
+        await (await session.connection()).scalars(
             select(CheckIn.id)
             .join(Isolation, Isolation.id == CheckIn.isolation_id)
             .where(is_due)
