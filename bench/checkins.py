@@ -201,6 +201,7 @@ async def reference(url: str, community_id: int, clock: FakeClock) -> float:
     engine = create_engine(url)
     catalog = Catalog()
     try:
+        # Timed up to its commit, as the bot's run is.
         async with engine.begin() as conn:
             postgres = conn.dialect.name == "postgresql"
             locale = await conn.scalar(select(Community.locale).where(Community.id == community_id))
@@ -219,7 +220,7 @@ async def reference(url: str, community_id: int, clock: FakeClock) -> float:
                 await conn.execute(text("ANALYZE checkins"))
             started = timer.perf_counter()
             await conn.execute(text(prompts_sql), {**common, **params})
-            return first + timer.perf_counter() - started
+        return first + timer.perf_counter() - started
     finally:
         await engine.dispose()
 

@@ -159,7 +159,10 @@ class Application:
         # Answers on a check-in prompt need no conversation state ("type" does).
         install_lean_fsm(dp, stateless=STATELESS_CALLBACKS)
         dp.update.outer_middleware(MetricsMiddleware(self.metrics))
-        dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
+        postgres = self.engine.dialect.name == "postgresql"
+        dp.update.outer_middleware(
+            DbSessionMiddleware(self.sessionmaker, self.clock, identity_marks=postgres)
+        )
         dp.update.outer_middleware(IdentityMiddleware(self.catalog, STATELESS_CALLBACKS))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
         dp.callback_query.outer_middleware(OutOfRangeCallbackData())

@@ -18,7 +18,7 @@ from bot.core.context import UpdateContext, current_update
 from bot.core.outage import database_unavailable, redis_error
 from bot.fsm_storage import current_session
 from bot.services.errors import RecordedRefusal
-from bot.services.identity import adopt_telegram_name, load_identity
+from bot.services.identity import adopt_telegram_name, load_identity, load_identity_marking
 from bot.services.registration import preferred_language
 from messages import Catalog, locale_from_telegram, normalise_locale
 
@@ -38,9 +38,19 @@ class DbSessionMiddleware(BaseMiddleware):
     which case it stays in the inbox to be replayed.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        identity_marks: bool = False,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
+        #: PostgreSQL: the inbox mark is left to IdentityMiddleware (which comes next),
+        #: which makes it in the same statement as the identity query (one round trip
+        #: less per update); an update already handled is skipped all the same.
+        self.identity_marks = identity_marks
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         update_id = event.update_id if isinstance(event, Update) else None
@@ -63,13 +73,24 @@ class DbSessionMiddleware(BaseMiddleware):
             data["session"] = session
             token = current_session.set(session)
             try:
-                if update_id is not None and not await inbox.mark_done(
+                if update_id is not None and self.identity_marks:
+                    session.info[PENDING_MARK] = (update_id, self.clock)
+                elif update_id is not None and not await inbox.mark_done(
                     session, self.clock, update_id
                 ):
                     log.info("update %s was already handled; skipped", update_id)
                     await session.rollback()
                     return None
                 result = await handler(event, data)
+                pending_mark = session.info.pop(PENDING_MARK, None)
+                if session.info.pop(ALREADY_HANDLED, False) or (
+                    # Not reached IdentityMiddleware (nothing was handled): mark it now.
+                    pending_mark is not None
+                    and not await inbox.mark_done(session, self.clock, pending_mark[0])
+                ):
+                    log.info("update %s was already handled; skipped", update_id)
+                    await session.rollback()
+                    return None
                 await session.commit()
                 ctx = current_update.get()
                 if ctx is not None:
@@ -114,6 +135,12 @@ def _keep_for_replay(exc: BaseException) -> bool:
     return isinstance(exc, asyncio.CancelledError) or database_unavailable(exc) or redis_error(exc)
 
 
+#: session.info keys: the update whose inbox mark DbSessionMiddleware left to
+#: IdentityMiddleware, and IdentityMiddleware's finding that it was handled already.
+PENDING_MARK = "inbox_pending_mark"
+ALREADY_HANDLED = "inbox_already_handled"
+
+
 class IdentityMiddleware(BaseMiddleware):
     """Loads the acting person and their role grants from the database, and the locale.
 
@@ -131,12 +158,32 @@ class IdentityMiddleware(BaseMiddleware):
         session: AsyncSession = data["session"]
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        identity = await load_identity(
-            session,
-            user.id if user else None,
-            chat.id if chat else None,
-            checkin_id=self._checkin_of(event),
-        )
+        pending_mark: tuple[int, Clock] | None = session.info.pop(PENDING_MARK, None)
+        if pending_mark is not None and user is not None:
+            update_id, clock = pending_mark
+            identity, marked = await load_identity_marking(
+                session,
+                clock,
+                user.id,
+                chat.id if chat else None,
+                update_id=update_id,
+                checkin_id=self._checkin_of(event),
+            )
+            if not marked:
+                session.info[ALREADY_HANDLED] = True
+                return None
+        else:
+            if pending_mark is not None and not await inbox.mark_done(
+                session, pending_mark[1], pending_mark[0]
+            ):
+                session.info[ALREADY_HANDLED] = True
+                return None
+            identity = await load_identity(
+                session,
+                user.id if user else None,
+                chat.id if chat else None,
+                checkin_id=self._checkin_of(event),
+            )
         if identity.person is not None and user is not None:
             adopt_telegram_name(identity.person, user.full_name)
         locale = None

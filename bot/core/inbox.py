@@ -70,9 +70,18 @@ _MARK = (
 # or while this UPDATE waited for its row lock); not stored means the inbox missed it.
 _marked = _MARK.returning(_inbox.c.update_id).cte("marked")
 _MARK_PG = select(
-    select(func.count()).select_from(_marked).scalar_subquery(),
-    exists().where(_inbox.c.update_id == bindparam("uid")),
+    select(func.count()).select_from(_marked).scalar_subquery().label("marked"),
+    exists().where(_inbox.c.update_id == bindparam("uid")).label("stored"),
 )
+#: The same as a one-row FROM item (columns `marked`, `stored`; parameters `uid` and
+#: `now`), for a query that marks the update while reading something else
+#: (`bot.services.identity.load_identity_marking`: one round trip for both).
+MARK_PG_ROW = _MARK_PG.subquery("inbox_mark")
+
+
+def marked_outcome(marked: object, stored: object) -> bool:
+    """`mark_done`'s answer from the two columns of `MARK_PG_ROW`."""
+    return bool(marked) or not stored
 
 
 async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> bool:
@@ -85,7 +94,7 @@ async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> bool
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
         marked, stored = (await session.execute(_MARK_PG, params)).one()
-        return bool(marked) or not stored
+        return marked_outcome(marked, stored)
     result = await session.execute(_MARK, params)
     if getattr(result, "rowcount", 1):
         return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -188,8 +189,11 @@ async def prepare_checkins(
         Isolation.start_date <= last_due,
         ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
     )
+    # Plain ids through Core (50,000 of them: no ORM row processing on the event loop).
     missing_ids = list(
-        await session.scalars(select(Isolation.id).where(needs_rows).order_by(Isolation.id))
+        await (await session.connection()).scalars(
+            select(Isolation.id).where(needs_rows).order_by(Isolation.id)
+        )
     )
     now = clock.now()
     latest_day = (
@@ -202,7 +206,7 @@ async def prepare_checkins(
     # between: residents' answers keep being handled while 50,000 rows are prepared.
     for chunk in _chunks(missing_ids, DAILY_CHUNK):
         missing = (
-            await session.execute(
+            await (await session.connection()).execute(
                 select(
                     Isolation.id,
                     Isolation.start_date,
@@ -308,7 +312,7 @@ async def _queue_prompts(
         _not_withdrawn(),
     )
     due_ids = list(
-        await session.scalars(
+        await (await session.connection()).scalars(
             select(CheckIn.id)
             .join(Isolation, Isolation.id == CheckIn.isolation_id)
             .where(is_due)
@@ -321,25 +325,48 @@ async def _queue_prompts(
     prompts = PromptTexts(catalog)
     queued = 0
     for chunk in _chunks(due_ids, DAILY_CHUNK):
+        # Plain rows (Core, no ORM row processing); the person's own chat and language
+        # come with them, so only people without Telegram need `recipients`.
+        connection = await session.connection()
         due = (
-            await session.execute(
-                select(CheckIn.id, CheckIn.day_number, Isolation.end_date, Person.id, Person.name)
+            await connection.execute(
+                select(
+                    CheckIn.id,
+                    CheckIn.day_number,
+                    Isolation.end_date,
+                    Person.id,
+                    Person.name,
+                    Person.telegram_user_id,
+                    Person.language,
+                )
                 .join(Isolation, Isolation.id == CheckIn.isolation_id)
                 .join(Person, Person.id == Isolation.person_id)
                 .where(is_due, CheckIn.id.between(chunk[0], chunk[-1]))
                 .order_by(CheckIn.id)
             )
         ).all()
-        to = await recipients(session, (r[3] for r in due), community.locale)
-        prompts_of_chunk: list[Prompt] = []
-        for checkin_id, day_number, end_date, person_id, name in due:
-            recipient = to.get(person_id)
-            if recipient is None:
-                continue  # nobody with Telegram: the officers' views list them as pending
-            text_ = prompts(
-                recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
-            )
-            prompts_of_chunk.append(Prompt(checkin_id, recipient, text_))
+        to = await recipients(session, (r[3] for r in due if r[5] is None), community.locale)
+
+        def build(due: Sequence[Any] = due, to: dict[int, Recipient] = to) -> list[Prompt]:
+            built: list[Prompt] = []
+            for checkin_id, day_number, end_date, person_id, name, chat_id, language in due:
+                if chat_id is not None:
+                    recipient: Recipient | None = Recipient(
+                        person_id, chat_id, language or community.locale, False
+                    )
+                else:
+                    recipient = to.get(person_id)
+                if recipient is None:
+                    continue  # nobody with Telegram: the officers' views list them as pending
+                text_ = prompts(
+                    recipient.locale, name, recipient.for_member, day_number, end_date.isoformat()
+                )
+                built.append(Prompt(checkin_id, recipient, text_))
+            return built
+
+        # Rendering a chunk's prompts is the CPU-heavy part: done in a worker thread,
+        # so the event loop keeps answering residents meanwhile.
+        prompts_of_chunk = await asyncio.to_thread(build)
         queued += await _enqueue_prompts(session, clock, markup, prompts_of_chunk)
         await asyncio.sleep(0)
     return queued
@@ -417,6 +444,21 @@ async def _enqueue_prompts(
         return await _enqueue_many(session, clock, deliveries)
     now = clock.now()
     dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+    def columns() -> dict[str, list[Any]]:
+        return {
+            "chats": [p.to.chat_id for p in prompts],
+            "payloads": [
+                f'{{"text": {dumps(p.text)}, "parse_mode": "HTML", "reply_markup": '
+                f"{markup.json(p.to.locale, p.checkin_id)}}}"
+                for p in prompts
+            ],
+            "keys": [prompt_key(p.checkin_id) for p in prompts],
+            "checkins": [p.checkin_id for p in prompts],
+            "people": [p.to.person_id for p in prompts],
+        }
+
+    arrays = await asyncio.to_thread(columns)  # off the event loop, like the rendering
     result = await session.execute(
         text(
             "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
@@ -431,15 +473,7 @@ async def _enqueue_prompts(
             "kind": PROMPT,
             "status": DeliveryStatus.PENDING.value,
             "now": now,
-            "chats": [p.to.chat_id for p in prompts],
-            "payloads": [
-                f'{{"text": {dumps(p.text)}, "parse_mode": "HTML", "reply_markup": '
-                f"{markup.json(p.to.locale, p.checkin_id)}}}"
-                for p in prompts
-            ],
-            "keys": [prompt_key(p.checkin_id) for p in prompts],
-            "checkins": [p.checkin_id for p in prompts],
-            "people": [p.to.person_id for p in prompts],
+            **arrays,
         },
     )
     return int(getattr(result, "rowcount", 0) or 0)

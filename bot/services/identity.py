@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
+from bot.core import inbox
 from bot.db.models import (
     ChatCommunity,
     CheckIn,
@@ -103,10 +104,13 @@ class Identity:
 PREFETCHED_CHECKIN = "prefetched_checkin"
 
 
-def _identity_query(with_checkin: bool) -> Select[Any]:
+def _identity_query(with_checkin: bool, with_mark: bool = False) -> Select[Any]:
     """The person LEFT JOIN their active grants and chosen language (and, for an answer
     button, LEFT JOIN the check-in it names with its isolation, person and community),
-    built once: a statement object reused keeps its cache key."""
+    built once: a statement object reused keeps its cache key. `with_mark` (PostgreSQL):
+    the update's inbox row is marked done by the same statement, whose first two columns
+    say how that went (`inbox.MARK_PG_ROW`); the person is then LEFT JOINed to it, so a
+    row comes back even for someone unknown."""
     subject = aliased(Person, name="subject")
     columns: list[Any] = [
         Person,
@@ -117,15 +121,20 @@ def _identity_query(with_checkin: bool) -> Select[Any]:
     ]
     if with_checkin:
         columns += [CheckIn, Isolation, subject, Community]
-    query = (
-        select(*columns)
-        .select_from(Person)
-        .outerjoin(
-            RoleGrant,
-            and_(RoleGrant.person_id == Person.id, RoleGrant.revoked_at.is_(None)),
+    is_user = Person.telegram_user_id == bindparam("user_id")
+    if with_mark:
+        mark = inbox.MARK_PG_ROW
+        query = (
+            select(mark.c.marked, mark.c.stored, *columns)
+            .select_from(mark)
+            .outerjoin(Person, is_user)
         )
-        .outerjoin(UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id)
-    )
+    else:
+        query = select(*columns).select_from(Person)
+    query = query.outerjoin(
+        RoleGrant,
+        and_(RoleGrant.person_id == Person.id, RoleGrant.revoked_at.is_(None)),
+    ).outerjoin(UserPreference, UserPreference.telegram_user_id == Person.telegram_user_id)
     if with_checkin:
         query = (
             query.outerjoin(CheckIn, CheckIn.id == bindparam("checkin_id"))
@@ -133,11 +142,16 @@ def _identity_query(with_checkin: bool) -> Select[Any]:
             .outerjoin(subject, subject.id == Isolation.person_id)
             .outerjoin(Community, Community.id == Isolation.community_id)
         )
-    return query.where(Person.telegram_user_id == bindparam("user_id")).order_by(RoleGrant.id)
+    if not with_mark:
+        query = query.where(is_user)
+    return query.order_by(RoleGrant.id)
 
 
-_IDENTITY = _identity_query(False)
-_IDENTITY_AND_CHECKIN = _identity_query(True)
+_IDENTITY = {
+    (checkin, mark): _identity_query(checkin, mark)
+    for checkin in (False, True)
+    for mark in (False, True)
+}
 
 
 async def load_identity(
@@ -157,13 +171,44 @@ async def load_identity(
     which then needs no query of its own to decide."""
     if telegram_user_id is None:
         return Identity(telegram_user_id=None)
-    if checkin_id is None:
-        result = await session.execute(_IDENTITY, {"user_id": telegram_user_id})
-    else:
-        result = await session.execute(
-            _IDENTITY_AND_CHECKIN, {"user_id": telegram_user_id, "checkin_id": checkin_id}
-        )
-    rows = result.all()
+    params = {"user_id": telegram_user_id, "checkin_id": checkin_id}
+    rows = (await session.execute(_IDENTITY[checkin_id is not None, False], params)).all()
+    return await _identity_of(session, telegram_user_id, chat_id, checkin_id, rows)
+
+
+async def load_identity_marking(
+    session: AsyncSession,
+    clock: Clock,
+    telegram_user_id: int,
+    chat_id: int | None,
+    *,
+    update_id: int,
+    checkin_id: int | None = None,
+) -> tuple[Identity, bool]:
+    """PostgreSQL: `inbox.mark_done` and `load_identity` in one round trip. Returns the
+    identity and whether this handling marked the update (False: already handled)."""
+    params = {
+        "user_id": telegram_user_id,
+        "checkin_id": checkin_id,
+        "uid": update_id,
+        "now": clock.now(),
+    }
+    rows = (await session.execute(_IDENTITY[checkin_id is not None, True], params)).all()
+    marked = inbox.marked_outcome(rows[0][0], rows[0][1])
+    if not marked:
+        return Identity(telegram_user_id=telegram_user_id), False
+    person_rows = [row[2:] for row in rows if row[2] is not None]
+    identity = await _identity_of(session, telegram_user_id, chat_id, checkin_id, person_rows)
+    return identity, True
+
+
+async def _identity_of(
+    session: AsyncSession,
+    telegram_user_id: int,
+    chat_id: int | None,
+    checkin_id: int | None,
+    rows: Sequence[Any],
+) -> Identity:
     if not rows:
         return Identity(telegram_user_id=telegram_user_id)
     person = rows[0][0]

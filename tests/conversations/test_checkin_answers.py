@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
@@ -338,3 +339,34 @@ async def test_blocked_bot_becomes_unreachable_case(
     found = await cases(sessionmaker, "unreachable")
     assert len(found) == 1 and found[0].isolation_id == iso.isolation_id
     assert found[0].grid_id == community.grid_ids["第一网格"]
+
+
+async def test_a_button_answer_reads_its_checkin_with_the_person_in_one_query(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """The answer path's round trips (issue 13): the identity middleware reads the
+    pressed check-in with the person; the answer itself reads nothing again."""
+    iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = running_bot.application.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await resident.press("体温正常")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert "已记录" in (resident.last().content or "")
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.ANSWERED
+    writes = ("UPDATE checkins", "WITH answered", "INSERT")
+    reads = [s for s in statements if "checkins" in s and not s.startswith(writes)]
+    assert len(reads) == 1, reads
+    assert "JOIN persons" in reads[0] or "FROM persons" in reads[0]
+    assert "LEFT OUTER JOIN checkins" in reads[0]
+    assert [s for s in statements if s.startswith(("UPDATE checkins", "WITH answered"))]
