@@ -525,12 +525,17 @@ class Sender:
                 heads = heads.where(Delivery.chat_id.not_in(exclude))
             if chat_id is not None:
                 heads = heads.where(Delivery.chat_id == chat_id)
+            chosen: Any = heads.scalar_subquery()
             if postgres:
-                heads = heads.with_for_update(skip_locked=True, of=Delivery)
+                # A materialized CTE: as a plain `IN (subquery)` PostgreSQL may run the
+                # LIMIT … SKIP LOCKED subquery again per row and claim far more than n.
+                locked = heads.with_for_update(skip_locked=True, of=Delivery)
+                cte = locked.cte("heads").prefix_with("MATERIALIZED")
+                chosen = select(cte.c.id)
             statement = (
                 update(Delivery)
                 .where(
-                    Delivery.id.in_(heads.scalar_subquery()),
+                    Delivery.id.in_(chosen),
                     Delivery.status == DeliveryStatus.PENDING.value,
                     # Fencing: only while this leadership's epoch is still the current one.
                     exists().where(LeaderTerm.id == 1, LeaderTerm.epoch == self.epoch)
