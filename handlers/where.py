@@ -14,6 +14,7 @@ from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,7 +83,12 @@ async def private_only_in_group(message: Message, bot_username: str, t: Translat
 
 @router.message(F.chat.type == "private", F.text.startswith("/"))
 async def pick_community_first(
-    message: Message, session: AsyncSession, identity: Identity, bot_username: str, t: Translator
+    message: Message,
+    session: AsyncSession,
+    state: FSMContext,
+    identity: Identity,
+    bot_username: str,
+    t: Translator,
 ) -> None:
     """Staff with roles in several communities choose one (a button, remembered for this
     chat) before their first staff command here; then the command runs as usual. Someone
@@ -92,6 +98,8 @@ async def pick_community_first(
     if name not in STAFF_COMMANDS:
         raise SkipHandler
     if not identity.grants:
+        # A command leaves the form the user was in, refused or not (bot/core/forms.py).
+        await state.clear()
         await message.answer(t(REFUSAL_OF.get(name, "common.not_allowed")))
         return
     if identity.chosen_community_id is not None:
