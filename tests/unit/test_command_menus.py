@@ -44,3 +44,12 @@ def test_help_lists_only_private_menu_commands(catalog: Catalog) -> None:
         listed = re.findall(r"^/(\w+) — ", catalog.render(locale, "common.help"), re.M)
         assert {"me", "household", "privacy"} <= set(listed), locale
         assert set(listed) <= set(PRIVATE_COMMANDS), locale
+
+
+def test_the_residents_help_lists_every_command_of_their_menu() -> None:
+    catalog = Catalog()
+    for locale in LOCALES:
+        text = catalog.render(locale, "common.help")
+        listed = re.findall(r"^/(\w+) — ", text, re.M)
+        assert listed == list(dict.fromkeys(listed)), locale  # each once
+        assert set(listed) == set(PRIVATE_COMMANDS), (locale, set(PRIVATE_COMMANDS) ^ set(listed))
