@@ -153,9 +153,11 @@ class Sandbox:
     def _on_call(self, call: ApiCall) -> None:
         for message in call.messages:
             self._show(message, edited=False)
-        # Removing the buttons of an answered question is not worth reprinting.
-        if call.method.lower() != "editmessagereplymarkup":
-            for message in getattr(call, "edited", ()):
+        # Removing the buttons of an answered question is not worth reprinting; buttons
+        # that changed (a ticked choice of several) are.
+        markup_only = call.method.lower() == "editmessagereplymarkup"
+        for message in getattr(call, "edited", ()):
+            if not markup_only or self._buttons(message):
                 self._show(message, edited=True)
         if call.method.lower() == "answercallbackquery" and call.params.get("text"):
             self.write(f"  » {call.params['text']}")

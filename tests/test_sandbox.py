@@ -166,3 +166,24 @@ async def test_the_clock_moved_by_wait_survives_a_restart(tmp_path: Path) -> Non
         assert sandbox.app.clock.now() - datetime.now(UTC) < timedelta(hours=1)
     finally:
         await stop_sandbox(sandbox, double, polling)
+
+
+async def test_a_ticked_choice_is_shown_again_with_its_tick(tmp_path: Path) -> None:
+    out: list[str] = []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+    sandbox, double, polling = await start_sandbox(url, out.append)
+    try:
+        for line in ["/start", "1", "1", "1", "1", "1", "张三", ":contact", "2", "1"]:
+            assert await sandbox.handle_line(line)
+        for line in ["/report", "4", "1"]:
+            assert await sandbox.handle_line(line)
+        out.clear()
+        assert await sandbox.handle_line("1")  # 发热: only the buttons change
+        assert out[0].startswith("\n[私聊 小明]（已更新）\n第 2/4 步：有哪些症状？（可多选）")
+        assert out[1:3] == ["  (1) ✅ 发热", "  (2) ▫️ 咳嗽"]
+        out.clear()
+        assert await sandbox.handle_line("8")  # done: the buttons removed are not reprinted
+        assert "（已更新）" not in "\n".join(out)
+        assert "第 3/4 步：体温多少度？" in out[0]
+    finally:
+        await stop_sandbox(sandbox, double, polling)
