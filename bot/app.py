@@ -41,6 +41,7 @@ from bot.metrics import Metrics, MetricsMiddleware
 from bot.middlewares import (
     AnonymousSenderMiddleware,
     DbSessionMiddleware,
+    ForwardedMessageMiddleware,
     IdentityMiddleware,
     install_lean_fsm,
 )
@@ -154,6 +155,7 @@ class Application:
     def _wire(self) -> None:
         from handlers import get_routers
         from handlers.checkin import STATELESS_CALLBACKS
+        from handlers.notices import ACCEPTS_FORWARDED
 
         dp = self.dispatcher
         # Answers on a check-in prompt need no conversation state ("type" does).
@@ -162,6 +164,7 @@ class Application:
         dp.update.outer_middleware(DbSessionMiddleware(self.sessionmaker, self.clock))
         dp.update.outer_middleware(IdentityMiddleware(self.catalog, STATELESS_CALLBACKS))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
+        dp.message.outer_middleware(ForwardedMessageMiddleware(ACCEPTS_FORWARDED))
         dp.callback_query.outer_middleware(OutOfRangeCallbackData())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.message.middleware(FormOnError())

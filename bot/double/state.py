@@ -466,6 +466,28 @@ class DoubleState:
             body["entities"] = entities
         return self._user_message(user, chat, body, "text")
 
+    def send_forwarded(
+        self,
+        user: FakeUser,
+        text: str,
+        origin: FakeUser | None = None,
+        chat: FakeChat | int | None = None,
+    ) -> Update:
+        """The user forwards a text message first written by ``origin`` (hidden sender
+        when None) into ``chat`` (the private chat with the bot by default); entities are
+        kept, as Telegram keeps them."""
+        body: dict[str, Any] = {"text": text}
+        entities = command_entities(text)
+        if entities:
+            body["entities"] = entities
+        date = self.now() - 3600
+        body["forward_origin"] = (
+            {"type": "user", "date": date, "sender_user": origin.to_api()}
+            if origin is not None
+            else {"type": "hidden_user", "date": date, "sender_user_name": "Someone"}
+        )
+        return self._user_message(user, chat, body, "text")
+
     def send_start(self, user: FakeUser, payload: str | None = None) -> Update:
         """The user presses Start (``/start payload`` for deep links)."""
         return self.send_text(user, "/start" if payload is None else f"/start {payload}")

@@ -1,0 +1,81 @@
+"""Follow-ups of the walkthrough (helper walk2): forwarded messages are not the
+forwarder's input; two temperatures in one message; a command that interrupts a form
+says so; English place names."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import CheckInStatus
+from bot.double import BotApiDouble
+from messages import Catalog
+from tests.conversations.test_checkin_answers import checkin_of, isolated_and_prompted
+from tests.conversations.test_notices_flow import officer, setup_world
+from tests.conversations.test_reports_flow import register
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.community import SeededCommunity
+
+
+async def test_a_forwarded_temperature_does_not_answer_the_check_in(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    english_resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    replies = await resident.forward("36.5", origin=english_resident.user)
+    assert texts(replies) == catalog.render("zh-CN", "common.forward_not_read")
+    assert "转发的消息" in texts(replies)
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.PENDING
+    # Typed by the resident, the same text is the answer.
+    replies = await resident.send("36.5")
+    assert "已记录" in texts(replies) and "36.5" in texts(replies)
+
+
+async def test_a_forwarded_command_runs_nothing_in_both_languages_and_groups(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    english_resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    replies = await resident.forward("/invite")
+    assert texts(replies) == catalog.render("zh-CN", "common.forward_not_read")
+    assert "t.me/" not in texts(replies)
+    replies = await english_resident.forward("/start", origin=resident.user)
+    assert texts(replies) == (
+        "Forwarded messages are not read as answers or commands. "
+        "Please type it yourself as a new message."
+    )
+    group = double.group(-100778, "阳光花园业主群")
+    assert await resident.forward("/register", chat=group) == []
+    assert await resident.forward("36.5", chat=group) == []
+    # Typed, the command is a command.
+    replies = await resident.send("/invite")
+    assert "t.me/" in texts(replies)
+
+
+async def test_a_notice_can_still_be_composed_from_a_forwarded_text(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    await setup_world(double, sessionmaker, clock, community)
+    me = officer(double)
+    await me.send("/notice")
+    replies = await me.forward("街道通知：明日全员核酸", origin=double.user(7777, "街道办"))
+    assert "发给谁" in texts(replies)
+    await me.press("阳光花园业主群")
+    replies = await me.press("下一步")
+    assert "街道通知：明日全员核酸" in texts(replies)
