@@ -49,6 +49,23 @@ def _looks_like_temperature(text: str) -> bool:
     return len(text) <= 24 and _TEMPERATURE_LIKE.search(text) is not None
 
 
+# Between two temperatures in one message ("36.5 37.2", "36.5、37.2"); not "," (36,5).
+_BETWEEN = re.compile(r"[\s、，；;/]+")
+
+
+def _several_temperatures(text: str) -> list[str]:
+    """The temperatures of a message that holds two or more ("36.5 37.2"), else []:
+    none of them is recorded (whose is which is not guessed), all are named back."""
+    parts = [p for p in _BETWEEN.split(text.strip()) if p]
+    found: list[str] = []
+    for part in parts if len(parts) > 1 else ():
+        try:
+            found.append(str(parse_temperature(part)))
+        except ParseError:
+            continue
+    return found if len(found) > 1 else []
+
+
 def _result_text(t: Translator, answer: checkins.Answer, actor_id: int) -> str:
     member = answer.person.id != actor_id
     temperature = str(answer.checkin.temperature) if answer.checkin.temperature else ""
@@ -152,6 +169,12 @@ async def _record_typed(
     checkin_id: int,
 ) -> None:
     assert identity.person is not None
+    several = _several_temperatures(message.text or "")
+    if several:
+        await state.set_state(CheckinInput.temperature)
+        await state.update_data(checkin_id=checkin_id)
+        await message.answer(t("checkin.one_per_message", values=several, several=False))
+        return
     try:
         temperature: Decimal = parse_temperature(message.text or "")
     except ParseError as exc:
@@ -213,6 +236,15 @@ async def temperature_typed(
         raise SkipHandler
     if len(pending) > 1:
         rows = [[(p.name, CheckinCb(answer="type", checkin_id=p.checkin_id))] for p in pending]
+        several = _several_temperatures(message.text or "")
+        if several:
+            # Whose is which is not guessed: pick the person, then type theirs.
+            await state.clear()
+            await message.answer(
+                t("checkin.one_per_message", values=several, several=True),
+                reply_markup=buttons(rows),
+            )
+            return
         try:
             temperature = parse_temperature(message.text or "")
         except ParseError:

@@ -4,6 +4,8 @@ says so; English place names."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
@@ -79,3 +81,60 @@ async def test_a_notice_can_still_be_composed_from_a_forwarded_text(
     await me.press("阳光花园业主群")
     replies = await me.press("下一步")
     assert "街道通知：明日全员核酸" in texts(replies)
+
+
+async def test_two_temperatures_in_one_message_record_nothing_and_say_so(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    iso = await isolated_and_prompted(
+        running_bot, resident, community, sessionmaker, clock, members=("张奶奶",)
+    )
+    replies = await resident.send("36.5 37.2")
+    assert texts(replies) == (
+        "一条消息请只写一个人的体温。您发来的 36.5、37.2 都还没有记录。\n"
+        "请先点选是谁，再输入他/她的体温："
+    )
+    assert [label for row in double.inline_buttons(replies[-1]) for label, _ in row] == [
+        "张三",
+        "张奶奶",
+    ]
+    for isolation_id in (iso.isolation_id, iso.member_isolation_ids[0]):
+        checkin = await checkin_of(sessionmaker, isolation_id)
+        assert checkin.status == CheckInStatus.PENDING
+    replies = await resident.press("张奶奶")
+    assert "张奶奶" in texts(replies)
+    replies = await resident.send("37.2")
+    assert "张奶奶" in texts(replies) and "37.2" in texts(replies)
+    grandma = await checkin_of(sessionmaker, iso.member_isolation_ids[0])
+    assert grandma.temperature == Decimal("37.2")
+    # One pending (the resident's own): the same answer, nothing recorded, asked again.
+    replies = await resident.send("36.5、36.8")
+    assert texts(replies) == (
+        "一条消息请只写一个人的体温。您发来的 36.5、36.8 都还没有记录。\n请重新输入体温，一次一个。"
+    )
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.PENDING
+    replies = await resident.send("36.5")
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).temperature == Decimal("36.5")
+
+
+async def test_two_temperatures_in_english(
+    running_bot: RunningBot,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    iso = await isolated_and_prompted(
+        running_bot, english_resident, community, sessionmaker, clock, language="en"
+    )
+    replies = await english_resident.send("36.5 37.2")
+    assert texts(replies) == (
+        "Please send one temperature per message. Nothing was recorded from 36.5, 37.2.\n"
+        "Please type the temperature again, one at a time."
+    )
+    assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.PENDING
