@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Person
-from bot.parsing import ParseError, parse_temperature
+from bot.parsing import ParseError, parse_temperature, several_temperatures
 from bot.presentation.callbacks import CheckinCb
 from bot.presentation.keyboards import buttons
 from bot.services import checkins
@@ -47,23 +47,6 @@ class CheckinInput(StatesGroup):
 
 def _looks_like_temperature(text: str) -> bool:
     return len(text) <= 24 and _TEMPERATURE_LIKE.search(text) is not None
-
-
-# Between two temperatures in one message ("36.5 37.2", "36.5、37.2"); not "," (36,5).
-_BETWEEN = re.compile(r"[\s、，；;/]+")
-
-
-def _several_temperatures(text: str) -> list[str]:
-    """The temperatures of a message that holds two or more ("36.5 37.2"), else []:
-    none of them is recorded (whose is which is not guessed), all are named back."""
-    parts = [p for p in _BETWEEN.split(text.strip()) if p]
-    found: list[str] = []
-    for part in parts if len(parts) > 1 else ():
-        try:
-            found.append(str(parse_temperature(part)))
-        except ParseError:
-            continue
-    return found if len(found) > 1 else []
 
 
 def _result_text(t: Translator, answer: checkins.Answer, actor_id: int) -> str:
@@ -169,7 +152,7 @@ async def _record_typed(
     checkin_id: int,
 ) -> None:
     assert identity.person is not None
-    several = _several_temperatures(message.text or "")
+    several = several_temperatures(message.text or "")
     if several:
         await state.set_state(CheckinInput.temperature)
         await state.update_data(checkin_id=checkin_id)
@@ -236,7 +219,7 @@ async def temperature_typed(
         raise SkipHandler
     if len(pending) > 1:
         rows = [[(p.name, CheckinCb(answer="type", checkin_id=p.checkin_id))] for p in pending]
-        several = _several_temperatures(message.text or "")
+        several = several_temperatures(message.text or "")
         if several:
             # Whose is which is not guessed: pick the person, then type theirs.
             await state.clear()
