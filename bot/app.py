@@ -31,7 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
 from bot.core.callbacks import AnswerCallbackAfterHandler, OutOfRangeCallbackData
-from bot.core.forms import FormOnError
+from bot.core.forms import FormLeftByCommand, FormOnError
 from bot.core.outage import Outage, RedisWatch
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
@@ -168,6 +168,7 @@ class Application:
         dp.callback_query.outer_middleware(OutOfRangeCallbackData())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.message.middleware(FormOnError())
+        dp.message.middleware(FormLeftByCommand())
         dp.callback_query.middleware(FormOnError())
         dp.include_routers(*get_routers())
         install_error_handler(dp, self.catalog)

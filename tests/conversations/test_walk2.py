@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.db.models import CheckInStatus
 from bot.double import BotApiDouble
+from bot.parsing import several_temperatures
 from messages import Catalog
 from tests.conversations.test_checkin_answers import checkin_of, isolated_and_prompted
 from tests.conversations.test_notices_flow import officer, setup_world
@@ -138,3 +140,81 @@ async def test_two_temperatures_in_english(
         "Please type the temperature again, one at a time."
     )
     assert (await checkin_of(sessionmaker, iso.isolation_id)).status == CheckInStatus.PENDING
+
+
+async def test_a_command_that_leaves_a_report_says_so(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    await register(sessionmaker, clock, community, resident)
+    # Nothing entered yet: leaving says nothing more than the command's own answer.
+    await resident.send("/report")
+    await resident.press("返乡报备")
+    replies = await resident.send("/household")
+    assert catalog.render("zh-CN", "core.form_left_report") not in texts(replies)
+    # Something entered: the command answers, then says the report was set aside.
+    await resident.send("/report")
+    await resident.press("返乡报备")
+    replies = await resident.send("深圳南山")
+    assert "第 2/4 步" in texts(replies)
+    replies = await resident.send("/household")
+    assert len(replies) == 2
+    assert texts([replies[-1]]) == (
+        "您正在填写的报备已放下，填过的内容没有保存。需要时请发送 /report 重新开始。"
+    )
+    # /report itself and /cancel say enough on their own.
+    await resident.send("/report")
+    await resident.press("返乡报备")
+    await resident.send("深圳南山")
+    replies = await resident.send("/cancel")
+    assert texts(replies) == catalog.render("zh-CN", "common.cancelled")
+
+
+async def test_leaving_a_report_in_english(
+    running_bot: RunningBot,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, english_resident)
+    await english_resident.send("/report")
+    await english_resident.press("I came back")
+    await english_resident.send("Shenzhen Nanshan")
+    replies = await english_resident.send("/me")
+    assert texts([replies[-1]]) == (
+        "The report you were writing was set aside; nothing of it was saved. "
+        "Send /report to start again."
+    )
+
+
+async def test_a_command_that_leaves_the_registration_says_so(
+    running_bot: RunningBot, english_resident: ChatUser, community: SeededCommunity
+) -> None:
+    await english_resident.send("/start")
+    for label in ("I agree", "阳光花园", "1栋"):
+        await english_resident.press(label)
+    replies = await english_resident.send("/report")
+    assert texts([replies[-1]]) == (
+        "The registration you were doing was set aside; nothing of it was saved. "
+        "Send /start to register again."
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("36.5 37.2", ["36.5", "37.2"]),
+        ("36,5 37,2", ["36.5", "37.2"]),
+        ("36.5、37.2 36.8", ["36.5", "37.2", "36.8"]),
+        ("37度 2", []),
+        ("36.5 度", []),
+        ("36.5", []),
+    ],
+)
+def test_several_temperatures(typed: str, found: list[str]) -> None:
+    assert several_temperatures(typed) == found
