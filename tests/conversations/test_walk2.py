@@ -218,3 +218,25 @@ async def test_a_command_that_leaves_the_registration_says_so(
 )
 def test_several_temperatures(typed: str, found: list[str]) -> None:
     assert several_temperatures(typed) == found
+
+
+async def test_english_place_names_of_new_areas_and_non_han_names(
+    running_bot: RunningBot,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, english_resident)
+    await english_resident.send("/report")
+    await english_resident.press("I came back")
+    replies = await english_resident.send("上海浦东")
+    assert texts(replies).startswith("Place: Pudong New Area, Shanghai\nStep 2/4")
+    # The English name is also what can be typed.
+    for typed, shown in (("Qiqihar", "Qiqihar, Heilongjiang"), ("齐齐哈尔", "Qiqihar"),
+                         ("Pudong New Area", "Pudong New Area, Shanghai")):  # fmt: skip
+        await english_resident.send("/report")
+        await english_resident.press("I came back")
+        replies = await english_resident.send(typed)
+        assert texts(replies).startswith(f"Place: {shown}")
+        assert "'" not in texts(replies) and "Pudongxin" not in texts(replies)
