@@ -153,9 +153,8 @@ class Application:
         return app
 
     def _wire(self) -> None:
-        from handlers import get_routers
+        from handlers import ACCEPTS_FORWARDED, get_routers
         from handlers.checkin import STATELESS_CALLBACKS
-        from handlers.notices import ACCEPTS_FORWARDED
 
         dp = self.dispatcher
         # Answers on a check-in prompt need no conversation state ("type" does).

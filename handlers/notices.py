@@ -34,11 +34,6 @@ class Compose(StatesGroup):
     when = State()
 
 
-#: Forwarding an official text is how a notice is often composed: the content step reads
-#: forwarded messages (everywhere else they are refused, see ForwardedMessageMiddleware).
-ACCEPTS_FORWARDED: tuple[str, ...] = ("Compose:content",)
-
-
 def _abort_row(t: Translator) -> list[tuple[str, NoticeCb]]:
     return [(t("notices.abort"), NoticeCb(action="abort"))]
 

@@ -488,6 +488,14 @@ class DoubleState:
         )
         return self._user_message(user, chat, body, "text")
 
+    def _forwarded(self, body: dict[str, Any], origin: FakeUser | None) -> None:
+        if origin is not None:
+            body["forward_origin"] = {
+                "type": "user",
+                "date": self.now() - 3600,
+                "sender_user": origin.to_api(),
+            }
+
     def send_start(self, user: FakeUser, payload: str | None = None) -> Update:
         """The user presses Start (``/start payload`` for deep links)."""
         return self.send_text(user, "/start" if payload is None else f"/start {payload}")
@@ -517,12 +525,15 @@ class DoubleState:
         chat: FakeChat | int | None = None,
         caption: str | None = None,
         content: bytes = _TINY_PNG,
+        forward_from: FakeUser | None = None,
     ) -> Update:
-        """The user sends a photo (downloadable through getFile)."""
+        """The user sends a photo (downloadable through getFile); with ``forward_from``,
+        forwards one that user sent."""
         stored = self.store_file(content, folder="photos", mime_type="image/jpeg")
         body: dict[str, Any] = {"photo": photo_sizes(stored)}
         if caption is not None:
             body["caption"] = caption
+        self._forwarded(body, forward_from)
         return self._user_message(user, chat, body, "photo")
 
     def send_document(
@@ -533,14 +544,17 @@ class DoubleState:
         chat: FakeChat | int | None = None,
         caption: str | None = None,
         mime_type: str | None = None,
+        forward_from: FakeUser | None = None,
     ) -> Update:
-        """The user sends a file (downloadable through getFile)."""
+        """The user sends a file (downloadable through getFile); with ``forward_from``,
+        forwards one that user sent."""
         stored = self.store_file(
             content, folder="documents", file_name=file_name, mime_type=mime_type
         )
         body: dict[str, Any] = {"document": file_payload(stored, "document")}
         if caption is not None:
             body["caption"] = caption
+        self._forwarded(body, forward_from)
         return self._user_message(user, chat, body, "document")
 
     def press(

@@ -15,10 +15,11 @@ from bot.double import BotApiDouble
 from bot.parsing import several_temperatures
 from messages import Catalog
 from tests.conversations.test_checkin_answers import checkin_of, isolated_and_prompted
+from tests.conversations.test_monitoring_import import _rows, _xlsx
 from tests.conversations.test_notices_flow import officer, setup_world
 from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot, texts
-from tests.support.community import SeededCommunity
+from tests.support.community import OFFICER_ID, SeededCommunity
 
 
 async def test_a_forwarded_temperature_does_not_answer_the_check_in(
@@ -240,3 +241,42 @@ async def test_english_place_names_of_new_areas_and_non_han_names(
         replies = await english_resident.send(typed)
         assert texts(replies).startswith(f"Place: {shown}")
         assert "'" not in texts(replies) and "Pudongxin" not in texts(replies)
+
+
+def test_the_steps_that_read_forwards_exist() -> None:
+    from aiogram.fsm.state import StatesGroup
+
+    from handlers import ACCEPTS_FORWARDED, monitoring, notices, rounds, supplies
+
+    states = {
+        s.state
+        for module in (monitoring, notices, rounds, supplies)
+        for group in vars(module).values()
+        if isinstance(group, type) and issubclass(group, StatesGroup) and group is not StatesGroup
+        for s in group.__states__
+    }
+    assert set(ACCEPTS_FORWARDED) <= states
+
+
+async def test_a_list_file_forwarded_from_a_work_chat_is_imported(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+) -> None:
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="zh-hans"))
+    assert "请发送协查名单文件" in texts(await officer.send("/monitor import"))
+    mark = double.mark()
+    update = double.send_document(
+        officer.user, "协查名单.xlsx", _xlsx(_rows()), forward_from=double.user(7777, "街道办")
+    )
+    await double.wait_processed(update, timeout=30)
+    replies = officer.replies_since(mark, officer.id)
+    assert texts(replies[:1]).startswith("名单核对：协查名单.xlsx（共 200 人）")
+    # Outside that step, a forwarded file is not read either.
+    mark = double.mark()
+    update = double.send_document(
+        resident.user, "a.xlsx", _xlsx(_rows()), forward_from=double.user(7777, "街道办")
+    )
+    await double.wait_processed(update, timeout=30)
+    assert "转发的消息" in texts(resident.replies_since(mark, resident.id))
