@@ -79,6 +79,9 @@ async def test_a_notice_can_still_be_composed_from_a_forwarded_text(
     await setup_world(double, sessionmaker, clock, community)
     me = officer(double)
     await me.send("/notice")
+    # A command at the content step is that command, not the notice's text.
+    replies = await me.send("/chart")
+    assert "发给谁" not in texts(replies)
     replies = await me.forward("街道通知：明日全员核酸", origin=double.user(7777, "街道办"))
     assert "发给谁" in texts(replies)
     await me.press("阳光花园业主群")
