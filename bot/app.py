@@ -31,7 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
 from bot.core.callbacks import AnswerCallbackAfterHandler, OutOfRangeCallbackData
-from bot.core.forms import FormOnError
+from bot.core.forms import FormLeftByCommand, FormOnError
 from bot.core.outage import Outage, RedisWatch
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
@@ -41,6 +41,7 @@ from bot.metrics import Metrics, MetricsMiddleware
 from bot.middlewares import (
     AnonymousSenderMiddleware,
     DbSessionMiddleware,
+    ForwardedMessageMiddleware,
     IdentityMiddleware,
     install_lean_fsm,
 )
@@ -152,7 +153,7 @@ class Application:
         return app
 
     def _wire(self) -> None:
-        from handlers import get_routers
+        from handlers import ACCEPTS_FORWARDED, get_routers
         from handlers.checkin import STATELESS_CALLBACKS
 
         dp = self.dispatcher
@@ -165,9 +166,11 @@ class Application:
         )
         dp.update.outer_middleware(IdentityMiddleware(self.catalog, STATELESS_CALLBACKS))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
+        dp.message.outer_middleware(ForwardedMessageMiddleware(ACCEPTS_FORWARDED))
         dp.callback_query.outer_middleware(OutOfRangeCallbackData())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.message.middleware(FormOnError())
+        dp.message.middleware(FormLeftByCommand())
         dp.callback_query.middleware(FormOnError())
         dp.include_routers(*get_routers())
         install_error_handler(dp, self.catalog)

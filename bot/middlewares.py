@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
@@ -229,6 +229,26 @@ class AnonymousSenderMiddleware(BaseMiddleware):
             await event.reply(data["t"]("core.anonymous_admin"))
             return None
         return await handler(event, data)
+
+
+class ForwardedMessageMiddleware(BaseMiddleware):
+    """A forwarded message is someone else's words, not the forwarder's input: it never
+    runs a command, answers a form step or a check-in. In a private chat it is answered
+    with "type it yourself"; in a group it is left alone. Conversation states in
+    `accepts` (e.g. composing a notice, where forwarding an official text is the point)
+    still get it."""
+
+    def __init__(self, accepts: Iterable[str] = ()) -> None:
+        self.accepts = frozenset(accepts)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Message) or event.forward_origin is None:
+            return await handler(event, data)
+        if data.get("raw_state") in self.accepts:
+            return await handler(event, data)
+        if event.chat.type == "private":
+            await event.answer(data["t"]("common.forward_not_read"))
+        return None
 
 
 class LeanFSMContextMiddleware(FSMContextMiddleware):

@@ -213,6 +213,23 @@ def parse_temperature(text: str) -> Decimal:
     return value
 
 
+# Between two temperatures in one message ("36.5 37.2", "36.5、37.2"); not "," (36,5).
+_BETWEEN_TEMPERATURES: Final = re.compile(r"[\s、，；;/]+")
+
+
+def several_temperatures(text: str) -> list[str]:
+    """The temperatures (°C, as text) of a message holding two or more ("36.5 37.2",
+    "36.5、37.2"), else []. A spoken form split by a space ("37度 2") is one temperature."""
+    parts = [p for p in _BETWEEN_TEMPERATURES.split(text.strip()) if p]
+    found: list[str] = []
+    for part in parts if len(parts) > 1 else ():
+        try:
+            found.append(str(parse_temperature(part)))
+        except ParseError:
+            continue
+    return found if len(found) > 1 else []
+
+
 # ---------------------------------------------------------------- phone
 
 _PHONE_JUNK: Final = re.compile(r"[\s\-().·/]")

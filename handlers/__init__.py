@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from aiogram import Router
 
+#: The form steps where a forwarded message is the content asked for, not the forwarder's
+#: own answer (everywhere else forwards are refused: bot/middlewares.py
+#: ForwardedMessageMiddleware): an official text forwarded as a notice, a list file
+#: forwarded from a work chat for import, a prescription photo forwarded from the doctor.
+ACCEPTS_FORWARDED: tuple[str, ...] = (
+    "Compose:content",  # notices.py
+    "MonitorFlow:import_file",  # monitoring.py, /monitor import
+    "RoundInput:positives",  # rounds.py, /round_positives
+    "SupplyFlow:photo",  # supplies.py, the prescription photo
+)
+
 
 def get_routers() -> list[Router]:
     """All routers in the order they are tried; the fallback router comes last.

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Person
-from bot.parsing import ParseError, parse_temperature
+from bot.parsing import ParseError, parse_temperature, several_temperatures
 from bot.presentation.callbacks import CheckinCb
 from bot.presentation.keyboards import buttons
 from bot.services import checkins
@@ -152,6 +152,12 @@ async def _record_typed(
     checkin_id: int,
 ) -> None:
     assert identity.person is not None
+    several = several_temperatures(message.text or "")
+    if several:
+        await state.set_state(CheckinInput.temperature)
+        await state.update_data(checkin_id=checkin_id)
+        await message.answer(t("checkin.one_per_message", values=several, several=False))
+        return
     try:
         temperature: Decimal = parse_temperature(message.text or "")
     except ParseError as exc:
@@ -213,6 +219,15 @@ async def temperature_typed(
         raise SkipHandler
     if len(pending) > 1:
         rows = [[(p.name, CheckinCb(answer="type", checkin_id=p.checkin_id))] for p in pending]
+        several = several_temperatures(message.text or "")
+        if several:
+            # Whose is which is not guessed: pick the person, then type theirs.
+            await state.clear()
+            await message.answer(
+                t("checkin.one_per_message", values=several, several=True),
+                reply_markup=buttons(rows),
+            )
+            return
         try:
             temperature = parse_temperature(message.text or "")
         except ParseError:

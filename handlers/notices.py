@@ -8,6 +8,7 @@ import html
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -85,6 +86,9 @@ async def got_content(
     identity: Identity,
     t: Translator,
 ) -> None:
+    if (message.text or "").startswith("/"):
+        # A command (of a router tried after this one: /chart, /audit...), not the text.
+        raise SkipHandler
     try:
         data = await _officer_data(state, session, identity)
     except DomainError as exc:

@@ -90,6 +90,58 @@ ENGLISH_NAMES: dict[str, str] = {
     "150100": "Hohhot",  # 呼和浩特, capital of Inner Mongolia
     "540100": "Lhasa",  # 拉萨, capital of Tibet
     "650100": "Urumqi",  # 乌鲁木齐, capital of Xinjiang
+    # 新区 ("new area"): the short name would cut the word in two ("Pudongxin").
+    "120116": "Binhai New Area",  # 滨海新区
+    "210113": "Shenbei New District",  # 沈北新区
+    "310115": "Pudong New Area",  # 浦东新区
+    # Names from Mongolian, Manchu, Uyghur, Tibetan...: the pinyin of the Chinese
+    # transcription ("Qiqiha'er", "Ha'erbin") is not their English name. Plain pinyin
+    # apostrophes (Xi'an, Ji'an, Lu'an, Ma'anshan) are correct and stay.
+    "150123": "Horinger",  # 和林格尔
+    "150206": "Bayan Obo",  # 白云鄂博
+    "150223": "Darhan Muminggan",  # 达尔罕茂明安联合旗
+    "150421": "Ar Horqin",  # 阿鲁科尔沁旗
+    "150502": "Horqin",  # 科尔沁区
+    "150521": "Horqin Left Middle",  # 科尔沁左翼中旗
+    "150522": "Horqin Left Rear",  # 科尔沁左翼后旗
+    "150600": "Ordos",  # 鄂尔多斯
+    "150622": "Jungar",  # 准格尔旗
+    "150700": "Hulunbuir",  # 呼伦贝尔
+    "150702": "Hailar",  # 海拉尔
+    "150703": "Jalainur",  # 扎赉诺尔
+    "150725": "Old Barag",  # 陈巴尔虎旗
+    "150726": "New Barag Left",  # 新巴尔虎左旗
+    "150727": "New Barag Right",  # 新巴尔虎右旗
+    "150784": "Ergun",  # 额尔古纳
+    "150800": "Bayannur",  # 巴彦淖尔
+    "150926": "Chahar Right Front",  # 察哈尔右翼前旗
+    "150927": "Chahar Right Middle",  # 察哈尔右翼中旗
+    "150928": "Chahar Right Rear",  # 察哈尔右翼后旗
+    "152200": "Hinggan",  # 兴安盟
+    "152202": "Arxan",  # 阿尔山
+    "152221": "Horqin Right Front",  # 科尔沁右翼前旗
+    "152222": "Horqin Right Middle",  # 科尔沁右翼中旗
+    "220721": "Qian Gorlos",  # 前郭尔罗斯
+    "230100": "Harbin",  # 哈尔滨
+    "230200": "Qiqihar",  # 齐齐哈尔
+    "230206": "Fularji",  # 富拉尔基
+    "230624": "Dorbod",  # 杜尔伯特
+    "232700": "Da Hinggan Ling",  # 大兴安岭地区
+    "513201": "Barkam",  # 马尔康
+    "513232": "Zoige",  # 若尔盖
+    "542523": "Gar",  # 噶尔
+    "632801": "Golmud",  # 格尔木
+    "650205": "Urho",  # 乌尔禾
+    "652327": "Jimsar",  # 吉木萨尔
+    "652700": "Bortala",  # 博尔塔拉
+    "652801": "Korla",  # 库尔勒
+    "653000": "Kizilsu",  # 克孜勒苏柯尔克孜
+    "653131": "Taxkorgan",  # 塔什库尔干
+    "654004": "Khorgas",  # 霍尔果斯
+    "654022": "Qapqal",  # 察布查尔
+    "654226": "Hoboksar",  # 和布克赛尔
+    "654321": "Burqin",  # 布尔津
+    "659002": "Aral",  # 阿拉尔
 }
 
 # Pseudo "cities" in the MCA table that group units directly under a province.

@@ -16,17 +16,23 @@ update's context for the error path:
   closed meanwhile, the role was revoked, the isolation ended) ends the form, because
   asking again would not help. A ParseError (input not understood) keeps the form, and
   the user simply types again.
+
+A command that *succeeds* also leaves the form it interrupts (``/household`` in the middle
+of a report). `FormLeftByCommand` says so when something had been entered: "the report
+you were writing was set aside; /report to start again" (`LEFT_FORMS`), so the next typed
+answer getting the main menu is no surprise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
 from aiogram.fsm.context import FSMContext
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
 
 from bot.core.context import current_update
 from bot.parsing import ParseError
@@ -66,3 +72,70 @@ async def after_error(data: dict[str, Any], exc: BaseException) -> None:
     await state.clear()
     if ctx is not None:
         await ctx.committed()
+
+
+@dataclass(frozen=True)
+class LeftForm:
+    """A form worth a word when a command leaves it: `key` says so (and how to start
+    again); `restart` are the commands that start it over (they say enough themselves);
+    the form counts as entered from a state not in `empty_states`, or when one of
+    `entered_keys` holds something in its data."""
+
+    key: str
+    restart: frozenset[str]
+    empty_states: frozenset[str] = frozenset()
+    entered_keys: tuple[str, ...] = ()
+
+    def entered(self, raw_state: str, data: Mapping[str, Any]) -> bool:
+        if self.entered_keys:
+            return any(data.get(k) for k in self.entered_keys)
+        return raw_state not in self.empty_states
+
+
+#: By the StatesGroup's name (the part of the state before ":").
+LEFT_FORMS: Final[Mapping[str, LeftForm]] = {
+    "ReportFlow": LeftForm("core.form_left_report", frozenset({"report"}),
+                           entered_keys=("answers",)),
+    "Registration": LeftForm("core.form_left_registration", frozenset({"start", "register"}),
+                             empty_states=frozenset({"Registration:consent"})),
+    "Compose": LeftForm("core.form_left_notice", frozenset({"notice"}), entered_keys=("text",)),
+}  # fmt: skip
+#: Commands that leave a form and say so themselves.
+_SAYS_SO = frozenset({"cancel"})
+
+
+def _group(raw_state: str | None) -> str | None:
+    return raw_state.split(":", 1)[0] if raw_state else None
+
+
+class FormLeftByCommand(BaseMiddleware):
+    """Inner middleware (messages): after a command handled while a form with something
+    entered was open, if the form was left, tells the user (see `LEFT_FORMS`)."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        raw_state = data.get("raw_state")
+        form = LEFT_FORMS.get(_group(raw_state) or "")
+        state = data.get("state")
+        message = event if isinstance(event, Message) else None
+        text = message.text if message is not None else None
+        if message is None or form is None or not isinstance(state, FSMContext):
+            return await handler(event, data)
+        if not text or not text.startswith("/"):
+            return await handler(event, data)
+        name = text.split(maxsplit=1)[0][1:].partition("@")[0].lower()
+        assert raw_state is not None
+        if (
+            name in form.restart
+            or name in _SAYS_SO
+            or not form.entered(raw_state, await state.get_data())
+        ):
+            return await handler(event, data)
+        result = await handler(event, data)
+        if _group(await state.get_state()) != _group(raw_state):
+            await message.answer(data["t"](form.key))
+        return result

@@ -466,6 +466,36 @@ class DoubleState:
             body["entities"] = entities
         return self._user_message(user, chat, body, "text")
 
+    def send_forwarded(
+        self,
+        user: FakeUser,
+        text: str,
+        origin: FakeUser | None = None,
+        chat: FakeChat | int | None = None,
+    ) -> Update:
+        """The user forwards a text message first written by ``origin`` (hidden sender
+        when None) into ``chat`` (the private chat with the bot by default); entities are
+        kept, as Telegram keeps them."""
+        body: dict[str, Any] = {"text": text}
+        entities = command_entities(text)
+        if entities:
+            body["entities"] = entities
+        date = self.now() - 3600
+        body["forward_origin"] = (
+            {"type": "user", "date": date, "sender_user": origin.to_api()}
+            if origin is not None
+            else {"type": "hidden_user", "date": date, "sender_user_name": "Someone"}
+        )
+        return self._user_message(user, chat, body, "text")
+
+    def _forwarded(self, body: dict[str, Any], origin: FakeUser | None) -> None:
+        if origin is not None:
+            body["forward_origin"] = {
+                "type": "user",
+                "date": self.now() - 3600,
+                "sender_user": origin.to_api(),
+            }
+
     def send_start(self, user: FakeUser, payload: str | None = None) -> Update:
         """The user presses Start (``/start payload`` for deep links)."""
         return self.send_text(user, "/start" if payload is None else f"/start {payload}")
@@ -495,12 +525,15 @@ class DoubleState:
         chat: FakeChat | int | None = None,
         caption: str | None = None,
         content: bytes = _TINY_PNG,
+        forward_from: FakeUser | None = None,
     ) -> Update:
-        """The user sends a photo (downloadable through getFile)."""
+        """The user sends a photo (downloadable through getFile); with ``forward_from``,
+        forwards one that user sent."""
         stored = self.store_file(content, folder="photos", mime_type="image/jpeg")
         body: dict[str, Any] = {"photo": photo_sizes(stored)}
         if caption is not None:
             body["caption"] = caption
+        self._forwarded(body, forward_from)
         return self._user_message(user, chat, body, "photo")
 
     def send_document(
@@ -511,14 +544,17 @@ class DoubleState:
         chat: FakeChat | int | None = None,
         caption: str | None = None,
         mime_type: str | None = None,
+        forward_from: FakeUser | None = None,
     ) -> Update:
-        """The user sends a file (downloadable through getFile)."""
+        """The user sends a file (downloadable through getFile); with ``forward_from``,
+        forwards one that user sent."""
         stored = self.store_file(
             content, folder="documents", file_name=file_name, mime_type=mime_type
         )
         body: dict[str, Any] = {"document": file_payload(stored, "document")}
         if caption is not None:
             body["caption"] = caption
+        self._forwarded(body, forward_from)
         return self._user_message(user, chat, body, "document")
 
     def press(

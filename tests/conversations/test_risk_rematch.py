@@ -141,13 +141,13 @@ async def test_english_bulletin_import_rematches_tenants_and_gate_passages(
             "Details: "
             + running_bot.catalog.render(
                 "en", "monitoring.case_rematch_tenant", names=["刘租客", "陈租客"],
-                origin="Binhaixin, Tianjin", level="medium-risk area", arrival="2022-03-08",
+                origin="Binhai New Area, Tianjin", level="medium-risk area", arrival="2022-03-08",
                 reported="2022-03-10",
             ),
             "Details: "
             + running_bot.catalog.render(
                 "en", "monitoring.case_rematch_gate", who="赵访客",
-                origin="Binhaixin, Tianjin", level="medium-risk area", at="2022-03-09",
+                origin="Binhai New Area, Tianjin", level="medium-risk area", at="2022-03-09",
             ),
         ]  # fmt: skip
     # The tenant case proposes monitoring: the officer starts it from the case.

@@ -139,6 +139,15 @@ class ChatUser:
         await self.double.wait_processed(update, timeout=10)
         return self.replies_since(mark, chat.id if chat else self.id)
 
+    async def forward(
+        self, text: str, origin: FakeUser | None = None, chat: FakeChat | None = None
+    ) -> list[SentMessage]:
+        """Forward a text message (someone else's, or a hidden sender's) to the bot."""
+        mark = self.double.mark()
+        update = self.double.send_forwarded(self.user, text, origin, chat)
+        await self.double.wait_processed(update, timeout=10)
+        return self.replies_since(mark, chat.id if chat else self.id)
+
     async def share_contact(self, phone: str, user_id: int | None = None) -> list[SentMessage]:
         mark = self.double.mark()
         update = self.double.send_contact(
