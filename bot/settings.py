@@ -185,10 +185,15 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return value
 
+    @property
+    def webhook_secret_value(self) -> str:
+        """WEBHOOK_SECRET as text ("" when unset)."""
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+
     def webhook_problem(self) -> str | None:
         """Why webhook mode must not start, or None. Without a long secret anyone who
         finds the URL could forge updates (a resident's report, an officer's button)."""
-        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        secret = self.webhook_secret_value
         if len(secret) < MIN_WEBHOOK_SECRET or not _SECRET_RE.match(secret):
             return (
                 f"WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters of "
@@ -201,7 +206,7 @@ class Settings(BaseSettings):
         """The webhook's path: WEBHOOK_PATH, or one with a part derived from the secret."""
         if self.webhook_path:
             return "/" + self.webhook_path.lstrip("/")
-        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        secret = self.webhook_secret_value
         digest = hmac.new(secret.encode(), b"webhook-path", hashlib.sha256).hexdigest()
         return f"/telegram/{digest[:32]}"
 

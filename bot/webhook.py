@@ -77,7 +77,7 @@ def build_webhook_app(app: Application) -> tuple[web.Application, InboxRequestHa
     problem = settings.webhook_problem()
     if problem is not None:
         raise WebhookRefused(problem)
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    secret = settings.webhook_secret_value or None
     web_app = web.Application()
     handler = InboxRequestHandler(app, secret)
     handler.register(web_app, path=settings.webhook_route())
@@ -97,7 +97,7 @@ async def run_webhook(app: Application, stop: asyncio.Event | None = None) -> No
     from bot.core.polling import replay
 
     await replay(app)
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    secret = settings.webhook_secret_value or None
     if settings.webhook_register:
         await app.bot.set_webhook(
             settings.webhook_url.rstrip("/") + settings.webhook_route(),
