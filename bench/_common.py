@@ -11,7 +11,8 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.migrate import upgrade
@@ -31,6 +32,29 @@ async def fresh_engine(path: Path, url: str | None = None) -> tuple[str, AsyncEn
     engine = create_engine(url)
     await upgrade(engine)
     return url, engine
+
+
+async def ensure_database(url: str) -> None:
+    """Create a PostgreSQL database named in ``url`` if it does not exist yet, so
+    every benchmark's documented command works on a fresh machine. SQLite URLs are
+    left alone (the file is created on connect)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return
+    admin = create_engine(
+        parsed.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": parsed.database},
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    finally:
+        await admin.dispose()
 
 
 def _remove(path: Path) -> None:

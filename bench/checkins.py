@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
+from bench._common import ensure_database
 from bench.lag import LoopLag
 from bot.clock import FakeClock
 from bot.db.migrate import upgrade
@@ -244,6 +245,7 @@ async def measure(url: str, people: int, rounds: int) -> None:
     """`rounds` interleaved pairs (the reference and the bot, each on a community of its
     own, the order alternating), best of each: the machine is shared, so one run of
     either is not a figure."""
+    await ensure_database(url)
     clock = FakeClock(datetime(2022, 3, 10, 9, 30, tzinfo=SHANGHAI))
     started = timer.perf_counter()
     ours_ids: list[int] = []

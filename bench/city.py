@@ -52,7 +52,7 @@ from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bench._common import TOKEN
+from bench._common import TOKEN, ensure_database
 from bot.clock import FakeClock
 from bot.db.migrate import upgrade
 from bot.db.models import Building, Community, Compound, Delivery
@@ -422,6 +422,7 @@ async def arrivals_of(engine: AsyncEngine) -> tuple[dict[int, Counter[str]], Cou
 async def run(url: str, city: City, label: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     steps = Steps()
+    await ensure_database(url)
     engine = create_engine(url, pool_size=5, max_overflow=5)
     if engine.dialect.name != "postgresql":
         sys.exit("bench.city needs PostgreSQL (--database-url postgresql+asyncpg://…)")

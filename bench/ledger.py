@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from bench._common import ensure_database
 from bench.lag import LoopLag
 from bot.clock import FakeClock
 from bot.db.models import (
@@ -211,6 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
         started = time.perf_counter()
+        asyncio.run(ensure_database(url))
         asyncio.run(seed(url, args.rows))
         seeded = time.perf_counter() - started
         ref = run_phase(url, "reference")

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 from sqlalchemy import func, insert, select, update
 
-from bench._common import TOKEN
+from bench._common import TOKEN, ensure_database
 from bot.app import Application
 from bot.clock import FakeClock
 from bot.db.migrate import upgrade
@@ -164,6 +164,7 @@ async def _feed(app: Application, double: BotApiDouble, user_id: int, text: str)
 
 async def measure(url: str, people: int) -> None:
     logging.basicConfig(level=logging.WARNING)
+    await ensure_database(url)
     clock = FakeClock(datetime(2022, 3, 10, 9, 0, tzinfo=SHANGHAI))
     started = timer.perf_counter()
     _community_id, round_id, tokens = await seed(url, people, clock)
