@@ -18,7 +18,7 @@ from bot.db.models import Case, CaseKind
 from bot.parsing import ID_MAX
 from bot.services import scope
 from bot.services.cases import list_open_cases
-from bot.services.errors import DomainError, NotFound
+from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import Identity
 
 PER_PAGE = 10
@@ -82,7 +82,10 @@ async def open_cases_page(
 async def case_for_reader(session: AsyncSession, identity: Identity, case_id: int) -> Case:
     """The case, when a role that reads cases (roles from the database) reaches its
     community, compound or grid. A case of another community or grid is "not found",
-    word for word as a number that was never used."""
+    word for word as a number that was never used. Someone holding no such role at all
+    (a resident, a guard) is refused as for every staff command."""
+    if not any(g.role in scope.roles_for("cases") for g in identity.grants):
+        raise NotAllowed()
     case = await session.get(Case, case_id) if 1 <= case_id <= ID_MAX else None
     if case is None or not scope.covers(
         identity, "cases", community_id=case.community_id, compound_id=case.compound_id,
