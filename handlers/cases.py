@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.core.forms import ENDS_ON_REFUSAL
-from bot.db.models import Case, CaseKind, Compound, Grid
+from bot.db.models import Case, CaseKind, Community, Compound, Grid
 from bot.parsing import clean_text, id_or_none
 from bot.presentation.callbacks import CaseCb, CaseListCb, CaseOpenCb
 from bot.presentation.cards import Markup, case_list_markup
 from bot.services import audit, case_list, cases, scope
-from bot.services.errors import DomainError
+from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import Identity
 from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
@@ -193,15 +193,20 @@ async def list_cases(
     command: CommandObject,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
     """/cases [compound] [grid] [kind]: open cases, a page of buttons at a time. One rule
     (bot.services.scope): officers of the community see all its cases, an officer granted
-    for a compound that compound's, a grid worker their grid's."""
-    acting = await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
+    for a compound that compound's, a grid worker their grid's. In the community's
+    officers' chat (the only group where it answers) the list is in the community's
+    language and its buttons open the anonymised card there (R-WHERE)."""
+    group = _is_group(message.chat.type)
+    acting = await _acting(session, identity, message.chat.id, group=group)
     flt = await _typed_filter(session, acting.community.id, command.args or "", t)
-    text, markup = await _list_page(session, clock, identity, acting, flt, 0, t)
+    reader = catalog.translator(acting.community.locale) if group else t
+    text, markup = await _list_page(session, clock, identity, acting, flt, 0, reader)
     await message.answer(text, reply_markup=markup)
 
 
@@ -211,13 +216,17 @@ async def list_cases_page(
     callback_data: CaseListCb,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
     """◀ ▶ under the list: the scope is read from the database again on every press."""
-    acting = await scope.resolve(session, identity, "cases", chat_id=query_chat_id(query))
+    group = query.message is not None and _is_group(query.message.chat.type)
+    acting = await _acting(session, identity, query_chat_id(query), group=group)
     flt = case_list.CaseFilter.from_codes(callback_data.kind, callback_data.place)
-    text, markup = await _list_page(session, clock, identity, acting, flt, callback_data.page, t)
+    reader = catalog.translator(acting.community.locale) if group else t
+    page = callback_data.page
+    text, markup = await _list_page(session, clock, identity, acting, flt, page, reader)
     await edit_or_send(query, text, markup)
 
 
@@ -231,11 +240,19 @@ async def case_opened_from_list(
     identity: Identity,
     t: Translator,
 ) -> None:
-    """A case of the list: its whole card with its buttons, below the list (a private
-    chat: the list's buttons are refused in groups, handlers/where.py)."""
+    """A case of the list, below the list: in a private chat its whole card with its
+    buttons; in the officers' chat of its community the anonymised card, with "details"
+    (R-WHERE). Any other group is refused."""
     case = await case_list.case_for_reader(session, identity, callback_data.case_id)
-    text, markup = await _read_card(session, clock, catalog, identity, case, t)
-    await query_bot(query).send_message(query_chat_id(query), text, reply_markup=markup)
+    chat_id = query_chat_id(query)
+    if query.message is not None and _is_group(query.message.chat.type):
+        community = await session.get(Community, case.community_id)
+        if community is None or community.officer_chat_id != chat_id:
+            raise NotAllowed("privacy.use_private")
+        text, markup = await cases.render_card(session, clock, catalog, case)
+    else:
+        text, markup = await _read_card(session, clock, catalog, identity, case, t)
+    await query_bot(query).send_message(chat_id, text, reply_markup=markup)
 
 
 @router.message(Command("case"), StateFilter("*"))
@@ -260,6 +277,21 @@ async def show_case(
     case = await case_list.case_for_reader(session, identity, case_id)
     text, markup = await _read_card(session, clock, catalog, identity, case, t)
     await message.answer(text, reply_markup=markup)
+
+
+def _is_group(chat_type: str) -> bool:
+    return chat_type in ("group", "supergroup")
+
+
+async def _acting(
+    session: AsyncSession, identity: Identity, chat_id: int, *, group: bool
+) -> scope.ActingScope:
+    """The reader's scope for /cases; in a group, only the acting community's officers'
+    chat lists cases (handlers/where.py lets /cases through there and nowhere else)."""
+    acting = await scope.resolve(session, identity, "cases", chat_id=chat_id)
+    if group and acting.community.officer_chat_id != chat_id:
+        raise NotAllowed("privacy.use_private")
+    return acting
 
 
 async def _read_card(

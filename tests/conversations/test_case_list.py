@@ -23,6 +23,9 @@ from tests.support.community import (
     SeededCommunity,
 )
 
+USE_PRIVATE = (
+    "Please use this in a private chat with the bot (personal data is never shown in groups)."
+)
 EXPIRED = "这个按钮已失效，请重新开始操作（例如发送 /start）。"
 # 1栋 is 第一网格 (李网格's), 2栋 第二网格, 幸福里 第三网格 (tests/support/community.py).
 FIRST_GRID_ROOMS = [
@@ -288,3 +291,49 @@ async def test_gate_fever_read_in_english_and_other_community_hidden(
         assert texts(await officer.send(typed)) == answer, typed
     await officer.press_data(f"co:{other_case}", listing, strict=False)
     assert officer.answer_of_last_press() == f"Case #{other_case} not found."
+
+
+async def test_cases_in_the_officers_chat_are_anonymised(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    """/cases in the community's officers' chat: in the community's language, its
+    buttons post the anonymised card there; any other group is told to use a private
+    chat, and a list button forged in another group is refused."""
+    officers_chat = double.group(-1009001, "东湖社区工作群")
+    owners_group = double.group(-1009002, "阳光花园业主群")
+    officer = ChatUser(double, double.user(OFFICER_ID, "Officer Wang", language_code="en"))
+    await officer.send("/language")
+    await officer.press("English")
+    await officer.send("/officers_here", chat=officers_chat)
+    await _fourteen_cases(sessionmaker, clock, catalog, community)
+    [listing] = await officer.send("/cases 第二网格", chat=officers_chat)
+    assert listing.content == (
+        "未办结事件（共 1 个）\n#13 未按时健康打卡 · 待处理 · 2022-03-10 09:00 · 阳光花园 2栋\n"
+        "点下方按钮查看事件卡片。"
+    )
+    replies = await officer.press("#13", listing)
+    assert [m.content for m in replies] == [
+        "#13 未按时健康打卡\n状态：待处理\n时间：2022-03-10 09:00\n位置：阳光花园 2栋\n"
+        "网格员：未指定\n人员和详细情况不在群里显示，请点“详情”在私聊中查看。"
+    ]
+    assert _labels(double, replies[0]) == [
+        ["👀 已知悉", "🙋 我来处理", "✅ 办结"],
+        ["🔒 详情（私聊）"],
+    ]
+    # a resident in the officers' chat presses the list's buttons: refused
+    await resident.press_data("co:13", listing, strict=False, chat_id=officers_chat.id)
+    assert resident.answer_of_last_press() == "抱歉，您没有执行此操作的权限。"
+    # an owners' group never lists cases, nor shows a card from a forged button
+    [hint] = await officer.send("/cases", chat=owners_group)
+    assert hint.content == USE_PRIVATE
+    await officer.press_data("co:13", hint, strict=False)
+    assert officer.answer_of_last_press() == USE_PRIVATE
+    await officer.press_data("cl:0::", hint, strict=False)
+    assert officer.answer_of_last_press() == USE_PRIVATE
+    assert double.messages(owners_group.id) == [hint]
