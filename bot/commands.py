@@ -30,8 +30,8 @@ PRIVATE_COMMANDS: tuple[str, ...] = (
 GROUP_COMMANDS: tuple[str, ...] = ("report", "register", "help")
 ADMIN_ONLY_COMMANDS: tuple[str, ...] = ("grant", "revoke", "roles", "grid", "audit")
 OFFICER_COMMANDS: tuple[str, ...] = (
-    "bind", "officers_here", "cases", "risk", "clinic", "compounds", "compound", "grid", "grant",
-    "revoke", "roles", "isolations", "isolation", "monitor", "checkins", "settings", "set",
+    "bind", "officers_here", "cases", "case", "risk", "clinic", "compounds", "compound", "grid",
+    "grant", "revoke", "roles", "isolations", "isolation", "monitor", "checkins", "settings", "set",
     "notice", "notices", "ledger", "coverage", "screen", "gate", "gate_add", "gate_poster", "chart",
     "audit", "register_for", "invite_member", "move_member", "community", "round_new", "round",
     "round_tick", "round_todo", "round_positives", "seal", "seals", "supplies", "distribute",
@@ -46,8 +46,8 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.OFFICER: tuple(c for c in OFFICER_COMMANDS if c not in ADMIN_ONLY_COMMANDS)
     + DUTY_COMMANDS,
     Role.ADMIN: ADMIN_ONLY_COMMANDS,
-    Role.GRID_WORKER: ("cases", "coverage", "screen", "round_tick", "round_todo", "deliveries",
-                       "care_list"),
+    Role.GRID_WORKER: ("cases", "case", "coverage", "screen", "round_tick", "round_todo",
+                       "deliveries", "care_list"),
     Role.PROPERTY_MANAGER: ("ledger", "coverage", "screen", "gate", "shift_add", "shifts",
                             "care_list"),
     Role.GUARD: ("gate", "shifts"),

@@ -1,9 +1,11 @@
 """Cases in the officers' chat (R-ESC): binding the chat, the card buttons
-(acknowledge / take / resolve with a note), and /cases for officers."""
+(acknowledge / take / resolve with a note), and for officers and grid workers /cases
+(a page of buttons, one per case) and /case N (one case's card)."""
 
 from __future__ import annotations
 
 import contextlib
+import html
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -16,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.core.forms import ENDS_ON_REFUSAL
-from bot.db.models import Case, CaseKind, Compound, Grid
-from bot.parsing import clean_text
-from bot.presentation.callbacks import CaseCb
-from bot.presentation.cards import Markup
-from bot.services import audit, cases, scope
-from bot.services.errors import DomainError
+from bot.db.models import Case, CaseKind, Community, Compound, Grid
+from bot.parsing import clean_text, id_or_none
+from bot.presentation.callbacks import CaseCb, CaseListCb, CaseOpenCb
+from bot.presentation.cards import Markup, case_list_markup
+from bot.services import audit, case_list, cases, scope
+from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import Identity
 from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
@@ -191,14 +193,128 @@ async def list_cases(
     command: CommandObject,
     session: AsyncSession,
     clock: Clock,
+    catalog: Catalog,
     identity: Identity,
     t: Translator,
 ) -> None:
-    """/cases [compound] [grid] [kind]: open cases. One rule (bot.services.scope):
-    officers of the community see all its cases, an officer granted for a compound that
-    compound's, a grid worker their grid's."""
-    acting = await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
-    community_id = acting.community.id
+    """/cases [compound] [grid] [kind]: open cases, a page of buttons at a time. One rule
+    (bot.services.scope): officers of the community see all its cases, an officer granted
+    for a compound that compound's, a grid worker their grid's. In the community's
+    officers' chat (the only group where it answers) the list is in the community's
+    language and its buttons open the anonymised card there (R-WHERE)."""
+    group = _is_group(message.chat.type)
+    acting = await _acting(session, identity, message.chat.id, group=group)
+    flt = await _typed_filter(session, acting.community.id, command.args or "", t)
+    reader = catalog.translator(acting.community.locale) if group else t
+    text, markup = await _list_page(session, clock, identity, acting, flt, 0, reader)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(CaseListCb.filter())
+async def list_cases_page(
+    query: CallbackQuery,
+    callback_data: CaseListCb,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """◀ ▶ under the list: the scope is read from the database again on every press."""
+    group = query.message is not None and _is_group(query.message.chat.type)
+    acting = await _acting(session, identity, query_chat_id(query), group=group)
+    flt = case_list.CaseFilter.from_codes(callback_data.kind, callback_data.place)
+    reader = catalog.translator(acting.community.locale) if group else t
+    page = callback_data.page
+    text, markup = await _list_page(session, clock, identity, acting, flt, page, reader)
+    await edit_or_send(query, text, markup)
+
+
+@router.callback_query(CaseOpenCb.filter())
+async def case_opened_from_list(
+    query: CallbackQuery,
+    callback_data: CaseOpenCb,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """A case of the list, below the list: in a private chat its whole card with its
+    buttons; in the officers' chat of its community the anonymised card, with "details"
+    (R-WHERE). Any other group is refused."""
+    case = await case_list.case_for_reader(session, identity, callback_data.case_id)
+    chat_id = query_chat_id(query)
+    if query.message is not None and _is_group(query.message.chat.type):
+        community = await session.get(Community, case.community_id)
+        if community is None or community.officer_chat_id != chat_id:
+            raise NotAllowed("privacy.use_private")
+        text, markup = await cases.render_card(session, clock, catalog, case)
+    else:
+        text, markup = await _read_card(session, clock, catalog, identity, case, t)
+    await query_bot(query).send_message(chat_id, text, reply_markup=markup)
+
+
+@router.message(Command("case"), StateFilter("*"))
+async def show_case(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    t: Translator,
+) -> None:
+    """/case N: the whole card of case N with its buttons, for staff whose scope holds
+    it; any other number, or a case out of scope, is "not found" alike."""
+    await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
+    typed = (command.args or "").strip().removeprefix("#").strip()
+    if not typed:
+        raise DomainError("cases.case_usage")
+    case_id = id_or_none(typed)
+    if case_id is None:
+        raise DomainError("cases.case_not_a_number", value=typed[:40])
+    case = await case_list.case_for_reader(session, identity, case_id)
+    text, markup = await _read_card(session, clock, catalog, identity, case, t)
+    await message.answer(text, reply_markup=markup)
+
+
+def _is_group(chat_type: str) -> bool:
+    return chat_type in ("group", "supergroup")
+
+
+async def _acting(
+    session: AsyncSession, identity: Identity, chat_id: int, *, group: bool
+) -> scope.ActingScope:
+    """The reader's scope for /cases; in a group, only the acting community's officers'
+    chat lists cases (handlers/where.py lets /cases through there and nowhere else)."""
+    acting = await scope.resolve(session, identity, "cases", chat_id=chat_id)
+    if group and acting.community.officer_chat_id != chat_id:
+        raise NotAllowed("privacy.use_private")
+    return acting
+
+
+async def _read_card(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    identity: Identity,
+    case: Case,
+    t: Translator,
+) -> tuple[str, Markup | None]:
+    """The whole card in the reader's language (a private chat); the read is audited."""
+    await audit.record(
+        session, at=clock.now(), actor=identity.person, actor_telegram_id=identity.telegram_user_id,
+        action="case.read", entity="case", entity_id=case.id, community_id=case.community_id,
+    )  # fmt: skip
+    return await cases.render_card(session, clock, catalog, case, full=True, locale=t.locale)
+
+
+async def _typed_filter(
+    session: AsyncSession, community_id: int, args: str, t: Translator
+) -> case_list.CaseFilter:
+    """The filters typed after /cases: compound and grid names of the community, and case
+    kinds by their code or their label in the reader's language."""
     compounds = {
         c.name: c.id
         for c in await session.scalars(
@@ -214,7 +330,7 @@ async def list_cases(
     }
     compound_id = grid_id = None
     kind = None
-    for word in (command.args or "").split():
+    for word in args.split():
         if word in compounds:
             compound_id = compounds[word]
         elif word in grids:
@@ -222,23 +338,35 @@ async def list_cases(
         elif word in kinds:
             kind = kinds[word]
         else:
-            await message.answer(t("cases.filter_unknown", word=word[:40]))
-            return
-    found = [
-        c
-        for c in await cases.list_open_cases(
-            session, community_id, compound_id=compound_id, grid_id=grid_id, kind=kind
-        )
-        if acting.reaches(compound_id=c.compound_id, grid_id=c.grid_id)
-    ]
-    rows = []
-    for case in found[:30]:
+            raise DomainError("cases.filter_unknown", word=word[:40])
+    return case_list.CaseFilter(compound_id, grid_id, kind)
+
+
+async def _list_page(
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    acting: scope.ActingScope,
+    flt: case_list.CaseFilter,
+    page: int,
+    t: Translator,
+) -> tuple[str, Markup | None]:
+    """The text and buttons of one page of /cases; the read is audited (R-AUD)."""
+    found = await case_list.open_cases_page(session, acting, flt, page)
+    rows, entries = [], []
+    for case in found.cases:
         ctx = await cases.card_context(session, clock, case)
-        rows.append({**ctx, "kind_label": t(f"cases.kind_{case.kind}"),
-                     "status_label": t(f"cases.status_{case.status}")})  # fmt: skip
-    # A read of personal data by staff is audited (R-AUD, issue 11).
+        ctx |= {"kind_label": t(f"cases.kind_{case.kind}"),
+                "status_label": t(f"cases.status_{case.status}")}  # fmt: skip
+        rows.append(ctx)
+        entries.append((case.id, html.unescape(t("cases.list_button", case=ctx))))
     await audit.record_read(
         session, at=clock.now(), actor=identity.person, what="cases", entity="community",
-        entity_id=community_id, details={"case_ids": [c.id for c in found[:30]]},
+        entity_id=acting.community.id,
+        details={"case_ids": [c.id for c in found.cases], "page": found.page + 1},
     )  # fmt: skip
-    await message.answer(t("cases.list", cases=rows, total=len(found)))
+    text = t("cases.list", cases=rows, total=found.total, page=found.page + 1, pages=found.pages)
+    markup = case_list_markup(
+        t, entries, page=found.page, pages=found.pages, kind=flt.kind or "", place=flt.place_code
+    )
+    return text, markup

@@ -59,6 +59,21 @@ class CaseCb(CallbackData, prefix="case"):
     case_id: int
 
 
+class CaseListCb(CallbackData, prefix="cl"):
+    """A page of /cases with the filters it was typed with: the case kind, and the place
+    as "c<compound id>", "g<grid id>" or both ("c3g7"); "" for none (64-byte limit)."""
+
+    page: int
+    kind: str = ""
+    place: str = ""
+
+
+class CaseOpenCb(CallbackData, prefix="co"):
+    """A case in the /cases list: its card (role and scope checked on every press)."""
+
+    case_id: int
+
+
 class ReportCb(CallbackData, prefix="rep"):
     """A button inside a report conversation: pick / toggle / done / skip / back /
     confirm, with the chosen value (a choice name or a person id)."""

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.db.models import Case, CaseKind, CaseStatus
-from bot.presentation.callbacks import CaseCb, DowntimeCb, MonCaseCb, PrivacyDecision
+from bot.presentation.callbacks import (
+    CaseCb,
+    CaseListCb,
+    CaseOpenCb,
+    DowntimeCb,
+    MonCaseCb,
+    PrivacyDecision,
+)
 from messages import Translator
 
 # The type services name when they pass buttons along (they never import aiogram).
@@ -59,6 +68,41 @@ MONITORING_KINDS = frozenset(
         CaseKind.RISK_MATCH, CaseKind.NOT_IN_REGISTER,
     }
 )  # fmt: skip
+
+
+def case_list_markup(
+    t: Translator,
+    entries: Sequence[tuple[int, str]],
+    *,
+    page: int,
+    pages: int,
+    kind: str = "",
+    place: str = "",
+) -> InlineKeyboardMarkup | None:
+    """/cases: one button per case (id, label) opening its card, then ◀ ▶ between pages
+    (0-based `page`), which keep the filters the list was typed with."""
+    rows = [
+        [InlineKeyboardButton(text=label, callback_data=CaseOpenCb(case_id=case_id).pack())]
+        for case_id, label in entries
+    ]
+    nav = []
+    if page > 0:
+        nav.append(
+            InlineKeyboardButton(
+                text=t("cases.page_prev"),
+                callback_data=CaseListCb(page=page - 1, kind=kind, place=place).pack(),
+            )
+        )
+    if page < pages - 1:
+        nav.append(
+            InlineKeyboardButton(
+                text=t("cases.page_next"),
+                callback_data=CaseListCb(page=page + 1, kind=kind, place=place).pack(),
+            )
+        )
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def downtime_markup(t: Translator, community_id: int, since: int) -> InlineKeyboardMarkup:

@@ -32,7 +32,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.parsing import ParseError, parse_date
-from bot.services import audit, monitoring
+from bot.services import audit, case_text, monitoring
 from bot.services.cases import open_case
 from bot.services.errors import DomainError, NotFound
 from messages import Catalog
@@ -337,11 +337,12 @@ async def apply_batch(
         elif row["status"] in (AMBIGUOUS, NOT_FOUND):
             key = "imports.case_ambiguous" if row["status"] == AMBIGUOUS else "imports.case_unknown"
             candidates = await addresses(session, list(row.get("candidates", [])))
-            summary = catalog.render(
-                community.locale, key, name=row["name"], phone=row.get("phone", ""),
-                address=row.get("address", ""),
-                category=catalog.render(community.locale, f"monitoring.category_{row['category']}"),
-                candidates=list(candidates.values()), source=row.get("source", ""),
+            summary = case_text.summary_details(
+                catalog, community.locale, key,
+                {"name": row["name"], "phone": row.get("phone", ""),
+                 "address": row.get("address", ""),
+                 "category": case_text.label(f"monitoring.category_{row['category']}"),
+                 "candidates": list(candidates.values()), "source": row.get("source", "")},
             )  # fmt: skip
             await open_case(
                 session, clock, catalog, community_id=community.id,
@@ -349,7 +350,7 @@ async def apply_batch(
                 household_id=None, compound_id=row.get("compound_id"),
                 building_id=row.get("building_id") or await _building_of_household(
                     session, next(iter(row.get("candidates", [])), None)),
-                details={"summary": summary}, dedup_key=f"import:{batch.id}:{row['n']}",
+                details=summary, dedup_key=f"import:{batch.id}:{row['n']}",
                 actor=actor,
             )  # fmt: skip
             result.cases += 1

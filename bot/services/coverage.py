@@ -53,7 +53,7 @@ from bot.db.models import (
     Unit,
     VisitPersonStatus,
 )
-from bot.services import audit, outbox
+from bot.services import audit, case_text, outbox
 from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
 from messages import Catalog
@@ -428,18 +428,18 @@ async def escalate(
         )  # fmt: skip
         if existing is not None:
             return existing
-    summary = catalog.render(
-        community.locale, f"coverage.case_{kind.value}",
-        fevers=sum(1 for _ in await session.scalars(
-            select(ScreeningVisitPerson.id).where(
-                ScreeningVisitPerson.visit_id == visit.id, ScreeningVisitPerson.fever.is_(True)
-            )
-        )),
-    )  # fmt: skip
+    fevers = sum(1 for _ in await session.scalars(
+        select(ScreeningVisitPerson.id).where(
+            ScreeningVisitPerson.visit_id == visit.id, ScreeningVisitPerson.fever.is_(True)
+        )
+    ))  # fmt: skip
+    summary = case_text.summary_details(
+        catalog, community.locale, f"coverage.case_{kind.value}", {"fevers": fevers}
+    )
     return await open_case(
         session, clock, catalog, community_id=community.id, kind=kind, urgent=urgent,
         household_id=visit.household_id, reporter_id=by.id if by else None,
-        details={"visit_id": visit.id, "summary": summary},
+        details={"visit_id": visit.id, **summary},
         dedup_key=f"screen:{visit.id}:{kind.value}", actor=by,
     )  # fmt: skip
 

@@ -4,7 +4,6 @@ area: `gate_risk`)."""
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
 from dataclasses import dataclass
@@ -239,7 +238,10 @@ async def record_passage(
             session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_FEVER,
             urgent=True, household_id=home, compound_id=info.compound.id,
             subject_id=entry.person_id, reporter_id=by.id if by else None,
-            details={"summary": f"{who} {passage.temperature} °C @ {where}"},
+            details=case_text.summary_details(
+                catalog, community.locale, "gate.case_fever_summary",
+                {"who": who, "temperature": str(passage.temperature), "where": where},
+            ),
             dedup_key=f"gate_fever:{entry.id}", actor=by,
         )  # fmt: skip
         opened.append(CaseKind.GATE_FEVER)
@@ -252,7 +254,7 @@ async def record_passage(
                 session, clock, catalog, community_id=community.id, kind=CaseKind.GATE_RISK,
                 urgent=False, reporter_id=by.id if by else None, compound_id=info.compound.id,
                 subject_id=entry.person_id,
-                details={"summary": _risk_summary(catalog, community, area, who, where)},
+                details=_risk_summary(catalog, community, area, who, where),
                 dedup_key=f"gate_risk:{entry.id}", actor=by,
             )  # fmt: skip
             opened.append(CaseKind.GATE_RISK)
@@ -295,13 +297,15 @@ async def _lives_in(session: AsyncSession, person: Person, compound_id: int) -> 
     return found == compound_id
 
 
-def _risk_summary(catalog: Catalog, community: Community, area: Any, who: str, where: str) -> str:
-    """The gate-risk case's summary in the community's language (plain text: the card
-    template escapes it)."""
-    locale = community.locale
-    text = catalog.render(
-        locale, "gate.case_risk_summary", who=who, where=where,
-        place=Gazetteer.load().full_name(area.place_code, locale) or area.place_name,
-        level=catalog.render(locale, f"reports.level_{area.level}"),
+def _risk_summary(
+    catalog: Catalog, community: Community, area: Any, who: str, where: str
+) -> dict[str, Any]:
+    """The gate-risk case's summary, shown in the reader's language: the area by its
+    place code when the gazetteer knows it, else by the name it was listed with."""
+    known = area.place_code and Gazetteer.load().full_name(area.place_code, community.locale)
+    return case_text.summary_details(
+        catalog, community.locale, "gate.case_risk_summary",
+        {"who": who, "where": where,
+         "place": case_text.place(area.place_code) if known else area.place_name,
+         "level": case_text.label(f"reports.level_{area.level}")},
     )  # fmt: skip
-    return html.unescape(text)

@@ -40,7 +40,7 @@ from bot.db.models import (
     Person,
     Unit,
 )
-from bot.services import audit, outbox
+from bot.services import audit, case_text, outbox
 from bot.services.cases import open_case
 from bot.services.errors import DomainError, NotFound
 from messages import Catalog
@@ -579,16 +579,16 @@ async def test_days(
     for test, isolation in missed:
         test.status = "missed"
         person = await session.get(Person, isolation.person_id)
-        summary = catalog.render(
-            community.locale, "monitoring.case_missed_test", day_number=test.day_number,
-            day=test.day.isoformat(),
-            category=catalog.render(community.locale, f"monitoring.category_{isolation.category}"),
+        summary = case_text.summary_details(
+            catalog, community.locale, "monitoring.case_missed_test",
+            {"day_number": test.day_number, "day": test.day.isoformat(),
+             "category": case_text.label(f"monitoring.category_{isolation.category}")},
         )  # fmt: skip
         case = await open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.MISSED_TEST,
             urgent=False, household_id=person.household_id if person else None,
             subject_id=isolation.person_id, isolation_id=isolation.id,
-            details={"summary": summary}, dedup_key=f"test:{test.id}:missed",
+            details=summary, dedup_key=f"test:{test.id}:missed",
         )  # fmt: skip
         opened.append(case.id)
     if now_local.time() < community.checkin_time:

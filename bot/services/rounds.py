@@ -57,7 +57,7 @@ from bot.db.models import (
     Unit,
 )
 from bot.parsing import ParseError, clean_text, parse_date, parse_phone
-from bot.services import audit, outbox
+from bot.services import audit, case_text, outbox
 from bot.services.cases import open_case
 from bot.services.coverage import resolve_scope
 from bot.services.directory import natural_key
@@ -885,8 +885,8 @@ async def close_round(
         await open_case(
             session, clock, catalog, community_id=community.id, kind=CaseKind.ROUND_MISSED,
             urgent=False, household_id=hid,
-            details={"round_id": rnd.id, "count": count, "summary": catalog.render(
-                community.locale, "rounds.case_missed", id=rnd.id, count=count)},
+            details={"round_id": rnd.id, "count": count, **case_text.summary_details(
+                catalog, community.locale, "rounds.case_missed", {"id": rnd.id, "count": count})},
             dedup_key=f"round:{rnd.id}:missed:{hid}", actor=by,
         )  # fmt: skip
     await audit.record(
@@ -1090,8 +1090,8 @@ async def _record_positive(
     await open_case(
         session, clock, catalog, community_id=community.id, kind=CaseKind.ROUND_POSITIVE,
         urgent=True, household_id=person.household_id, isolation_id=isolation.id,
-        details={"round_id": rnd.id, "summary": catalog.render(
-            community.locale, "rounds.case_positive", id=rnd.id)},
+        details={"round_id": rnd.id, **case_text.summary_details(
+            catalog, community.locale, "rounds.case_positive", {"id": rnd.id})},
         dedup_key=f"round:{rnd.id}:positive:{person.id}", actor=by,
     )  # fmt: skip
     return True

@@ -106,8 +106,13 @@ async def test_symptom_card_buttons_resolve_and_resident_told(
     replies = await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
     assert "办结说明" in texts(replies)
     # other commands still work while the note is awaited; an empty-ish note is refused
+    # /cases answers in the officers' chat: place and number only (R-WHERE)
     replies = await officer.send("/cases", chat=double.chats[OFFICER_GROUP])
-    assert texts(replies) == "请在与本助手的私聊中使用这个功能（群聊里不显示个人信息）。"
+    assert texts(replies) == (
+        "未办结事件（共 1 个）\n"
+        "🚨 #1 症状报告 · 处理中 · 2022-03-10 09:00 · 阳光花园 1栋 · 王干事\n"
+        "点下方按钮查看事件卡片。"
+    )
     replies = await officer.send("x" * 501, chat=double.chats[OFFICER_GROUP])
     assert "500" in texts(replies)
     replies = await officer.send("已陪同前往<b>发热门诊</b>", chat=double.chats[OFFICER_GROUP])

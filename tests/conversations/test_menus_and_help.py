@@ -71,6 +71,7 @@ async def test_help_shows_the_commands_of_each_role_held(
     assert texts(await grid_worker.send("/help")) == _plain(catalog, "zh-CN") + (
         "\n\n网格员"
         "\n/cases — 未办结事件，可按小区/网格/类别筛选"
+        "\n/case — 按编号查看一个事件"
         "\n/coverage — 入户排查覆盖情况"
         "\n/screen — 登记入户排查"
         "\n/round_tick — 按住户登记核酸检测"

@@ -157,15 +157,21 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "cases.list": [
-        {"total": 0, "cases": []},
+        {"total": 0, "cases": [], "page": 1, "pages": 1},
         {
-            "total": 3,
+            "total": 23,
+            "page": 3,
+            "pages": 3,
             "cases": [
                 _case(id=1),
                 _case(id=11, urgent=False, address=None, assignee=""),
                 _case(id=111, urgent=False, assignee=LONG_NAME),
             ],
         },
+    ],
+    "cases.list_button": [
+        {"case": _case()},
+        {"case": _case(id=11, urgent=False, place="")},
     ],
     "admin.clinic_list": [
         {"clinics": []},
