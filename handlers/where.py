@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.commands import OFFICER_COMMANDS
+from bot.core.forms import command_of
 from bot.household_cards import CaseDetailsCb, CommunityPickCb
 from bot.services import audit, cases, scope
 from bot.services.identity import Identity
@@ -51,18 +52,6 @@ REFUSAL_OF = {
 # Buttons the bot itself posts in groups: case cards, details, binding, notice cards,
 # the downtime confirmation, "start monitoring" (continued privately).
 GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt", "mc"})
-
-
-def command_of(text: str | None, bot_username: str) -> str | None:
-    """The command of a message ("/cases@bot args" -> "cases"), None when it is not one
-    or is addressed to another bot."""
-    if not text or not text.startswith("/"):
-        return None
-    head = text.split(maxsplit=1)[0][1:]
-    name, _, mention = head.partition("@")
-    if mention and mention.lower() != bot_username.lower():
-        return None
-    return name.lower() or None
 
 
 def _private_only_command(message: Message, bot_username: str) -> bool:
