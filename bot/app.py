@@ -148,7 +148,8 @@ class Application:
         app.sender.database = app.database_outage
         if settings.redis_url:
             redis = storage.inner.redis  # type: ignore[attr-defined]
-            app.redis_watch = RedisWatch(app, redis.ping)
+            app.redis_watch = RedisWatch(app, redis.ping, settle=storage.settle)  # type: ignore[attr-defined]
+            storage.on_owed = app.redis_watch.owed  # type: ignore[attr-defined]
         app._wire()
         return app
 

@@ -14,7 +14,6 @@ from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,7 @@ from bot.commands import OFFICER_COMMANDS
 from bot.core.forms import command_of
 from bot.household_cards import CaseDetailsCb, CommunityPickCb
 from bot.services import audit, cases, scope
+from bot.services.errors import NotAllowed
 from bot.services.identity import Identity
 from handlers.keyboards import buttons, deep_link, url_button
 from handlers.replies import edit_or_send
@@ -74,7 +74,6 @@ async def private_only_in_group(message: Message, bot_username: str, t: Translat
 async def pick_community_first(
     message: Message,
     session: AsyncSession,
-    state: FSMContext,
     identity: Identity,
     bot_username: str,
     t: Translator,
@@ -87,10 +86,9 @@ async def pick_community_first(
     if name not in STAFF_COMMANDS:
         raise SkipHandler
     if not identity.grants:
-        # A command leaves the form the user was in, refused or not (bot/core/forms.py).
-        await state.clear()
-        await message.answer(t(REFUSAL_OF.get(name, "common.not_allowed")))
-        return
+        # The error path answers; the command left the form the user was in all the
+        # same (bot/core/forms.py), without a note after the refusal.
+        raise NotAllowed(REFUSAL_OF.get(name, "common.not_allowed"))
     if identity.chosen_community_id is not None:
         raise SkipHandler
     found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)
