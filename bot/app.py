@@ -31,7 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import install_commands
 from bot.core.barrier import CommitBarrier
 from bot.core.callbacks import AnswerCallbackAfterHandler, OutOfRangeCallbackData
-from bot.core.forms import FormLeftByCommand, FormOnError
+from bot.core.forms import FormLeftByCommand, FormOnError, registered_commands
 from bot.core.outage import Outage, RedisWatch
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
@@ -148,7 +148,8 @@ class Application:
         app.sender.database = app.database_outage
         if settings.redis_url:
             redis = storage.inner.redis  # type: ignore[attr-defined]
-            app.redis_watch = RedisWatch(app, redis.ping)
+            app.redis_watch = RedisWatch(app, redis.ping, settle=storage.settle)  # type: ignore[attr-defined]
+            storage.on_owed = app.redis_watch.owed  # type: ignore[attr-defined]
         app._wire()
         return app
 
@@ -167,12 +168,13 @@ class Application:
         dp.update.outer_middleware(IdentityMiddleware(self.catalog, STATELESS_CALLBACKS))
         dp.message.outer_middleware(AnonymousSenderMiddleware())
         dp.message.outer_middleware(ForwardedMessageMiddleware(ACCEPTS_FORWARDED))
+        routers = get_routers()
+        dp.message.outer_middleware(FormLeftByCommand(registered_commands(routers)))
         dp.callback_query.outer_middleware(OutOfRangeCallbackData())
         dp.callback_query.middleware(AnswerCallbackAfterHandler())
         dp.message.middleware(FormOnError())
-        dp.message.middleware(FormLeftByCommand())
         dp.callback_query.middleware(FormOnError())
-        dp.include_routers(*get_routers())
+        dp.include_routers(*routers)
         install_error_handler(dp, self.catalog)
         # Handlers receive these by name (aiogram workflow data), never from globals.
         dp.workflow_data.update(

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 from bot.settings import Settings
+from messages import plural
 
 
 def _cli_error(message: str) -> Exception:
@@ -36,7 +37,7 @@ def _size(path: Path) -> str:
     size = float(path.stat().st_size)
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            return str(plural(int(size), "byte")) if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return ""  # pragma: no cover
 

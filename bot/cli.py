@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from bot.settings import Settings
+from messages import plural
 
 if TYPE_CHECKING:
     from bot.services.directory import SetupResult
@@ -268,6 +269,11 @@ def _sandbox(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
+def counted(count: int, one: str, many: str | None = None) -> str:
+    """ "1 room", "0 rooms", "2 rooms": the catalog's English plural rule (messages.plural)."""
+    return str(plural(count, one, many))
+
+
 def _report(message: str) -> int:
     print(message)
     return 0
@@ -473,7 +479,8 @@ async def _purge(*, dry_run: bool) -> int:
     finally:
         await engine.dispose()
     verb = "would purge" if dry_run else "purged"
-    print(f"{verb} {result.total} rows (retention {settings.retention_days} days):")
+    days = counted(settings.retention_days, "day")
+    print(f"{verb} {counted(result.total, 'row')} (retention {days}):")
     for name in CATEGORIES:
         print(f"  {name}: {result.counts[name]}")
     return 0
@@ -493,11 +500,11 @@ async def _audit_verify() -> int:
     if not result.ok:
         print(
             f"audit chain BROKEN at entry {result.first_broken_id} ({result.reason}); "
-            f"{result.checked} entries checked",
+            f"{counted(result.checked, 'entry', 'entries')} checked",
             file=sys.stderr,
         )
         return 1
-    print(f"audit chain intact: {result.checked} entries checked")
+    print(f"audit chain intact: {counted(result.checked, 'entry', 'entries')} checked")
     return 0
 
 
@@ -540,9 +547,9 @@ async def _setup(args: argparse.Namespace) -> int:
         for problem in shown[:-1]:
             print(f"community-guard: {problem}", file=sys.stderr)
         more = len(exc.problems) - len(shown)
-        last = shown[-1] + (f" (and {more} more problems)" if more else "")
+        last = shown[-1] + (f" (and {counted(more, 'more problem')})" if more else "")
         raise CliError(last) from None
-    print(f"{args.csv.name}: {register.source}, {len(register.rows)} rooms")
+    print(f"{args.csv.name}: {register.source}, {counted(len(register.rows), 'room')}")
     for note in register.notes:
         print(f"  note: {note}")
     try:
@@ -557,7 +564,7 @@ async def _setup(args: argparse.Namespace) -> int:
     state = "new" if created["community"] else "already there"
     print(f"community {result.community.name!r} ({state}):")
     for what in ("compounds", "grids", "buildings", "units", "households"):
-        print(f"  {what}: {created[what]} {verb}")
+        print(f"  {counted(created[what], what[:-1], what)} {verb}")
     if result.admin is not None:
         print(
             f"  admin: Telegram user {args.admin_id} ({'would be ' if args.dry_run else ''}"

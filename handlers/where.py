@@ -14,16 +14,17 @@ from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.commands import OFFICER_COMMANDS
+from bot.core.forms import command_of
 from bot.db.models import Community
 from bot.household_cards import CaseDetailsCb, CommunityPickCb
 from bot.services import audit, cases, scope
+from bot.services.errors import NotAllowed
 from bot.services.identity import Identity
 from handlers.keyboards import buttons, deep_link, url_button
 from handlers.replies import edit_or_send
@@ -56,18 +57,6 @@ OFFICERS_CHAT_COMMANDS = frozenset({"cases"})
 # the downtime confirmation, "start monitoring" (continued privately), the /cases list
 # of the officers' chat (its pages and cards; the handlers check the chat).
 GROUP_CALLBACK_PREFIXES = frozenset({"case", "cdt", "bind", "ntc", "dt", "mc", "cl", "co"})
-
-
-def command_of(text: str | None, bot_username: str) -> str | None:
-    """The command of a message ("/cases@bot args" -> "cases"), None when it is not one
-    or is addressed to another bot."""
-    if not text or not text.startswith("/"):
-        return None
-    head = text.split(maxsplit=1)[0][1:]
-    name, _, mention = head.partition("@")
-    if mention and mention.lower() != bot_username.lower():
-        return None
-    return name.lower() or None
 
 
 def _private_only_command(message: Message, bot_username: str) -> bool:
@@ -103,7 +92,6 @@ async def private_only_in_group(
 async def pick_community_first(
     message: Message,
     session: AsyncSession,
-    state: FSMContext,
     identity: Identity,
     bot_username: str,
     t: Translator,
@@ -116,10 +104,9 @@ async def pick_community_first(
     if name not in STAFF_COMMANDS:
         raise SkipHandler
     if not identity.grants:
-        # A command leaves the form the user was in, refused or not (bot/core/forms.py).
-        await state.clear()
-        await message.answer(t(REFUSAL_OF.get(name, "common.not_allowed")))
-        return
+        # The error path answers; the command left the form the user was in all the
+        # same (bot/core/forms.py), without a note after the refusal.
+        raise NotAllowed(REFUSAL_OF.get(name, "common.not_allowed"))
     if identity.chosen_community_id is not None:
         raise SkipHandler
     found = await scope.communities_for(session, identity, scope.ALL_STAFF_ROLES)

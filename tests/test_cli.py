@@ -61,10 +61,10 @@ def test_setup_creates_a_community_once(
     args = ["setup", "--csv", str(DEMO), "--community", "东湖社区", "--admin-id", "42"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "households: 96 created" in out and "compounds: 2 created" in out
+    assert "  96 households created\n" in out and "  2 compounds created\n" in out
     assert "admin: Telegram user 42" in out
     assert main(args) == 0
-    assert "households: 0 created" in capsys.readouterr().out
+    assert "  0 households created\n" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
     assert capsys.readouterr().out == (
         f"database sqlite+aiosqlite:///{tmp_path / 'cg.db'} already at revision "

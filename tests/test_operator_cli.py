@@ -371,7 +371,7 @@ def test_setup_with_the_database_down_is_one_line(
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:1/none")
     assert main(["setup", "--csv", str(register), "--community", "x"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "r.csv: CSV (GBK/GB18030), 1 rooms\n"
+    assert captured.out == "r.csv: CSV (GBK/GB18030), 1 room\n"
     assert one_line(captured.err) == (
         "community-guard: cannot use the database at postgresql+asyncpg://nobody:***@"
         "127.0.0.1:1/none: [Errno 111] Connect call failed ('127.0.0.1', 1)"
@@ -411,11 +411,11 @@ async def test_setup_dry_run_then_import(
     assert capsys.readouterr().out == (
         "登记表.csv: CSV (GBK/GB18030), 4 rooms\n"
         "community '东湖社区' (new):\n"
-        "  compounds: 2 would be created\n"
-        "  grids: 2 would be created\n"
-        "  buildings: 3 would be created\n"
-        "  units: 3 would be created\n"
-        "  households: 4 would be created\n"
+        "  2 compounds would be created\n"
+        "  2 grids would be created\n"
+        "  3 buildings would be created\n"
+        "  3 units would be created\n"
+        "  4 households would be created\n"
         "  admin: Telegram user 42 (would be granted the admin role)\n"
         "dry run: nothing was saved\n"
     )
@@ -424,11 +424,11 @@ async def test_setup_dry_run_then_import(
     assert capsys.readouterr().out == (
         "登记表.csv: CSV (GBK/GB18030), 4 rooms\n"
         "community '东湖社区' (new):\n"
-        "  compounds: 2 created\n"
-        "  grids: 2 created\n"
-        "  buildings: 3 created\n"
-        "  units: 3 created\n"
-        "  households: 4 created\n"
+        "  2 compounds created\n"
+        "  2 grids created\n"
+        "  3 buildings created\n"
+        "  3 units created\n"
+        "  4 households created\n"
         "  admin: Telegram user 42 (granted the admin role)\n"
     )
     assert await count(database_url) == (1, 4)
@@ -444,11 +444,11 @@ async def test_setup_dry_run_then_import(
         "more.xlsx: XLSX (first sheet 'Sheet'), 2 rooms",
         "  note: ignored column(s): 备注",
         "community '东湖社区' (already there):",
-        "  compounds: 0 would be created",
-        "  grids: 0 would be created",
-        "  buildings: 0 would be created",
-        "  units: 0 would be created",
-        "  households: 1 would be created",
+        "  0 compounds would be created",
+        "  0 grids would be created",
+        "  0 buildings would be created",
+        "  0 units would be created",
+        "  1 household would be created",
         "dry run: nothing was saved",
     ]
     assert await count(database_url) == (1, 4)
@@ -587,3 +587,78 @@ def test_db_upgrade_and_backup_with_the_database_down_are_one_line(
     line = one_line(capsys.readouterr().err)
     assert line.startswith("community-guard: pg_dump failed: pg_dump: error: connection to ")
     assert "secret" not in line
+
+
+# --------------------------------------------------------------- counts in English
+
+
+def test_counts_agree_with_their_number(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """0, 1 and 2 of everything the operator commands count: "1 room", "2 rooms"."""
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(tmp_path))
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    one.write_text("compound,building,unit,room,grid\na,1,1,101,g\n", encoding="utf-8")
+    two.write_text("compound,building,unit,room,grid\nb,1,1,101,h\nc,1,1,101,i\n", encoding="utf-8")
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 0
+    assert capsys.readouterr().out == "audit chain intact: 0 entries checked\n"
+    assert main(["setup", "--csv", str(one), "--community", "x"]) == 0
+    assert capsys.readouterr().out == (
+        "one.csv: CSV (UTF-8), 1 room\n"
+        "community 'x' (new):\n"
+        "  1 compound created\n"
+        "  1 grid created\n"
+        "  1 building created\n"
+        "  1 unit created\n"
+        "  1 household created\n"
+    )
+    assert main(["audit", "verify"]) == 0
+    assert capsys.readouterr().out == "audit chain intact: 1 entry checked\n"
+    assert main(["setup", "--csv", str(two), "--community", "x", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (
+        "two.csv: CSV (UTF-8), 2 rooms\n"
+        "community 'x' (already there):\n"
+        "  2 compounds would be created\n"
+        "  2 grids would be created\n"
+        "  2 buildings would be created\n"
+        "  2 units would be created\n"
+        "  2 households would be created\n"
+        "dry run: nothing was saved\n"
+    )
+    assert main(["setup", "--csv", str(one), "--community", "x"]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "  0 compounds created",
+        "  0 grids created",
+        "  0 buildings created",
+        "  0 units created",
+        "  0 households created",
+    ]
+    assert main(["audit", "verify"]) == 0
+    assert capsys.readouterr().out == "audit chain intact: 2 entries checked\n"
+    for days, shown in ((1, "1 day"), (2, "2 days")):
+        monkeypatch.setenv("RETENTION_DAYS", str(days))
+        assert main(["purge", "--dry-run"]) == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        assert first == f"would purge 0 rows (retention {shown}):"
+    # More problems than are shown: "and 1 more problem", "and 2 more problems".
+    for more, shown in ((1, "1 more problem"), (2, "2 more problems")):
+        dup = tmp_path / "dup.csv"
+        dup.write_text("compound,building,unit,room\n" + "a,1,1,101\n" * (21 + more))
+        assert main(["setup", "--csv", str(dup), "--community", "x"]) == 2
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert last == (
+            f"community-guard: dup.csv: line 22 repeats line 2: a 1 1 101 (and {shown})"
+        )
+
+
+def test_backup_sizes_agree_with_their_number(tmp_path: Path) -> None:
+    from bot.backup import _size
+
+    shown = []
+    for size in (0, 1, 2, 2048):
+        path = tmp_path / f"{size}.bin"
+        path.write_bytes(b"x" * size)
+        shown.append(_size(path))
+    assert shown == ["0 bytes", "1 byte", "2 bytes", "2.0 KiB"]

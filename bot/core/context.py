@@ -22,6 +22,8 @@ class UpdateContext:
     fsm_storage: Any = None
     #: The chosen handler's `end_form` flag: what a failure does to the form (core/forms.py).
     end_form: str | None = None
+    #: A command left the form the user was in (core/forms.py, FormLeftByCommand).
+    leaves_form: bool = False
 
     async def committed(self) -> None:
         """The update's transaction committed: write the FSM changes it made."""

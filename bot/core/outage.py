@@ -96,10 +96,13 @@ class RedisWatch:
         app: Application,
         ping: Callable[[], Awaitable[Any]],
         *,
+        settle: Callable[[], Awaitable[int]] | None = None,
         every: float = 1.0,
     ) -> None:
         self.app = app
         self.ping = ping
+        #: Writes the FSM writes owed since Redis failed after a commit (fsm_buffer.py).
+        self.settle = settle
         self.every = every
         self.outage = Outage("redis", "updates are kept in the inbox and handled when it is back")
         self.kept: dict[int, Update] = {}
@@ -108,6 +111,10 @@ class RedisWatch:
 
     def failed(self, update: Update, exc: BaseException) -> None:
         self.kept.setdefault(update.update_id, update)
+        self.owed(exc)
+
+    def owed(self, exc: BaseException) -> None:
+        """Redis failed (an update kept, or an FSM write owed): watch for it."""
         self.outage.failed(exc)
         if self._watcher is None or self._watcher.done():
             self._watcher = self.app.start_background(self._watch())
@@ -123,10 +130,13 @@ class RedisWatch:
                 return
             try:
                 await asyncio.wait_for(self.ping(), timeout=max(self.every, 1.0))
+                # The owed FSM writes first: a kept update continues the step after them.
+                settled = await self.settle() if self.settle is not None else 0
             except Exception:  # still down (one line was logged when it started)
                 continue
             kept = [self.kept.pop(k) for k in sorted(self.kept)]
-            self.outage.ok(f"handling {len(kept)} kept update(s)")
+            owed = f"; {settled} owed form step(s) written" if settled else ""
+            self.outage.ok(f"handling {len(kept)} kept update(s){owed}")
             for update in kept:
                 self.replayed += 1
                 await handle_update(self.app, update)

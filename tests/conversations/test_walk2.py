@@ -79,9 +79,11 @@ async def test_a_notice_can_still_be_composed_from_a_forwarded_text(
     await setup_world(double, sessionmaker, clock, community)
     me = officer(double)
     await me.send("/notice")
-    # A command at the content step is that command, not the notice's text.
+    # A command at the content step is that command, not the notice's text; it leaves
+    # the form (nothing was entered: no note).
     replies = await me.send("/chart")
-    assert "发给谁" not in texts(replies)
+    assert "发给谁" not in texts(replies) and "通知已放下" not in texts(replies)
+    await me.send("/notice")
     replies = await me.forward("街道通知：明日全员核酸", origin=double.user(7777, "街道办"))
     assert "发给谁" in texts(replies)
     await me.press("阳光花园业主群")

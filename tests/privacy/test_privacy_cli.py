@@ -42,6 +42,4 @@ def test_audit_verify_and_purge(
         conn.execute("UPDATE audit_log SET action = 'forged' WHERE id = ?", (first,))
     assert main(["audit", "verify"]) == 1
     err = capsys.readouterr().err
-    assert (
-        err.strip() == f"audit chain BROKEN at entry {first} (content changed); 1 entries checked"
-    )
+    assert err.strip() == f"audit chain BROKEN at entry {first} (content changed); 1 entry checked"
