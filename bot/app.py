@@ -118,7 +118,7 @@ class Application:
             raise StartupError(
                 f"cannot use the database at {_safe_url(settings)}: {reason}"
             ) from exc
-        sessionmaker = create_sessionmaker(engine)
+        sessionmaker = create_sessionmaker(engine, bot_id=settings.bot_id)
         catalog = catalog or Catalog()
         storage, isolation = _fsm_storage(settings, sessionmaker, clock)
         bot = make_bot(settings)
@@ -201,8 +201,18 @@ class Application:
         gc.freeze()
 
     def job_context(self) -> JobContext:
+        """The scheduler's context. With COMMUNITIES (one bot per district) its sessions
+        see only those communities (bot/db/session.py), so every periodic task works for
+        them alone; the handlers' sessions are not narrowed."""
+        sessionmaker = self.sessionmaker
+        if self.settings.community_ids is not None:
+            sessionmaker = create_sessionmaker(
+                self.engine,
+                bot_id=self.settings.bot_id,
+                communities=self.settings.community_ids,
+            )
         return JobContext(
-            self.sessionmaker,
+            sessionmaker,
             self.clock,
             self.settings,
             self.catalog,
@@ -213,10 +223,12 @@ class Application:
     def start_workers(self, *, retry_seconds: float = 5.0, check_seconds: float = 5.0) -> None:
         """The scheduler's tick and the sender, in this process while it is the leader
         (bot/leader.py: a PostgreSQL advisory lock; SQLite: always the leader)."""
-        from bot.leader import LeaderElection, lead
+        from bot.leader import LeaderElection, lead, lock_key, term_of
 
         self.election = election = LeaderElection(
             self.engine,
+            key=lock_key(self.settings.bot_id),
+            term_id=term_of(self.settings.bot_id),
             holder=self.sender.worker_id,
             session_timeout=self.settings.leader_session_timeout,
         )

@@ -17,6 +17,10 @@ PostgreSQL itself ends a silent leader's session and frees the lock; a standby r
 every ``retry_seconds`` takes over within about ``timeout + retry_seconds`` (killed or disconnected
 leaders: within ``retry_seconds``).
 
+One bot per district (issue 17): the lock key and the fencing row are the bot's
+(`lock_key`, `term_of`: from the token's bot id), so the leaders of two bots sharing
+one database never exclude each other, while two processes of one bot do.
+
 SQLite is the embedded single-process setup: that process is always the leader.
 """
 
@@ -42,6 +46,18 @@ SESSION_TIMEOUT = 12
 #: The advisory lock's key ("CGLEADER" as a 63-bit number); the same for every process.
 LOCK_KEY = 0x43474C4541444552 & 0x7FFFFFFFFFFFFFFF
 
+
+def lock_key(bot_id: int) -> int:
+    """The advisory lock of one bot's leader (LOCK_KEY for no bot): distinct bots,
+    distinct keys (bot ids are below 2**40, the sum stays a positive 63-bit number)."""
+    return (LOCK_KEY + bot_id) & 0x7FFFFFFFFFFFFFFF
+
+
+def term_of(bot_id: int) -> int:
+    """The leader_terms row of one bot: its id (1 for no bot)."""
+    return bot_id or 1
+
+
 _HELD = text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND pid = pg_backend_pid() AND classid::bigint = :hi AND objid::bigint = :lo"
@@ -61,10 +77,13 @@ class LeaderElection:
         key: int = LOCK_KEY,
         holder: str = "",
         session_timeout: int = SESSION_TIMEOUT,
+        term_id: int = 1,
     ) -> None:
         self.engine = engine
         self.session_timeout = session_timeout
         self.key = key
+        #: This bot's row of leader_terms (its fencing epoch).
+        self.term_id = term_id
         self.holder = holder[:80]
         self.connection: AsyncConnection | None = None
         self.is_leader = False
@@ -96,7 +115,7 @@ class LeaderElection:
                 await connection.execute(text(f"SET idle_session_timeout = '{timeout}s'"))
                 await connection.commit()
             if got:
-                self.epoch = await _next_epoch(connection, self.holder)
+                self.epoch = await _next_epoch(connection, self.holder, self.term_id)
         except Exception:
             await connection.invalidate()
             await connection.close()
@@ -193,20 +212,22 @@ async def lead(
         await election.release()
 
 
-async def _next_epoch(connection: AsyncConnection, holder: str) -> int:
-    """Increment the fencing epoch (creating its row the first time); the new value."""
-    values = {"holder": holder}
+async def _next_epoch(connection: AsyncConnection, holder: str, term_id: int = 1) -> int:
+    """Increment the fencing epoch of row `term_id` (creating it the first time); the
+    new value."""
+    values = {"holder": holder, "term": term_id}
     epoch = await connection.scalar(
         text(
             "UPDATE leader_terms SET epoch = epoch + 1, holder = :holder, since = now()"
-            " WHERE id = 1 RETURNING epoch"
+            " WHERE id = :term RETURNING epoch"
         ),
         values,
     )
     if epoch is None:
         epoch = await connection.scalar(
             text(
-                "INSERT INTO leader_terms (id, epoch, holder, since) VALUES (1, 1, :holder, now())"
+                "INSERT INTO leader_terms (id, epoch, holder, since)"
+                " VALUES (:term, 1, :holder, now())"
                 " ON CONFLICT (id) DO UPDATE SET epoch = leader_terms.epoch + 1,"
                 " holder = EXCLUDED.holder, since = now() RETURNING epoch"
             ),

@@ -102,13 +102,14 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile, Message
 from aiohttp import ClientError, ClientTimeout
-from sqlalchemy import Table, and_, bindparam, exists, func, select, true, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
 from bot.core.outage import database_unavailable
 from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
+from bot.leader import term_of
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
 
@@ -329,6 +330,11 @@ class Sender:
         self._unsettled: list[asyncio.Future[None]] = []
         #: The leadership's fencing token; None = no fencing (SQLite, tests).
         self.epoch: int | None = None
+        #: This bot (its id; 0: unknown): it claims only its own rows and those of no
+        #: bot, so several bots (one per district) share one outbox. Its fencing epoch
+        #: is its own row of leader_terms (`term_id`, bot/leader.py).
+        self.bot_id = settings.bot_id
+        self.term_id = term_of(self.bot_id)
         self.fenced = False
         self._flusher: asyncio.Task[None] | None = None
         #: Plain sends skip aiogram's models (see `_post`); needs aiogram's aiohttp session.
@@ -425,7 +431,7 @@ class Sender:
         async with self.sessionmaker() as session:
             due = await session.scalar(
                 select(func.min(Delivery.not_before)).where(
-                    Delivery.status == DeliveryStatus.PENDING.value
+                    Delivery.status == DeliveryStatus.PENDING.value, self._ours()
                 )
             )
         if due is None:
@@ -447,7 +453,7 @@ class Sender:
         async with self.sessionmaker.begin() as session:
             result = await session.execute(
                 update(Delivery)
-                .where(Delivery.status == DeliveryStatus.SENDING.value, stale)
+                .where(Delivery.status == DeliveryStatus.SENDING.value, stale, self._ours())
                 .values(status=DeliveryStatus.PENDING.value, attempts=Delivery.attempts - 1)
                 .execution_options(synchronize_session=False)
             )
@@ -465,6 +471,7 @@ class Sender:
         recent = (
             Delivery.status.in_((DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)),
             Delivery.method.in_(sorted(SENDING)),
+            self._ours(),
         )
         async with self.sessionmaker() as session:
             last_second = list(
@@ -491,10 +498,18 @@ class Sender:
 
     # ------------------------------------------------------------- claiming
 
+    def _ours(self) -> Any:
+        """Rows this bot sends: its own and those of no bot (another district's bot
+        sends the rest)."""
+        if not self.bot_id:
+            return true()
+        return or_(Delivery.bot_id == self.bot_id, Delivery.bot_id.is_(None))
+
     def _head_filter(self, now: Any) -> Any:
         earlier = aliased(Delivery)
         return and_(
             Delivery.status == DeliveryStatus.PENDING.value,
+            self._ours(),
             Delivery.not_before <= now,
             ~exists().where(
                 earlier.chat_id == Delivery.chat_id,
@@ -538,7 +553,7 @@ class Sender:
                     Delivery.id.in_(chosen),
                     Delivery.status == DeliveryStatus.PENDING.value,
                     # Fencing: only while this leadership's epoch is still the current one.
-                    exists().where(LeaderTerm.id == 1, LeaderTerm.epoch == self.epoch)
+                    exists().where(LeaderTerm.id == self.term_id, LeaderTerm.epoch == self.epoch)
                     if self.epoch is not None
                     else true(),
                 )
@@ -571,7 +586,9 @@ class Sender:
         ]
 
     async def _still_current(self, session: AsyncSession) -> bool:
-        current = await session.scalar(select(LeaderTerm.epoch).where(LeaderTerm.id == 1))
+        current = await session.scalar(
+            select(LeaderTerm.epoch).where(LeaderTerm.id == self.term_id)
+        )
         return current == self.epoch
 
     # -------------------------------------------------------------- sending

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=20, ge=0, le=500)
     redis_url: str | None = None
     redis_prefix: str = "cg"
+    #: One bot per district (issue 17): the ids of the communities this bot serves,
+    #: comma-separated ("3,7,12"); empty: all. Its scheduler works only for them.
+    communities: str = ""
     # seconds a per-user update lock in Redis lives (a killed process's lock expires)
     redis_lock_timeout: int = 10
     telegram_api_base: str | None = None
@@ -223,6 +226,28 @@ class Settings(BaseSettings):
                 "e.g. 123456:ABC...)"
             )
         return None
+
+    @property
+    def bot_id(self) -> int:
+        """The bot's id (the token's number, public): keys its leader lock, fencing
+        epoch, inbox and outbox rows, so several bots can share one database. 0
+        without a well-formed token."""
+        number = self.bot_token.get_secret_value().partition(":")[0]
+        return int(number) if number.isdigit() else 0
+
+    @property
+    def community_ids(self) -> frozenset[int] | None:
+        """COMMUNITIES as ids; None: every community."""
+        parts = [p.strip() for p in self.communities.split(",") if p.strip()]
+        return frozenset(int(p) for p in parts) if parts else None
+
+    @field_validator("communities")
+    @classmethod
+    def _communities(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            raise ValueError("COMMUNITIES must be community ids separated by commas, e.g. 3,7,12")
+        return ",".join(parts)
 
     @property
     def is_sqlite(self) -> bool:

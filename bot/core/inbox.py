@@ -6,6 +6,9 @@ Polling acknowledges an update by asking for the next offset; a webhook by answe
 transaction marks the row done (DbSessionMiddleware), so "done" commits with what the
 handler saved. At start, rows not done are replayed in order before polling begins.
 Done rows are purged after a day.
+
+Rows are keyed by (bot, update id): update ids are counted per bot, and several bots
+(one per district) may share the database; the bot is the session's (`bot_of`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiogram.types import Update
 from sqlalchemy import Table, bindparam, delete, exists, func, select, update
@@ -22,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db.models import InboxUpdate
+from bot.db.session import bot_of
 
 log = logging.getLogger(__name__)
 
@@ -36,33 +41,52 @@ async def store(
     if not updates:
         return
     now = clock.now()
-    rows = [
-        {
-            "update_id": u.update_id,
-            "payload": u.model_dump(mode="json", exclude_none=True, exclude_unset=True),
-            "received_at": now,
-        }
-        for u in updates
-    ]
     async with sessionmaker.begin() as session:
+        bot_id = bot_of(session) or 0
+        rows = [
+            {
+                "bot_id": bot_id,
+                "update_id": u.update_id,
+                "payload": u.model_dump(mode="json", exclude_none=True, exclude_unset=True),
+                "received_at": now,
+            }
+            for u in updates
+        ]
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         await session.execute(
-            insert(InboxUpdate).values(rows).on_conflict_do_nothing(index_elements=["update_id"])
+            insert(InboxUpdate)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
         )
 
 
 async def is_done(session: AsyncSession, update_id: int) -> bool:
     done = await session.scalar(
-        select(InboxUpdate.done_at).where(InboxUpdate.update_id == update_id)
+        select(InboxUpdate.done_at).where(
+            InboxUpdate.bot_id == (bot_of(session) or 0), InboxUpdate.update_id == update_id
+        )
     )
     return done is not None
+
+
+def done_ids(session: AsyncSession, ids: list[int]) -> Any:
+    """The query of which of `ids` (this bot's) are done."""
+    return select(InboxUpdate.update_id).where(
+        InboxUpdate.bot_id == (bot_of(session) or 0),
+        InboxUpdate.update_id.in_(ids),
+        InboxUpdate.done_at.is_not(None),
+    )
 
 
 _inbox: Table = InboxUpdate.__table__  # type: ignore[assignment]
 _MARK = (
     update(_inbox)
-    .where(_inbox.c.update_id == bindparam("uid"), _inbox.c.done_at.is_(None))
+    .where(
+        _inbox.c.bot_id == bindparam("bot"),
+        _inbox.c.update_id == bindparam("uid"),
+        _inbox.c.done_at.is_(None),
+    )
     .values(done_at=bindparam("now"))
 )
 # PostgreSQL, one round trip: mark the row, and say whether the statement's snapshot
@@ -71,10 +95,12 @@ _MARK = (
 _marked = _MARK.returning(_inbox.c.update_id).cte("marked")
 _MARK_PG = select(
     select(func.count()).select_from(_marked).scalar_subquery().label("marked"),
-    exists().where(_inbox.c.update_id == bindparam("uid")).label("stored"),
+    exists()
+    .where(_inbox.c.bot_id == bindparam("bot"), _inbox.c.update_id == bindparam("uid"))
+    .label("stored"),
 )
 #: The same as a one-row FROM item (columns `marked`, `stored`; parameters `uid` and
-#: `now`), for a query that marks the update while reading something else
+#: `now`, `bot`: `mark_params`), for a query that marks the update while reading something else
 #: (`bot.services.identity.load_identity_marking`: one round trip for both).
 MARK_PG_ROW = _MARK_PG.subquery("inbox_mark")
 
@@ -84,13 +110,18 @@ def marked_outcome(marked: object, stored: object) -> bool:
     return bool(marked) or not stored
 
 
+def mark_params(session: AsyncSession, clock: Clock, update_id: int) -> dict[str, object]:
+    """The parameters of the mark statements (`MARK_PG_ROW`)."""
+    return {"uid": update_id, "now": clock.now(), "bot": bot_of(session) or 0}
+
+
 async def mark_done(session: AsyncSession, clock: Clock, update_id: int) -> bool:
     """Within the handler's transaction: the update counts as handled when it commits.
 
     False when another handling of this update already committed it done. On
     PostgreSQL the UPDATE waits for the row lock of a handling in flight in another
     process (several processes, a replay), so exactly one of them goes on."""
-    params = {"uid": update_id, "now": clock.now()}
+    params = mark_params(session, clock, update_id)
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
         marked, stored = (await session.execute(_MARK_PG, params)).one()
@@ -107,10 +138,12 @@ async def pending(
 ) -> list[dict[str, object]]:
     """Payloads of the updates not handled yet, oldest first (only those received
     before `received_before`, when given)."""
-    query = select(InboxUpdate.payload).where(InboxUpdate.done_at.is_(None))
-    if received_before is not None:
-        query = query.where(InboxUpdate.received_at < received_before)
     async with sessionmaker() as session:
+        query = select(InboxUpdate.payload).where(
+            InboxUpdate.bot_id == (bot_of(session) or 0), InboxUpdate.done_at.is_(None)
+        )
+        if received_before is not None:
+            query = query.where(InboxUpdate.received_at < received_before)
         rows = await session.scalars(query.order_by(InboxUpdate.update_id))
         return list(rows)
 

@@ -22,12 +22,10 @@ from typing import TYPE_CHECKING
 
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
-from sqlalchemy import select
 
 from bot.core import inbox
 from bot.core.context import UpdateContext, current_update
 from bot.core.outage import database_unavailable
-from bot.db.models import InboxUpdate
 
 if TYPE_CHECKING:
     from bot.app import Application
@@ -187,11 +185,7 @@ class Poller:
 
     async def _done_ids(self, ids: list[int]) -> set[int]:
         async with self.app.sessionmaker() as session:
-            rows = await session.scalars(
-                select(InboxUpdate.update_id).where(
-                    InboxUpdate.update_id.in_(ids), InboxUpdate.done_at.is_not(None)
-                )
-            )
+            rows = await session.scalars(inbox.done_ids(session, ids))
             return set(rows)
 
     async def stop(self, grace: float) -> None:

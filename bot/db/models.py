@@ -498,6 +498,10 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    #: The bot that sends it (its id, the token's number; migration 0020): one database
+    #: can serve several bots, one per district, each sending only its own rows. NULL:
+    #: any bot (rows written without a bot, e.g. before 0020).
+    bot_id: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(24))
     chat_id: Mapped[int] = mapped_column(BigInteger)
     is_group: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -881,6 +885,11 @@ class InboxUpdate(Base):
     __tablename__ = "inbox"
     __table_args__ = (Index("ix_inbox_pending", "done_at", "update_id"),)
 
+    #: The bot that received it (migration 0020): update ids are per bot, so several bots
+    #: on one database keep their inboxes apart; 0 for rows from before.
+    bot_id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, server_default="0"
+    )
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime]
@@ -1110,14 +1119,15 @@ class ConsentDecline(Base):
 
 
 class LeaderTerm(Base):
-    """The leader's fencing token (issue 17): one row, whose `epoch` a new leader
-    increments when it takes the advisory lock. The sender's claim statement only
-    claims rows while the epoch is still its own, so an old leader that has not yet
-    noticed it lost the lock claims nothing; `holder` names the leading process."""
+    """The leader's fencing token (issue 17): one row per bot (`id` is the bot's id,
+    migration 0020), whose `epoch` a new leader of that bot increments when it takes the
+    bot's advisory lock. The sender's claim statement only claims rows while the epoch
+    is still its own, so an old leader that has not yet noticed it lost the lock claims
+    nothing; `holder` names the leading process."""
 
     __tablename__ = "leader_terms"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     holder: Mapped[str] = mapped_column(String(80), default="")
     since: Mapped[datetime | None]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from bot.logsafety import quiet_personal_loggers
 
@@ -83,5 +84,64 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+#: `Session.info` key: the id of the bot this process is (Settings.bot_id). The outbox
+#: stamps it on the rows it adds and the inbox keys updates by it, so several bots (one
+#: per district) can share one database.
+BOT_ID = "bot_id"
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, *, bot_id: int = 0, communities: frozenset[int] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of one bot (`bot_id`; 0: none). With `communities`, every ORM query of
+    these sessions sees only those communities' rows (`_serving_only`): the scheduler of
+    a district's bot never reads (and so never works for) another district."""
+    info = {BOT_ID: bot_id} if bot_id else {}
+    if communities is None:
+        return async_sessionmaker(engine, expire_on_commit=False, info=info)
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        info=info,
+        sync_session_class=_serving_only(communities),
+    )
+
+
+def bot_of(session: AsyncSession) -> int | None:
+    """The bot of this session (see BOT_ID), or None."""
+    return session.info.get(BOT_ID) or None
+
+
+def _serving_only(communities: frozenset[int]) -> type[Session]:
+    """A Session class whose ORM SELECTs (session.get included) carry "community in
+    `communities`" for `Community` and every model with a `community_id` column
+    (compounds, grids, isolations, cases, notices, rounds, …): a query joining through a
+    compound or a community sees only this bot's. Core statements on a connection are not
+    filtered (the per-community code they belong to is already scoped)."""
+    from sqlalchemy.orm import with_loader_criteria
+
+    from bot.db.models import Base, Community
+
+    ids = sorted(communities)
+    scoped = [
+        mapper.class_
+        for mapper in Base.registry.mappers
+        if "community_id" in mapper.columns and mapper.class_ is not Community
+    ]
+    options = [
+        with_loader_criteria(Community, lambda cls: cls.id.in_(ids), include_aliases=True),
+        *(
+            with_loader_criteria(model, lambda cls: cls.community_id.in_(ids), include_aliases=True)
+            for model in scoped
+        ),
+    ]
+
+    class ServingSession(Session):
+        pass
+
+    @event.listens_for(ServingSession, "do_orm_execute")
+    def _only_ours(state: ORMExecuteState) -> None:
+        if state.is_select and not state.is_column_load and not state.is_relationship_load:
+            state.statement = state.statement.options(*options)
+
+    return ServingSession

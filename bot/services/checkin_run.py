@@ -42,6 +42,7 @@ from bot.db.models import (
     IsolationStatus,
     Person,
 )
+from bot.db.session import bot_of
 from bot.services import audit, case_text, outbox
 from bot.services.cases import open_case
 from bot.services.checkin_common import (
@@ -462,9 +463,9 @@ async def _enqueue_prompts(
     result = await session.execute(
         text(
             "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
-            "checkin_id, person_id, pin, status, attempts, not_before, created_at) "
+            "checkin_id, person_id, pin, status, attempts, not_before, created_at, bot_id) "
             "SELECT :kind, c, false, 'sendMessage', CAST(p AS JSON), k, ci, pi, false, "
-            ":status, 0, :now, :now FROM unnest(CAST(:chats AS BIGINT[]), "
+            ":status, 0, :now, :now, :bot FROM unnest(CAST(:chats AS BIGINT[]), "
             "CAST(:payloads AS VARCHAR[]), CAST(:keys AS VARCHAR[]), "
             "CAST(:checkins AS BIGINT[]), CAST(:people AS BIGINT[])) AS t(c, p, k, ci, pi) "
             "ON CONFLICT (dedup_key) DO NOTHING"
@@ -473,6 +474,7 @@ async def _enqueue_prompts(
             "kind": PROMPT,
             "status": DeliveryStatus.PENDING.value,
             "now": now,
+            "bot": bot_of(session),
             **arrays,
         },
     )

@@ -190,8 +190,7 @@ async def load_identity_marking(
     params = {
         "user_id": telegram_user_id,
         "checkin_id": checkin_id,
-        "uid": update_id,
-        "now": clock.now(),
+        **inbox.mark_params(session, clock, update_id),
     }
     rows = (await session.execute(_IDENTITY[checkin_id is not None, True], params)).all()
     marked = inbox.marked_outcome(rows[0][0], rows[0][1])

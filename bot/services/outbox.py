@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import Delivery, DeliveryStatus
+from bot.db.session import bot_of
 from bot.presentation.cards import Markup
 
 
@@ -107,11 +108,12 @@ async def enqueue_many(session: AsyncSession, clock: Clock, rows: list[dict[str,
     if not rows:
         return 0
     now = clock.now()
+    bot_id = bot_of(session)  # the bot that will send them (one bot per district)
     values = []
     for row in rows:
         full = {**_OPTIONAL, **row}
         full["not_before"] = full["not_before"] or now
-        full.update(status=DeliveryStatus.PENDING.value, attempts=0, created_at=now)
+        full.update(status=DeliveryStatus.PENDING.value, attempts=0, created_at=now, bot_id=bot_id)
         values.append(full)
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert

@@ -45,7 +45,8 @@ async def kill(running_bot: RunningBot) -> None:
 
 async def _inbox(sessionmaker: async_sessionmaker[AsyncSession], update_id: int) -> Any:
     async with sessionmaker() as session:
-        return await session.get(InboxUpdate, update_id)
+        # One bot here: its update id alone finds the row (the key is bot + update id).
+        return await session.scalar(select(InboxUpdate).where(InboxUpdate.update_id == update_id))
 
 
 async def test_kill_before_the_commit_replays_the_update(

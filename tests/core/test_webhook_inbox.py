@@ -7,6 +7,7 @@ import asyncio
 
 import aiohttp
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
@@ -51,7 +52,9 @@ async def test_webhook_update_stored_handled_once_and_done(
                     await asyncio.sleep(0.05)
             first = await double.next_message(user.id, since=mark)
             async with sessionmaker() as session:
-                row = await session.get(InboxUpdate, body["update_id"])
+                row = await session.scalar(
+                    select(InboxUpdate).where(InboxUpdate.update_id == body["update_id"])
+                )
                 assert row is not None and row.done_at is not None
             async with http.post(url, json=body, headers=headers) as response:  # delivered again
                 assert response.status == 200

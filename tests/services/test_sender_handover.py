@@ -90,9 +90,9 @@ async def test_fenced_sender_claims_nothing(
 ) -> None:
     chat_id = private(double, 4242)
     await enqueue(sessionmaker, clock, chat_id, "hello")
-    async with sessionmaker.begin() as session:
-        session.add(LeaderTerm(id=1, epoch=2, holder="new-leader"))
     sender = make_sender(bot, sessionmaker, clock)
+    async with sessionmaker.begin() as session:  # the bot's fencing row (its id)
+        session.add(LeaderTerm(id=sender.term_id, epoch=2, holder="new-leader"))
     sender.epoch = 1  # a leader that has not noticed that epoch 2 took over
     assert await sender.drain() == 0
     assert sender.fenced
