@@ -43,7 +43,7 @@ from bot.db.models import (
     Person,
 )
 from bot.db.session import bot_of
-from bot.services import audit, case_text, outbox
+from bot.services import audit, case_text, checkin_daily_pg, outbox
 from bot.services.cases import open_case
 from bot.services.checkin_common import (
     ANSWER_FEVER,
@@ -61,7 +61,7 @@ from bot.services.checkin_common import (
     recipients,
     reminder_key,
 )
-from messages import Catalog
+from messages import LOCALES, Catalog
 
 # --------------------------------------------------------------------------- the daily run
 
@@ -146,7 +146,9 @@ async def prepare_checkins(
 ) -> DailyRun:
     """Create the check-in rows that are due (past days as MISSED, today's as PENDING
     once the check-in time has passed) and queue today's prompts. Set-based: a few
-    statements whatever the number of isolations."""
+    statements whatever the number of isolations. On PostgreSQL the rows, and the
+    prompts of people with Telegram of their own, are each one INSERT … SELECT
+    (checkin_daily_pg); elsewhere, and for the other prompts, in chunks from here."""
     run = DailyRun()
     now_local = local_now(clock, community.timezone)
     today = now_local.date()
@@ -190,13 +192,20 @@ async def prepare_checkins(
         Isolation.start_date <= last_due,
         ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
     )
-    # Plain ids through Core (50,000 of them: no ORM row processing on the event loop).
+    now = clock.now()
+    if _postgres(session):
+        created, missed_days = await checkin_daily_pg.insert_due_rows(
+            session, community, today=today, last_due=last_due, now=now
+        )
+        run.created, run.missed = created, run.missed + missed_days
+        run.prompted = await _queue_prompts(session, clock, catalog, community, today)
+        return run
+    # Plain ids through Core (no ORM row processing on the event loop).
     missing_ids = list(
         await (await session.connection()).scalars(
             select(Isolation.id).where(needs_rows).order_by(Isolation.id)
         )
     )
-    now = clock.now()
     latest_day = (
         select(func.max(CheckIn.day))
         .where(CheckIn.isolation_id == Isolation.id)
@@ -252,37 +261,23 @@ async def _insert_checkins(
     session: AsyncSession, rows: list[tuple[int, date, int, str]], now: datetime
 ) -> int:
     """Insert check-in rows (isolation, day, day number, status), skipping existing
-    (isolation, day) ones; returns how many were inserted. PostgreSQL: one statement
-    over arrays (unnest), no per-row SQL."""
-    if not _postgres(session):
-        dicts = [
-            {
-                "isolation_id": iso_id,
-                "day": day,
-                "day_number": number,
-                "status": status,
-                "symptoms": [],
-                "reminders_sent": 0,
-                "created_at": now,
-            }
-            for iso_id, day, number, status in rows
-        ]
-        return await _insert_ignoring_conflicts(
-            session, CheckIn.__table__, dicts, ["isolation_id", "day"]
-        )
-    ids, days, numbers, statuses = (list(column) for column in zip(*rows, strict=True))
-    result = await session.execute(
-        text(
-            "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
-            "reminders_sent, created_at) "
-            "SELECT i, d, n, s, CAST('[]' AS JSON), 0, :now FROM unnest("
-            "CAST(:ids AS BIGINT[]), CAST(:days AS DATE[]), CAST(:numbers AS INTEGER[]), "
-            "CAST(:statuses AS VARCHAR[])) AS t(i, d, n, s) "
-            "ON CONFLICT (isolation_id, day) DO NOTHING"
-        ),
-        {"now": now, "ids": ids, "days": days, "numbers": numbers, "statuses": statuses},
+    (isolation, day) ones; returns how many were inserted. (PostgreSQL makes them in
+    one statement instead: checkin_daily_pg.)"""
+    dicts = [
+        {
+            "isolation_id": iso_id,
+            "day": day,
+            "day_number": number,
+            "status": status,
+            "symptoms": [],
+            "reminders_sent": 0,
+            "created_at": now,
+        }
+        for iso_id, day, number, status in rows
+    ]
+    return await _insert_ignoring_conflicts(
+        session, CheckIn.__table__, dicts, ["isolation_id", "day"]
     )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _not_withdrawn() -> Any:
@@ -312,19 +307,29 @@ async def _queue_prompts(
         _no_delivery(key),
         _not_withdrawn(),
     )
-    due_ids = list(
-        await (await session.connection()).scalars(
-            select(CheckIn.id)
-            .join(Isolation, Isolation.id == CheckIn.isolation_id)
-            .where(is_due)
-            .order_by(CheckIn.id)
-        )
-    )
-    if not due_ids:
-        return 0
     markup = PromptMarkup(catalog)
     prompts = PromptTexts(catalog)
     queued = 0
+    due_query = select(CheckIn.id).join(Isolation, Isolation.id == CheckIn.isolation_id)
+    if _postgres(session):
+        shells = {
+            locale: checkin_daily_pg.PromptShell(shell, markup.json(locale, -1))
+            for locale in LOCALES
+            if (shell := prompts.shell(locale, False)) is not None
+        }
+        queued = await checkin_daily_pg.queue_own_prompts(
+            session, community, shells, prompts.marks, today=today, now=clock.now()
+        )
+        # What is left: people without Telegram, languages outside the catalog's.
+        own_locale = func.coalesce(func.nullif(Person.language, ""), community.locale)
+        due_query = due_query.join(Person, Person.id == Isolation.person_id).where(
+            Person.telegram_user_id.is_(None) | own_locale.not_in(list(shells))
+        )
+    due_ids = list(
+        await (await session.connection()).scalars(due_query.where(is_due).order_by(CheckIn.id))
+    )
+    if not due_ids:
+        return queued
     for chunk in _chunks(due_ids, DAILY_CHUNK):
         # Plain rows (Core, no ORM row processing); the person's own chat and language
         # come with them, so only people without Telegram need `recipients`.
@@ -382,10 +387,14 @@ class Prompt(NamedTuple):
 class PromptTexts:
     """The check-in prompt rendered once per (locale, for a member) with stand-ins, then
     filled in per person (the name HTML-escaped, as the template's autoescape would).
-    The first fill of each variant is checked against a real render; a template whose
-    output does not take the stand-ins verbatim is rendered per person instead."""
+    Each variant's fill is checked against real renders first; a template whose output
+    does not take the stand-ins verbatim is rendered per person instead."""
 
-    _NAME, _DAY, _END = "\x00N\x00", "\x00D\x00", "\x00E\x00"
+    # Private-use characters: PostgreSQL fills the same shells (no NUL in its text).
+    marks = checkin_daily_pg.Marks(name="\ue000N\ue000", day="\ue000D\ue000", end="\ue000E\ue000")
+    #: Filled and rendered to check a variant: markup to escape, a one-digit and a
+    #: two-digit day.
+    _SAMPLES = (('<Zhang & "Li">', 1, "2022-03-14"), ("O'Brien 王", 12, "2022-12-31"))
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -397,25 +406,32 @@ class PromptTexts:
             end_date=end,
         )  # fmt: skip
 
-    def __call__(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+    def shell(self, locale: str, member: bool) -> str | None:
+        """The variant rendered with stand-ins (`marks`), or None when filling it in
+        does not give what the template renders."""
         variant = (locale, member)
         if variant not in self._variants:
-            shell = self.render(locale, self._NAME, member, self._DAY, self._END)  # type: ignore[arg-type]
-            filled = self._fill(shell, name, day_number, end)
-            exact = filled == self.render(locale, name, member, day_number, end)
+            marks = self.marks
+            shell = self.render(locale, marks.name, member, marks.day, marks.end)  # type: ignore[arg-type]
+            exact = all(
+                self._fill(shell, name, day, end) == self.render(locale, name, member, day, end)
+                for name, day, end in self._SAMPLES
+            )
             self._variants[variant] = shell if exact else None
-            return filled if exact else self.render(locale, name, member, day_number, end)
-        known = self._variants[variant]
-        if known is None:
+        return self._variants[variant]
+
+    def __call__(self, locale: str, name: str, member: bool, day_number: int, end: str) -> str:
+        shell = self.shell(locale, member)
+        if shell is None:
             return self.render(locale, name, member, day_number, end)
-        shell = known
         return self._fill(shell, name, day_number, end)
 
     def _fill(self, shell: str, name: str, day_number: int, end: str) -> str:
+        # The name last: a name is never searched for stand-ins.
         return (
-            shell.replace(self._NAME, str(escape(name)))
-            .replace(self._DAY, str(day_number))
-            .replace(self._END, str(escape(end)))
+            shell.replace(self.marks.day, str(day_number))
+            .replace(self.marks.end, str(escape(end)))
+            .replace(self.marks.name, str(escape(name)))
         )
 
 

@@ -1,0 +1,194 @@
+"""Check-ins, the daily preparation on PostgreSQL: the day's rows and the prompts of
+everyone with Telegram of their own, each made by one INSERT … SELECT inside the
+database (issue 13), so 50,000 rows never travel to Python and back and the event
+loop only waits.
+
+The prompt text is the catalog's template rendered once per locale with stand-ins
+(`PromptTexts.shell`, checked against real renders), which the statement replaces by
+the day number, the last day and the name, HTML-escaped as the template's autoescape
+(markupsafe) would. People without Telegram (a family member answers for them) and
+languages outside the catalog's locales are left to the per-person path in
+checkin_run, which runs after this and finds only what is still without a prompt.
+
+Split from bot/services/checkin_run.py (which calls it on PostgreSQL only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import NamedTuple
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import CheckInStatus, Community, DeliveryStatus, IsolationStatus
+from bot.db.session import bot_of
+from bot.services.checkin_common import PROMPT, prompt_key
+
+# Each isolation that lacks the row of its latest due day gets the rows from the day
+# after its latest row (or its first monitored day: the later of the arrival and the
+# local date it was recorded) up to that day; today's is PENDING, earlier ones MISSED.
+# MATERIALIZED: each isolation's latest row is looked up once, not once per use; the
+# rows come in the order of the isolations (sorting the wide rows spilled to disk).
+_ROWS = """
+WITH due AS MATERIALIZED (
+    SELECT i.id, i.start_date,
+           COALESCE(
+               (SELECT max(c.day) FROM checkins c WHERE c.isolation_id = i.id) + 1,
+               GREATEST(i.start_date, CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS DATE))
+           ) AS first_day,
+           LEAST(i.end_date, CAST(:last_due AS DATE)) AS last_day
+    FROM isolations i
+    WHERE i.community_id = :cid AND i.status = :active AND i.start_date <= :last_due
+      AND NOT EXISTS (
+          SELECT 1 FROM checkins c
+          WHERE c.isolation_id = i.id AND c.day = LEAST(i.end_date, CAST(:last_due AS DATE))
+      )
+    ORDER BY i.id
+), inserted AS (
+    INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, reminders_sent,
+                          created_at)
+    SELECT d.id, d.first_day + g.n, d.first_day + g.n - d.start_date + 1,
+           CASE WHEN d.first_day + g.n = :today THEN :pending ELSE :missed END,
+           CAST('[]' AS JSON), 0, :now
+    FROM due d CROSS JOIN LATERAL generate_series(0, d.last_day - d.first_day) AS g(n)
+    ON CONFLICT (isolation_id, day) DO NOTHING
+    RETURNING status
+)
+SELECT count(*), count(*) FILTER (WHERE status = :missed) FROM inserted
+"""
+
+
+def _escaped(column: str) -> str:
+    """markupsafe's escape, in SQL (`&` first, as markupsafe does)."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;")):
+        column = f"replace({column}, '{char}', '{entity}')"
+    return f"replace({column}, '''', '&#39;')"
+
+
+# The stand-ins for the day and the last day are replaced before the name's, so a name
+# is never searched for stand-ins (the Python fill does the same, in the same order).
+# The person's shell is picked by its position in the arrays of locales (a join with a
+# table of shells made the planner hash every person of every community).
+_PROMPTS = f"""
+WITH inserted AS (
+    INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, checkin_id,
+                            person_id, pin, status, attempts, not_before, created_at, bot_id)
+    SELECT :kind, p.telegram_user_id, false, 'sendMessage',
+           json_build_object(
+               'text', replace(replace(replace((CAST(:texts AS VARCHAR[]))[k.n],
+                   :day_mark, CAST(c.day_number AS VARCHAR)),
+                   :end_mark, to_char(i.end_date, 'YYYY-MM-DD')),
+                   :name_mark, {_escaped("p.name")}),
+               'parse_mode', 'HTML',
+               'reply_markup', CAST(replace((CAST(:markups AS VARCHAR[]))[k.n],
+                                            :id_mark, ':' || c.id || '"') AS JSON)),
+           CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR), c.id, p.id,
+           false, :pending, 0, :now, :now, CAST(:bot AS BIGINT)
+    FROM checkins c
+    JOIN isolations i ON i.id = c.isolation_id
+    JOIN persons p ON p.id = i.person_id
+    CROSS JOIN LATERAL (
+        SELECT array_position(CAST(:locales AS VARCHAR[]),
+                              CAST(COALESCE(NULLIF(p.language, ''), :default_locale) AS VARCHAR))
+            AS n
+    ) AS k
+    WHERE k.n IS NOT NULL AND i.community_id = :cid AND i.status = :active AND c.day = :today
+      AND c.status = :checkin_pending AND p.telegram_user_id IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM deliveries d
+          WHERE d.dedup_key = CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR)
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM data_requests r
+          WHERE r.kind = 'withdrawal' AND r.status = 'open' AND r.household_id = p.household_id
+      )
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM inserted
+"""
+
+
+class PromptShell(NamedTuple):
+    """One locale's prompt: the text with stand-ins, the markup's JSON for id -1."""
+
+    text: str
+    markup: str
+
+
+class Marks(NamedTuple):
+    """The stand-ins in `PromptShell.text` (and the id's in `PromptShell.markup`)."""
+
+    name: str
+    day: str
+    end: str
+    checkin_id: str = ':-1"'
+
+
+async def insert_due_rows(
+    session: AsyncSession,
+    community: Community,
+    *,
+    today: date,
+    last_due: date,
+    now: datetime,
+) -> tuple[int, int]:
+    """Insert every missing check-in row up to `last_due` (skipping existing ones);
+    returns how many were inserted and how many of them are MISSED."""
+    result = await session.execute(
+        text(_ROWS),
+        {
+            "cid": community.id,
+            "tz": community.timezone,
+            "today": today,
+            "last_due": last_due,
+            "now": now,
+            "active": IsolationStatus.ACTIVE.value,
+            "pending": CheckInStatus.PENDING.value,
+            "missed": CheckInStatus.MISSED.value,
+        },
+    )
+    created, missed = result.one()
+    return int(created), int(missed)
+
+
+async def queue_own_prompts(
+    session: AsyncSession,
+    community: Community,
+    shells: Mapping[str, PromptShell],
+    marks: Marks,
+    *,
+    today: date,
+    now: datetime,
+) -> int:
+    """Queue today's prompt of every due person with Telegram of their own whose
+    language is one of `shells`; returns how many were queued."""
+    if not shells:
+        return 0
+    locales = list(shells)
+    key_head, _, key_tail = prompt_key(-1).partition("-1")  # the dedup key, around the id
+    result = await session.execute(
+        text(_PROMPTS),
+        {
+            "locales": locales,
+            "texts": [shells[locale].text for locale in locales],
+            "markups": [shells[locale].markup for locale in locales],
+            "day_mark": marks.day,
+            "end_mark": marks.end,
+            "name_mark": marks.name,
+            "id_mark": marks.checkin_id,
+            "default_locale": community.locale,
+            "cid": community.id,
+            "today": today,
+            "now": now,
+            "bot": bot_of(session),  # the district's bot sends it (one bot per district)
+            "kind": PROMPT,
+            "key_head": key_head,
+            "key_tail": key_tail,
+            "active": IsolationStatus.ACTIVE.value,
+            "checkin_pending": CheckInStatus.PENDING.value,
+            "pending": DeliveryStatus.PENDING.value,
+        },
+    )
+    return int(result.scalar_one())
