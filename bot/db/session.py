@@ -9,7 +9,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -79,12 +79,15 @@ def _ping_when_idle(engine: AsyncEngine, idle: float = IDLE_PING_SECONDS) -> Non
         doubted = since <= _distrusted.get(sync_engine, -1.0)
         if not doubted and time.monotonic() - since < idle:
             return
+        # Doubted: the server probably restarted, so the pool drops every connection
+        # made before this one (InvalidatePoolError), not just this one.
+        gone = InvalidatePoolError if doubted else DisconnectionError
         try:
             alive = dialect.do_ping(dbapi)
         except Exception as exc:
-            raise DisconnectionError("idle connection is gone", invalidate_pool=doubted) from exc
+            raise gone("idle connection is gone") from exc
         if not alive:
-            raise DisconnectionError("idle connection is gone", invalidate_pool=doubted)
+            raise gone("idle connection is gone")
 
     event.listen(engine.sync_engine, "checkin", checkin)
     event.listen(engine.sync_engine, "checkout", checkout)
