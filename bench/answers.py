@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import gc
+import io
 import logging
+import pstats
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,8 +86,10 @@ async def drive(url: str, updates: list[dict[str, Any]], inflight: int) -> dict[
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
+        cpu = time.process_time()
         await asyncio.gather(*(worker() for _ in range(inflight)))
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     latencies.sort()
     return {
         "presses": float(len(latencies)),
@@ -91,6 +97,9 @@ async def drive(url: str, updates: list[dict[str, Any]], inflight: int) -> dict[
         "p50": statistics.median(latencies),
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "failures": float(failures),
+        # CPU of the whole process (driver, double and bot) per press: less sensitive to
+        # the machine's load than the rate.
+        "cpu": cpu / max(1, len(latencies)),
     }
 
 
@@ -127,6 +136,26 @@ def one_update_dispatcher(engine: Any) -> Dispatcher:
     return dp
 
 
+@contextlib.contextmanager
+def profiled(top: int, title: str) -> Iterator[None]:
+    """`--profile N`: the N costliest functions of a phase (cProfile, own time), and the
+    CPU time per press of the whole process (the double and the driver included)."""
+    if not top:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+        print(f"==== profile: {title}\n{out.getvalue()}")
+
+
 async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
     base = make_url(url)
     name = f"cg_bench_answers_{uuid.uuid4().hex[:8]}"
@@ -142,7 +171,7 @@ async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
-async def run(url: str, people: int, inflight: int, tail: int) -> None:
+async def run(url: str, people: int, inflight: int, tail: int, profile: int = 0) -> None:
     clock = FakeClock(datetime(2022, 3, 10, 9, 30, tzinfo=SHANGHAI))
     double = BotApiDouble(token=TOKEN, rate_limits=RateLimits(enabled=False))
     await double.serve()
@@ -201,7 +230,8 @@ async def run(url: str, people: int, inflight: int, tail: int) -> None:
         # The reference first, on the same presses (it edits the prompts as well).
         ref_bot = make_bot(double)
         runner, ref_url = await serve(reference_dispatcher(), ref_bot)
-        ref = await drive(ref_url, references[:split], inflight)
+        with profiled(profile, "reference (bare aiogram)"):
+            ref = await drive(ref_url, references[:split], inflight)
         ref_tail = await drive(ref_url, references[split:], 16)
         await runner.cleanup()
         runner, one_url = await serve(one_update_dispatcher(app.engine), ref_bot)
@@ -212,7 +242,8 @@ async def run(url: str, people: int, inflight: int, tail: int) -> None:
         event.listen(app.engine.sync_engine, "before_cursor_execute", count)
         runner, bot_url = await serve(app.dispatcher, app.bot, **app.dispatcher.workflow_data)
         async with LoopLag() as lag:
-            ours = await drive(bot_url, updates[:split], inflight)
+            with profiled(profile, "community guard"):
+                ours = await drive(bot_url, updates[:split], inflight)
         ours_tail = await drive(bot_url, updates[split:], 16)
         await runner.cleanup()
         answered = sum(1 for c in double.calls if c.method == "answerCallbackQuery")
@@ -222,17 +253,19 @@ async def run(url: str, people: int, inflight: int, tail: int) -> None:
     print(f"database: {make_url(url).get_backend_name()}, {people} people with a prompt")
     print(
         f"reference (bare aiogram): {ref['rate']:.0f} answers/s at {inflight} in flight; "
-        f"p50 {ref_tail['p50'] * 1000:.0f} ms, p99 {ref_tail['p99'] * 1000:.0f} ms at 16"
+        f"p50 {ref_tail['p50'] * 1000:.0f} ms, p99 {ref_tail['p99'] * 1000:.0f} ms at 16; "
+        f"{ref['cpu'] * 1000:.1f} ms CPU per press"
     )
     print(
         f"aiogram + one UPDATE:     {one['rate']:.0f} answers/s at {inflight} in flight = "
-        f"{one['rate'] / ref['rate']:.2f} of the reference"
+        f"{one['rate'] / ref['rate']:.2f} of the reference; "
+        f"{one['cpu'] * 1000:.1f} ms CPU per press"
     )
     print(
         f"community guard:          {ours['rate']:.0f} answers/s at {inflight} in flight = "
         f"{ours['rate'] / ref['rate']:.2f} of the reference (goal >= 0.6); "
         f"p50 {ours_tail['p50'] * 1000:.0f} ms, p99 {ours_tail['p99'] * 1000:.0f} ms at 16 "
-        f"(goal <= 100 ms)"
+        f"(goal <= 100 ms); {ours['cpu'] * 1000:.1f} ms CPU per press"
     )
     print(
         f"SQL statements per press {statements / (ours['presses'] + ours_tail['presses']):.1f}; "
@@ -250,6 +283,9 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--tail", type=int, default=1000, help="presses measured at 16")
     parser.add_argument("--small", action="store_true", help="120 presses (CI smoke run)")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print a phase's N costliest functions"
+    )
     args = parser.parse_args()
     if args.small:
         args.people, args.tail = 120, 40
@@ -259,13 +295,13 @@ def main() -> None:
         if args.database_url and make_url(args.database_url).get_backend_name() == "postgresql":
             url, drop = await scratch_database(args.database_url)
             try:
-                await run(url, args.people, args.inflight, args.tail)
+                await run(url, args.people, args.inflight, args.tail, args.profile)
             finally:
                 await drop()
             return
         with tempfile.TemporaryDirectory() as folder:
             url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'answers.db'}"
-            await run(url, args.people, args.inflight, args.tail)
+            await run(url, args.people, args.inflight, args.tail, args.profile)
 
     asyncio.run(go())
 

@@ -41,11 +41,13 @@ from bot.metrics import Metrics, MetricsMiddleware
 from bot.middlewares import (
     AnonymousSenderMiddleware,
     DbSessionMiddleware,
+    FastCheckinAnswer,
     ForwardedMessageMiddleware,
     IdentityMiddleware,
     install_lean_fsm,
 )
 from bot.sender import Sender, max_in_flight
+from bot.services.checkin_fast import FastAnswers
 from bot.settings import Settings
 from messages import Catalog
 from scheduler import JobContext, run_ticks
@@ -80,6 +82,8 @@ class Application:
     redis_watch: RedisWatch | None = None
     metrics: Metrics = field(default_factory=Metrics)
     poller: Any = None
+    #: The check-in answer fast path (bot/services/checkin_fast.py), set by `_wire`.
+    fast_answers: FastAnswers | None = None
     #: Set by a signal (or a test) to stop polling / the webhook server gracefully.
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -161,6 +165,9 @@ class Application:
         # Answers on a check-in prompt need no conversation state ("type" does).
         install_lean_fsm(dp, stateless=STATELESS_CALLBACKS)
         dp.update.outer_middleware(MetricsMiddleware(self.metrics))
+        # "I am well" on a check-in prompt: one statement, no session (PostgreSQL).
+        self.fast_answers = FastAnswers(self.engine, self.clock)
+        dp.update.outer_middleware(FastCheckinAnswer(self.fast_answers, self.catalog))
         postgres = self.engine.dialect.name == "postgresql"
         dp.update.outer_middleware(
             DbSessionMiddleware(self.sessionmaker, self.clock, identity_marks=postgres)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import Chat, Message, TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,9 +19,12 @@ from bot.core import inbox
 from bot.core.context import UpdateContext, current_update
 from bot.core.outage import database_unavailable, redis_error
 from bot.fsm_storage import current_session
+from bot.presentation.callbacks import CheckinCb
+from bot.services.checkin_fast import FAST_ANSWER, FastAnswer, FastAnswers
 from bot.services.errors import RecordedRefusal
 from bot.services.identity import adopt_telegram_name, load_identity, load_identity_marking
 from bot.services.registration import preferred_language
+from handlers.replies import edit_or_send
 from messages import Catalog, locale_from_telegram, normalise_locale
 
 log = logging.getLogger(__name__)
@@ -249,6 +254,71 @@ class ForwardedMessageMiddleware(BaseMiddleware):
         if event.chat.type == "private":
             await event.answer(data["t"]("common.forward_not_read"))
         return None
+
+
+class FastCheckinAnswer(BaseMiddleware):
+    """The resident's "I am well" press on a check-in prompt, without the general
+    per-update machinery (no AsyncSession, no identity and roles query, no FSM, no
+    router walk): one statement records it (bot/services/checkin_fast.py), then the
+    same two Bot API calls the general path makes — the prompt edited into the thanks
+    text (the text rendered once per locale and kept), then the callback answered.
+
+    Anything else (another answer, a press the statement does not record: someone
+    else's, answered already, another day, SQLite) goes on down the chain unchanged,
+    so what a user sees and what is stored are those of the general path.
+    See docs/design-core.md ("The check-in answer fast path")."""
+
+    def __init__(self, answers: FastAnswers, catalog: Catalog) -> None:
+        self.answers = answers
+        self.catalog = catalog
+        self.prefix = CheckinCb(answer=FAST_ANSWER, checkin_id=0).pack()[:-1]
+        self._own_thanks: dict[str, str] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = event.callback_query if isinstance(event, Update) else None
+        if (
+            query is None
+            or not self.answers.enabled
+            or not (query.data or "").startswith(self.prefix)
+            or not isinstance(query.message, Message)
+        ):
+            return await handler(event, data)
+        tail = (query.data or "")[len(self.prefix) :]
+        if not (tail.isdigit() and len(tail) < 19):
+            return await handler(event, data)
+        assert isinstance(event, Update)
+        found = await self.answers.record(
+            update_id=event.update_id, user_id=query.from_user.id, checkin_id=int(tail)
+        )
+        if found is None:
+            return await handler(event, data)
+        locale = normalise_locale(
+            found.locale or locale_from_telegram(query.from_user.language_code)
+        )
+        ctx = UpdateContext(update_id=event.update_id, user_id=query.from_user.id)
+        token = current_update.set(ctx)
+        try:
+            await edit_or_send(query, self._thanks(locale, found))
+            if not ctx.callback_answered:
+                with contextlib.suppress(TelegramAPIError):
+                    await query.answer()
+        finally:
+            current_update.reset(token)
+        return None
+
+    def _thanks(self, locale: str, found: FastAnswer) -> str:
+        """handlers/checkin.py's `_result_text` for a "normal" answer."""
+        if not found.own:
+            return self.catalog.render(
+                locale, "checkin.thanks", name=found.name, member=True, temperature=""
+            )
+        text = self._own_thanks.get(locale)
+        if text is None:
+            text = self.catalog.render(
+                locale, "checkin.thanks", name=found.name, member=False, temperature=""
+            )
+            self._own_thanks[locale] = text
+        return text
 
 
 class LeanFSMContextMiddleware(FSMContextMiddleware):

@@ -348,9 +348,13 @@ async def test_a_button_answer_reads_its_checkin_with_the_person_in_one_query(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: FakeClock,
 ) -> None:
-    """The answer path's round trips (issue 13): the identity middleware reads the
-    pressed check-in with the person; the answer itself reads nothing again."""
+    """The general answer path's round trips (issue 13): the identity middleware reads
+    the pressed check-in with the person; the answer itself reads nothing again. (The
+    fast path, which takes this press on PostgreSQL, is off here: test_checkin_fast.py.)"""
     iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    fast = running_bot.application.fast_answers
+    assert fast is not None
+    fast.enabled = False
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

@@ -1,0 +1,113 @@
+"""The check-in answer fast path's statement (bot/services/checkin_fast.py) on its own:
+a pooled connection that died is retried on a fresh one (also when every pooled
+connection died with a restarted server), and a press it does not take writes nothing.
+PostgreSQL only (SQLite has no fast path)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.db.models import AuditEntry, CheckIn, CheckInStatus
+from bot.db.session import create_engine
+from bot.services.checkin_fast import FastAnswer, FastAnswers
+from tests.support.community import SeededCommunity
+from tests.support.isolation import seed_isolated
+
+USER = 5001
+
+
+async def _pending_checkin(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock, community: SeededCommunity
+) -> int:
+    iso = await seed_isolated(
+        sessionmaker, clock, community, telegram_id=USER, name="张三", start=date(2022, 3, 10)
+    )
+    async with sessionmaker.begin() as session:
+        checkin = CheckIn(
+            isolation_id=iso.isolation_id,
+            day=date(2022, 3, 10),
+            day_number=1,
+            status=CheckInStatus.PENDING,
+            created_at=clock.now(),
+        )
+        session.add(checkin)
+        await session.flush()
+        return checkin.id
+
+
+async def _kill_pooled(engine: AsyncEngine, database_url: str, connections: int) -> None:
+    """Open `connections` pooled connections, return them to the pool, and end their
+    server processes (as a restarted server or a proxy's idle timeout would)."""
+    held = [await engine.connect() for _ in range(connections)]
+    pids = [await conn.scalar(text("SELECT pg_backend_pid()")) for conn in held]
+    for conn in held:
+        await conn.close()
+    admin = create_engine(database_url)
+    async with admin.connect() as conn:
+        for pid in pids:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await admin.dispose()
+
+
+@pytest.mark.parametrize("dead", [1, 3])
+async def test_a_dead_pooled_connection_is_retried_on_a_fresh_one(
+    dead: int,
+    database_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the fast path is PostgreSQL's")
+    clock.set(clock.now().replace(hour=9, minute=5))
+    checkin_id = await _pending_checkin(sessionmaker, clock, community)
+    engine = create_engine(database_url)
+    try:
+        await _kill_pooled(engine, database_url, dead)
+        fast = FastAnswers(engine, clock)
+        found = await fast.record(update_id=1, user_id=USER, checkin_id=checkin_id)
+        assert found == FastAnswer(locale=None, own=True, name="张三")
+        assert (fast.retries, fast.recorded) == (1, 1)
+        # Pressed again (Telegram re-sent it, or a second tap): nothing more is written.
+        assert await fast.record(update_id=2, user_id=USER, checkin_id=checkin_id) is None
+    finally:
+        await engine.dispose()
+    async with sessionmaker() as session:
+        checkin = await session.get(CheckIn, checkin_id)
+        assert checkin is not None and checkin.status == CheckInStatus.ANSWERED
+        assert checkin.answered_at == clock.now()
+        audits = await session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.entity == "checkin", AuditEntry.entity_id == checkin_id)
+        )
+        assert audits == 1
+
+
+async def test_someone_elses_or_another_days_checkin_is_left_to_the_general_path(
+    database_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the fast path is PostgreSQL's")
+    checkin_id = await _pending_checkin(sessionmaker, clock, community)
+    fast = FastAnswers(engine, clock)
+    assert await fast.record(update_id=1, user_id=USER + 1, checkin_id=checkin_id) is None
+    assert await fast.record(update_id=2, user_id=USER, checkin_id=checkin_id + 1) is None
+    clock.set(clock.now().replace(day=11))  # the next day: that check-in is over
+    assert await fast.record(update_id=3, user_id=USER, checkin_id=checkin_id) is None
+    assert fast.recorded == 0 and fast.statements == 3
+    async with sessionmaker() as session:
+        checkin = await session.get(CheckIn, checkin_id)
+        assert checkin is not None and checkin.status == CheckInStatus.PENDING
+        assert not await session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.entity == "checkin")
+        )
