@@ -166,7 +166,7 @@ class Application:
         install_lean_fsm(dp, stateless=STATELESS_CALLBACKS)
         dp.update.outer_middleware(MetricsMiddleware(self.metrics))
         # "I am well" on a check-in prompt: one statement, no session (PostgreSQL).
-        self.fast_answers = FastAnswers(self.engine, self.clock)
+        self.fast_answers = FastAnswers(self.engine, self.clock, bot_id=self.settings.bot_id)
         dp.update.outer_middleware(FastCheckinAnswer(self.fast_answers, self.catalog))
         postgres = self.engine.dialect.name == "postgresql"
         dp.update.outer_middleware(

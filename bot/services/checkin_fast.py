@@ -74,14 +74,16 @@ WITH actor AS (
       AND (s.id = a.id OR (s.telegram_user_id IS NULL AND s.household_id IS NOT NULL
                            AND a.household_id = s.household_id
                            AND (a.is_head OR s.reported_by_id = a.id)))
-      AND NOT EXISTS (SELECT 1 FROM inbox WHERE update_id = $5 AND done_at IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM inbox
+                      WHERE bot_id = $7 AND update_id = $5 AND done_at IS NOT NULL)
     RETURNING c.id, a.id AS actor_id, a.language, s.id = a.id AS own, s.name
 ), audited AS (
     INSERT INTO audit_log (actor_id, actor_telegram_id, action, entity, entity_id, details, at)
     SELECT actor_id, $1, 'checkin.answer', 'checkin', id, $6::json, $3 FROM answered
 ), marked AS (
     UPDATE inbox SET done_at = $3
-    WHERE update_id = $5 AND done_at IS NULL AND EXISTS (SELECT 1 FROM answered)
+    WHERE bot_id = $7 AND update_id = $5 AND done_at IS NULL
+      AND EXISTS (SELECT 1 FROM answered)
 )
 SELECT language, own, name FROM answered
 """
@@ -104,9 +106,10 @@ class FastAnswer:
 class FastAnswers:
     """Records "normal" answers in one statement; None when the general path must decide."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock, *, bot_id: int = 0) -> None:
         self.engine = engine
         self.clock = clock
+        self.bot_id = bot_id  # inbox rows are keyed by (bot, update id): one bot per district
         self.enabled = engine.dialect.name == "postgresql"
         #: Statements run, answers recorded, and retries after a lost connection.
         self.statements = 0
@@ -117,7 +120,7 @@ class FastAnswers:
         if not self.enabled:
             return None
         now = self.clock.now().astimezone(UTC)
-        args = (user_id, checkin_id, now, _SYMPTOMS, update_id, _DETAILS)
+        args = (user_id, checkin_id, now, _SYMPTOMS, update_id, _DETAILS, self.bot_id)
         for attempt in (1, 2):
             row = await self._run(args, last=attempt == 2)
             if row is not _RETRY:
