@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import Case, Gate, GateEntry, RiskArea
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import GateCb, GateSelfCb
-from bot.services import gate_poster
+from bot.services import case_text, gate_poster
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GUARD_ID, OFFICER_ID, SeededCommunity
 from tests.support.ledger_rows import add_person
@@ -79,6 +79,11 @@ async def test_guard_records_visitor_with_fever_from_risk_area(
         # In the community's language: the place's name and 高风险地区, never "(high)".
         assert risk is not None
         assert risk.details["summary"] == "<b>李四</b> ← 湖北省武汉市（高风险地区）@ 阳光花园 南门"
+        # ... and in an English reader's (key + params: the place named by its code)
+        assert (
+            case_text.summary_text(running_bot.catalog, "en", risk.details)
+            == "<b>李四</b> ← Wuhan, Hubei (high-risk area) @ 阳光花园 南门"
+        )
 
     # Vehicle: plate validated, normal temperature raises nothing.
     await guard.press("继续登记")

@@ -15,6 +15,7 @@ from bot.clock import FakeClock
 from bot.db.models import Case, ImportBatch, Isolation, Person
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import ImportCb
+from bot.services import case_text
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import OFFICER_ID, SeededCommunity, register_rows
 from tests.support.ledger_rows import add_person
@@ -153,6 +154,10 @@ async def test_officer_imports_200_people_with_review(
         assert unknown_here[0].details["summary"] == (
             "协查名单：新住户0 ，地址“阳光花园1栋1单元909”不在登记册中，类别居家隔离。"
             "不在登记册：请上门核实并登记（来源：街道）"
+        )
+        assert case_text.summary_text(running_bot.catalog, "en", unknown_here[0].details) == (
+            "Assignment list: 新住户0 , address “阳光花园1栋1单元909” is not in the register, "
+            "category home isolation. Not in the register: please visit and register (source: 街道)"
         )
         foreign = [c for c in cases if "外来" in c.details["summary"]]
         assert len(foreign) == 2 and {c.compound_id for c in foreign} == {None}

@@ -15,6 +15,7 @@ from bot.clock import FakeClock
 from bot.db.models import Case, Isolation, MonitoringEvent, MonitoringTest
 from bot.double import BotApiDouble
 from bot.presentation.callbacks import MonTestCb
+from bot.services import case_text
 from scheduler import tick
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import OFFICER_ID, SeededCommunity
@@ -170,6 +171,10 @@ async def test_central_hand_off_steps_down_and_test_days(
         missed = list(await session.scalars(select(Case).where(Case.kind == "missed_test")))
         assert len(missed) == 1 and missed[0].subject_id == alice
         assert missed[0].details["summary"] == "居家隔离第 4 天（2022-03-13）未登记核酸检测"
+        assert (
+            case_text.summary_text(running_bot.catalog, "en", missed[0].details)
+            == "home isolation day 4 (2022-03-13): no test recorded"
+        )
         assert missed[0].compound_id == community.compound_ids["阳光花园"]
     # The end of central quarantine: 老王 steps down to home health monitoring (3 days).
     clock.set(datetime(2022, 3, 17, 9, 1, tzinfo=SHANGHAI))

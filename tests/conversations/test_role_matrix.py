@@ -76,6 +76,7 @@ COMMUNITY_OFFICERS = {"admin", "officer"}
 # place, the "in scope / out of scope" cases are in the tests below.
 COMMANDS: dict[str, set[str]] = {
     "cases": COMMUNITY_OFFICERS | {"compound_officer", "grid_worker", "other_grid_worker"},
+    "case": COMMUNITY_OFFICERS | {"compound_officer", "grid_worker", "other_grid_worker"},
     "ledger": COMMUNITY_OFFICERS | {"compound_officer", "property_manager"},
     "gate": COMMUNITY_OFFICERS | {"compound_officer", "property_manager", "guard"},
     "gate_add": COMMUNITY_OFFICERS,
@@ -202,6 +203,16 @@ async def test_case_buttons_and_details_in_and_out_of_scope(
     for role in ("compound_officer", "grid_worker", "other_grid_worker"):
         listed = f"#{case_id} " in texts(await users[role].send("/cases"))
         assert listed == (role in allowed), role
+    # /case N: the card where the scope reaches; other case readers are told "not found"
+    # (as for a number never used), everyone else is refused
+    for role in EVERYONE:
+        answer = texts(await users[role].send(f"/case {case_id}"))
+        if role in allowed:
+            assert answer.startswith(f"🚨 紧急 #{case_id} 症状报告\n状态："), role
+        elif role in COMMANDS["cases"]:
+            assert answer == f"没有找到事件 #{case_id}。", role
+        else:
+            assert answer in REFUSALS, role
 
 
 async def test_join_requests_and_staff_registration_in_and_out_of_scope(

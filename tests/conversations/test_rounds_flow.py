@@ -24,7 +24,7 @@ from bot.db.models import (
     RoundPerson,
 )
 from bot.double import BotApiDouble
-from bot.services import ledger
+from bot.services import case_text, ledger
 from scheduler import JobContext, tick
 from tests.conftest import SHANGHAI
 from tests.support.chat import ChatUser, RunningBot
@@ -339,6 +339,12 @@ async def test_round_from_announcement_to_closing_cases(
     async with sessionmaker() as session:
         kinds = list(await session.scalars(select(Case.kind)))
         assert kinds == ["round_missed"] * 5
+        first = await session.scalar(select(Case).order_by(Case.id))
+        assert first is not None
+        assert (
+            case_text.summary_text(running_bot.catalog, "en", first.details)
+            == "Testing round #1: 1 person of this household not tested"
+        )
         community_row = await session.get(Community, community.community_id)
         assert community_row is not None
         files = await ledger.export_ledger(
@@ -454,6 +460,10 @@ async def test_positives_exempt_and_away_and_forged_buttons(
         assert isolation is not None and isolation.person_id == other
         case = await session.scalar(select(Case).where(Case.kind == "round_positive"))
         assert case is not None and case.urgent
+        assert (
+            case_text.summary_text(running_bot.catalog, "en", case.details)
+            == "Testing round #1: positive result; home isolation started"
+        )
     # Importing the same list again changes nothing.
     await officer.send("/round_positives 1")
     replies = await officer.send("姓名,楼栋,单元,房号\n乙户主1,2栋,1单元,101")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Case, Community, Person, ScreeningVisitPerson
 from bot.double import BotApiDouble
-from bot.services import ledger
+from bot.services import case_text, ledger
 from tests.support.chat import ChatUser, RunningBot, texts
 from tests.support.community import GRID_WORKER_ID, OFFICER_ID, SeededCommunity
 
@@ -152,6 +152,10 @@ async def test_door_visit_records_people_fever_and_escalations(
     assert seen["李四"][0] == "moved_out" and seen["王五"][0] == "new"
     assert seen["张三"][1] is not None and float(seen["张三"][1]) == 38.2 and seen["张三"][2]
     assert case is not None and case.kind == "screen_fever" and case.urgent
+    assert (
+        case_text.summary_text(running_bot.catalog, "en", case.details)
+        == "Door screening found 1 person with fever"
+    )
 
     # "Refused" → a case; "no answer" twice → a case, a third time nothing new.
     await _visit(worker, "102")
