@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import String, and_, cast, exists, false, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_now, local_today
@@ -367,9 +367,12 @@ def slot_rows(views: Sequence[SlotView]) -> list[dict[str, str]]:
 
 async def _materialise(session: AsyncSession, rnd: Round) -> int:
     """Fix the list of people expected: every registered person living in a building of
-    the round (for "isolated", only those in an active home isolation)."""
+    the round (for "isolated", only those in an active home isolation). One INSERT …
+    SELECT in the database: a city's round is 300,000 people (bench/city.py), which as
+    rows fetched and inserted back took seconds per community."""
     stmt = (
-        select(Person.id, Person.household_id, Building.id, Building.grid_id)
+        select(literal(rnd.id), Person.id, Person.household_id, Building.id, Building.grid_id,
+               false(), literal(RoundPersonStatus.PENDING.value))
         .select_from(Person)
         .join(Household, Person.household_id == Household.id)
         .join(Unit, Household.unit_id == Unit.id)
@@ -384,14 +387,10 @@ async def _materialise(session: AsyncSession, rnd: Round) -> int:
         )
         if rnd.required in CATEGORIES:
             stmt = stmt.where(Isolation.category == rnd.required)
-    rows = (await session.execute(stmt)).all()
-    values = [
-        {"round_id": rnd.id, "person_id": pid, "household_id": hid, "building_id": bid,
-         "grid_id": gid, "door_to_door": False, "status": RoundPersonStatus.PENDING.value}
-        for pid, hid, bid, gid in rows
-    ]  # fmt: skip
-    for start in range(0, len(values), 2000):
-        await session.execute(insert(RoundPerson), values[start : start + 2000])
+    columns = ["round_id", "person_id", "household_id", "building_id", "grid_id",
+               "door_to_door", "status"]  # fmt: skip
+    result = await session.execute(insert(RoundPerson).from_select(columns, stmt))
+    expected = int(getattr(result, "rowcount", 0) or 0)
     for door in rnd.scope.get("door", []):
         stmt_door = update(RoundPerson).where(
             RoundPerson.round_id == rnd.id, RoundPerson.household_id == door["household_id"]
@@ -405,7 +404,7 @@ async def _materialise(session: AsyncSession, rnd: Round) -> int:
                 )
             )
         await session.execute(stmt_door.values(door_to_door=True))
-    return len(values)
+    return expected
 
 
 async def announce(
@@ -441,7 +440,9 @@ async def announce(
             dedup_key=f"round:{rnd.id}:group:{chat.chat_id}", payload=outbox.message_payload(text),
         ):  # fmt: skip
             groups += 1
-    households = await _queue_household_messages(session, clock, catalog, rnd, "notice")
+    households = await _queue_household_messages(
+        session, clock, catalog, rnd, "notice", views=views
+    )
     await audit.record(
         session, at=clock.now(), actor=by, action="round.announce", entity="round",
         entity_id=rnd.id, details={"expected": expected, "groups": groups,
@@ -457,6 +458,7 @@ async def _queue_household_messages(
     rnd: Round,
     kind: str,
     building_ids: set[int] | None = None,
+    views: Sequence[SlotView] | None = None,
 ) -> int:
     """One private message per household with someone still pending (its head, or
     the first member with Telegram): the slot, the site and who is still expected.
@@ -465,12 +467,23 @@ async def _queue_household_messages(
 
     community = await session.get(Community, rnd.community_id)
     assert community is not None
-    slot_of = {v.building_id: v for v in await slots(session, rnd.id)}
+    slot_of = {
+        v.building_id: v for v in (views if views is not None else await slots(session, rnd.id))
+    }
+    # Households told already are left out in the database, by their dedup key (the
+    # unique index answers it): the reminder tick runs every 30 s for every open round,
+    # and re-reading every due building's people only to find them told took seconds
+    # per tick at a city's scale (bench/city.py).
+    told = exists().where(
+        Delivery.dedup_key
+        == literal(f"round:{rnd.id}:{kind}:") + cast(RoundPerson.household_id, String)
+    )
     stmt = (
         select(RoundPerson.household_id, RoundPerson.building_id, Person.name,
                RoundPerson.door_to_door)
         .join(Person, RoundPerson.person_id == Person.id)
-        .where(RoundPerson.round_id == rnd.id, RoundPerson.status == RoundPersonStatus.PENDING)
+        .where(RoundPerson.round_id == rnd.id, RoundPerson.status == RoundPersonStatus.PENDING,
+               RoundPerson.household_id.is_not(None), ~told)
         .order_by(RoundPerson.household_id, Person.id)
     )  # fmt: skip
     if building_ids is not None:
@@ -484,39 +497,27 @@ async def _queue_household_messages(
         building_of[hid] = bid
     if not pending:
         return 0
-    recipients: dict[int, Person] = {}
-    members = await session.scalars(
-        select(Person)
+    # Plain columns (no ORM objects): 100,000 households at an announcement.
+    recipients: dict[int, tuple[int, int, str | None]] = {}
+    members = await session.execute(
+        select(Person.household_id, Person.id, Person.telegram_user_id, Person.language)
         .where(Person.household_id.in_(list(pending)), Person.telegram_user_id.is_not(None))
         .order_by(Person.is_head.desc(), Person.id)
     )
-    for member in members:
-        assert member.household_id is not None
-        recipients.setdefault(member.household_id, member)
-    # Households told already (the dedup key would refuse them; skip the attempt). By
-    # the exact keys, which the unique index answers: a LIKE on the prefix read the
-    # whole outbox for every open round at every tick (bench/city.py).
-    keys = [f"round:{rnd.id}:{kind}:{hid}" for hid in recipients]
-    done: set[str] = set()
-    for start in range(0, len(keys), 5000):
-        done.update(
-            await session.scalars(
-                select(Delivery.dedup_key).where(Delivery.dedup_key.in_(keys[start : start + 5000]))
-            )
-        )
+    for hid, pid, tg, language in members:
+        if hid is not None and tg is not None:
+            recipients.setdefault(hid, (pid, tg, language))
     # One INSERT per thousand households, not one per household (a city's round has
     # 100,000: bench/city.py); the dedup key still refuses a household told already.
     rows: list[dict[str, Any]] = []
     markups: dict[str, Any] = {}
-    for hid, person in recipients.items():
-        if f"round:{rnd.id}:{kind}:{hid}" in done:
-            continue
+    for hid, (person_id, chat_id, language) in recipients.items():
         slot = slot_of.get(building_of[hid])
         if slot is None:
             continue
         if kind == "remind" and all(door for _, door in pending[hid]):
             continue  # staff come to the door: nothing to remind
-        locale = person.language or community.locale
+        locale = language or community.locale
         text = catalog.render(
             locale, f"rounds.household_{kind}", id=rnd.id, day=rnd.day.isoformat(),
             building=f"{slot.compound} {slot.building}", starts=slot.starts, ends=slot.ends,
@@ -524,10 +525,9 @@ async def _queue_household_messages(
         )  # fmt: skip
         if locale not in markups:
             markups[locale] = round_household_markup(catalog.translator(locale), rnd.id)
-        assert person.telegram_user_id is not None
         rows.append(
-            {"kind": f"round_{kind}", "chat_id": person.telegram_user_id,
-             "dedup_key": f"round:{rnd.id}:{kind}:{hid}", "person_id": person.id,
+            {"kind": f"round_{kind}", "chat_id": chat_id,
+             "dedup_key": f"round:{rnd.id}:{kind}:{hid}", "person_id": person_id,
              "payload": outbox.message_payload(text, reply_markup=markups[locale])}
         )  # fmt: skip
     queued = 0
@@ -1127,7 +1127,7 @@ async def due_work(session: AsyncSession, clock: Clock, catalog: Catalog) -> tup
         }  # fmt: skip
         if due_buildings:
             reminders += await _queue_household_messages(
-                session, clock, catalog, rnd, "remind", due_buildings
+                session, clock, catalog, rnd, "remind", due_buildings, views
             )
         grid_end: dict[int, time] = {}
         for v in views:
