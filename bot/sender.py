@@ -102,9 +102,8 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile, Message
 from aiohttp import ClientError, ClientTimeout
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, true, update
+from sqlalchemy import Integer, Table, bindparam, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from bot.clock import Clock
 from bot.core.outage import database_unavailable
@@ -505,84 +504,41 @@ class Sender:
             return true()
         return or_(Delivery.bot_id == self.bot_id, Delivery.bot_id.is_(None))
 
-    def _head_filter(self, now: Any) -> Any:
-        earlier = aliased(Delivery)
-        return and_(
-            Delivery.status == DeliveryStatus.PENDING.value,
-            self._ours(),
-            Delivery.not_before <= now,
-            ~exists().where(
-                earlier.chat_id == Delivery.chat_id,
-                earlier.id < Delivery.id,
-                earlier.status.in_(_ACTIVE),
-            ),
-        )
-
     async def _claim_heads(
         self, n: int, *, exclude: set[int], chat_id: int | None = None
     ) -> list[Claimed]:
         """Atomically claim up to n due rows in ONE statement, each its chat's head (so
         at most one per chat, and never a chat already in flight: its head is 'sending').
 
-        PostgreSQL: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``;
-        SQLite (one writer at a time): the same UPDATE … RETURNING without the lock clause.
+        PostgreSQL: ``WITH heads AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED)
+        UPDATE … WHERE id IN (SELECT id FROM heads) RETURNING``; SQLite (one writer at a
+        time): the same UPDATE … RETURNING without the lock clause. The statement is
+        built once (`_claim_statement`); a claim only binds its parameters.
         """
         now = self.clock.now()
+        params: dict[str, Any] = {"c_now": now, "c_n": n, "c_worker": self.worker_id}
+        if self.epoch is not None:
+            params["c_epoch"] = self.epoch
+            params["c_term"] = self.term_id
+        by_bot = bool(self.bot_id)
+        if by_bot:
+            params["c_bot"] = self.bot_id
         async with self.sessionmaker.begin() as session:
-            postgres = session.get_bind().dialect.name == "postgresql"
-            heads = (
-                select(Delivery.id)
-                .where(self._head_filter(now))
-                .order_by(Delivery.not_before, Delivery.id)
-                .limit(n)
-            )
-            if exclude:
-                heads = heads.where(Delivery.chat_id.not_in(exclude))
-            if chat_id is not None:
-                heads = heads.where(Delivery.chat_id == chat_id)
-            chosen: Any = heads.scalar_subquery()
-            if postgres:
-                # A materialized CTE: as a plain `IN (subquery)` PostgreSQL may run the
-                # LIMIT … SKIP LOCKED subquery again per row and claim far more than n.
-                locked = heads.with_for_update(skip_locked=True, of=Delivery)
-                cte = locked.cte("heads").prefix_with("MATERIALIZED")
-                chosen = select(cte.c.id)
-            statement = (
-                update(Delivery)
-                .where(
-                    Delivery.id.in_(chosen),
-                    Delivery.status == DeliveryStatus.PENDING.value,
-                    # Fencing: only while this leadership's epoch is still the current one.
-                    exists().where(LeaderTerm.id == self.term_id, LeaderTerm.epoch == self.epoch)
-                    if self.epoch is not None
-                    else true(),
+            conn = await session.connection()
+            postgres = conn.dialect.name == "postgresql"
+            if exclude or chat_id is not None:
+                statement = _claim_statement(
+                    postgres, self.epoch is not None, by_bot, exclude=exclude, chat_id=chat_id
                 )
-                .values(
-                    status=DeliveryStatus.SENDING.value,
-                    claimed_at=now,
-                    claimed_by=self.worker_id,
-                    attempts=Delivery.attempts + 1,
-                )
-                .returning(
-                    Delivery.id,
-                    Delivery.chat_id,
-                    Delivery.is_group,
-                    Delivery.method,
-                    Delivery.payload,
-                    Delivery.pin,
-                    Delivery.kind,
-                    Delivery.not_before,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            rows = list((await session.execute(statement)).all())
+            else:
+                statement = _CLAIMS[postgres, self.epoch is not None, by_bot]
+            rows = list((await conn.execute(statement, params)).all())
             if not rows and self.epoch is not None and not await self._still_current(session):
                 log.warning("a newer leader took over (epoch %s is old): fenced", self.epoch)
                 self.fenced = True
         rows.sort(key=lambda r: (r.not_before, r.id))
         return [
-            Claimed(r.id, r.chat_id, r.is_group, r.method, dict(r.payload), r.pin, r.kind)
-            for r in rows
+            Claimed(r.id, r.chat_id, r.is_group, r.method, r.payload, r.pin, r.kind) for r in rows
         ]
 
     async def _still_current(self, session: AsyncSession) -> bool:
@@ -841,7 +797,8 @@ class Sender:
                 async with self.sessionmaker.begin() as session:
                     if sent:
                         # One Core executemany (no ORM bulk machinery per row).
-                        await session.execute(
+                        conn = await session.connection()
+                        await conn.execute(
                             _MARK_SENT,
                             [
                                 {"b_id": delivery_id, "b_at": now, "b_message": message_id}
@@ -938,6 +895,90 @@ _MARK_SENT = (
     )
 )
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _claim_statement(
+    postgres: bool,
+    fenced: bool,
+    by_bot: bool,
+    *,
+    exclude: set[int] | None = None,
+    chat_id: int | None = None,
+) -> Any:
+    """The claim (see `Sender._claim_heads`) as a Core statement with bound parameters
+    ``c_now``, ``c_n``, ``c_worker`` (``c_epoch`` and ``c_term`` when `fenced`; ``c_bot``
+    when `by_bot`: only this bot's rows and those of no bot, one bot per district)."""
+    table, earlier = _TABLE, _TABLE.alias("earlier")
+    now = bindparam("c_now", type_=table.c.not_before.type)
+    heads = (
+        select(table.c.id)
+        .where(
+            table.c.status == DeliveryStatus.PENDING.value,
+            or_(table.c.bot_id == bindparam("c_bot"), table.c.bot_id.is_(None))
+            if by_bot
+            else true(),
+            table.c.not_before <= now,
+            # Only a chat's head: no earlier row of that chat still pending or sending.
+            ~exists().where(
+                earlier.c.chat_id == table.c.chat_id,
+                earlier.c.id < table.c.id,
+                earlier.c.status.in_(_ACTIVE),
+            ),
+        )
+        .order_by(table.c.not_before, table.c.id)
+        .limit(bindparam("c_n", type_=Integer))
+    )
+    if exclude:
+        heads = heads.where(table.c.chat_id.not_in(exclude))
+    if chat_id is not None:
+        heads = heads.where(table.c.chat_id == chat_id)
+    chosen: Any = heads.scalar_subquery()
+    if postgres:
+        # A materialized CTE: as a plain `IN (subquery)` PostgreSQL may run the
+        # LIMIT … SKIP LOCKED subquery again per row and claim far more than n.
+        locked = heads.with_for_update(skip_locked=True, of=table)
+        cte = locked.cte("heads").prefix_with("MATERIALIZED")
+        chosen = select(cte.c.id)
+    leader = _LEADER_TABLE
+    return (
+        update(table)
+        .where(
+            table.c.id.in_(chosen),
+            table.c.status == DeliveryStatus.PENDING.value,
+            # Fencing: only while this leadership's epoch is still the current one.
+            exists().where(
+                leader.c.id == bindparam("c_term"), leader.c.epoch == bindparam("c_epoch")
+            )
+            if fenced
+            else true(),
+        )
+        .values(
+            status=DeliveryStatus.SENDING.value,
+            claimed_at=now,
+            claimed_by=bindparam("c_worker"),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(
+            table.c.id,
+            table.c.chat_id,
+            table.c.is_group,
+            table.c.method,
+            table.c.payload,
+            table.c.pin,
+            table.c.kind,
+            table.c.not_before,
+        )
+    )
+
+
+_LEADER_TABLE: Table = LeaderTerm.__table__  # type: ignore[assignment]
+#: The claim statements, built once: (PostgreSQL?, fenced?, one bot's?) → statement.
+_CLAIMS = {
+    (postgres, fenced, by_bot): _claim_statement(postgres, fenced, by_bot)
+    for postgres in (False, True)
+    for fenced in (False, True)
+    for by_bot in (False, True)
+}
 
 
 def _upload_files(params: dict[str, Any]) -> dict[str, Any]:
