@@ -413,8 +413,8 @@ def _fsm_storage(
         # killed while holding it delays that user's next update by at most that much
         # (aiogram's default: 60 s).
         from bot.core.fsm_buffer import BufferedStorage
+        from bot.core.redis_lock import TolerantRedisIsolation
 
-        return BufferedStorage(storage), storage.create_isolation(
-            lock_kwargs={"timeout": settings.redis_lock_timeout}
-        )
+        isolation = storage.create_isolation(lock_kwargs={"timeout": settings.redis_lock_timeout})
+        return BufferedStorage(storage), TolerantRedisIsolation(isolation)
     return DatabaseStorage(sessionmaker, clock), SimpleEventIsolation()

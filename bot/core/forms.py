@@ -121,7 +121,7 @@ LEFT_FORMS: Final[Mapping[str, LeftForm]] = {
     "IsolationReason": _left("isolation", "isolation"),
     "SupplyFlow:delivery_photo": _left("delivery", "deliveries"),
     "SupplyFlow": _left("supply", "supply"),
-    "GateFlow:self_temperature": _left("gate_self"),
+    "GateFlow:self_temperature": _left("gate_self", "start"),  # scanning again is /start
     "GateFlow": _left("gate", "gate"),
     "CareFlow": _left("care", "care"),
     "ProfileEdit": _left("profile", "profile"),
