@@ -156,15 +156,35 @@ _F_SUFFIXES: Final = ("华氏度", "華氏度", "华氏", "華氏", "°f", "度f
 _C_SUFFIXES: Final = ("摄氏度", "攝氏度", "摄氏", "攝氏", "°c", "度c", "c")
 
 
+# A word before the number ("体温36.5", "temp: 36.5") and sentence punctuation after it
+# ("36.5。") say nothing about the value; "。" between digits is a Chinese keyboard's point.
+_TEMPERATURE_LABEL: Final = re.compile(r"^(?:体温|temperature|temp)(?:是|为|:|is)?")
+_TEMPERATURE_TRAILING: Final = "。.!！~"
+_AMBIGUOUS_SUFFIXES: Final = ("degrees", "degree", "deg")
+
+
+def _drop_symbols(text: str) -> str:
+    """Emoji and other pictographs ("🌡️36.5", "36.5 👍") removed; the degree sign kept."""
+    return "".join(
+        ch for ch in text if ch == "°" or unicodedata.category(ch) not in ("So", "Mn", "Cf")
+    )
+
+
 def parse_temperature(text: str) -> Decimal:
     """Body temperature in °C, rounded to one decimal.
 
     Accepts "36.5", "36,5", "36.5度", "36.5℃", "36.5°C", "三十六点五", "三十六度五",
     "三十六度五分", "37度2", "三十七度", full-width digits, and Fahrenheit marked as
-    "97.7°F", "97.7F", "97.7 华氏度" or "华氏97.7". Raises ``temperature.not_a_number``
+    "97.7°F", "97.7F", "97.7 华氏度" or "华氏97.7"; also "体温36.5", "36。5", "36°5",
+    "36.5。" and emoji around the number. Raises ``temperature.not_a_number``
     or ``temperature.out_of_range`` (params: ``value`` in °C, ``min``, ``max``).
     """
-    s = _fold(text)
+    s = _TEMPERATURE_LABEL.sub("", _drop_symbols(_fold(text)))
+    s = s.rstrip(_TEMPERATURE_TRAILING).replace("。", ".")
+    for suffix in _AMBIGUOUS_SUFFIXES:
+        if s.endswith(suffix):
+            s = s[: -len(suffix)]
+            break
     fahrenheit = celsius = False
     for prefix in _F_PREFIXES:
         if s.startswith(prefix):
@@ -189,7 +209,7 @@ def parse_temperature(text: str) -> Decimal:
     if "度" in s and s.endswith("分"):
         s = s[:-1]
     s = s.rstrip("度°")
-    s = s.replace("度", ".").replace("点", ".").replace(",", ".")
+    s = s.replace("度", ".").replace("°", ".").replace("点", ".").replace(",", ".")
 
     whole, _, frac = s.partition(".")
     integer = _integer_of(whole)

@@ -241,8 +241,7 @@ class Sandbox:
             buttons = self._buttons(message)
             if buttons:
                 if not 1 <= number <= len(buttons):
-                    self.write(self.t("sandbox.no_such_button", count=len(buttons)))
-                    return True
+                    return False  # no such button: a phone number, a temperature … as text
                 _label, data = buttons[number - 1]
                 if data is None or data.startswith("http"):
                     self.write(self.t("sandbox.link_button", link=data or ""))

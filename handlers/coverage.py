@@ -195,6 +195,8 @@ async def _within_compounds(
 async def _picker(
     session: AsyncSession, identity: Identity, t: Translator, level: str, parent: int, page: int
 ) -> tuple[str, InlineKeyboardMarkup]:
+    if level not in ("b", "u", "r"):
+        raise NotAllowed("common.button_expired")  # forged: no picker has that level
     reach = await _screener(session, identity)
     community, grids = reach.community, reach.grids
     if level == "b":
