@@ -171,7 +171,9 @@ async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
-async def run(url: str, people: int, inflight: int, tail: int, profile: int = 0) -> None:
+async def run(
+    url: str, people: int, inflight: int, tail: int, profile: int = 0, general: bool = False
+) -> None:
     clock = FakeClock(datetime(2022, 3, 10, 9, 30, tzinfo=SHANGHAI))
     double = BotApiDouble(token=TOKEN, rate_limits=RateLimits(enabled=False))
     await double.serve()
@@ -187,6 +189,8 @@ async def run(url: str, people: int, inflight: int, tail: int, profile: int = 0)
         send_rate_per_group_per_minute=1e9,
     )  # type: ignore[call-arg]
     app = await Application.create(settings, clock, migrate=False)
+    if general and app.fast_answers is not None:
+        app.fast_answers.enabled = False  # every press through the general path
     try:
         async with app.sessionmaker.begin() as session:
             community = await session.get(Community, community_id)
@@ -289,6 +293,11 @@ def main() -> None:
     parser.add_argument("--tail", type=int, default=1000, help="presses measured at 16")
     parser.add_argument("--small", action="store_true", help="120 presses (CI smoke run)")
     parser.add_argument(
+        "--general",
+        action="store_true",
+        help="the check-in fast path off: every press through the general path",
+    )
+    parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="print a phase's N costliest functions"
     )
     args = parser.parse_args()
@@ -300,13 +309,13 @@ def main() -> None:
         if args.database_url and make_url(args.database_url).get_backend_name() == "postgresql":
             url, drop = await scratch_database(args.database_url)
             try:
-                await run(url, args.people, args.inflight, args.tail, args.profile)
+                await run(url, args.people, args.inflight, args.tail, args.profile, args.general)
             finally:
                 await drop()
             return
         with tempfile.TemporaryDirectory() as folder:
             url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'answers.db'}"
-            await run(url, args.people, args.inflight, args.tail, args.profile)
+            await run(url, args.people, args.inflight, args.tail, args.profile, args.general)
 
     asyncio.run(go())
 
