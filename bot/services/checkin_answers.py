@@ -12,7 +12,6 @@ from decimal import Decimal
 from sqlalchemy import (
     Table,
     bindparam,
-    insert,
     select,
     update,
 )
@@ -21,7 +20,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import Clock, local_now
 from bot.db.models import (
-    AuditEntry,
     CaseKind,
     CheckIn,
     CheckInStatus,
@@ -30,14 +28,11 @@ from bot.db.models import (
     IsolationStatus,
     Person,
 )
-from bot.services import case_text
+from bot.services import audit, case_text
 from bot.services.cases import open_case
 from bot.services.checkin_common import (
     ANSWER_FEVER,
     can_answer_for,
-)
-from bot.services.checkin_run import (
-    _postgres,
 )
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import PREFETCHED_CHECKIN
@@ -126,7 +121,9 @@ async def answer_checkin(
     )
     now = clock.now()
     # Conditional update: of two simultaneous answers, exactly one wins.
-    if not await _record_answer(session, checkin.id, actor, now, temperature, list(symptoms)):
+    if not await _record_answer(
+        session, checkin.id, actor, now, temperature, list(symptoms), community.id
+    ):
         raise DomainError("checkin.already_answered", name=person.name)
     # What the statement wrote, without reading it back (and without marking it dirty).
     for name, value in (
@@ -173,10 +170,8 @@ async def answer_checkin(
 
 
 _checkins_t: Table = CheckIn.__table__  # type: ignore[assignment]
-_audit_t: Table = AuditEntry.__table__  # type: ignore[assignment]
-_AUDIT_COLUMNS = ("actor_id", "actor_telegram_id", "action", "entity", "details", "at")
 # Built once (a reused statement keeps its compiled form and cache key): the answer,
-# only while the check-in is pending ...
+# only while the check-in is pending.
 _ANSWER = (
     update(_checkins_t)
     .where(
@@ -192,24 +187,6 @@ _ANSWER = (
     )
     .returning(_checkins_t.c.id)
 )
-# ... its audit entry (SQLite: a second statement) ...
-_AUDIT = insert(_audit_t).values(
-    entity_id=bindparam("checkin_id"),
-    **{key: bindparam(key, type_=_audit_t.c[key].type) for key in _AUDIT_COLUMNS},
-)
-# ... and on PostgreSQL both in one round trip: UPDATE … RETURNING feeding the INSERT.
-_answered = _ANSWER.cte("answered")
-_ANSWER_AND_AUDIT = (
-    insert(_audit_t)
-    .from_select(
-        [*_AUDIT_COLUMNS, "entity_id"],
-        select(
-            *(bindparam(key, type_=_audit_t.c[key].type) for key in _AUDIT_COLUMNS),
-            _answered.c.id,
-        ),
-    )
-    .returning(_audit_t.c.id)
-)
 
 
 async def _record_answer(
@@ -219,30 +196,34 @@ async def _record_answer(
     now: datetime,
     temperature: Decimal | None,
     symptoms: list[str],
+    community_id: int,
 ) -> bool:
-    """Set the answer if the check-in is still pending, and audit it, in one round
-    trip on PostgreSQL (a data-modifying CTE: UPDATE … RETURNING feeding the audit
-    INSERT); SQLite: the same two statements. False when it was no longer pending."""
+    """Set the answer if the check-in is still pending, and append its entry to the
+    audit chain (`audit.record`: hashed, of the check-in's community). False when it
+    was no longer pending (nothing written)."""
     params = {
         "checkin_id": checkin_id,
         "temperature": temperature,
         "symptoms": symptoms,
         "at": now,
         "actor_id": actor.id,
-        "actor_telegram_id": actor.telegram_user_id,
-        "action": "checkin.answer",
-        "entity": "checkin",
-        "details": {
+    }
+    if (await session.execute(_ANSWER, params)).first() is None:
+        return False
+    await audit.record(
+        session,
+        at=now,
+        action="checkin.answer",
+        entity="checkin",
+        entity_id=checkin_id,
+        actor=actor,
+        details={
             "temperature": str(temperature) if temperature is not None else None,
             "symptoms": symptoms,
         },
-    }
-    if not _postgres(session):
-        if (await session.execute(_ANSWER, params)).first() is None:
-            return False
-        await session.execute(_AUDIT, params)
-        return True
-    return (await session.execute(_ANSWER_AND_AUDIT, params)).first() is not None
+        community_id=community_id,
+    )
+    return True
 
 
 async def pending_today(session: AsyncSession, clock: Clock, actor: Person) -> list[PendingCheckin]:

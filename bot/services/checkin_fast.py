@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock
 from bot.db.models import CheckInStatus, IsolationStatus
 from bot.db.session import distrust_pool
+from bot.services.audit import CHAIN_LOCK, GENESIS
 from bot.services.checkin_common import ANSWER_NORMAL
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ FAST_ANSWER = ANSWER_NORMAL
 #: the symptoms and the audit details, serialised as SQLAlchemy's JSON type does.
 _SYMPTOMS = json.dumps([])
 _DETAILS = json.dumps({"temperature": None, "symptoms": []})
+#: The same details as `audit.canonical` writes them into the hashed content.
+_CANONICAL_DETAILS = json.dumps(json.loads(_DETAILS), sort_keys=True, separators=(",", ":"))
+#: The transaction's first statement: the audit chain's lock (audit.lock_chain), held
+#: until COMMIT so that entries are appended one writer at a time.
+_LOCK_CHAIN = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
 
 ANSWER_SQL = f"""
 WITH actor AS (
@@ -76,10 +82,33 @@ WITH actor AS (
                            AND (a.is_head OR s.reported_by_id = a.id)))
       AND NOT EXISTS (SELECT 1 FROM inbox
                       WHERE bot_id = $7 AND update_id = $5 AND done_at IS NOT NULL)
-    RETURNING c.id, a.id AS actor_id, a.language, s.id = a.id AS own, s.name
+    RETURNING c.id, a.id AS actor_id, a.language, s.id = a.id AS own, s.name,
+              m.id AS community_id
+), prev AS (
+    -- The chain's last hash (audit.py `_hash_before`), read under the chain lock the
+    -- transaction took in its first statement (so this statement's snapshot sees the
+    -- entry of the writer before).
+    SELECT COALESCE(
+        (SELECT COALESCE(row_hash, '{GENESIS}') FROM audit_log ORDER BY id DESC LIMIT 1),
+        (SELECT row_hash FROM audit_checkpoints ORDER BY upto_id DESC LIMIT 1),
+        '{GENESIS}'
+    ) AS hash
 ), audited AS (
-    INSERT INTO audit_log (actor_id, actor_telegram_id, action, entity, entity_id, details, at)
-    SELECT actor_id, $1, 'checkin.answer', 'checkin', id, $6::json, $3 FROM answered
+    INSERT INTO audit_log (id, actor_id, actor_telegram_id, action, entity, entity_id, details,
+                           at, community_id, prev_hash, row_hash)
+    SELECT n.id, a.actor_id, $1, 'checkin.answer', 'checkin', a.id, $6::json, $3,
+           a.community_id, p.hash,
+           -- audit.chain_hash: sha256(prev + audit.canonical(entry)), the canonical JSON
+           -- written out (keys sorted, no spaces; `_CANONICAL_DETAILS` is $6 sorted).
+           encode(sha256(convert_to(p.hash
+               || '{{"action":"checkin.answer","actor":' || $1::bigint
+               || ',"at":"' || to_char($3::timestamptz AT TIME ZONE 'UTC',
+                                       'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"'
+               || ',"community":' || a.community_id
+               || ',"details":{_CANONICAL_DETAILS},"entity":"checkin","entity_id":' || a.id
+               || ',"id":' || n.id || '}}', 'UTF8')), 'hex')
+    FROM answered a, prev p,
+         LATERAL (SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS id) n
 ), marked AS (
     UPDATE inbox SET done_at = $3
     WHERE bot_id = $7 AND update_id = $5 AND done_at IS NULL
@@ -140,7 +169,12 @@ class FastAnswers:
                 self.statements += 1
                 try:
                     driver: Any = raw.driver_connection
-                    row = await driver.fetchrow(ANSWER_SQL, *args)
+                    # Three round trips: BEGIN, the chain lock, the statement (+ COMMIT).
+                    # The audit entry joins the hash chain like every other entry; the
+                    # lock must come in a statement of its own (see `prev` above).
+                    async with driver.transaction():
+                        await driver.execute(_LOCK_CHAIN)
+                        row = await driver.fetchrow(ANSWER_SQL, *args)
                 except _GONE:
                     # This one is dropped; the others are pinged before use (the server
                     # may have restarted: all of them are gone then).

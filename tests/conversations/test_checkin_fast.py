@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import AuditEntry, CheckIn, CheckInStatus, InboxUpdate, Person
 from bot.double import BotApiDouble, SentMessage
+from bot.services import audit
 from bot.services.checkin_fast import FastAnswers
 from messages import Catalog
 from tests.conversations.test_checkin_answers import isolated_and_prompted, prompts
@@ -82,8 +83,8 @@ async def _written(
                 e.details,
                 e.at,
                 e.community_id,
-                e.prev_hash,
-                e.row_hash,
+                # Chained (the hashes themselves differ from entry to entry).
+                e.prev_hash is not None and e.row_hash is not None,
             )
             for e in entries
         ],
@@ -172,6 +173,9 @@ async def test_fast_and_general_paths_answer_and_write_the_same(
         m_calls[0][1]["text"] = m_calls[0][1]["text"].replace(grandma, "…")
         seen[fast_path] = [calls, own_written, m_calls, member_written]
     assert seen[True] == seen[False]
+    assert seen[True][1]["audit"][0][-1] is True
+    async with sessionmaker() as session:
+        assert (await audit.verify(session)).ok
 
 
 async def test_presses_the_fast_path_does_not_take_are_refused_as_before(

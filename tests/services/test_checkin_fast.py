@@ -1,10 +1,12 @@
 """The check-in answer fast path's statement (bot/services/checkin_fast.py) on its own:
 a pooled connection that died is retried on a fresh one (also when every pooled
-connection died with a restarted server), and a press it does not take writes nothing.
-PostgreSQL only (SQLite has no fast path)."""
+connection died with a restarted server), a press it does not take writes nothing, and
+its audit entries join the hash chain as the general path's do. PostgreSQL only (SQLite
+has no fast path), but for the chain test's general path."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -12,9 +14,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import AuditEntry, CheckIn, CheckInStatus
+from bot.db.models import AuditEntry, CheckIn, CheckInStatus, Person
 from bot.db.session import create_engine
+from bot.services import audit
+from bot.services.checkin_answers import answer_checkin
 from bot.services.checkin_fast import FastAnswer, FastAnswers
+from messages import Catalog
 from tests.support.community import SeededCommunity
 from tests.support.isolation import seed_isolated
 
@@ -111,3 +116,66 @@ async def test_someone_elses_or_another_days_checkin_is_left_to_the_general_path
         assert not await session.scalar(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.entity == "checkin")
         )
+
+
+async def test_answers_by_either_path_join_the_audit_chain(
+    database_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    """Every `checkin.answer` entry is hashed into the chain and belongs to the
+    check-in's community, whichever path wrote it, also with the fast path's statements
+    and general-path answers running at the same time (PostgreSQL; SQLite: the general
+    path, one after another). `audit verify` then finds the chain whole."""
+    clock.set(clock.now().replace(hour=9, minute=5))
+    people = []
+    for n, household in enumerate(sorted(community.households)[:6]):
+        iso = await seed_isolated(
+            sessionmaker, clock, community, telegram_id=USER + 10 + n, name=f"住户{n}",
+            household=household, start=date(2022, 3, 10),
+        )  # fmt: skip
+        async with sessionmaker.begin() as session:
+            checkin = CheckIn(
+                isolation_id=iso.isolation_id, day=date(2022, 3, 10), day_number=1,
+                status=CheckInStatus.PENDING, created_at=clock.now(),
+            )  # fmt: skip
+            session.add(checkin)
+            await session.flush()
+            people.append((USER + 10 + n, checkin.id))
+    fast = FastAnswers(engine, clock)
+    catalog = Catalog()
+
+    async def general(user_id: int, checkin_id: int) -> None:
+        async with sessionmaker.begin() as session:
+            actor = await session.scalar(select(Person).where(Person.telegram_user_id == user_id))
+            assert actor is not None
+            await answer_checkin(session, clock, catalog, checkin_id=checkin_id, actor=actor)
+
+    async def by_fast_path(user_id: int, checkin_id: int) -> None:
+        found = await fast.record(update_id=checkin_id, user_id=user_id, checkin_id=checkin_id)
+        assert found is not None
+
+    if fast.enabled:
+        await asyncio.gather(
+            *(
+                (by_fast_path if n % 2 else general)(user_id, checkin_id)
+                for n, (user_id, checkin_id) in enumerate(people)
+            )
+        )
+    else:
+        for user_id, checkin_id in people:
+            await general(user_id, checkin_id)
+    async with sessionmaker() as session:
+        entries = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "checkin.answer"))
+        )
+        assert len(entries) == len(people)
+        assert {e.community_id for e in entries} == {community.community_id}
+        assert all(e.row_hash and e.prev_hash for e in entries)
+        assert await audit.verify(session) == audit.Verification(True, await _audit_rows(session))
+
+
+async def _audit_rows(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
