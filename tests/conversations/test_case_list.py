@@ -337,3 +337,47 @@ async def test_cases_in_the_officers_chat_are_anonymised(
     await officer.press_data("cl:0::", hint, strict=False)
     assert officer.answer_of_last_press() == USE_PRIVATE
     assert double.messages(owners_group.id) == [hint]
+
+
+async def test_cases_pages_in_english(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    """An English officer's list: their language, 10 a page, ◀ ▶ edit it in place."""
+    for room in [*FIRST_GRID_ROOMS[:10], "阳光花园/2栋/1单元/101"]:
+        await _open(sessionmaker, clock, catalog, community.community_id, community.household(room))
+    officer = ChatUser(double, double.user(OFFICER_ID, "Officer Wang", language_code="en"))
+    await officer.send("/language")
+    await officer.press("English")
+    row = "#{} Missed health check-ins · Open · 2022-03-10 09:00 · 阳光花园 {}"
+    [listing] = await officer.send("/cases")
+    assert listing.content == "\n".join(
+        [
+            "Open cases (11) · page 1 of 2",
+            *(row.format(n, "1栋") for n in range(1, 11)),
+            "Press a case to open its card.",
+        ]
+    )
+    assert _labels(double, listing)[-1] == ["Next ▶"]
+    assert _labels(double, listing)[0] == ["#1 Missed health check-ins · 阳光花园 1栋"]
+    await officer.press("Next ▶", listing)
+    listing = officer.last()
+    assert listing.content == (
+        "Open cases (11) · page 2 of 2\n"
+        + row.format(11, "2栋")
+        + "\nPress a case to open its card."
+    )
+    assert _labels(double, listing) == [
+        ["#11 Missed health check-ins · 阳光花园 2栋"],
+        ["◀ Previous"],
+    ]
+    replies = await officer.press("#11 Missed", listing)
+    assert [m.content for m in replies] == [
+        "#11 Missed health check-ins\nStatus: Open\nTime: 2022-03-10 09:00\n"
+        "Address: 阳光花园, building 2栋, unit 1单元, room 101\nGrid worker: not assigned"
+    ]
+    assert _labels(double, replies[0]) == [["👀 Acknowledge", "🙋 I'll take it", "✅ Resolve"]]

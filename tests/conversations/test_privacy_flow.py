@@ -349,7 +349,15 @@ async def test_staff_reading_cases_is_audited(
     async with sessionmaker() as session:
         read = await session.scalar(select(AuditEntry).where(AuditEntry.action == "read.cases"))
     assert read is not None and read.actor_telegram_id == OFFICER_ID
-    assert read.details == {"case_ids": [case_id]}
+    assert read.details == {"case_ids": [case_id], "page": 1}
+    # one case's card, by /case N or a button of the list, is a read of that case
+    await officer.send(f"/case {case_id}")
+    await officer.press(f"#{case_id} ", officer.double.messages(OFFICER_ID)[0])
+    async with sessionmaker() as session:
+        reads = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "case.read"))
+        )
+    assert [(r.entity_id, r.actor_telegram_id) for r in reads] == [(case_id, OFFICER_ID)] * 2
 
 
 async def test_staff_reading_isolations_is_audited(
