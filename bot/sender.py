@@ -102,7 +102,7 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile, Message
 from aiohttp import ClientError, ClientTimeout
-from sqlalchemy import Integer, Table, bindparam, exists, func, select, true, update
+from sqlalchemy import Integer, Table, bindparam, exists, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -324,8 +324,11 @@ class Sender:
             sleep=sleep,
             record=record_schedule,
         )
-        self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
-        self._unsettled: list[asyncio.Future[None]] = []
+        #: Outcomes waiting for the next group commit, and the future it resolves.
+        self._outcomes: list[Outcome] = []
+        self._committed: asyncio.Future[None] | None = None
+        #: Group commits that recorded successes and have not been awaited yet.
+        self._unsettled: set[asyncio.Future[None]] = set()
         #: The leadership's fencing token; None = no fencing (SQLite, tests).
         self.epoch: int | None = None
         self.fenced = False
@@ -690,15 +693,14 @@ class Sender:
         delivery_id = claimed.id
         message = result if isinstance(result, Message) else None
         if isinstance(result, int) and not isinstance(result, bool):
-            recorded = self._queue_outcome((delivery_id, result))
-            self._unsettled.append(recorded)
+            self._unsettled.add(self._queue_outcome((delivery_id, result)))
             return True
         recorded = self._queue_outcome((delivery_id, message.message_id if message else None))
         if not (claimed.pin or claimed.kind in HOOKED_KINDS):
             # The slot is free at once; the success commits with the next group commit
             # (drain() waits for it before returning). Until then the row stays 'sending',
             # so its chat's next row is not claimed yet: per-chat order holds.
-            self._unsettled.append(recorded)
+            self._unsettled.add(recorded)
             return True
         await recorded
         if message is not None and claimed.kind in HOOKED_KINDS:
@@ -751,8 +753,12 @@ class Sender:
         await self._queue_outcome(outcome)
 
     def _queue_outcome(self, outcome: Outcome) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outcomes.append((outcome, future))
+        """Queue an outcome for the next group commit; the future is that commit's (one
+        per commit, shared by its outcomes)."""
+        future = self._committed
+        if future is None:
+            future = self._committed = asyncio.get_running_loop().create_future()
+        self._outcomes.append(outcome)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_outcomes())
         return future
@@ -761,7 +767,7 @@ class Sender:
         """Wait until every queued success is committed (or has failed: such rows stay
         'sending' until the lease expires, then are sent again)."""
         while self._unsettled:
-            waiting, self._unsettled = self._unsettled, []
+            waiting, self._unsettled = self._unsettled, set()
             for result in await asyncio.gather(*waiting, return_exceptions=True):
                 if isinstance(result, BaseException):
                     log.error("recording sent deliveries failed: %s", result)
@@ -770,31 +776,34 @@ class Sender:
         while self._outcomes:
             await asyncio.sleep(0)  # let sends finishing right now join this commit
             batch, self._outcomes = self._outcomes, []
-            now = self.clock.now()
-            sent = [o for o, _ in batch if isinstance(o, tuple)]
-            others = [o for o, _ in batch if not isinstance(o, tuple)]
+            future, self._committed = self._committed, None
+            assert future is not None
+            sent = [o for o in batch if isinstance(o, tuple)]
             try:
                 async with self.sessionmaker.begin() as session:
                     if sent:
-                        # One Core executemany (no ORM bulk machinery per row).
-                        conn = await session.connection()
-                        await conn.execute(
-                            _MARK_SENT,
-                            [
-                                {"b_id": delivery_id, "b_at": now, "b_message": message_id}
-                                for delivery_id, message_id in sent
-                            ],
-                        )
-                    for write in others:
-                        await write(session)
+                        await self._write_sent(session, sent)
+                    for write in batch:
+                        if not isinstance(write, tuple):
+                            await write(session)
             except Exception as exc:  # the rows stay 'sending' until the lease expires
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                future.set_exception(exc)
                 continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+            future.set_result(None)
+
+    async def _write_sent(self, session: AsyncSession, sent: list[tuple[int, int | None]]) -> None:
+        """Mark a group commit's successes sent: ONE statement for the whole batch, the
+        (id, message id) pairs as one parameter (arrays on PostgreSQL, a JSON array on
+        SQLite), the time bound once."""
+        conn = await session.connection()
+        if conn.dialect.name == "postgresql":
+            ids = [delivery_id for delivery_id, _ in sent]
+            messages = [message_id for _, message_id in sent]
+            params: dict[str, Any] = {"at": self.clock.now(), "ids": ids, "messages": messages}
+            await conn.execute(_MARK_SENT_POSTGRES, params)
+        else:
+            pairs = json.dumps(sent, separators=(",", ":"))
+            await conn.execute(_MARK_SENT_SQLITE, {"at": self.clock.now(), "pairs": pairs})
 
     async def _pin(self, delivery_id: int, message: Message) -> None:
         """Pin after the send is recorded; a failed pin never un-sends the message."""
@@ -864,16 +873,21 @@ def max_in_flight(concurrency: int) -> int:
 
 
 _TABLE: Table = Delivery.__table__  # type: ignore[assignment]
-_MARK_SENT = (
-    update(_TABLE)
-    .where(_TABLE.c.id == bindparam("b_id"))
-    .values(
-        status=DeliveryStatus.SENT.value,
-        sent_at=bindparam("b_at"),
-        error=None,
-        telegram_message_id=bindparam("b_message"),
-    )
-)
+_SENT_AT = bindparam("at", type_=_TABLE.c.sent_at.type)
+#: A group commit's successes in one statement (see `Sender._write_sent`).
+_MARK_SENT_POSTGRES = text(
+    "UPDATE deliveries SET status = 'sent', sent_at = :at, error = NULL, "
+    "telegram_message_id = v.message_id "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:messages AS BIGINT[])) AS v(id, message_id) "
+    "WHERE deliveries.id = v.id"
+).bindparams(_SENT_AT)
+_MARK_SENT_SQLITE = text(
+    "UPDATE deliveries SET status = 'sent', sent_at = :at, error = NULL, "
+    "telegram_message_id = v.message_id "
+    "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS message_id "
+    "FROM json_each(:pairs)) AS v "
+    "WHERE deliveries.id = v.id"
+).bindparams(_SENT_AT)
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
