@@ -22,9 +22,10 @@ Concurrency and order
 
 Lean sends
     A plain send (no upload, no pin, no hook needing the ``Message``) skips aiogram's
-    pydantic models: the same form fields go out on the bot session's aiohttp session and
-    only the message id is read from the answer (`Sender._post`); any other answer goes
-    through aiogram's ``check_response``, so errors are aiogram's exceptions.
+    pydantic models: the same parameters go out as one JSON body on the bot session's
+    aiohttp session and only the message id is read from the answer (bot/lean.py); any
+    other answer goes through aiogram's ``check_response``, so errors are aiogram's
+    exceptions.
 
 Errors
     429 retry_after → the row goes back to pending with ``not_before = now + retry_after``
@@ -75,12 +76,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from enum import Enum
 from typing import Any
-from urllib.parse import urlencode
 
 from aiogram import Bot
-from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -101,13 +99,13 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import BufferedInputFile, Message
-from aiohttp import ClientError, ClientTimeout
 from sqlalchemy import Integer, Table, bindparam, exists, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.core.outage import database_unavailable
 from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
+from bot.lean import LeanPoster
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
 
@@ -334,8 +332,7 @@ class Sender:
         self.fenced = False
         self._flusher: asyncio.Task[None] | None = None
         #: Plain sends skip aiogram's models (see `_post`); needs aiogram's aiohttp session.
-        self._lean = isinstance(bot.session, AiohttpSession)
-        self._default_fields: dict[type[TelegramMethod[Any]], dict[str, str]] = {}
+        self._lean = LeanPoster(bot) if isinstance(bot.session, AiohttpSession) else None
         #: Moving average of a send's answer time, seconds (see `slots`).
         self.round_trip = 0.05
         self.max_concurrency = max_in_flight(self.concurrency)
@@ -546,7 +543,7 @@ class Sender:
         # The lean path (see `_post`) where only the message id is wanted; the full
         # aiogram call where a Message is needed (pin, hooks) or a file is uploaded.
         lean = (
-            self._lean
+            self._lean is not None
             and method in SENDING
             and not claimed.pin
             and claimed.kind not in HOOKED_KINDS
@@ -600,82 +597,9 @@ class Sender:
     async def _post(
         self, method_cls: type[TelegramMethod[Any]], chat_id: int, params: dict[str, Any]
     ) -> int | None:
-        """Send one call the lean way and return the sent message's id.
-
-        The same request aiogram makes (the form fields its ``build_form_data`` makes,
-        the bot's defaults for what the payload leaves out, aiogram's own
-        ``prepare_value``) over the bot session's own aiohttp session, without building
-        the pydantic method model or validating the answer into a ``Message``: the
-        sender only keeps the message id. Errors go through aiogram's
-        ``check_response``, so they are the exceptions the full path raises. Request
-        middlewares are not run (the only ones installed act during an update or on
-        callback answers, never on the sender's sends)."""
-        bot = self.bot
-        session = bot.session
-        assert isinstance(session, AiohttpSession)  # `_lean` is only set then
-        fields = {"chat_id": str(chat_id)}
-        files: dict[str, Any] = {}
-        for key, value in params.items():
-            prepared = session.prepare_value(value, bot=bot, files=files)
-            if isinstance(prepared, Enum):
-                prepared = prepared.value
-            if prepared:
-                fields[key] = str(prepared)
-        body = urlencode(fields)
-        # The bot's defaults for what the payload leaves out (pre-encoded once).
-        for key, encoded in self._defaults(method_cls).items():
-            if key not in params:
-                body += encoded
-        api_method = method_cls.__api_method__
-        http = await session.create_session()
-        try:
-            async with http.post(
-                session.api.api_url(token=bot.token, method=api_method),
-                data=body.encode(),
-                headers=_FORM,
-                timeout=ClientTimeout(total=session.timeout),
-            ) as response:
-                status, raw = response.status, await response.read()
-        except TimeoutError as exc:
-            call = method_cls.model_construct(chat_id=chat_id, **params)
-            raise TelegramNetworkError(method=call, message="Request timeout error") from exc
-        except ClientError as exc:
-            call = method_cls.model_construct(chat_id=chat_id, **params)
-            message = f"{type(exc).__name__}: {exc}"
-            raise TelegramNetworkError(method=call, message=message) from exc
-        if status == 200:
-            with contextlib.suppress(ValueError):
-                answer = json.loads(raw)
-                if isinstance(answer, dict) and answer.get("ok") is True:
-                    result = answer.get("result")
-                    message_id = result.get("message_id") if isinstance(result, dict) else None
-                    return message_id if isinstance(message_id, int) else None
-        # Anything else: aiogram decides (and raises the exception the full path would).
-        call = method_cls.model_construct(chat_id=chat_id, **params)
-        checked = session.check_response(
-            bot=bot, method=call, status_code=status, content=raw.decode("utf-8", "replace")
-        )
-        result = checked.result
-        return result.message_id if isinstance(result, Message) else None
-
-    def _defaults(self, method_cls: type[TelegramMethod[Any]]) -> dict[str, str]:
-        """The bot's defaults (parse mode, link preview...) for a method's fields, as
-        aiogram's ``prepare_value`` writes them into the form (``&name=value``, encoded);
-        computed once."""
-        cached = self._default_fields.get(method_cls)
-        if cached is None:
-            cached = {}
-            files: dict[str, Any] = {}
-            for name, info in method_cls.model_fields.items():
-                if isinstance(info.default, Default):
-                    value = self.bot.session.prepare_value(info.default, bot=self.bot, files=files)
-                    if isinstance(value, Enum):
-                        value = value.value
-                    if value:
-                        name = info.alias or name
-                        cached[name] = "&" + urlencode({name: str(value)})
-            self._default_fields[method_cls] = cached
-        return cached
+        """Send one call the lean way (bot/lean.py) and return the sent message's id."""
+        assert self._lean is not None  # only called when the bot's session allows it
+        return await self._lean.post(method_cls, chat_id, params)
 
     def _round_trip(self, seconds: float) -> None:
         """Keep a moving average of the answer time (sizes the sends in flight)."""
@@ -888,7 +812,6 @@ _MARK_SENT_SQLITE = text(
     "FROM json_each(:pairs)) AS v "
     "WHERE deliveries.id = v.id"
 ).bindparams(_SENT_AT)
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def _claim_statement(
