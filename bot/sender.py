@@ -22,9 +22,10 @@ Concurrency and order
 
 Lean sends
     A plain send (no upload, no pin, no hook needing the ``Message``) skips aiogram's
-    pydantic models: the same form fields go out on the bot session's aiohttp session and
-    only the message id is read from the answer (`Sender._post`); any other answer goes
-    through aiogram's ``check_response``, so errors are aiogram's exceptions.
+    pydantic models: the same parameters go out as one JSON body on the bot session's
+    aiohttp session and only the message id is read from the answer (bot/lean.py); any
+    other answer goes through aiogram's ``check_response``, so errors are aiogram's
+    exceptions.
 
 Errors
     429 retry_after → the row goes back to pending with ``not_before = now + retry_after``
@@ -75,12 +76,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from enum import Enum
 from typing import Any
-from urllib.parse import urlencode
 
 from aiogram import Bot
-from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -101,14 +99,14 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import BufferedInputFile, Message
-from aiohttp import ClientError, ClientTimeout
-from sqlalchemy import Integer, Table, bindparam, exists, func, or_, select, true, update
+from sqlalchemy import Integer, Table, bindparam, exists, func, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.core.outage import database_unavailable
 from bot.db.models import Case, Delivery, DeliveryStatus, LeaderTerm, Person
 from bot.leader import term_of
+from bot.lean import LeanPoster
 from bot.services.outbox import PHOTO_BYTES
 from bot.settings import Settings
 
@@ -325,8 +323,11 @@ class Sender:
             sleep=sleep,
             record=record_schedule,
         )
-        self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
-        self._unsettled: list[asyncio.Future[None]] = []
+        #: Outcomes waiting for the next group commit, and the future it resolves.
+        self._outcomes: list[Outcome] = []
+        self._committed: asyncio.Future[None] | None = None
+        #: Group commits that recorded successes and have not been awaited yet.
+        self._unsettled: set[asyncio.Future[None]] = set()
         #: The leadership's fencing token; None = no fencing (SQLite, tests).
         self.epoch: int | None = None
         #: This bot (its id; 0: unknown): it claims only its own rows and those of no
@@ -337,8 +338,7 @@ class Sender:
         self.fenced = False
         self._flusher: asyncio.Task[None] | None = None
         #: Plain sends skip aiogram's models (see `_post`); needs aiogram's aiohttp session.
-        self._lean = isinstance(bot.session, AiohttpSession)
-        self._default_fields: dict[type[TelegramMethod[Any]], dict[str, str]] = {}
+        self._lean = LeanPoster(bot) if isinstance(bot.session, AiohttpSession) else None
         #: Moving average of a send's answer time, seconds (see `slots`).
         self.round_trip = 0.05
         self.max_concurrency = max_in_flight(self.concurrency)
@@ -563,7 +563,7 @@ class Sender:
         # The lean path (see `_post`) where only the message id is wanted; the full
         # aiogram call where a Message is needed (pin, hooks) or a file is uploaded.
         lean = (
-            self._lean
+            self._lean is not None
             and method in SENDING
             and not claimed.pin
             and claimed.kind not in HOOKED_KINDS
@@ -617,82 +617,9 @@ class Sender:
     async def _post(
         self, method_cls: type[TelegramMethod[Any]], chat_id: int, params: dict[str, Any]
     ) -> int | None:
-        """Send one call the lean way and return the sent message's id.
-
-        The same request aiogram makes (the form fields its ``build_form_data`` makes,
-        the bot's defaults for what the payload leaves out, aiogram's own
-        ``prepare_value``) over the bot session's own aiohttp session, without building
-        the pydantic method model or validating the answer into a ``Message``: the
-        sender only keeps the message id. Errors go through aiogram's
-        ``check_response``, so they are the exceptions the full path raises. Request
-        middlewares are not run (the only ones installed act during an update or on
-        callback answers, never on the sender's sends)."""
-        bot = self.bot
-        session = bot.session
-        assert isinstance(session, AiohttpSession)  # `_lean` is only set then
-        fields = {"chat_id": str(chat_id)}
-        files: dict[str, Any] = {}
-        for key, value in params.items():
-            prepared = session.prepare_value(value, bot=bot, files=files)
-            if isinstance(prepared, Enum):
-                prepared = prepared.value
-            if prepared:
-                fields[key] = str(prepared)
-        body = urlencode(fields)
-        # The bot's defaults for what the payload leaves out (pre-encoded once).
-        for key, encoded in self._defaults(method_cls).items():
-            if key not in params:
-                body += encoded
-        api_method = method_cls.__api_method__
-        http = await session.create_session()
-        try:
-            async with http.post(
-                session.api.api_url(token=bot.token, method=api_method),
-                data=body.encode(),
-                headers=_FORM,
-                timeout=ClientTimeout(total=session.timeout),
-            ) as response:
-                status, raw = response.status, await response.read()
-        except TimeoutError as exc:
-            call = method_cls.model_construct(chat_id=chat_id, **params)
-            raise TelegramNetworkError(method=call, message="Request timeout error") from exc
-        except ClientError as exc:
-            call = method_cls.model_construct(chat_id=chat_id, **params)
-            message = f"{type(exc).__name__}: {exc}"
-            raise TelegramNetworkError(method=call, message=message) from exc
-        if status == 200:
-            with contextlib.suppress(ValueError):
-                answer = json.loads(raw)
-                if isinstance(answer, dict) and answer.get("ok") is True:
-                    result = answer.get("result")
-                    message_id = result.get("message_id") if isinstance(result, dict) else None
-                    return message_id if isinstance(message_id, int) else None
-        # Anything else: aiogram decides (and raises the exception the full path would).
-        call = method_cls.model_construct(chat_id=chat_id, **params)
-        checked = session.check_response(
-            bot=bot, method=call, status_code=status, content=raw.decode("utf-8", "replace")
-        )
-        result = checked.result
-        return result.message_id if isinstance(result, Message) else None
-
-    def _defaults(self, method_cls: type[TelegramMethod[Any]]) -> dict[str, str]:
-        """The bot's defaults (parse mode, link preview...) for a method's fields, as
-        aiogram's ``prepare_value`` writes them into the form (``&name=value``, encoded);
-        computed once."""
-        cached = self._default_fields.get(method_cls)
-        if cached is None:
-            cached = {}
-            files: dict[str, Any] = {}
-            for name, info in method_cls.model_fields.items():
-                if isinstance(info.default, Default):
-                    value = self.bot.session.prepare_value(info.default, bot=self.bot, files=files)
-                    if isinstance(value, Enum):
-                        value = value.value
-                    if value:
-                        name = info.alias or name
-                        cached[name] = "&" + urlencode({name: str(value)})
-            self._default_fields[method_cls] = cached
-        return cached
+        """Send one call the lean way (bot/lean.py) and return the sent message's id."""
+        assert self._lean is not None  # only called when the bot's session allows it
+        return await self._lean.post(method_cls, chat_id, params)
 
     def _round_trip(self, seconds: float) -> None:
         """Keep a moving average of the answer time (sizes the sends in flight)."""
@@ -710,15 +637,14 @@ class Sender:
         delivery_id = claimed.id
         message = result if isinstance(result, Message) else None
         if isinstance(result, int) and not isinstance(result, bool):
-            recorded = self._queue_outcome((delivery_id, result))
-            self._unsettled.append(recorded)
+            self._unsettled.add(self._queue_outcome((delivery_id, result)))
             return True
         recorded = self._queue_outcome((delivery_id, message.message_id if message else None))
         if not (claimed.pin or claimed.kind in HOOKED_KINDS):
             # The slot is free at once; the success commits with the next group commit
             # (drain() waits for it before returning). Until then the row stays 'sending',
             # so its chat's next row is not claimed yet: per-chat order holds.
-            self._unsettled.append(recorded)
+            self._unsettled.add(recorded)
             return True
         await recorded
         if message is not None and claimed.kind in HOOKED_KINDS:
@@ -771,8 +697,12 @@ class Sender:
         await self._queue_outcome(outcome)
 
     def _queue_outcome(self, outcome: Outcome) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outcomes.append((outcome, future))
+        """Queue an outcome for the next group commit; the future is that commit's (one
+        per commit, shared by its outcomes)."""
+        future = self._committed
+        if future is None:
+            future = self._committed = asyncio.get_running_loop().create_future()
+        self._outcomes.append(outcome)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_outcomes())
         return future
@@ -781,7 +711,7 @@ class Sender:
         """Wait until every queued success is committed (or has failed: such rows stay
         'sending' until the lease expires, then are sent again)."""
         while self._unsettled:
-            waiting, self._unsettled = self._unsettled, []
+            waiting, self._unsettled = self._unsettled, set()
             for result in await asyncio.gather(*waiting, return_exceptions=True):
                 if isinstance(result, BaseException):
                     log.error("recording sent deliveries failed: %s", result)
@@ -790,31 +720,34 @@ class Sender:
         while self._outcomes:
             await asyncio.sleep(0)  # let sends finishing right now join this commit
             batch, self._outcomes = self._outcomes, []
-            now = self.clock.now()
-            sent = [o for o, _ in batch if isinstance(o, tuple)]
-            others = [o for o, _ in batch if not isinstance(o, tuple)]
+            future, self._committed = self._committed, None
+            assert future is not None
+            sent = [o for o in batch if isinstance(o, tuple)]
             try:
                 async with self.sessionmaker.begin() as session:
                     if sent:
-                        # One Core executemany (no ORM bulk machinery per row).
-                        conn = await session.connection()
-                        await conn.execute(
-                            _MARK_SENT,
-                            [
-                                {"b_id": delivery_id, "b_at": now, "b_message": message_id}
-                                for delivery_id, message_id in sent
-                            ],
-                        )
-                    for write in others:
-                        await write(session)
+                        await self._write_sent(session, sent)
+                    for write in batch:
+                        if not isinstance(write, tuple):
+                            await write(session)
             except Exception as exc:  # the rows stay 'sending' until the lease expires
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                future.set_exception(exc)
                 continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+            future.set_result(None)
+
+    async def _write_sent(self, session: AsyncSession, sent: list[tuple[int, int | None]]) -> None:
+        """Mark a group commit's successes sent: ONE statement for the whole batch, the
+        (id, message id) pairs as one parameter (arrays on PostgreSQL, a JSON array on
+        SQLite), the time bound once."""
+        conn = await session.connection()
+        if conn.dialect.name == "postgresql":
+            ids = [delivery_id for delivery_id, _ in sent]
+            messages = [message_id for _, message_id in sent]
+            params: dict[str, Any] = {"at": self.clock.now(), "ids": ids, "messages": messages}
+            await conn.execute(_MARK_SENT_POSTGRES, params)
+        else:
+            pairs = json.dumps(sent, separators=(",", ":"))
+            await conn.execute(_MARK_SENT_SQLITE, {"at": self.clock.now(), "pairs": pairs})
 
     async def _pin(self, delivery_id: int, message: Message) -> None:
         """Pin after the send is recorded; a failed pin never un-sends the message."""
@@ -884,17 +817,21 @@ def max_in_flight(concurrency: int) -> int:
 
 
 _TABLE: Table = Delivery.__table__  # type: ignore[assignment]
-_MARK_SENT = (
-    update(_TABLE)
-    .where(_TABLE.c.id == bindparam("b_id"))
-    .values(
-        status=DeliveryStatus.SENT.value,
-        sent_at=bindparam("b_at"),
-        error=None,
-        telegram_message_id=bindparam("b_message"),
-    )
-)
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_SENT_AT = bindparam("at", type_=_TABLE.c.sent_at.type)
+#: A group commit's successes in one statement (see `Sender._write_sent`).
+_MARK_SENT_POSTGRES = text(
+    "UPDATE deliveries SET status = 'sent', sent_at = :at, error = NULL, "
+    "telegram_message_id = v.message_id "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:messages AS BIGINT[])) AS v(id, message_id) "
+    "WHERE deliveries.id = v.id"
+).bindparams(_SENT_AT)
+_MARK_SENT_SQLITE = text(
+    "UPDATE deliveries SET status = 'sent', sent_at = :at, error = NULL, "
+    "telegram_message_id = v.message_id "
+    "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS message_id "
+    "FROM json_each(:pairs)) AS v "
+    "WHERE deliveries.id = v.id"
+).bindparams(_SENT_AT)
 
 
 def _claim_statement(
