@@ -3,7 +3,8 @@ everyone with Telegram of their own, made inside the database (issue 13): no row
 travels to Python and back, the event loop only waits.
 
 Each insert is two statements: a plain SELECT finds what to make (ids as arrays, one
-row back), then one INSERT … SELECT makes it from the arrays. An INSERT … SELECT that
+row back, as text: 50,000 ids and days are not turned into Python objects on the event
+loop and back), then one INSERT … SELECT makes it from the arrays. An INSERT … SELECT that
 also reads the table it writes (NOT EXISTS) is planned as a nested loop over that
 table when its statistics say it is small (a new database), and the loop rescans every
 row the statement has added so far: minutes for 50,000.
@@ -33,12 +34,13 @@ from bot.services.checkin_common import PROMPT, prompt_key
 # after its latest row (or its first monitored day: the later of the arrival and the
 # local date it was recorded) up to that day; today's is PENDING, earlier ones MISSED.
 _DUE_ROWS = """
-SELECT array_agg(i.id ORDER BY i.id), array_agg(i.start_date ORDER BY i.id),
-       array_agg(COALESCE(
+SELECT CAST(array_agg(i.id ORDER BY i.id) AS TEXT),
+       CAST(array_agg(i.start_date ORDER BY i.id) AS TEXT),
+       CAST(array_agg(COALESCE(
            (SELECT max(c.day) FROM checkins c WHERE c.isolation_id = i.id) + 1,
            GREATEST(i.start_date, CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS DATE))
-       ) ORDER BY i.id),
-       array_agg(LEAST(i.end_date, CAST(:last_due AS DATE)) ORDER BY i.id)
+       ) ORDER BY i.id) AS TEXT),
+       CAST(array_agg(LEAST(i.end_date, CAST(:last_due AS DATE)) ORDER BY i.id) AS TEXT)
 FROM isolations i
 WHERE i.community_id = :cid AND i.status = :active AND i.start_date <= :last_due
   AND NOT EXISTS (
@@ -54,8 +56,9 @@ WITH inserted AS (
     SELECT d.id, d.first_day + g.n, d.first_day + g.n - d.start_date + 1,
            CASE WHEN d.first_day + g.n = :today THEN :pending ELSE :missed END,
            CAST('[]' AS JSON), 0, :now
-    FROM unnest(CAST(:ids AS BIGINT[]), CAST(:starts AS DATE[]), CAST(:firsts AS DATE[]),
-                CAST(:lasts AS DATE[])) AS d(id, start_date, first_day, last_day)
+    FROM unnest(CAST(CAST(:ids AS TEXT) AS BIGINT[]), CAST(CAST(:starts AS TEXT) AS DATE[]),
+                CAST(CAST(:firsts AS TEXT) AS DATE[]), CAST(CAST(:lasts AS TEXT) AS DATE[]))
+         AS d(id, start_date, first_day, last_day)
     CROSS JOIN LATERAL generate_series(0, d.last_day - d.first_day) AS g(n)
     ON CONFLICT (isolation_id, day) DO NOTHING
     RETURNING status
@@ -70,7 +73,7 @@ _LOCALE = """array_position(CAST(:locales AS VARCHAR[]),
 _KEY = "CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR)"
 
 _DUE_PROMPTS = f"""
-SELECT array_agg(c.id ORDER BY c.id)
+SELECT CAST(array_agg(c.id ORDER BY c.id) AS TEXT)
 FROM checkins c
 JOIN isolations i ON i.id = c.isolation_id
 JOIN persons p ON p.id = i.person_id
@@ -109,7 +112,7 @@ WITH inserted AS (
                'reply_markup', CAST(replace((CAST(:markups AS VARCHAR[]))[k.n],
                                             :id_mark, ':' || c.id || '"') AS JSON)),
            {_KEY}, c.id, p.id, false, :pending, 0, :now, :now
-    FROM unnest(CAST(:ids AS BIGINT[])) AS t(id)
+    FROM unnest(CAST(CAST(:ids AS TEXT) AS BIGINT[])) AS t(id)
     JOIN checkins c ON c.id = t.id
     JOIN isolations i ON i.id = c.isolation_id
     JOIN persons p ON p.id = i.person_id
