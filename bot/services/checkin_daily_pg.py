@@ -1,7 +1,13 @@
 """Check-ins, the daily preparation on PostgreSQL: the day's rows and the prompts of
-everyone with Telegram of their own, each made by one INSERT … SELECT inside the
-database (issue 13), so 50,000 rows never travel to Python and back and the event
-loop only waits.
+everyone with Telegram of their own, made inside the database (issue 13): no row
+travels to Python and back, the event loop only waits.
+
+Each insert is two statements: a plain SELECT finds what to make (ids as arrays, one
+row back, as text: 50,000 ids and days are not turned into Python objects on the event
+loop and back), then one INSERT … SELECT makes it from the arrays. An INSERT … SELECT that
+also reads the table it writes (NOT EXISTS) is planned as a nested loop over that
+table when its statistics say it is small (a new database), and the loop rescans every
+row the statement has added so far: minutes for 50,000.
 
 The prompt text is the catalog's template rendered once per locale with stand-ins
 (`PromptTexts.shell`, checked against real renders), which the statement replaces by
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,48 +34,71 @@ from bot.services.checkin_common import PROMPT, prompt_key
 # Each isolation that lacks the row of its latest due day gets the rows from the day
 # after its latest row (or its first monitored day: the later of the arrival and the
 # local date it was recorded) up to that day; today's is PENDING, earlier ones MISSED.
-# MATERIALIZED: each isolation's latest row is looked up once, not once per use; the
-# rows come in the order of the isolations (sorting the wide rows spilled to disk).
+_DUE_ROWS = """
+SELECT CAST(array_agg(i.id ORDER BY i.id) AS TEXT),
+       CAST(array_agg(i.start_date ORDER BY i.id) AS TEXT),
+       CAST(array_agg(COALESCE(
+           (SELECT max(c.day) FROM checkins c WHERE c.isolation_id = i.id) + 1,
+           GREATEST(i.start_date, CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS DATE))
+       ) ORDER BY i.id) AS TEXT),
+       CAST(array_agg(LEAST(i.end_date, CAST(:last_due AS DATE)) ORDER BY i.id) AS TEXT)
+FROM isolations i
+WHERE i.community_id = :cid AND i.status = :active AND i.start_date <= :last_due
+  AND NOT EXISTS (
+      SELECT 1 FROM checkins c
+      WHERE c.isolation_id = i.id AND c.day = LEAST(i.end_date, CAST(:last_due AS DATE))
+  )
+"""
+
 _ROWS = """
-WITH due AS MATERIALIZED (
-    SELECT i.id, i.start_date,
-           COALESCE(
-               (SELECT max(c.day) FROM checkins c WHERE c.isolation_id = i.id) + 1,
-               GREATEST(i.start_date, CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS DATE))
-           ) AS first_day,
-           LEAST(i.end_date, CAST(:last_due AS DATE)) AS last_day
-    FROM isolations i
-    WHERE i.community_id = :cid AND i.status = :active AND i.start_date <= :last_due
-      AND NOT EXISTS (
-          SELECT 1 FROM checkins c
-          WHERE c.isolation_id = i.id AND c.day = LEAST(i.end_date, CAST(:last_due AS DATE))
-      )
-    ORDER BY i.id
-), inserted AS (
+WITH inserted AS (
     INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, reminders_sent,
                           created_at)
     SELECT d.id, d.first_day + g.n, d.first_day + g.n - d.start_date + 1,
            CASE WHEN d.first_day + g.n = :today THEN :pending ELSE :missed END,
            CAST('[]' AS JSON), 0, :now
-    FROM due d CROSS JOIN LATERAL generate_series(0, d.last_day - d.first_day) AS g(n)
+    FROM unnest(CAST(CAST(:ids AS TEXT) AS BIGINT[]), CAST(CAST(:starts AS TEXT) AS DATE[]),
+                CAST(CAST(:firsts AS TEXT) AS DATE[]), CAST(CAST(:lasts AS TEXT) AS DATE[]))
+         AS d(id, start_date, first_day, last_day)
+    CROSS JOIN LATERAL generate_series(0, d.last_day - d.first_day) AS g(n)
     ON CONFLICT (isolation_id, day) DO NOTHING
     RETURNING status
 )
 SELECT count(*), count(*) FILTER (WHERE status = :missed) FROM inserted
 """
 
+# The person's language as a position in the array of locales (NULL: not one of them).
+_LOCALE = """array_position(CAST(:locales AS VARCHAR[]),
+                            CAST(COALESCE(NULLIF(p.language, ''), :default_locale) AS VARCHAR))"""
+
+_KEY = "CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR)"
+
+_DUE_PROMPTS = f"""
+SELECT CAST(array_agg(c.id ORDER BY c.id) AS TEXT)
+FROM checkins c
+JOIN isolations i ON i.id = c.isolation_id
+JOIN persons p ON p.id = i.person_id
+WHERE i.community_id = :cid AND i.status = :active AND c.day = :today
+  AND c.status = :checkin_pending AND p.telegram_user_id IS NOT NULL
+  AND {_LOCALE} IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.dedup_key = {_KEY})
+  AND NOT EXISTS (
+      SELECT 1 FROM data_requests r
+      WHERE r.kind = 'withdrawal' AND r.status = 'open' AND r.household_id = p.household_id
+  )
+"""
+
 
 def _escaped(column: str) -> str:
     """markupsafe's escape, in SQL (`&` first, as markupsafe does)."""
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;")):
+    pairs = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("''", "&#39;"))
+    for char, entity in pairs:
         column = f"replace({column}, '{char}', '{entity}')"
-    return f"replace({column}, '''', '&#39;')"
+    return column
 
 
 # The stand-ins for the day and the last day are replaced before the name's, so a name
 # is never searched for stand-ins (the Python fill does the same, in the same order).
-# The person's shell is picked by its position in the arrays of locales (a join with a
-# table of shells made the planner hash every person of every community).
 _PROMPTS = f"""
 WITH inserted AS (
     INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, checkin_id,
@@ -83,26 +112,12 @@ WITH inserted AS (
                'parse_mode', 'HTML',
                'reply_markup', CAST(replace((CAST(:markups AS VARCHAR[]))[k.n],
                                             :id_mark, ':' || c.id || '"') AS JSON)),
-           CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR), c.id, p.id,
-           false, :pending, 0, :now, :now, CAST(:bot AS BIGINT)
-    FROM checkins c
+           {_KEY}, c.id, p.id, false, :pending, 0, :now, :now, CAST(:bot AS BIGINT)
+    FROM unnest(CAST(CAST(:ids AS TEXT) AS BIGINT[])) AS t(id)
+    JOIN checkins c ON c.id = t.id
     JOIN isolations i ON i.id = c.isolation_id
     JOIN persons p ON p.id = i.person_id
-    CROSS JOIN LATERAL (
-        SELECT array_position(CAST(:locales AS VARCHAR[]),
-                              CAST(COALESCE(NULLIF(p.language, ''), :default_locale) AS VARCHAR))
-            AS n
-    ) AS k
-    WHERE k.n IS NOT NULL AND i.community_id = :cid AND i.status = :active AND c.day = :today
-      AND c.status = :checkin_pending AND p.telegram_user_id IS NOT NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM deliveries d
-          WHERE d.dedup_key = CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR)
-      )
-      AND NOT EXISTS (
-          SELECT 1 FROM data_requests r
-          WHERE r.kind = 'withdrawal' AND r.status = 'open' AND r.household_id = p.household_id
-      )
+    CROSS JOIN LATERAL (SELECT {_LOCALE} AS n) AS k
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING 1
 )
@@ -136,15 +151,27 @@ async def insert_due_rows(
 ) -> tuple[int, int]:
     """Insert every missing check-in row up to `last_due` (skipping existing ones);
     returns how many were inserted and how many of them are MISSED."""
-    result = await session.execute(
-        text(_ROWS),
+    found = await session.execute(
+        text(_DUE_ROWS),
         {
             "cid": community.id,
             "tz": community.timezone,
-            "today": today,
             "last_due": last_due,
-            "now": now,
             "active": IsolationStatus.ACTIVE.value,
+        },
+    )
+    ids, starts, firsts, lasts = found.one()
+    if not ids:
+        return 0, 0
+    result = await session.execute(
+        text(_ROWS),
+        {
+            "ids": ids,
+            "starts": starts,
+            "firsts": firsts,
+            "lasts": lasts,
+            "today": today,
+            "now": now,
             "pending": CheckInStatus.PENDING.value,
             "missed": CheckInStatus.MISSED.value,
         },
@@ -168,26 +195,38 @@ async def queue_own_prompts(
         return 0
     locales = list(shells)
     key_head, _, key_tail = prompt_key(-1).partition("-1")  # the dedup key, around the id
+    common: dict[str, Any] = {
+        "locales": locales,
+        "default_locale": community.locale,
+        "key_head": key_head,
+        "key_tail": key_tail,
+    }
+    ids = await session.scalar(
+        text(_DUE_PROMPTS),
+        {
+            **common,
+            "cid": community.id,
+            "today": today,
+            "active": IsolationStatus.ACTIVE.value,
+            "checkin_pending": CheckInStatus.PENDING.value,
+        },
+    )
+    if not ids:
+        return 0
     result = await session.execute(
         text(_PROMPTS),
         {
-            "locales": locales,
+            **common,
+            "ids": ids,
             "texts": [shells[locale].text for locale in locales],
             "markups": [shells[locale].markup for locale in locales],
             "day_mark": marks.day,
             "end_mark": marks.end,
             "name_mark": marks.name,
             "id_mark": marks.checkin_id,
-            "default_locale": community.locale,
-            "cid": community.id,
-            "today": today,
             "now": now,
             "bot": bot_of(session),  # the district's bot sends it (one bot per district)
             "kind": PROMPT,
-            "key_head": key_head,
-            "key_tail": key_tail,
-            "active": IsolationStatus.ACTIVE.value,
-            "checkin_pending": CheckInStatus.PENDING.value,
             "pending": DeliveryStatus.PENDING.value,
         },
     )

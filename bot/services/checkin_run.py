@@ -283,7 +283,12 @@ async def _insert_checkins(
 def _not_withdrawn() -> Any:
     """The isolated person's household has not withdrawn consent: a withdrawal stops its
     check-ins (prompts, reminders, miss cases) until the request is closed (issue 11)."""
-    household = select(Person.household_id).where(Person.id == Isolation.person_id)
+    # Correlated with the enclosing query's isolation explicitly: SQLAlchemy correlates
+    # only with the directly enclosing SELECT (here the EXISTS), so without it this was
+    # the household of any isolation (PostgreSQL: an error with two of them).
+    household = (
+        select(Person.household_id).where(Person.id == Isolation.person_id).correlate(Isolation)
+    )
     return ~exists().where(
         DataRequest.kind == "withdrawal",
         DataRequest.status == "open",
