@@ -467,6 +467,24 @@ async def _db_upgrade() -> int:
     return 0
 
 
+async def _require_schema(engine: Any) -> None:
+    """One line instead of a traceback when the database was never set up, or is behind
+    the code (the bot migrates itself on start; these commands do not)."""
+    from bot.db.migrate import schema_behind
+
+    behind = await schema_behind(engine)
+    if behind == "":
+        raise CliError(
+            "the database has no tables yet: run `community-guard db upgrade` "
+            "(or start the bot once) first"
+        )
+    if behind is not None:
+        raise CliError(
+            f"the database is at revision {behind}, older than this version's: "
+            "run `community-guard db upgrade` first"
+        )
+
+
 async def _purge(*, dry_run: bool) -> int:
     from bot.clock import SystemClock
     from bot.db.session import create_engine, create_sessionmaker
@@ -475,6 +493,7 @@ async def _purge(*, dry_run: bool) -> int:
     settings = _settings()
     engine = create_engine(settings.database_url)
     try:
+        await _require_schema(engine)
         result = await purge(create_sessionmaker(engine), SystemClock(), settings, dry_run=dry_run)
     finally:
         await engine.dispose()
@@ -493,6 +512,7 @@ async def _audit_verify() -> int:
     settings = _settings()
     engine = create_engine(settings.database_url)
     try:
+        await _require_schema(engine)
         async with create_sessionmaker(engine)() as session:
             result = await verify(session)
     finally:

@@ -336,6 +336,35 @@ async def test_check_a_database_behind_the_code(
     )
 
 
+@pytest.mark.parametrize("command", [["audit", "verify"], ["purge", "--dry-run"]])
+async def test_maintenance_on_a_database_not_set_up_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: list[str],
+) -> None:
+    from bot.db.migrate import upgrade
+
+    url = sqlite_url(tmp_path)
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert await asyncio.to_thread(main, command) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "community-guard: the database has no tables yet: run `community-guard db upgrade` "
+        "(or start the bot once) first\n",
+    )
+    engine = create_engine(url)
+    await upgrade(engine, "0001")
+    await engine.dispose()
+    assert await asyncio.to_thread(main, command) == 2
+    assert capsys.readouterr().err == (
+        "community-guard: the database is at revision 0001, older than this version's: "
+        "run `community-guard db upgrade` first\n"
+    )
+
+
 # --------------------------------------------------------------- setup
 
 

@@ -41,3 +41,20 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_downgrade, revision)
+
+
+def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_behind(engine: AsyncEngine) -> str | None:
+    """None when the schema is at the code's head revision; else the revision it is at
+    ("" when the database has no schema at all)."""
+    from alembic.script import ScriptDirectory
+
+    async with engine.connect() as conn:
+        current = await conn.run_sync(_current)
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return None if current == head else (current or "")
