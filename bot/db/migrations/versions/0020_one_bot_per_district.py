@@ -67,14 +67,14 @@ def upgrade() -> None:
     _rekey_inbox(["bot_id", "update_id"])
     with op.batch_alter_table("leader_terms", schema=None) as batch_op:
         batch_op.alter_column(
-            "id", existing_type=sa.Integer(), type_=sa.BigInteger(), autoincrement=False
+            "id", existing_type=sa.Integer(), type_=sa.BigInteger()
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("leader_terms", schema=None) as batch_op:
         batch_op.alter_column(
-            "id", existing_type=sa.BigInteger(), type_=sa.Integer(), autoincrement=False
+            "id", existing_type=sa.BigInteger(), type_=sa.Integer()
         )
     _rekey_inbox(["update_id"])
     if op.get_bind().dialect.name == "postgresql":
