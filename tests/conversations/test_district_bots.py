@@ -134,12 +134,12 @@ async def test_two_district_bots_share_one_database(
         prompt_a = await double_a.wait_for(
             lambda c: c.method == "sendMessage" and str(c.params.get("chat_id")) == str(RESIDENT_A)
             and "打卡" in str(c.params.get("text")),
-            since=0, timeout=15,
+            since=0, timeout=60,
         )  # fmt: skip
         prompt_b = await double_b.wait_for(
             lambda c: c.method == "sendMessage" and str(c.params.get("chat_id")) == str(RESIDENT_B)
             and "打卡" in str(c.params.get("text")),
-            since=0, timeout=15,
+            since=0, timeout=60,
         )  # fmt: skip
         assert prompt_a and prompt_b
         async with sessionmaker() as session:
