@@ -21,7 +21,7 @@ Split from bot/services/checkin_run.py (which calls it on PostgreSQL only)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
@@ -33,13 +33,17 @@ from bot.services.checkin_common import PROMPT, prompt_key
 
 # Each isolation that lacks the row of its latest due day gets the rows from the day
 # after its latest row (or its first monitored day: the later of the arrival and the
-# local date it was recorded) up to that day; today's is PENDING, earlier ones MISSED.
+# local date it was recorded, the next day when recorded at or after the late-recording
+# cutoff: checkin_run.first_monitored_day) up to that day; today's is PENDING, earlier
+# ones MISSED.
 _DUE_ROWS = """
 SELECT CAST(array_agg(i.id ORDER BY i.id) AS TEXT),
        CAST(array_agg(i.start_date ORDER BY i.id) AS TEXT),
        CAST(array_agg(COALESCE(
            (SELECT max(c.day) FROM checkins c WHERE c.isolation_id = i.id) + 1,
-           GREATEST(i.start_date, CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS DATE))
+           GREATEST(i.start_date, CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS DATE)
+                    + CASE WHEN CAST(timezone(CAST(:tz AS TEXT), i.created_at) AS TIME)
+                                >= CAST(:cutoff AS TIME) THEN 1 ELSE 0 END)
        ) ORDER BY i.id) AS TEXT),
        CAST(array_agg(LEAST(i.end_date, CAST(:last_due AS DATE)) ORDER BY i.id) AS TEXT)
 FROM isolations i
@@ -148,6 +152,7 @@ async def insert_due_rows(
     today: date,
     last_due: date,
     now: datetime,
+    cutoff: time | None = None,
 ) -> tuple[int, int]:
     """Insert every missing check-in row up to `last_due` (skipping existing ones);
     returns how many were inserted and how many of them are MISSED."""
@@ -157,6 +162,7 @@ async def insert_due_rows(
             "cid": community.id,
             "tz": community.timezone,
             "last_due": last_due,
+            "cutoff": cutoff,  # NULL (no reminders): never late
             "active": IsolationStatus.ACTIVE.value,
         },
     )

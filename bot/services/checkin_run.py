@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -193,9 +193,10 @@ async def prepare_checkins(
         ~exists().where(CheckIn.isolation_id == Isolation.id, CheckIn.day == due_day),
     )
     now = clock.now()
+    cutoff = late_recording_cutoff(community)
     if _postgres(session):
         created, missed_days = await checkin_daily_pg.insert_due_rows(
-            session, community, today=today, last_due=last_due, now=now
+            session, community, today=today, last_due=last_due, now=now, cutoff=cutoff
         )
         run.created, run.missed = created, run.missed + missed_days
         run.prompted = await _queue_prompts(session, clock, catalog, community, today)
@@ -232,8 +233,8 @@ async def prepare_checkins(
         for iso_id, start, end, created_at, _ in missing:
             last_day = last_days.get(iso_id)
             begin = last_day + timedelta(1) if last_day is not None else start
-            if last_day is None and created_at.date() >= start:  # cheap test first
-                begin = max(start, created_at.astimezone(zone).date())
+            if last_day is None:
+                begin = max(start, first_monitored_day(created_at.astimezone(zone), cutoff))
             upto = min(last_due, end)
             day = begin
             while day <= upto:
@@ -247,6 +248,21 @@ async def prepare_checkins(
         await asyncio.sleep(0)
     run.prompted = await _queue_prompts(session, clock, catalog, community, today)
     return run
+
+
+def late_recording_cutoff(community: Community) -> time | None:
+    """Recorded at or after the day's last reminder time (default 18:00), an isolation's
+    first check-in is the next day: asked that late, with no reminder to follow, an
+    unanswered first day would count as missed (and open a case) at midnight. None (no
+    reminders set): every recording is asked the same day."""
+    slots = [parse_slot(value) for value in community.reminder_times or []]
+    return max(slots) if slots else None
+
+
+def first_monitored_day(created_local: datetime, cutoff: time | None) -> date:
+    """The first day an isolation recorded at `created_local` is asked to check in."""
+    late = cutoff is not None and created_local.time() >= cutoff
+    return created_local.date() + timedelta(1 if late else 0)
 
 
 #: Isolations (or prompts) handled between two yields to the event loop.

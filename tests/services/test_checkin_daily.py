@@ -72,8 +72,9 @@ async def test_rows_and_whole_prompts_for_every_kind_of_recipient(
         other = await _isolate(
             session, clock, cid, person("Ann", 888003, ROOM_B, language="en-US"), today
         )
-        # Recorded two days ago at 23:30 local (15:30 UTC): monitored from the 8th, the
-        # local day it was recorded, not the 7th it arrived.
+        # Recorded two days ago at 23:30 local (15:30 UTC), after the last reminder time
+        # (18:00): monitored from the 9th, the local day after it was recorded, not the
+        # 7th it arrived, nor the 8th (asked at 23:30, missed at midnight).
         recorded = datetime(2022, 3, 8, 15, 30, tzinfo=ZoneInfo("UTC"))
         late = await _isolate(
             session, clock, cid, person("王五", 888004, ROOM_B), today - timedelta(3), recorded
@@ -101,8 +102,8 @@ async def test_rows_and_whole_prompts_for_every_kind_of_recipient(
         row = await session.get(Community, cid)
         assert row is not None
         run = await prepare_checkins(session, clock, catalog, row)
-    # Today for six, and the 8th and 9th of the late one missed.
-    assert (run.created, run.missed, run.prompted) == (8, 2, 5), run
+    # Today for six, and the 9th of the late one missed.
+    assert (run.created, run.missed, run.prompted) == (7, 1, 5), run
 
     async with sessionmaker() as session:
         rows = (
@@ -127,7 +128,6 @@ async def test_rows_and_whole_prompts_for_every_kind_of_recipient(
         (english, today, 1, "pending"),
         (member, today, 1, "pending"),
         (other, today, 1, "pending"),
-        (late, date(2022, 3, 8), 2, "missed"),
         (late, date(2022, 3, 9), 3, "missed"),
         (late, today, 4, "pending"),
         (withdrawn, today, 1, "pending"),
@@ -170,3 +170,57 @@ async def test_rows_and_whole_prompts_for_every_kind_of_recipient(
     assert (again.created, again.missed, again.prompted) == (0, 0, 0)
     async with sessionmaker() as session:
         assert len(list(await session.scalars(select(Delivery)))) == 5
+
+
+async def test_recorded_after_the_last_reminder_time_first_asked_the_next_day(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    community: SeededCommunity,
+) -> None:
+    """Recorded at 17:59 (before the last reminder, 18:00): asked at once, reminded at
+    18:00. Recorded at 18:00 or 23:00: first asked the next morning, so nothing is
+    counted missed (and no case opened) at midnight for a day never really asked."""
+    today = date(2022, 3, 10)
+    cid = community.community_id
+    ids: dict[str, int] = {}
+    for name, tg, at in (
+        ("早", 888101, (17, 59)),
+        ("晚", 888102, (18, 0)),
+        ("夜", 888103, (23, 0)),
+    ):
+        clock.set(datetime(2022, 3, 10, *at, tzinfo=SHANGHAI))
+        async with sessionmaker.begin() as session:
+            person = Person(
+                telegram_user_id=tg, household_id=community.household(ROOM_A), name=name,
+                created_at=clock.now(),
+            )  # fmt: skip
+            ids[name] = await _isolate(session, clock, cid, person, today)
+            row = await session.get(Community, cid)
+            assert row is not None
+            await prepare_checkins(session, clock, catalog, row)
+
+    async def days() -> list[tuple[int, date, str]]:
+        async with sessionmaker() as session:
+            found = await session.execute(
+                select(CheckIn.isolation_id, CheckIn.day, CheckIn.status).order_by(
+                    CheckIn.isolation_id, CheckIn.day
+                )
+            )
+            return [tuple(r) for r in found.all()]  # type: ignore[misc]
+
+    assert await days() == [(ids["早"], today, "pending")]
+    # The next morning at the check-in time (09:00): yesterday's one missed, all asked.
+    clock.set(datetime(2022, 3, 11, 9, 0, tzinfo=SHANGHAI))
+    async with sessionmaker.begin() as session:
+        row = await session.get(Community, cid)
+        assert row is not None
+        run = await prepare_checkins(session, clock, catalog, row)
+    tomorrow = today + timedelta(1)
+    assert (run.created, run.missed, run.prompted) == (3, 1, 3)
+    assert await days() == [
+        (ids["早"], today, "missed"),
+        (ids["早"], tomorrow, "pending"),
+        (ids["晚"], tomorrow, "pending"),
+        (ids["夜"], tomorrow, "pending"),
+    ]
