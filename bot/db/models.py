@@ -493,8 +493,6 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "not_before"),
         Index("ix_deliveries_chat", "chat_id", "status", "id"),
-        # The check-in tick finds a community's prompts by check-in (migration 0018).
-        Index("ix_deliveries_checkin", "checkin_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -751,6 +749,7 @@ class ScreeningVisitPerson(Base):
 
 # Foreign keys the purge deletes through: without an index, deleting one check-in, report,
 # case or isolation scans the whole referring table (the outbox is the largest of all).
+# The check-in tick also finds a community's prompts by check-in through it.
 Index("ix_deliveries_checkin_id", Delivery.checkin_id)
 Index("ix_deliveries_case_id", Delivery.case_id)
 Index("ix_isolations_report_id", Isolation.report_id)
