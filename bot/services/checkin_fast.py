@@ -34,6 +34,7 @@ from typing import Any
 
 from asyncpg.exceptions import (  # type: ignore[import-untyped]
     InterfaceError,
+    InternalClientError,
     PostgresConnectionError,
 )
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
@@ -119,7 +120,16 @@ SELECT language, own, name FROM answered
 
 #: A pooled connection that died (the server restarted, a proxy dropped it): the
 #: statement is tried once more on a fresh one.
-_GONE = (OSError, InterfaceError, PostgresConnectionError, OperationalError, SAInterfaceError)
+#: (A BEGIN on a connection whose server process was ended can fail inside asyncpg's
+#: protocol — "cannot switch to state …" — before the loss is noticed: the same case.)
+_GONE = (
+    OSError,
+    InterfaceError,
+    InternalClientError,
+    PostgresConnectionError,
+    OperationalError,
+    SAInterfaceError,
+)
 
 
 @dataclass(frozen=True)
