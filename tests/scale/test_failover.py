@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import SystemClock
 from bot.db.models import Delivery, InboxUpdate, LeaderTerm, Person
 from bot.double import BotApiDouble, RateLimits
+from bot.leader import term_of
 from bot.services import outbox
 from tests.support.chat import TOKEN, ChatUser
 from tests.support.community import SeededCommunity
@@ -185,7 +186,8 @@ async def _walk(user: ChatUser, index: int, room_key: str, *, again: bool) -> li
 
 async def leader(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessionmaker() as session:
-        term = await session.get(LeaderTerm, 1)
+        # The bot's own fencing row: its id is the token's number (one bot per district).
+        term = await session.get(LeaderTerm, term_of(int(TOKEN.partition(":")[0])))
         if term is None:
             return 0, 0
         await session.refresh(term)
