@@ -232,7 +232,10 @@ async def run(
         gc.collect()
         gc.freeze()  # as the bot does once started
         # The reference first, on the same presses (it edits the prompts as well).
+        # The same bot defaults as ours (HTML parse mode, no link previews): the double
+        # then does the same work for both bots' edits.
         ref_bot = make_bot(double)
+        ref_bot.default = app.bot.default
         runner, ref_url = await serve(reference_dispatcher(), ref_bot)
         with profiled(profile, "reference (bare aiogram)"):
             ref = await drive(ref_url, references[:split], inflight)
