@@ -34,6 +34,15 @@ async def fresh_engine(path: Path, url: str | None = None) -> tuple[str, AsyncEn
     return url, engine
 
 
+def admin_engine(url: str) -> AsyncEngine:
+    """An autocommit engine on the server's `postgres` database, to create and drop
+    the database `url` names."""
+    return create_engine(
+        make_url(url).set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+
+
 async def ensure_database(url: str) -> None:
     """Create a PostgreSQL database named in ``url`` if it does not exist yet, so
     every benchmark's documented command works on a fresh machine. SQLite URLs are
@@ -41,10 +50,7 @@ async def ensure_database(url: str) -> None:
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql") or not parsed.database:
         return
-    admin = create_engine(
-        parsed.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
+    admin = admin_engine(url)
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(

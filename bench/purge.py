@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
+from bench._common import admin_engine
 from bot.clock import FakeClock
 from bot.db.migrate import upgrade
 from bot.db.models import (
@@ -62,10 +63,7 @@ CHUNK = 10_000
 
 async def recreate_pg(url: str) -> None:
     parsed = make_url(url)
-    admin = create_engine(
-        parsed.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
+    admin = admin_engine(url)
     async with admin.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
         await conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))

@@ -47,22 +47,13 @@ def describe_settings(settings: Settings) -> Verdict:
 
 async def schema_revisions(settings: Settings, seconds: float) -> tuple[str | None, str]:
     """(the database's current revision or None, the latest revision) — raises on failure."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import Connection
-
-    from bot.db.migrate import alembic_config
+    from bot.db.migrate import revisions
     from bot.db.session import create_engine
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head() or "base"
-
-    def current(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
 
     engine = create_engine(settings.database_url)
     try:
-        async with asyncio.timeout(seconds), engine.connect() as conn:
-            return await conn.run_sync(current), head
+        async with asyncio.timeout(seconds):
+            return await revisions(engine)
     finally:
         await engine.dispose()
 

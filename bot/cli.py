@@ -470,17 +470,17 @@ async def _db_upgrade() -> int:
 async def _require_schema(engine: Any) -> None:
     """One line instead of a traceback when the database was never set up, or is behind
     the code (the bot migrates itself on start; these commands do not)."""
-    from bot.db.migrate import schema_behind
+    from bot.db.migrate import revisions
 
-    behind = await schema_behind(engine)
-    if behind == "":
+    current, head = await revisions(engine)
+    if current is None:
         raise CliError(
             "the database has no tables yet: run `community-guard db upgrade` "
             "(or start the bot once) first"
         )
-    if behind is not None:
+    if current != head:
         raise CliError(
-            f"the database is at revision {behind}, older than this version's: "
+            f"the database is at revision {current}, older than this version's: "
             "run `community-guard db upgrade` first"
         )
 

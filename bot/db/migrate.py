@@ -49,12 +49,13 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def schema_behind(engine: AsyncEngine) -> str | None:
-    """None when the schema is at the code's head revision; else the revision it is at
-    ("" when the database has no schema at all)."""
+def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
+    return ScriptDirectory.from_config(alembic_config()).get_current_head() or "base"
+
+
+async def revisions(engine: AsyncEngine) -> tuple[str | None, str]:
+    """(the database's current revision, None when it has no schema; the code's latest)."""
     async with engine.connect() as conn:
-        current = await conn.run_sync(_current)
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    return None if current == head else (current or "")
+        return await conn.run_sync(_current), head_revision()
