@@ -57,7 +57,10 @@ class TestDatabases:
 
     def setup(self) -> None:
         if self.pg_admin_url:
-            name = f"cg_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            # Named after the admin database when that is one's own (cg_<name>_*).
+            admin = make_url(self.pg_admin_url).database or ""
+            prefix = admin if admin.startswith("cg_") else "cg_test"
+            name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
             asyncio.run(self._pg_execute(f'CREATE DATABASE "{name}"'))
             self.pg_url = (
                 make_url(self.pg_admin_url).set(database=name).render_as_string(hide_password=False)
