@@ -203,10 +203,7 @@ class Application:
         async with self.sessionmaker() as session:
             await install_commands(self.bot, self.catalog, session)
         _keep_response_models()
-        # Everything loaded so far (modules, templates, mappers) lives as long as the
-        # process: keep it out of the cyclic collector's full passes, which otherwise
-        # walk all of it and hold the event loop for tens of milliseconds each time.
-        gc.freeze()
+        settle_heap()
 
     def job_context(self) -> JobContext:
         """The scheduler's context. With COMMUNITIES (one bot per district) its sessions
@@ -320,6 +317,23 @@ class Application:
         await self.storage.close()
         await self.isolation.close()
         await self.engine.dispose()
+
+
+def settle_heap() -> None:
+    """Load what the bot holds for its whole life, collect once, then freeze the heap.
+
+    Everything loaded by then (modules, templates, mappers, the place gazetteer: some
+    200,000 objects the collector tracks) lives as long as the process: frozen, it is
+    out of the cyclic collector's full passes. Without this, a full (generation 2) pass
+    walks all of it and holds the event loop for 100-200 ms, e.g. the one set off in
+    the middle of a ledger export when the gazetteer is first loaded (bench/ledger.py).
+    Called once the bot is started (`Application.prepare`) and by the benchmarks
+    before they measure."""
+    from bot.places import Gazetteer
+
+    Gazetteer.load()
+    gc.collect()
+    gc.freeze()
 
 
 _RESPONSE_MODELS: list[Any] = []

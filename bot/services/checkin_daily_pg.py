@@ -108,6 +108,9 @@ def _escaped(column: str) -> str:
 
 # The stand-ins for the day and the last day are replaced before the name's, so a name
 # is never searched for stand-ins (the Python fill does the same, in the same order).
+# Each id's check-in, isolation and person are looked up by primary key (LATERAL; the
+# LIMIT keeps the planner from flattening it into a join): joined, the planner hashes
+# the whole tables (every community's check-ins, people) for one community's prompts.
 _PROMPTS = f"""
 WITH inserted AS (
     INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, checkin_id,
@@ -123,9 +126,12 @@ WITH inserted AS (
                                             :id_mark, ':' || c.id || '"') AS JSON)),
            {_KEY}, c.id, p.id, false, :pending, 0, :now, :now, CAST(:bot AS BIGINT)
     FROM unnest(CAST(CAST(:ids AS TEXT) AS BIGINT[])) AS t(id)
-    JOIN checkins c ON c.id = t.id
-    JOIN isolations i ON i.id = c.isolation_id
-    JOIN persons p ON p.id = i.person_id
+    CROSS JOIN LATERAL (SELECT id, day_number, isolation_id FROM checkins
+                        WHERE id = t.id LIMIT 1) AS c
+    CROSS JOIN LATERAL (SELECT end_date, person_id FROM isolations
+                        WHERE id = c.isolation_id LIMIT 1) AS i
+    CROSS JOIN LATERAL (SELECT id, telegram_user_id, name, language FROM persons
+                        WHERE id = i.person_id LIMIT 1) AS p
     CROSS JOIN LATERAL (SELECT {_LOCALE} AS n) AS k
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING 1
