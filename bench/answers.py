@@ -12,8 +12,10 @@ the ratio says what our answer path costs on top of aiogram itself.
     python -m bench.answers --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
     python -m bench.answers --small          # SQLite, a few hundred presses (CI smoke run)
 
-With a PostgreSQL URL a scratch database is created next to the given one and dropped
-at the end.
+With a PostgreSQL URL a scratch database is created next to the given one (its name
+followed by a random suffix) and dropped at the end. `--rounds N` (default 4) splits the
+presses into N slices; each round drives all three bots on its slice, the first one
+alternating, and prints its own ratio (load drifting during the run hits all alike).
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ def profiled(top: int, title: str) -> Iterator[None]:
 
 async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
     base = make_url(url)
-    name = f"cg_bench_answers_{uuid.uuid4().hex[:8]}"
+    # Named after the given database (one's own prefix, e.g. cg_press_b → cg_press_b_1a2b…).
+    name = f"{base.database or 'cg_bench_answers'}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
