@@ -316,6 +316,8 @@ class Application:
         await self.bot.session.close()
         await self.storage.close()
         await self.isolation.close()
+        if self.fast_answers is not None:
+            await self.fast_answers.close()
         await self.engine.dispose()
 
 
