@@ -424,11 +424,22 @@ async def _check_case(
 
 
 async def missed_checks(session: AsyncSession, clock: Clock, catalog: Catalog, hours: int) -> int:
-    """Checks unanswered after `hours` become a call task (case) for the grid worker."""
+    """Checks unanswered after `hours` become a call task (case) for the grid worker.
+
+    Care checks carry no community: they are read through the person's household up to
+    its compound, so a district's bot (sessions scoped to its communities,
+    bot/db/session.py) sees only its own and leaves another district's alone."""
     cutoff = clock.now() - timedelta(hours=hours)
     due = list(
         await session.scalars(
-            select(CareCheck).where(CareCheck.status == "pending", CareCheck.asked_at <= cutoff)
+            select(CareCheck)
+            .join(Person, Person.id == CareCheck.person_id)
+            .join(Household, Household.id == Person.household_id)
+            .join(Unit, Unit.id == Household.unit_id)
+            .join(Building, Building.id == Unit.building_id)
+            .join(Compound, Compound.id == Building.compound_id)
+            .where(CareCheck.status == "pending", CareCheck.asked_at <= cutoff)
+            .order_by(CareCheck.id)
         )
     )
     for check in due:
