@@ -33,6 +33,7 @@ from bot.db.models import (
 from bot.presentation.callbacks import CareCb
 from bot.presentation.keyboards import buttons
 from bot.services import audit, case_text, cases, outbox, sealing
+from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog
@@ -191,7 +192,10 @@ async def care_list(session: AsyncSession, identity: Identity) -> list[CarePerso
     for p in found:
         p.flags = flags.get(p.person.id, [])
     found.sort(
-        key=lambda p: (-sealing.SEVERITY.get(p.level, 0), p.compound, p.building, p.unit, p.room)
+        key=lambda p: (
+            -sealing.SEVERITY.get(p.level, 0),
+            *(natural_key(part) for part in (p.compound, p.building, p.unit, p.room)),
+        )
     )
     return found
 
@@ -288,6 +292,7 @@ async def _flagged_in_building(
         CarePerson(person, compound.name, building.name, u, r, "")
         for person, u, r in await session.execute(stmt)
     ]
+    found.sort(key=lambda p: (natural_key(p.unit), natural_key(p.room)))  # "2" before "10"
     flags = await _active_flags(session, [p.person.id for p in found])
     for p in found:
         p.flags = flags.get(p.person.id, [])

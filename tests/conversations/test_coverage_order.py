@@ -5,12 +5,15 @@ never lexicographically. Driven over HTTP through the Bot API double."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
+from bot.db.models import Building, Compound, Household, Unit
 from bot.double import BotApiDouble
 from bot.services.directory import import_register
-from tests.support.chat import ChatUser, RunningBot
+from tests.support.chat import ChatUser, RunningBot, texts
+from tests.support.ledger_rows import add_person
 
 ADMIN = 9401
 # Registered in an order that a lexicographic sort would keep wrong.
@@ -60,3 +63,50 @@ async def test_coverage_and_screen_pickers_sort_naturally(
     [units] = await admin.press("2期 10栋", buildings)
     labels = [[text for text, _ in row] for row in double.inline_buttons(units)]
     assert [label for row in labels for label in row][:2] == ["二单元", "十单元"]
+
+
+async def test_care_list_sorts_naturally(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await _community(sessionmaker, clock)
+    async with sessionmaker.begin() as session:
+        for compound, building, unit, room, _grid in ROWS:
+            household = await session.scalar(
+                select(Household.id)
+                .join(Unit, Household.unit_id == Unit.id)
+                .join(Building, Unit.building_id == Building.id)
+                .join(Compound, Building.compound_id == Compound.id)
+                .where(Compound.name == compound, Building.name == building,
+                       Unit.name == unit, Household.room == room)
+            )  # fmt: skip
+            assert household is not None
+            await add_person(session, f"住户{room}", household, clock.now())
+    admin = ChatUser(double, double.user(ADMIN, "南湖管理员"))
+    for compound, building, unit, room, _grid in ROWS:
+        await admin.send(f"/care_add {compound} {building} {unit} {room} 住户{room} other 独居")
+    assert texts(await admin.send("/care_list")) == (
+        "重点关爱对象（6 人，管控、封控区域在前）\n"
+        "住户21 2期 2栋 一单元 21：其他需要照顾（独居）\n"
+        "住户201 2期 2栋 一单元 201：其他需要照顾（独居）\n"
+        "住户1001 2期 2栋 一单元 1001：其他需要照顾（独居）\n"
+        "住户201 2期 10栋 二单元 201：其他需要照顾（独居）\n"
+        "住户1001 2期 10栋 十单元 1001：其他需要照顾（独居）\n"
+        "住户101 10期 1栋 一单元 101：其他需要照顾（独居）"
+    )
+    # sealing 2期 2栋: its grid worker gets its people who need care in the same order
+    worker_id = 9402
+    double.private_chat(double.user(worker_id, "三网格"))
+    double.started.add(worker_id)
+    await admin.send(f"/grant {worker_id} grid_worker grid 第三网格")
+    await admin.send("/seal 2期 2栋 封控")
+    await running_bot.drain()
+    assert double.last_message(worker_id).content == (  # type: ignore[union-attr]
+        "🔒 2期 2栋 已封控。请先联系以下需要照顾的居民：\n"
+        "1. 住户21 2期 2栋 一单元 21：其他需要照顾（独居）\n"
+        "2. 住户201 2期 2栋 一单元 201：其他需要照顾（独居）\n"
+        "3. 住户1001 2期 2栋 一单元 1001：其他需要照顾（独居）\n"
+        "其余 0 户按常规联系。他们每天会收到平安确认，未回复的会作为待办事件推送给您。"
+    )
