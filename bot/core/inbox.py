@@ -185,10 +185,15 @@ async def pending(
 
 
 async def purge(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> int:
+    """Forget this bot's updates handled more than KEEP_DONE ago (and rows from before
+    migration 0020, bot 0); another district's bot purges its own."""
     async with sessionmaker.begin() as session:
+        bots = sorted({bot_of(session) or 0, 0})
         result = await session.execute(
             delete(InboxUpdate).where(
-                InboxUpdate.done_at.is_not(None), InboxUpdate.done_at < clock.now() - KEEP_DONE
+                InboxUpdate.bot_id.in_(bots),
+                InboxUpdate.done_at.is_not(None),
+                InboxUpdate.done_at < clock.now() - KEEP_DONE,
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)
