@@ -309,3 +309,19 @@ async def test_a_one_line_answer_typed_on_two_lines_stays_on_one_line(
         "您的身份只有系统知道，不会告诉被举报人，也不会在任何群里出现。\n\n"
         "信息无误请点“确认提交”。"
     )
+
+
+async def test_a_phone_typed_after_a_word_is_understood(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    await register(sessionmaker, clock, community, resident, member=None)
+    await resident.send("/profile")
+    await resident.press("📱 修改手机号")
+    replies = await resident.send("手机13900139000")
+    assert texts(replies) == "✅ 已更新。"
+    replies = await resident.send("/profile")
+    assert "手机：+8613900139000" in texts(replies)
