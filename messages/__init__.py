@@ -48,10 +48,22 @@ def plural(count: Any, one: str, many: str | None = None) -> Markup:
     return Markup(f"{escape(count)} {noun}")
 
 
+def part(name: Any, word: str) -> Markup:
+    """`{{ address.building | part("building") }}` → "building 3" for a bare "3", but a
+    name that says what it is already ("1栋", "A座", "Building 2") is shown as it is: no
+    "building 1栋". English only."""
+    text = str(name)
+    says_itself = text.casefold().startswith(word.casefold()) or any(
+        "\u3400" <= ch <= "\u9fff" for ch in text
+    )
+    return Markup(escape(text)) if says_itself else Markup(f"{word} {escape(text)}")
+
+
 def _make_environment(undefined: type[Undefined]) -> Environment:
     env = Environment(autoescape=True, undefined=undefined, trim_blocks=False, lstrip_blocks=True)
     env.filters["date"] = lambda d, fmt="%Y-%m-%d": d.strftime(fmt) if hasattr(d, "strftime") else d
     env.filters["plural"] = plural
+    env.filters["part"] = part
     return env
 
 
