@@ -12,8 +12,10 @@ the ratio says what our answer path costs on top of aiogram itself.
     python -m bench.answers --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
     python -m bench.answers --small          # SQLite, a few hundred presses (CI smoke run)
 
-With a PostgreSQL URL a scratch database is created next to the given one and dropped
-at the end.
+With a PostgreSQL URL a scratch database is created next to the given one (its name
+followed by a random suffix) and dropped at the end. `--rounds N` (default 4) splits the
+presses into N slices; each round drives all three bots on its slice, the first one
+alternating, and prints its own ratio (load drifting during the run hits all alike).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import cProfile
 import gc
 import io
 import logging
+import os
 import pstats
 import statistics
 import tempfile
@@ -158,7 +161,8 @@ def profiled(top: int, title: str) -> Iterator[None]:
 
 async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
     base = make_url(url)
-    name = f"cg_bench_answers_{uuid.uuid4().hex[:8]}"
+    # Named after the given database (one's own prefix, e.g. cg_press_b → cg_press_b_1a2b…).
+    name = f"{base.database or 'cg_bench_answers'}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -172,7 +176,13 @@ async def scratch_database(url: str) -> tuple[str, Callable[[], Awaitable[None]]
 
 
 async def run(
-    url: str, people: int, inflight: int, tail: int, profile: int = 0, general: bool = False
+    url: str,
+    people: int,
+    inflight: int,
+    tail: int,
+    profile: int = 0,
+    general: bool = False,
+    rounds: int = 1,
 ) -> None:
     clock = FakeClock(datetime(2022, 3, 10, 9, 30, tzinfo=SHANGHAI))
     double = BotApiDouble(token=TOKEN, rate_limits=RateLimits(enabled=False))
@@ -211,8 +221,10 @@ async def run(
             await prepare_checkins(session, clock, app.catalog, community)
         await app.prepare()
         await app.sender.drain()
-        # Two presses of each prompt's first button: one for each bot (a callback query
-        # is answered once).
+        # Three presses of each prompt's first button: one for each bot (a callback query
+        # is answered once). The prompts are split into `rounds` slices; each round
+        # drives every bot on its own slice, the order alternating from round to round,
+        # so that the machine's load drifting during the run hits all of them alike.
         updates: list[dict[str, Any]] = []
         references: list[dict[str, Any]] = []
         one_updates: list[dict[str, Any]] = []
@@ -222,46 +234,109 @@ async def run(
             for into in (updates, references, one_updates):
                 double.press(double.users[uid], prompt, data)
                 into.append(double.updates[-1])
-        split = len(updates) - tail
         statements = 0
+        counting = False
 
         def count(*_: Any) -> None:
             nonlocal statements
-            statements += 1
+            statements += counting
 
         gc.collect()
         gc.freeze()  # as the bot does once started
-        # The reference first, on the same presses (it edits the prompts as well).
         # The same bot defaults as ours (HTML parse mode, no link previews): the double
         # then does the same work for both bots' edits.
         ref_bot = make_bot(double)
         ref_bot.default = app.bot.default
-        runner, ref_url = await serve(reference_dispatcher(), ref_bot)
-        with profiled(profile, "reference (bare aiogram)"):
-            ref = await drive(ref_url, references[:split], inflight)
-        ref_tail = await drive(ref_url, references[split:], 16)
-        await runner.cleanup()
-        runner, one_url = await serve(one_update_dispatcher(app.engine), ref_bot)
-        one = await drive(one_url, one_updates[:split], inflight)
-        await runner.cleanup()
-        await ref_bot.session.close()
-
+        servers = [
+            await serve(reference_dispatcher(), ref_bot),
+            await serve(one_update_dispatcher(app.engine), ref_bot),
+            await serve(app.dispatcher, app.bot, **app.dispatcher.workflow_data),
+        ]
+        ref_url, one_url, bot_url = (url for _, url in servers)
         event.listen(app.engine.sync_engine, "before_cursor_execute", count)
-        runner, bot_url = await serve(app.dispatcher, app.bot, **app.dispatcher.workflow_data)
-        async with LoopLag() as lag:
-            with profiled(profile, "community guard"):
-                ours = await drive(bot_url, updates[:split], inflight)
-        ours_tail = await drive(bot_url, updates[split:], 16)
-        await runner.cleanup()
-        # The fast path's statement runs on the raw driver (no SQLAlchemy event).
+        lag = LoopLag()
         fast = app.fast_answers
+        results: list[dict[str, dict[str, float]]] = []
+        per_round = len(updates) // rounds
+        tail_per_round = max(1, tail // rounds)
+        for r in range(rounds):
+            a, b = r * per_round, (r + 1) * per_round
+            split = b - tail_per_round
+            load = os.getloadavg()[0]
+            top = profile if r == 0 else 0  # profile the first round only
+
+            async def reference(
+                a: int = a, b: int = b, split: int = split, top: int = top
+            ) -> dict[str, Any]:
+                with profiled(top, "reference (bare aiogram)"):
+                    rate = await drive(ref_url, references[a:split], inflight)
+                return {"rate": rate, "tail": await drive(ref_url, references[split:b], 16)}
+
+            async def one_update(a: int = a, split: int = split) -> dict[str, Any]:
+                return {"rate": await drive(one_url, one_updates[a:split], inflight)}
+
+            async def ours(
+                a: int = a, b: int = b, split: int = split, top: int = top
+            ) -> dict[str, Any]:
+                nonlocal counting
+                counting = True
+                async with lag:
+                    with profiled(top, "community guard"):
+                        rate = await drive(bot_url, updates[a:split], inflight)
+                    tail_ = await drive(bot_url, updates[split:b], 16)
+                counting = False
+                return {"rate": rate, "tail": tail_}
+
+            order = [("ref", reference), ("one", one_update), ("ours", ours)]
+            if r % 2:
+                order.reverse()
+            got = {name: await phase() for name, phase in order}
+            results.append(got)
+            first = "bare aiogram first" if r % 2 == 0 else "community guard first"
+            print(
+                f"round {r + 1}/{rounds} ({first}, load {load:.2f}): "
+                f"reference {got['ref']['rate']['rate']:.0f}/s, "
+                f"one UPDATE {got['one']['rate']['rate']:.0f}/s, "
+                f"community guard {got['ours']['rate']['rate']:.0f}/s = "
+                f"{got['ours']['rate']['rate'] / got['ref']['rate']['rate']:.2f} of the reference; "
+                f"p99 at 16: ours {got['ours']['tail']['p99'] * 1000:.0f} ms, "
+                f"reference {got['ref']['tail']['p99'] * 1000:.0f} ms",
+                flush=True,
+            )
+        for runner, _ in servers:
+            await runner.cleanup()
+        await ref_bot.session.close()
+        # The fast path's calls run on its own asyncpg pool (no SQLAlchemy event).
         statements += fast.statements if fast is not None else 0
-        fast_share = (fast.recorded if fast is not None else 0) / len(updates)
+        fast_share = (fast.recorded if fast is not None else 0) / (per_round * rounds)
         answered = sum(1 for c in double.calls if c.method == "answerCallbackQuery")
     finally:
         await app.close()
         await double.stop()
-    print(f"database: {make_url(url).get_backend_name()}, {people} people with a prompt")
+
+    def pooled(kind: str, part: str) -> dict[str, float]:
+        """The rounds' phases together: rate over the summed time, percentiles of the
+        rounds' (median of the per-round figures), CPU per press averaged."""
+        parts = [got[kind][part] for got in results]
+        presses = sum(p["presses"] for p in parts)
+        return {
+            "presses": presses,
+            "rate": presses / sum(p["presses"] / p["rate"] for p in parts),
+            "p50": statistics.median(p["p50"] for p in parts),
+            "p99": statistics.median(p["p99"] for p in parts),
+            "failures": sum(p["failures"] for p in parts),
+            "cpu": sum(p["cpu"] * p["presses"] for p in parts) / presses,
+        }
+
+    ref, ref_tail = pooled("ref", "rate"), pooled("ref", "tail")
+    one = pooled("one", "rate")
+    ours, ours_tail = pooled("ours", "rate"), pooled("ours", "tail")
+    ratios = sorted(got["ours"]["rate"]["rate"] / got["ref"]["rate"]["rate"] for got in results)
+    p99s = sorted(got["ours"]["tail"]["p99"] for got in results)
+    print(
+        f"database: {make_url(url).get_backend_name()}, {people} people with a prompt, "
+        f"{rounds} round(s) of {per_round} presses ({tail_per_round} of them at 16 in flight)"
+    )
     print(
         f"reference (bare aiogram): {ref['rate']:.0f} answers/s at {inflight} in flight; "
         f"p50 {ref_tail['p50'] * 1000:.0f} ms, p99 {ref_tail['p99'] * 1000:.0f} ms at 16; "
@@ -279,6 +354,11 @@ async def run(
         f"(goal <= 100 ms); {ours['cpu'] * 1000:.1f} ms CPU per press"
     )
     print(
+        f"per-round ratio: best {ratios[-1]:.2f}, median {statistics.median(ratios):.2f}, "
+        f"worst {ratios[0]:.2f}; p99 at 16 per round: best {p99s[0] * 1000:.0f} ms, "
+        f"median {statistics.median(p99s) * 1000:.0f} ms"
+    )
+    print(
         f"SQL statements per press {statements / (ours['presses'] + ours_tail['presses']):.1f} "
         f"(fast path took {fast_share:.0%} of the presses); "
         f"failures {int(ours['failures'] + ours_tail['failures'])}; "
@@ -294,6 +374,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=4000)
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--tail", type=int, default=1000, help="presses measured at 16")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="slices of the presses; each bot runs on each, the first alternating",
+    )
     parser.add_argument("--small", action="store_true", help="120 presses (CI smoke run)")
     parser.add_argument(
         "--general",
@@ -305,20 +391,26 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.small:
-        args.people, args.tail = 120, 40
+        args.people, args.tail, args.rounds = 120, 40, 2
     logging.basicConfig(level=logging.ERROR)
 
     async def go() -> None:
         if args.database_url and make_url(args.database_url).get_backend_name() == "postgresql":
             url, drop = await scratch_database(args.database_url)
             try:
-                await run(url, args.people, args.inflight, args.tail, args.profile, args.general)
+                await run(
+                    url, args.people, args.inflight, args.tail, args.profile, args.general,
+                    args.rounds,
+                )  # fmt: skip
             finally:
                 await drop()
             return
         with tempfile.TemporaryDirectory() as folder:
             url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'answers.db'}"
-            await run(url, args.people, args.inflight, args.tail, args.profile, args.general)
+            await run(
+                    url, args.people, args.inflight, args.tail, args.profile, args.general,
+                    args.rounds,
+                )  # fmt: skip
 
     asyncio.run(go())
 

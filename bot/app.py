@@ -37,6 +37,7 @@ from bot.db.migrate import upgrade
 from bot.db.session import create_engine, create_sessionmaker
 from bot.errors import install_error_handler
 from bot.fsm_storage import DatabaseStorage
+from bot.http_session import PlainHttpSession, is_plain_http
 from bot.metrics import Metrics, MetricsMiddleware
 from bot.middlewares import (
     AnonymousSenderMiddleware,
@@ -315,6 +316,8 @@ class Application:
         await self.bot.session.close()
         await self.storage.close()
         await self.isolation.close()
+        if self.fast_answers is not None:
+            await self.fast_answers.close()
         await self.engine.dispose()
 
 
@@ -392,10 +395,14 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot for these settings (HTML parse mode; another Bot API server if configured)."""
     # Enough connections for the sender's sends in flight (and the handlers' calls).
     limit = max(100, max_in_flight(settings.send_concurrency) + 32)
-    session = AiohttpSession(limit=limit)
-    if settings.telegram_api_base:
-        api = TelegramAPIServer.from_base(settings.telegram_api_base)
-        session = AiohttpSession(api=api, limit=limit)
+    session: AiohttpSession
+    base = settings.telegram_api_base
+    if base and is_plain_http(base):
+        session = PlainHttpSession(api=TelegramAPIServer.from_base(base), limit=limit)
+    elif base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(base), limit=limit)
+    else:
+        session = AiohttpSession(limit=limit)
     session.middleware(LateCallbackAnswers())
     return Bot(
         token=settings.bot_token.get_secret_value(),

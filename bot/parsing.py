@@ -253,6 +253,12 @@ def several_temperatures(text: str) -> list[str]:
 # ---------------------------------------------------------------- phone
 
 _PHONE_JUNK: Final = re.compile(r"[\s\-().·/]")
+# A word before the number ("手机13800138000", "电话：010-12345678", "Tel: +44…") and a
+# full stop after it say nothing about the number.
+_PHONE_LABEL: Final = re.compile(
+    r"^(?:我的)?(?:联系电话|手机号码|手机号|手机|电话号码|电话|mobile|phone|tel)(?:是|为|:|：)?",
+    re.IGNORECASE,
+)
 _CN_MOBILE: Final = re.compile(r"1[3-9]\d{9}")
 
 
@@ -272,6 +278,7 @@ def parse_phone(text: str, default_region: str = "CN") -> str:
     reserved for fiction that testers use.
     """
     s = _PHONE_JUNK.sub("", unicodedata.normalize("NFKC", text).strip())
+    s = _PHONE_LABEL.sub("", s).rstrip("。")
     if s.startswith("00"):
         s = "+" + s[2:]
     has_plus = s.startswith("+")

@@ -381,7 +381,10 @@ async def start_sandbox(
     if last is not None:
         double.continue_update_ids_after(last)
     polling = asyncio.create_task(app.run_polling(handle_as_tasks=False, polling_timeout=1))
-    await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=15)
+    # Ready once the bot asks for updates (counted as the request arrives).
+    await double.wait_polling(0, timeout=15, gave_up=polling.done)
+    if polling.done():
+        polling.result()  # the bot could not start: its error, here
     sandbox = Sandbox(double, app, catalog.translator(locale), write, locale)
     if last is not None:
         # The personas opened their chats with the bot in an earlier run: the bot may

@@ -36,10 +36,8 @@ class InboxRequestHandler(SimpleRequestHandler):
             await request.json(loads=bot.session.json_loads), context={"bot": bot}
         )
         try:
-            await inbox.store(self.app.sessionmaker, self.app.clock, [update])
-            async with self.app.sessionmaker() as session:
-                if await inbox.is_done(session, update.update_id):
-                    return web.json_response({})
+            if not await inbox.receive(self.app.sessionmaker, self.app.clock, update):
+                return web.json_response({})
         except Exception as exc:
             # The database is down: handle anyway so the user is told to retry.
             if database_unavailable(exc):

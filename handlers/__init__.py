@@ -19,11 +19,11 @@ ACCEPTS_FORWARDED: tuple[str, ...] = (
 def get_routers() -> list[Router]:
     """All routers in the order they are tried; the fallback router comes last.
 
-    Routers are created at import and can be attached to one Dispatcher only, so a
-    fresh import is made for each application (tests build several).
+    Routers are created at import and can be attached to one Dispatcher only, so each
+    application gets copies (tests build several; re-importing the modules per
+    application cost about a second each).
     """
     import importlib
-    import sys
 
     names = [
         "where", "common", "myid", "privacy", "gate", "rounds", "registration", "profile",
@@ -31,12 +31,23 @@ def get_routers() -> list[Router]:
         "isolation_admin", "monitoring", "notices", "ledger", "coverage", "audit", "charts",
         "downtime", "sealing", "supplies", "care", "rosters", "fallback",
     ]  # fmt: skip
-    routers = []
-    for name in names:
-        module_name = f"handlers.{name}"
-        if module_name in sys.modules:
-            module = importlib.reload(sys.modules[module_name])
-        else:
-            module = importlib.import_module(module_name)
-        routers.append(module.router)
-    return routers
+    return [_copy(importlib.import_module(f"handlers.{name}").router) for name in names]
+
+
+def _copy(router: Router) -> Router:
+    """A new router with the same handlers, filters and middlewares (shared: they are
+    immutable once registered), attached to nothing."""
+    copy = Router(name=router.name)
+    for event, observer in router.observers.items():
+        target = copy.observers[event]
+        target.handlers = list(observer.handlers)
+        target._handler = observer._handler  # the observer-wide filters (router.message.filter)
+        for middleware in observer.middleware:
+            target.middleware.register(middleware)
+        for middleware in observer.outer_middleware:
+            target.outer_middleware.register(middleware)
+    copy.startup.handlers = list(router.startup.handlers)
+    copy.shutdown.handlers = list(router.shutdown.handlers)
+    for sub_router in router.sub_routers:
+        copy.include_router(_copy(sub_router))
+    return copy

@@ -14,9 +14,9 @@ from bot.core.filters import ActingCommunity
 from bot.db.models import Community, RiskArea, Role
 from bot.parsing import ParseError, parse_date, parse_id
 from bot.places import Gazetteer
-from bot.services import admin, clinics, rematch, risk_areas
-from bot.services.errors import DomainError
-from bot.services.identity import Identity
+from bot.services import admin, clinics, rematch, risk_areas, scope
+from bot.services.errors import DomainError, NotAllowed
+from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog, Translator
 
 router = Router(name="admin")
@@ -37,10 +37,25 @@ async def risk(
     t: Translator,
     community: Community,
 ) -> None:
-    """/risk add <place> <high|medium|low> [from] [to] · /risk remove <id> · /risk list"""
+    """/risk add <place> <high|medium|low> [from] [to] · /risk remove <id> · /risk list.
+    In a community's officers' chat (handlers/where.py) only the list answers, for that
+    community (its officers only), in its language."""
     sub, _, rest = (command.args or "list").strip().partition(" ")
+    if message.chat.type in ("group", "supergroup"):
+        chat_community = await scope.officers_chat_community(session, message.chat.id)
+        if chat_community is None or sub != "list":
+            raise NotAllowed("privacy.use_private")
+        if chat_community.id not in identity.community_ids(OFFICER_ROLES):
+            raise NotAllowed()
+        community, t = chat_community, catalog.translator(chat_community.locale)
     if sub == "add":
         args = risk_areas.parse_add_args(rest, local_today(clock, community.timezone))
+        listed = await risk_areas.already_listed(
+            session, community_id=community.id, args=args,
+            today=local_today(clock, community.timezone),
+        )  # fmt: skip
+        if listed is not None:
+            raise DomainError("admin.risk_already_listed", area=_area(listed, t))
         area = await risk_areas.add_risk_area(
             session, clock, community_id=community.id, args=args, actor=identity.person
         )

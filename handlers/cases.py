@@ -23,7 +23,7 @@ from bot.parsing import clean_text, id_or_none
 from bot.presentation.callbacks import CaseCb, CaseListCb, CaseOpenCb
 from bot.presentation.cards import Markup, case_list_markup
 from bot.services import audit, case_list, cases, scope
-from bot.services.errors import DomainError, NotAllowed
+from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import Identity
 from handlers.replies import edit_or_send, query_bot, query_chat_id
 from messages import Catalog, Translator
@@ -266,8 +266,21 @@ async def show_case(
     t: Translator,
 ) -> None:
     """/case N: the whole card of case N with its buttons, for staff whose scope holds
-    it; any other number, or a case out of scope, is "not found" alike."""
-    await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
+    it; any other number, or a case out of scope, is "not found" alike. In a community's
+    officers' chat (handlers/where.py lets it through there and in no other group) the
+    anonymised card, in the community's language, and only for that community's cases."""
+    group = _is_group(message.chat.type)
+    chat_community = (
+        await scope.officers_chat_community(session, message.chat.id) if group else None
+    )
+    if group and chat_community is None:
+        raise NotAllowed("privacy.use_private")
+    if chat_community is None:
+        await scope.resolve(session, identity, "cases", chat_id=message.chat.id)
+    elif chat_community not in await scope.communities_for(
+        session, identity, scope.roles_for("cases")
+    ):
+        raise NotAllowed()
     typed = (command.args or "").strip().removeprefix("#").strip()
     if not typed:
         raise DomainError("cases.case_usage")
@@ -275,7 +288,12 @@ async def show_case(
     if case_id is None:
         raise DomainError("cases.case_not_a_number", value=typed[:40])
     case = await case_list.case_for_reader(session, identity, case_id)
-    text, markup = await _read_card(session, clock, catalog, identity, case, t)
+    if chat_community is not None:
+        if case.community_id != chat_community.id:
+            raise NotFound("cases.not_found", id=case_id)
+        text, markup = await cases.render_card(session, clock, catalog, case)
+    else:
+        text, markup = await _read_card(session, clock, catalog, identity, case, t)
     await message.answer(text, reply_markup=markup)
 
 

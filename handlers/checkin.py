@@ -230,7 +230,11 @@ async def temperature_typed(
             return
         try:
             temperature = parse_temperature(message.text or "")
-        except ParseError:
+        except ParseError as exc:
+            if exc.code == "temperature.out_of_range":
+                # Impossible for anyone: refused at once, not after choosing whose it is.
+                await message.answer(t(f"errors.{exc.code}", **exc.params))
+                return
             await message.answer(t("checkin.which_member"), reply_markup=buttons(rows))
             return
         # Keep what was typed: pressing a name applies it (no typing it again).

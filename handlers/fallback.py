@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,10 +40,29 @@ async def unknown_private(
         await message.answer(t("common.unknown_unregistered"))
 
 
+# Steps that wait for a photo or a file: typed text there is of the wrong kind, but no
+# button would answer either.
+FILE_STEPS = frozenset(
+    {
+        "MonitorFlow:import_file",
+        "RoundInput:photo",
+        "RoundInput:positives",
+        "SupplyFlow:photo",
+        "SupplyFlow:delivery_photo",
+    }
+)
+
+
 @router.message(F.chat.type == "private")
-async def unexpected_in_conversation(message: Message, t: Translator) -> None:
+async def unexpected_in_conversation(message: Message, state: FSMContext, t: Translator) -> None:
     """Inside a conversation, something of the wrong kind (a sticker where a name
-    was asked): keep the state, say what is expected."""
+    was asked): keep the state, say what is expected. Typed text reaches here only at a
+    step no typed answer can take: only its buttons answer it (an unknown command is not
+    an answer of any kind)."""
+    typed = message.text is not None and not message.text.startswith("/")
+    if typed and await state.get_state() not in FILE_STEPS:
+        await message.answer(t("common.press_button"))
+        return
     await message.answer(t("common.unexpected_input"))
 
 

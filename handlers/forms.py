@@ -155,6 +155,20 @@ async def step_markup(
 # ---------------------------------------------------------------- moving through the steps
 
 
+def ask_text(t: Translator, data: dict[str, Any], index: int) -> str:
+    """The question of step `index` of the report in `data`; a tenant report's questions
+    say "relatives" once the reporter chose relatives staying rather than a tenant."""
+    kind = str(data["kind"])
+    steps = STEPS[kind]
+    relatives = data.get("answers", {}).get("who") == "relatives"
+    return t(
+        f"reports.ask_{kind}_{steps[index].field}",
+        step=index + 1,
+        steps=len(steps),
+        relatives=relatives,
+    )
+
+
 async def ask(
     message: Message,
     state: FSMContext,
@@ -172,7 +186,7 @@ async def ask(
         return
     step = steps[index]
     await state.set_state(ReportFlow.step)
-    text = t(f"reports.ask_{kind}_{step.field}", step=index + 1, steps=len(steps))
+    text = ask_text(t, data, index)
     markup = await step_markup(state, session, identity, t, step, index, data.get("selected", []))
     if edit is not None:
         await edit_or_send(edit, text, markup)
@@ -251,7 +265,7 @@ async def parse_typed(
     if step.kind == "names":
         return parse_names(raw, step.max_len)
     if step.kind == "text":
-        return clean_text(raw, step.max_len, multiline=True)
+        return clean_text(raw, step.max_len, multiline=step.multiline)
     if step.kind == "phone":
         try:
             return parse_phone(raw)

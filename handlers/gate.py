@@ -302,6 +302,8 @@ async def gate_poster_command(
     bot_username: str,
 ) -> None:
     community = await staffscope.acting_community(session, identity, OFFICER_ROLES)
+    if not (command.args or "").strip():
+        raise DomainError("gate.poster_usage")
     info = await gate.find_gate(session, community.id, command.args or "")
     if not identity.allows(OFFICER_ROLES, community_id=community.id, compound_id=info.compound.id):
         raise NotAllowed()

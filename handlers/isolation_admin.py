@@ -17,7 +17,7 @@ from bot.db.models import Community, Compound, Isolation, IsolationStatus, Perso
 from bot.parsing import clean_text
 from bot.presentation.callbacks import IsolationCb
 from bot.presentation.keyboards import buttons
-from bot.services import audit, checkins, community_settings, monitoring, scope
+from bot.services import audit, checkins, community_settings, directory, monitoring, scope
 from bot.services.directory import household_path
 from bot.services.errors import NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
@@ -54,6 +54,25 @@ async def _acting(
         await session.scalars(select(Compound.name).where(Compound.id.in_(acting.compound_ids)))
     )
     return acting.community, names
+
+
+async def _known_compound(
+    session: AsyncSession,
+    community: Community,
+    compounds: set[str] | None,
+    name: str,
+    t: Translator,
+) -> str | None:
+    """None when `name` (the command's argument) is empty or a compound of the community
+    this officer reaches; else the polite answer naming the compounds they may ask for."""
+    if not name:
+        return None
+    known = [c.name for c in await directory.list_compounds(session, community.id)]
+    if compounds is not None:
+        known = [c for c in known if c in compounds]
+    if name in known:
+        return None
+    return t("isolation.compound_unknown", name=name, names=known)
 
 
 async def _may_act_on(session: AsyncSession, identity: Identity, isolation: Isolation) -> bool:
@@ -119,6 +138,10 @@ async def list_isolations(
     t: Translator,
 ) -> None:
     community, compounds = await _acting(session, identity, message.chat.id)
+    unknown = await _known_compound(session, community, compounds, (command.args or "").strip(), t)
+    if unknown is not None:
+        await message.answer(unknown)
+        return
     lines = [
         line
         for line in await checkins.isolations_of(
@@ -161,6 +184,10 @@ async def checkin_overview(
     t: Translator,
 ) -> None:
     community, compounds = await _acting(session, identity, message.chat.id)
+    unknown = await _known_compound(session, community, compounds, (command.args or "").strip(), t)
+    if unknown is not None:
+        await message.answer(unknown)
+        return
     statuses = [
         status
         for status in await checkins.checkin_status(

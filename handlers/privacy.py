@@ -11,11 +11,11 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.clock import Clock, local_today
 from bot.db.models import Community, DataRequest, Role
 from bot.presentation.callbacks import PrivacyAsk, PrivacyDecision
 from bot.presentation.keyboards import buttons
-from bot.services import data_requests, mydata, retention
+from bot.services import data_requests, households, mydata, retention
 from bot.services.identity import Identity
 from bot.settings import Settings
 from handlers.replies import drop_buttons, edit_or_send
@@ -74,14 +74,24 @@ async def privacy_command(
 
 @router.message(Command("mydata"), StateFilter("*"))
 async def mydata_command(
-    message: Message, session: AsyncSession, clock: Clock, identity: Identity, t: Translator
+    message: Message,
+    session: AsyncSession,
+    clock: Clock,
+    identity: Identity,
+    settings: Settings,
+    t: Translator,
 ) -> None:
     found = await mydata.export_my_data(
         session, clock, identity.person,
         labels={key: t(f"privacy.section_{key}") for key in SECTIONS},
         title=t("privacy.mydata_title"),
     )  # fmt: skip
-    stem = f"mydata-{clock.now().date().isoformat()}"
+    # The file is dated in the community's time zone (as everything the resident sees).
+    community = None
+    if identity.person is not None and identity.person.household_id is not None:
+        community = await households.community_of(session, identity.person.household_id)
+    zone = community.timezone if community is not None else settings.default_timezone
+    stem = f"mydata-{local_today(clock, zone).isoformat()}"
     await message.answer_document(
         BufferedInputFile(found.html_bytes, filename=f"{stem}.html"),
         caption=t("privacy.mydata_caption", fmt="HTML"),

@@ -23,6 +23,11 @@ router = Router(name="profile")
 router.message.filter(F.chat.type == "private")
 
 
+# Relations a resident chooses, and those the bot gives: a visitor or tenant reported by
+# the household, a person added from an officer's trace list.
+LABELLED_RELATIONS = (*RELATIONS, "visitor", "tenant", "assigned")
+
+
 class ProfileEdit(StatesGroup):
     name = State()
     phone = State()
@@ -49,7 +54,9 @@ async def _profile_text(session: AsyncSession, identity: Identity, t: Translator
         members=[
             {
                 "name": m.name,
-                "relation": t(f"registration.relation_{m.relation}") if m.relation else "",
+                "relation": t(f"registration.relation_{m.relation}")
+                if m.relation in LABELLED_RELATIONS
+                else "",
                 "has_telegram": m.telegram_user_id is not None,
                 "is_me": m.id == person.id,
             }

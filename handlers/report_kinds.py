@@ -32,6 +32,9 @@ class Step:
     options: tuple[str, ...] = ()
     max_len: int = 0
     optional: bool = False
+    # Free text of several lines (what happened, what is needed); a flat or "about whom"
+    # is one line, as it is shown on one line of the summary and the case card.
+    multiline: bool = False
 
 
 STEPS: dict[str, tuple[Step, ...]] = {
@@ -65,11 +68,11 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "tipoff": (
         Step("concern", "choice", reports.CONCERNS),
         Step("about", "text", max_len=100),
-        Step("text", "text", max_len=reports.TEXT_MAX),
+        Step("text", "text", max_len=reports.TEXT_MAX, multiline=True),
     ),
     "supplies": (
         Step("need", "choice", reports.NEEDS),
-        Step("text", "text", max_len=reports.TEXT_MAX),
+        Step("text", "text", max_len=reports.TEXT_MAX, multiline=True),
     ),
 }
 BUTTON_STEPS = {"choice", "multi", "member"}

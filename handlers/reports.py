@@ -23,6 +23,7 @@ from handlers.forms import (
     ReportFlow,
     advance,
     ask,
+    ask_text,
     current_step,
     parse_typed,
     place_markup,
@@ -133,10 +134,10 @@ async def place_page(
     if step is None or step.kind != "place" or callback_data.parent != data.get("place_parent"):
         await query.answer(t("common.button_expired"), show_alert=True)
         return
-    kind, index = str(data["kind"]), int(data["index"])
+    index = int(data["index"])
     await edit_or_send(
         query,
-        t(f"reports.ask_{kind}_{step.field}", step=index + 1, steps=len(STEPS[kind])),
+        ask_text(t, data, index),
         place_markup(t, callback_data.parent, callback_data.page, index),
     )
 
@@ -172,10 +173,10 @@ async def place_picked(
     if len(children) == 1 and gaz.children(children[0].code):
         place = children[0]
     await state.update_data(place_parent=place.code)
-    kind, index = str(data["kind"]), int(data["index"])
+    index = int(data["index"])
     await edit_or_send(
         query,
-        t(f"reports.ask_{kind}_{step.field}", step=index + 1, steps=len(STEPS[kind])),
+        ask_text(t, data, index),
         place_markup(t, place.code, 0, index),
     )
 
@@ -201,12 +202,17 @@ async def _my_status_text(
              "risk": t(f"reports.level_{r.risk_level}") if r.risk_level else ""}
             for r in status.reports
         ],
-        isolation={"start": status.isolation.start_date.isoformat(),
-                   "end": status.isolation.end_date.isoformat(), "days_left": status.days_left}
-        if status.isolation else None,
-        checkins=[{"day": c.day.isoformat(), "number": c.day_number, "status": c.status,
-                   "temperature": str(c.temperature) if c.temperature is not None else ""}
-                  for c in status.checkins],
+        isolated=status.isolation is not None,
+        isolations=[
+            {"name": "" if i.person.id == person.id else i.person.name,
+             "start": i.isolation.start_date.isoformat(),
+             "end": i.isolation.end_date.isoformat(), "day_number": i.day_number,
+             "days": i.total_days, "days_left": i.days_left,
+             "checkins": [{"day": c.day.isoformat(), "number": c.day_number, "status": c.status,
+                           "temperature": str(c.temperature) if c.temperature is not None else ""}
+                          for c in i.checkins]}
+            for i in status.isolations
+        ],
     )  # fmt: skip
 
 

@@ -15,13 +15,11 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.commands import OFFICER_COMMANDS
 from bot.core.forms import command_of
-from bot.db.models import Community
 from bot.household_cards import CaseDetailsCb, CommunityPickCb
 from bot.services import audit, cases, scope
 from bot.services.errors import NotAllowed
@@ -51,8 +49,9 @@ REFUSAL_OF = {
     "invite_member": "households.not_allowed",
     "move_member": "households.not_allowed",
 }
-# Commands that also answer in a community's officers' chat (anonymised there).
-OFFICERS_CHAT_COMMANDS = frozenset({"cases"})
+# Commands that also answer in a community's officers' chat (anonymised there), about
+# that community only.
+OFFICERS_CHAT_COMMANDS = frozenset({"cases", "case", "risk"})
 # Buttons the bot itself posts in groups: case cards, details, binding, notice cards,
 # the downtime confirmation, "start monitoring" (continued privately), the /cases list
 # of the officers' chat (its pages and cards; the handlers check the chat).
@@ -68,18 +67,13 @@ def _private_only_command(message: Message, bot_username: str) -> bool:
 async def private_only_in_group(
     message: Message, session: AsyncSession, bot_username: str, t: Translator
 ) -> None:
-    """Officer and personal commands never answer in a group, whoever sends them; /cases
-    also answers in a community's officers' chat."""
+    """Officer and personal commands never answer in a group, whoever sends them; /cases,
+    /case and /risk also answer in a community's officers' chat."""
     if not _private_only_command(message, bot_username):
         raise SkipHandler
     if (
         command_of(message.text, bot_username) in OFFICERS_CHAT_COMMANDS
-        and (
-            await session.scalar(
-                select(Community.id).where(Community.officer_chat_id == message.chat.id)
-            )
-        )
-        is not None
+        and await scope.officers_chat_community(session, message.chat.id) is not None
     ):
         raise SkipHandler
     await message.reply(

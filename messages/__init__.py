@@ -48,10 +48,36 @@ def plural(count: Any, one: str, many: str | None = None) -> Markup:
     return Markup(f"{escape(count)} {noun}")
 
 
+def part(name: Any, word: str) -> Markup:
+    """`{{ address.building | part("building") }}` → "building 3" for a bare "3", but a
+    name that says what it is already ("1栋", "A座", "Building 2") is shown as it is: no
+    "building 1栋". English only."""
+    text = str(name)
+    says_itself = text.casefold().startswith(word.casefold()) or any(
+        "\u3400" <= ch <= "\u9fff" for ch in text
+    )
+    return Markup(escape(text)) if says_itself else Markup(f"{word} {escape(text)}")
+
+
 def _make_environment(undefined: type[Undefined]) -> Environment:
     env = Environment(autoescape=True, undefined=undefined, trim_blocks=False, lstrip_blocks=True)
     env.filters["date"] = lambda d, fmt="%Y-%m-%d": d.strftime(fmt) if hasattr(d, "strftime") else d
     env.filters["plural"] = plural
+    env.filters["part"] = part
+    return env
+
+
+#: One environment per kind of undefined, and its compiled templates by source text,
+#: shared by every catalog of the process: a template compiles once, however many
+#: catalogs (applications, tests) use it.
+_ENVIRONMENTS: dict[type[Undefined], Environment] = {}
+_TEMPLATES: dict[tuple[type[Undefined], str], Template] = {}
+
+
+def _environment(undefined: type[Undefined]) -> Environment:
+    env = _ENVIRONMENTS.get(undefined)
+    if env is None:
+        env = _ENVIRONMENTS[undefined] = _make_environment(undefined)
     return env
 
 
@@ -61,17 +87,12 @@ class Catalog:
     def __init__(
         self, directory: Path = MESSAGES_DIR, undefined: type[Undefined] = StrictUndefined
     ):
-        self.env = _make_environment(undefined)
+        self.env = _environment(undefined)
+        self._undefined = undefined
         self.sources: dict[str, dict[str, str]] = {}
         self._compiled: dict[tuple[str, str], Template] = {}
         for locale in LOCALES:
-            texts: dict[str, str] = {}
-            for path in sorted((directory / locale).glob("*.toml")):
-                with path.open("rb") as fh:
-                    data = tomllib.load(fh)
-                for name, value in _flatten(data):
-                    texts[f"{path.stem}.{name}"] = value
-            self.sources[locale] = texts
+            self.sources[locale] = dict(_load(directory / locale))
 
     def keys(self, locale: str = DEFAULT_LOCALE) -> Iterable[str]:
         return self.sources[locale].keys()
@@ -86,7 +107,10 @@ class Catalog:
             source = self.sources[locale].get(key)
             if source is None:
                 raise KeyError(f"no message {key!r} in locale {locale}")
-            found = self.env.from_string(source)
+            shared = (self._undefined, source)
+            found = _TEMPLATES.get(shared)
+            if found is None:
+                found = _TEMPLATES[shared] = self.env.from_string(source)
             self._compiled[(locale, key)] = found
         return found
 
@@ -103,6 +127,27 @@ class Catalog:
 
     def translator(self, locale: str) -> Translator:
         return Translator(self, normalise_locale(locale))
+
+
+#: The texts of a locale folder, read once per process (a file's size and mtime tell
+#: a changed file, so a catalog made after an edit sees it).
+_SOURCES: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, str]]] = {}
+
+
+def _load(folder: Path) -> dict[str, str]:
+    paths = sorted(folder.glob("*.toml"))
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    cached = _SOURCES.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    texts: dict[str, str] = {}
+    for path in paths:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        for name, value in _flatten(data):
+            texts[f"{path.stem}.{name}"] = value
+    _SOURCES[folder] = (stamp, texts)
+    return texts
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, str]]:

@@ -195,3 +195,13 @@ def test_example_dates_carry_no_year(catalog: Catalog) -> None:
         if re.search(r"\b20\d\d\b", source)
     ]
     assert dated == []
+
+
+def test_part_filter_names_a_bare_number_only() -> None:
+    from messages import part
+
+    assert part("3", "building") == "building 3"
+    assert part("1栋", "building") == "1栋"
+    assert part("A座", "building") == "A座"
+    assert part("Building 2", "building") == "Building 2"
+    assert part("<b>", "room") == "room &lt;b&gt;"

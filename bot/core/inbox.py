@@ -40,25 +40,61 @@ async def store(
     update again when its acknowledgement was lost)."""
     if not updates:
         return
-    now = clock.now()
     async with sessionmaker.begin() as session:
+        await _store(session, clock, updates)
+
+
+def _rows(bot_id: int, clock: Clock, updates: Sequence[Update]) -> list[dict[str, Any]]:
+    now = clock.now()
+    return [
+        {
+            "bot_id": bot_id,
+            "update_id": u.update_id,
+            "payload": u.model_dump(mode="json", exclude_none=True, exclude_unset=True),
+            "received_at": now,
+        }
+        for u in updates
+    ]
+
+
+async def _store(session: AsyncSession, clock: Clock, updates: Sequence[Update]) -> None:
+    rows = _rows(bot_of(session) or 0, clock, updates)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(InboxUpdate)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+    )
+
+
+async def receive(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, update: Update
+) -> bool:
+    """Store one received update (webhook); False when the inbox has it as done already
+    (Telegram re-sending an update whose 200 was lost): it is not handled again.
+
+    PostgreSQL: one statement (the INSERT in a CTE; the outer query's snapshot does not
+    see the row the CTE inserts, so it reads the row only when it was there already).
+    SQLite: the store, then the read."""
+    async with sessionmaker.begin() as session:
+        bind = session.bind
+        if bind is None or bind.dialect.name != "postgresql":
+            await _store(session, clock, [update])
+            return not await is_done(session, update.update_id)
         bot_id = bot_of(session) or 0
-        rows = [
-            {
-                "bot_id": bot_id,
-                "update_id": u.update_id,
-                "payload": u.model_dump(mode="json", exclude_none=True, exclude_unset=True),
-                "received_at": now,
-            }
-            for u in updates
-        ]
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        await session.execute(
-            insert(InboxUpdate)
-            .values(rows)
+        stored = (
+            pg_insert(InboxUpdate)
+            .values(_rows(bot_id, clock, [update]))
             .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+            .cte("stored")
         )
+        done = exists().where(
+            InboxUpdate.bot_id == bot_id,
+            InboxUpdate.update_id == update.update_id,
+            InboxUpdate.done_at.is_not(None),
+        )
+        return not await session.scalar(select(done).add_cte(stored))
 
 
 async def is_done(session: AsyncSession, update_id: int) -> bool:
@@ -149,10 +185,15 @@ async def pending(
 
 
 async def purge(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> int:
+    """Forget this bot's updates handled more than KEEP_DONE ago (and rows from before
+    migration 0020, bot 0); another district's bot purges its own."""
     async with sessionmaker.begin() as session:
+        bots = sorted({bot_of(session) or 0, 0})
         result = await session.execute(
             delete(InboxUpdate).where(
-                InboxUpdate.done_at.is_not(None), InboxUpdate.done_at < clock.now() - KEEP_DONE
+                InboxUpdate.bot_id.in_(bots),
+                InboxUpdate.done_at.is_not(None),
+                InboxUpdate.done_at < clock.now() - KEEP_DONE,
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)

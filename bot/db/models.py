@@ -375,7 +375,11 @@ class Isolation(Base):
     last day, which still gets its check-in; release is at the end of that day."""
 
     __tablename__ = "isolations"
-    __table_args__ = (Index("ix_isolations_status", "status", "end_date"),)
+    __table_args__ = (
+        Index("ix_isolations_status", "status", "end_date"),
+        # The check-in tick's per-community lookups (migration 0022).
+        Index("ix_isolations_community", "community_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,20 +51,6 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 IDLE_PING_SECONDS = 30.0
 
 
-#: Engines whose pooled connections are in doubt since the given time (`distrust_pool`).
-_distrusted: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
-
-
-def distrust_pool(engine: AsyncEngine) -> None:
-    """A connection of this pool was found dead (the server restarted, say): every
-    connection checked in before now is pinged at its next checkout, and the first
-    that fails makes the pool drop all of them (DisconnectionError(invalidate_pool)),
-    so a retry gets a fresh connection instead of the next dead one. Used by code
-    that talks to the driver directly (bot/services/checkin_fast.py); SQLAlchemy's own
-    statements invalidate the pool by themselves."""
-    _distrusted[engine.sync_engine] = time.monotonic()
-
-
 def _ping_when_idle(engine: AsyncEngine, idle: float = IDLE_PING_SECONDS) -> None:
     """Busy connections are known alive; one idle for `idle` seconds (the server may
     have restarted or dropped it) is pinged at checkout, and if the ping fails the
@@ -80,20 +65,14 @@ def _ping_when_idle(engine: AsyncEngine, idle: float = IDLE_PING_SECONDS) -> Non
 
     def checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
         since = record.info.get("idle_since")
-        if since is None:
+        if since is None or time.monotonic() - since < idle:
             return
-        doubted = since <= _distrusted.get(sync_engine, -1.0)
-        if not doubted and time.monotonic() - since < idle:
-            return
-        # Doubted: the server probably restarted, so the pool drops every connection
-        # made before this one (InvalidatePoolError), not just this one.
-        gone = InvalidatePoolError if doubted else DisconnectionError
         try:
             alive = dialect.do_ping(dbapi)
         except Exception as exc:
-            raise gone("idle connection is gone") from exc
+            raise DisconnectionError("idle connection is gone") from exc
         if not alive:
-            raise gone("idle connection is gone")
+            raise DisconnectionError("idle connection is gone")
 
     event.listen(engine.sync_engine, "checkin", checkin)
     event.listen(engine.sync_engine, "checkout", checkout)

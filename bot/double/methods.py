@@ -336,6 +336,8 @@ class BotApiMethods:
             state.confirm(state.queue[offset].update_id)
         self._poll_generation += 1
         generation = self._poll_generation
+        state.polls_started += 1
+        state.pulse.fire()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

@@ -251,6 +251,19 @@ class BotApiDouble(DoubleState):
             ) from None
         return found[0]
 
+    async def wait_polling(
+        self,
+        since: int,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        gave_up: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Wait until a getUpdates request arrives after ``since`` (a ``polls_started``
+        value taken before the bot was started), or ``gave_up()`` holds (the poller died)."""
+        try:
+            await self.wait_until(lambda: self.polls_started > since or gave_up(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the bot did not ask for updates within {timeout}s") from None
+
     async def wait_processed(
         self,
         update: Update | dict[str, Any] | int,

@@ -206,6 +206,10 @@ class DoubleState:
         self.confirmed_offset = 0
         self.discarded_updates: set[int] = set()
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
+        #: getUpdates requests received so far, counted as they arrive (a call is recorded
+        #: only when it is answered, a long poll possibly seconds later): "the bot is
+        #: polling" without waiting for a poll to end (see ``wait_polling``).
+        self.polls_started = 0
 
         self.calls: list[ApiCall] = []
         self._call_seq = 0

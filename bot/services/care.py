@@ -33,6 +33,7 @@ from bot.db.models import (
 from bot.presentation.callbacks import CareCb
 from bot.presentation.keyboards import buttons
 from bot.services import audit, case_text, cases, outbox, sealing
+from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog
@@ -191,7 +192,10 @@ async def care_list(session: AsyncSession, identity: Identity) -> list[CarePerso
     for p in found:
         p.flags = flags.get(p.person.id, [])
     found.sort(
-        key=lambda p: (-sealing.SEVERITY.get(p.level, 0), p.compound, p.building, p.unit, p.room)
+        key=lambda p: (
+            -sealing.SEVERITY.get(p.level, 0),
+            *(natural_key(part) for part in (p.compound, p.building, p.unit, p.room)),
+        )
     )
     return found
 
@@ -288,6 +292,7 @@ async def _flagged_in_building(
         CarePerson(person, compound.name, building.name, u, r, "")
         for person, u, r in await session.execute(stmt)
     ]
+    found.sort(key=lambda p: (natural_key(p.unit), natural_key(p.room)))  # "2" before "10"
     flags = await _active_flags(session, [p.person.id for p in found])
     for p in found:
         p.flags = flags.get(p.person.id, [])
@@ -424,11 +429,22 @@ async def _check_case(
 
 
 async def missed_checks(session: AsyncSession, clock: Clock, catalog: Catalog, hours: int) -> int:
-    """Checks unanswered after `hours` become a call task (case) for the grid worker."""
+    """Checks unanswered after `hours` become a call task (case) for the grid worker.
+
+    Care checks carry no community: they are read through the person's household up to
+    its compound, so a district's bot (sessions scoped to its communities,
+    bot/db/session.py) sees only its own and leaves another district's alone."""
     cutoff = clock.now() - timedelta(hours=hours)
     due = list(
         await session.scalars(
-            select(CareCheck).where(CareCheck.status == "pending", CareCheck.asked_at <= cutoff)
+            select(CareCheck)
+            .join(Person, Person.id == CareCheck.person_id)
+            .join(Household, Household.id == Person.household_id)
+            .join(Unit, Unit.id == Household.unit_id)
+            .join(Building, Building.id == Unit.building_id)
+            .join(Compound, Compound.id == Building.compound_id)
+            .where(CareCheck.status == "pending", CareCheck.asked_at <= cutoff)
+            .order_by(CareCheck.id)
         )
     )
     for check in due:

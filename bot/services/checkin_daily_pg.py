@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CheckInStatus, Community, DeliveryStatus, IsolationStatus
 from bot.db.session import bot_of
-from bot.services.checkin_common import PROMPT, prompt_key
+from bot.services.checkin_common import PROMPT, REMINDER, prompt_key
 
 # Each isolation that lacks the row of its latest due day gets the rows from the day
 # after its latest row (or its first monitored day: the later of the arrival and the
@@ -77,15 +77,20 @@ _LOCALE = """array_position(CAST(:locales AS VARCHAR[]),
 
 _KEY = "CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR)"
 
+# From the community's isolations, today's row of each by a LATERAL lookup (see the
+# tick's lookups at the end of this file).
 _DUE_PROMPTS = f"""
 SELECT CAST(array_agg(c.id ORDER BY c.id) AS TEXT)
-FROM checkins c
-JOIN isolations i ON i.id = c.isolation_id
+FROM isolations i
+CROSS JOIN LATERAL (
+    SELECT c.id FROM checkins c
+    WHERE c.isolation_id = i.id AND c.day = :today AND c.status = :checkin_pending
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.dedup_key = {_KEY})
+    OFFSET 0
+) AS c
 JOIN persons p ON p.id = i.person_id
-WHERE i.community_id = :cid AND i.status = :active AND c.day = :today
-  AND c.status = :checkin_pending AND p.telegram_user_id IS NOT NULL
+WHERE i.community_id = :cid AND i.status = :active AND p.telegram_user_id IS NOT NULL
   AND {_LOCALE} IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.dedup_key = {_KEY})
   AND NOT EXISTS (
       SELECT 1 FROM data_requests r
       WHERE r.kind = 'withdrawal' AND r.status = 'open' AND r.household_id = p.household_id
@@ -243,3 +248,66 @@ async def queue_own_prompts(
         },
     )
     return int(result.scalar_one())
+
+
+# ------------------------------------------------ the tick's lookups, per community
+# (issue 17) Each starts from the community's isolations (ix_isolations_community) and
+# reaches their check-in rows, then those rows' deliveries, through LATERAL subqueries
+# with OFFSET 0: the planner cannot flatten them, so it does an index lookup per
+# isolation ((isolation_id, day), then deliveries by checkin_id) instead of a hash join
+# over the whole checkins or deliveries table, which it picks when its estimates are
+# off (a day's volume just inserted, 150 communities in a row).
+
+_PAST_ROWS = """
+SELECT c.id FROM isolations i
+CROSS JOIN LATERAL (
+    SELECT c.id, c.status FROM checkins c
+    WHERE c.isolation_id = i.id AND c.day < :today OFFSET 0
+) AS c
+WHERE i.community_id = :cid
+"""
+
+_MISS_PAST = f"""
+UPDATE checkins SET status = :missed
+FROM ({_PAST_ROWS} AND c.status = :pending) AS past
+WHERE checkins.id = past.id
+"""
+
+_CANCEL_PAST = f"""
+UPDATE deliveries SET status = :cancelled
+FROM (
+    SELECT d.id FROM ({_PAST_ROWS}) AS c
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM deliveries d
+        WHERE d.checkin_id = c.id AND d.status = :pending_delivery
+          AND d.kind IN (:prompt, :reminder) OFFSET 0
+    ) AS d
+) AS stale
+WHERE deliveries.id = stale.id
+"""
+
+
+async def close_past_days(session: AsyncSession, community_id: int, *, today: date) -> int:
+    """Past days' PENDING rows of the community become MISSED and their prompts and
+    reminders still unsent are cancelled; returns how many rows were missed."""
+    result = await session.execute(
+        text(_MISS_PAST),
+        {
+            "cid": community_id,
+            "today": today,
+            "missed": CheckInStatus.MISSED.value,
+            "pending": CheckInStatus.PENDING.value,
+        },
+    )
+    await session.execute(
+        text(_CANCEL_PAST),
+        {
+            "cid": community_id,
+            "today": today,
+            "cancelled": DeliveryStatus.CANCELLED.value,
+            "pending_delivery": DeliveryStatus.PENDING.value,
+            "prompt": PROMPT,
+            "reminder": REMINDER,
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,11 +1,15 @@
-"""Check-ins, the fast answer: a resident's "I am well" button in ONE statement.
+"""Check-ins, the fast answer: a resident's "I am well" button in ONE round trip.
 
 The common press (a person answering their own, or a family member's, pending check-in
-of today with "normal") is recorded by one PostgreSQL statement on the pooled
-connection's raw asyncpg driver, in autocommit (a single statement needs no BEGIN and
-COMMIT round trips), prepared once per connection (asyncpg's statement cache). The
-statement decides and writes what the general path (bot/middlewares.py →
-handlers/checkin.py → checkin_answers.answer_checkin) decides and writes:
+of today with "normal") is recorded by one call of a PL/pgSQL function,
+`pg_temp.cg_checkin_answer`, on a small asyncpg pool of the fast path's own (no
+SQLAlchemy pool checkout, no pre-ping, no reset query on release), in autocommit: the
+call is its own transaction, so a press costs one round trip (and one WAL flush). The
+function is created in each connection's temporary schema when the pool opens the
+connection (no migration; it disappears with the connection), and its call is
+prepared once per connection (asyncpg's statement cache). It decides and writes what
+the general path (bot/middlewares.py → handlers/checkin.py →
+checkin_answers.answer_checkin) decides and writes:
 
 - who presses: the person with that Telegram id, who may answer for the check-in's
   person (`checkin_common.can_answer_for`: themself, or a member without Telegram they
@@ -14,8 +18,9 @@ handlers/checkin.py → checkin_answers.answer_checkin) decides and writes:
 - the check-in: pending, of an active isolation, of today in the community's time zone;
 - the update: not handled already (its inbox row, if any, is not done);
 - the writes: the check-in answered (conditional on `pending`, so of two presses one
-  wins), its audit entry (`checkin.answer`, the same columns and details), the inbox
-  row marked done;
+  wins), then — under the audit chain's lock, taken only once the answer is certain —
+  its audit entry (`checkin.answer`, the same columns and details, hashed into the
+  chain), the inbox row marked done;
 - what the reply needs: the locale (the person's language, else the one chosen with
   /language) and whose check-in it was.
 
@@ -26,24 +31,26 @@ SQLite has no fast path. See docs/design-core.md ("The check-in answer fast path
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from asyncpg.exceptions import (  # type: ignore[import-untyped]
+    AdminShutdownError,
+    CannotConnectNowError,
+    CrashShutdownError,
     InterfaceError,
     InternalClientError,
     PostgresConnectionError,
 )
-from sqlalchemy.exc import InterfaceError as SAInterfaceError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock
 from bot.db.models import CheckInStatus, IsolationStatus
-from bot.db.session import distrust_pool
 from bot.services.audit import CHAIN_LOCK, GENESIS
 from bot.services.checkin_common import ANSWER_NORMAL
 
@@ -57,78 +64,98 @@ _SYMPTOMS = json.dumps([])
 _DETAILS = json.dumps({"temperature": None, "symptoms": []})
 #: The same details as `audit.canonical` writes them into the hashed content.
 _CANONICAL_DETAILS = json.dumps(json.loads(_DETAILS), sort_keys=True, separators=(",", ":"))
-#: The transaction's first statement: the audit chain's lock (audit.lock_chain), held
-#: until COMMIT so that entries are appended one writer at a time.
-_LOCK_CHAIN = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
+#: Connections of the fast path's own pool: presses come in bursts, and more than a few
+#: statements at once only queue on the chain lock inside the server.
+POOL_SIZE = 4
 
-ANSWER_SQL = f"""
-WITH actor AS (
-    SELECT p.id, p.household_id, p.is_head,
-           COALESCE(NULLIF(p.language, ''), NULLIF(up.language, '')) AS language
-    FROM persons p
-    LEFT JOIN user_preferences up ON up.telegram_user_id = p.telegram_user_id
-    WHERE p.telegram_user_id = $1 AND p.name <> '#' || p.telegram_user_id::text
-), answered AS (
+#: Created on each of the pool's connections (`_created`). A VOLATILE PL/pgSQL
+#: function takes a new snapshot for each statement (READ COMMITTED), so the chain's
+#: last hash, read after the lock is granted, is the entry of the writer before.
+FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION pg_temp.cg_checkin_answer(
+    p_user bigint, p_checkin bigint, p_now timestamptz, p_update bigint, p_bot bigint)
+RETURNS TABLE (out_language text, out_own boolean, out_name text)
+LANGUAGE plpgsql VOLATILE AS $fn$
+#variable_conflict use_column
+DECLARE
+    hit record;
+    prev text;
+    entry bigint;
+BEGIN
+    -- The decision and the answer (the row lock on the check-in: of two presses, or two
+    -- processes handling one update, exactly one updates it).
+    WITH actor AS (
+        SELECT p.id, p.household_id, p.is_head,
+               COALESCE(NULLIF(p.language, ''), NULLIF(up.language, '')) AS lang
+        FROM persons p
+        LEFT JOIN user_preferences up ON up.telegram_user_id = p.telegram_user_id
+        WHERE p.telegram_user_id = p_user AND p.name <> '#' || p.telegram_user_id::text
+    )
     UPDATE checkins c
-    SET status = '{CheckInStatus.ANSWERED.value}', temperature = NULL, symptoms = $4::json,
-        answered_at = $3, answered_by_id = a.id
+    SET status = '{CheckInStatus.ANSWERED.value}', temperature = NULL,
+        symptoms = '{_SYMPTOMS}'::json, answered_at = p_now, answered_by_id = a.id
     FROM actor a, isolations i, persons s, communities m
-    WHERE c.id = $2
+    WHERE c.id = p_checkin
       AND c.status = '{CheckInStatus.PENDING.value}'
       AND i.id = c.isolation_id AND i.status = '{IsolationStatus.ACTIVE.value}'
       AND s.id = i.person_id AND m.id = i.community_id
-      AND c.day = ($3 AT TIME ZONE m.timezone)::date
+      AND c.day = (p_now AT TIME ZONE m.timezone)::date
       AND (s.id = a.id OR (s.telegram_user_id IS NULL AND s.household_id IS NOT NULL
                            AND a.household_id = s.household_id
                            AND (a.is_head OR s.reported_by_id = a.id)))
       AND NOT EXISTS (SELECT 1 FROM inbox
-                      WHERE bot_id = $7 AND update_id = $5 AND done_at IS NOT NULL)
-    RETURNING c.id, a.id AS actor_id, a.language, s.id = a.id AS own, s.name,
-              m.id AS community_id
-), prev AS (
-    -- The chain's last hash (audit.py `_hash_before`), read under the chain lock the
-    -- transaction took in its first statement (so this statement's snapshot sees the
-    -- entry of the writer before).
+                      WHERE bot_id = p_bot AND update_id = p_update AND done_at IS NOT NULL)
+    RETURNING c.id AS checkin_id, a.id AS actor_id, a.lang, s.id = a.id AS own,
+              s.name AS who, m.id AS community_id
+    INTO hit;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- The audit chain (audit.lock_chain, audit.record): one writer at a time until the
+    -- transaction ends; the entry's id is drawn under the lock, so ids follow the chain.
+    PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
     SELECT COALESCE(
         (SELECT COALESCE(row_hash, '{GENESIS}') FROM audit_log ORDER BY id DESC LIMIT 1),
         (SELECT row_hash FROM audit_checkpoints ORDER BY upto_id DESC LIMIT 1),
         '{GENESIS}'
-    ) AS hash
-), audited AS (
+    ) INTO prev;
+    entry := nextval(pg_get_serial_sequence('audit_log', 'id'));
     INSERT INTO audit_log (id, actor_id, actor_telegram_id, action, entity, entity_id, details,
                            at, community_id, prev_hash, row_hash)
-    SELECT n.id, a.actor_id, $1, 'checkin.answer', 'checkin', a.id, $6::json, $3,
-           a.community_id, p.hash,
-           -- audit.chain_hash: sha256(prev + audit.canonical(entry)), the canonical JSON
-           -- written out (keys sorted, no spaces; `_CANONICAL_DETAILS` is $6 sorted).
-           encode(sha256(convert_to(p.hash
-               || '{{"action":"checkin.answer","actor":' || $1::bigint
-               || ',"at":"' || to_char($3::timestamptz AT TIME ZONE 'UTC',
-                                       'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"'
-               || ',"community":' || a.community_id
-               || ',"details":{_CANONICAL_DETAILS},"entity":"checkin","entity_id":' || a.id
-               || ',"id":' || n.id || '}}', 'UTF8')), 'hex')
-    FROM answered a, prev p,
-         LATERAL (SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS id) n
-), marked AS (
-    UPDATE inbox SET done_at = $3
-    WHERE bot_id = $7 AND update_id = $5 AND done_at IS NULL
-      AND EXISTS (SELECT 1 FROM answered)
-)
-SELECT language, own, name FROM answered
+    VALUES (entry, hit.actor_id, p_user, 'checkin.answer', 'checkin', hit.checkin_id,
+            '{_DETAILS}'::json, p_now, hit.community_id, prev,
+            -- audit.chain_hash: sha256(prev + audit.canonical(entry)), the canonical JSON
+            -- written out (keys sorted, no spaces).
+            encode(sha256(convert_to(prev
+                || '{{"action":"checkin.answer","actor":' || p_user
+                || ',"at":"' || to_char(p_now AT TIME ZONE 'UTC',
+                                        'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"'
+                || ',"community":' || hit.community_id
+                || ',"details":{_CANONICAL_DETAILS},"entity":"checkin","entity_id":'
+                || hit.checkin_id || ',"id":' || entry || '}}', 'UTF8')), 'hex'));
+    UPDATE inbox SET done_at = p_now
+    WHERE bot_id = p_bot AND update_id = p_update AND done_at IS NULL;
+    out_language := hit.lang;
+    out_own := hit.own;
+    out_name := hit.who;
+    RETURN NEXT;
+END
+$fn$
 """
+
+#: The press: one round trip (Bind, Execute, Sync of the prepared call).
+ANSWER_SQL = "SELECT * FROM pg_temp.cg_checkin_answer($1, $2, $3, $4, $5)"
 
 #: A pooled connection that died (the server restarted, a proxy dropped it): the
 #: statement is tried once more on a fresh one.
-#: (A BEGIN on a connection whose server process was ended can fail inside asyncpg's
-#: protocol — "cannot switch to state …" — before the loss is noticed: the same case.)
 _GONE = (
     OSError,
     InterfaceError,
     InternalClientError,
     PostgresConnectionError,
-    OperationalError,
-    SAInterfaceError,
+    AdminShutdownError,
+    CrashShutdownError,
+    CannotConnectNowError,
 )
 
 
@@ -142,8 +169,18 @@ class FastAnswer:
     name: str
 
 
+async def _created(conn: Any) -> None:
+    """A new pool connection: the function in its temporary schema."""
+    await conn.execute(FUNCTION_SQL)
+
+
+async def _no_reset(_conn: Any) -> None:
+    """Nothing to reset on release: the call is autocommitted and its lock is a
+    transaction's (asyncpg's default reset is a round trip per release)."""
+
+
 class FastAnswers:
-    """Records "normal" answers in one statement; None when the general path must decide."""
+    """Records "normal" answers in one round trip; None when the general path must decide."""
 
     def __init__(self, engine: AsyncEngine, clock: Clock, *, bot_id: int = 0) -> None:
         self.engine = engine
@@ -154,12 +191,41 @@ class FastAnswers:
         self.statements = 0
         self.recorded = 0
         self.retries = 0
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def pool(self) -> Any:
+        """The fast path's asyncpg pool, opened at the first press (connections are
+        made as needed, up to POOL_SIZE), with the engine's connection settings."""
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    dialect = self.engine.dialect
+                    _, kwargs = dialect.create_connect_args(self.engine.url)
+                    # SQLAlchemy's own options, not asyncpg.connect's.
+                    for key in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+                        kwargs.pop(key, None)
+                    kwargs.setdefault("server_settings", {"jit": "off"})
+                    self._pool = await asyncpg.create_pool(
+                        min_size=0,
+                        max_size=POOL_SIZE,
+                        init=_created,
+                        reset=_no_reset,
+                        **kwargs,
+                    )
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pool (Application.close)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def record(self, *, update_id: int, user_id: int, checkin_id: int) -> FastAnswer | None:
         if not self.enabled:
             return None
         now = self.clock.now().astimezone(UTC)
-        args = (user_id, checkin_id, now, _SYMPTOMS, update_id, _DETAILS, self.bot_id)
+        args = (user_id, checkin_id, now, update_id, self.bot_id)
         for attempt in (1, 2):
             row = await self._run(args, last=attempt == 2)
             if row is not _RETRY:
@@ -172,25 +238,18 @@ class FastAnswers:
         return FastAnswer(language, bool(own), name)
 
     async def _run(self, args: tuple[Any, ...], *, last: bool) -> Any:
-        """The statement's row (a tuple), None (not the common case), or `_RETRY`."""
+        """The function's row (a tuple), None (not the common case), or `_RETRY`."""
         try:
-            async with self.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                self.statements += 1
-                try:
-                    driver: Any = raw.driver_connection
-                    # Three round trips: BEGIN, the chain lock, the statement (+ COMMIT).
-                    # The audit entry joins the hash chain like every other entry; the
-                    # lock must come in a statement of its own (see `prev` above).
-                    async with driver.transaction():
-                        await driver.execute(_LOCK_CHAIN)
-                        row = await driver.fetchrow(ANSWER_SQL, *args)
-                except _GONE:
-                    # This one is dropped; the others are pinged before use (the server
-                    # may have restarted: all of them are gone then).
-                    await conn.invalidate()
-                    distrust_pool(self.engine)
-                    raise
+            pool = await self.pool()
+            self.statements += 1
+            try:
+                async with pool.acquire() as conn:
+                    row = await conn.fetchrow(ANSWER_SQL, *args)
+            except _GONE:
+                # The server may have restarted: every pooled connection is replaced
+                # at its next acquire, so the retry does not meet the next dead one.
+                await pool.expire_connections()
+                raise
         except _GONE as exc:
             # The connection (or the server), not the statement: once more on a fresh
             # connection, then the general path (which reports an outage as it does).

@@ -20,9 +20,13 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    join,
     literal,
+    literal_column,
+    or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -155,32 +159,12 @@ async def prepare_checkins(
     zone = ZoneInfo(community.timezone)
     in_community = select(Isolation.id).where(Isolation.community_id == community.id)
 
-    result = await session.execute(
-        update(CheckIn)
-        .where(
-            CheckIn.status == CheckInStatus.PENDING,
-            CheckIn.day < today,
-            CheckIn.isolation_id.in_(in_community),
-        )
-        .values(status=CheckInStatus.MISSED.value)
-        .execution_options(synchronize_session=False)
-    )
-    run.missed += int(getattr(result, "rowcount", 0) or 0)
-    # Yesterday's prompts that never went out (the bot was down) must not go out today.
-    await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.kind.in_((PROMPT, REMINDER)),
-            Delivery.checkin_id.in_(
-                select(CheckIn.id).where(
-                    CheckIn.day < today, CheckIn.isolation_id.in_(in_community)
-                )
-            ),
-        )
-        .values(status=DeliveryStatus.CANCELLED.value)
-        .execution_options(synchronize_session=False)
-    )
+    # Past days' open rows become MISSED; their prompts that never went out (the bot was
+    # down) must not go out today.
+    if _postgres(session):
+        run.missed += await checkin_daily_pg.close_past_days(session, community.id, today=today)
+    else:
+        run.missed += await _close_past_days(session, in_community, today)
 
     last_due = today if now_local.time() >= community.checkin_time else today - timedelta(1)
     # Only isolations without the row of their latest due day need work: an index
@@ -250,6 +234,36 @@ async def prepare_checkins(
     return run
 
 
+async def _close_past_days(session: AsyncSession, in_community: Any, today: date) -> int:
+    """Past days' PENDING rows become MISSED, their unsent prompts and reminders are
+    cancelled; returns how many rows were missed. (PostgreSQL: checkin_daily_pg.)"""
+    result = await session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.status == CheckInStatus.PENDING,
+            CheckIn.day < today,
+            CheckIn.isolation_id.in_(in_community),
+        )
+        .values(status=CheckInStatus.MISSED.value)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.kind.in_((PROMPT, REMINDER)),
+            Delivery.checkin_id.in_(
+                select(CheckIn.id).where(
+                    CheckIn.day < today, CheckIn.isolation_id.in_(in_community)
+                )
+            ),
+        )
+        .values(status=DeliveryStatus.CANCELLED.value)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def late_recording_cutoff(community: Community) -> time | None:
     """Recorded at or after the day's last reminder time (default 18:00), an isolation's
     first check-in is the next day: asked that late, with no reminder to follow, an
@@ -316,22 +330,40 @@ def _no_delivery(key: Any) -> Any:
     return ~exists().where(Delivery.dedup_key == key)
 
 
+def _with_rows(session: AsyncSession, *conditions: Any) -> tuple[Any, Any]:
+    """Isolations joined to their check-in rows that meet `conditions`: the FROM, and
+    the rows' columns (id, day_number, isolation_id). On PostgreSQL the rows come from a
+    LATERAL subquery with OFFSET 0, which the planner cannot flatten: an index lookup on
+    (isolation_id, day) per isolation of the community, never a hash join over the whole
+    table, whatever its estimates after a day's rows were just inserted (issue 17)."""
+    if _postgres(session):
+        rows = (
+            select(CheckIn.id, CheckIn.day_number, CheckIn.isolation_id)
+            .where(CheckIn.isolation_id == Isolation.id, *conditions)
+            .offset(literal_column("0"))
+            .lateral("day_rows")
+        )
+        return join(Isolation, rows, true()), rows.c
+    on = and_(CheckIn.isolation_id == Isolation.id, *conditions)
+    return join(Isolation, CheckIn.__table__, on), CheckIn.__table__.c
+
+
 async def _queue_prompts(
     session: AsyncSession, clock: Clock, catalog: Catalog, community: Community, today: date
 ) -> int:
     key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(":prompt")
+    with_rows, row = _with_rows(
+        session, CheckIn.day == today, CheckIn.status == CheckInStatus.PENDING, _no_delivery(key)
+    )
     is_due = and_(
         Isolation.community_id == community.id,
         Isolation.status == IsolationStatus.ACTIVE,
-        CheckIn.day == today,
-        CheckIn.status == CheckInStatus.PENDING,
-        _no_delivery(key),
         _not_withdrawn(),
     )
     markup = PromptMarkup(catalog)
     prompts = PromptTexts(catalog)
     queued = 0
-    due_query = select(CheckIn.id).join(Isolation, Isolation.id == CheckIn.isolation_id)
+    due_query = select(row.id).select_from(with_rows)
     if _postgres(session):
         shells = {
             locale: checkin_daily_pg.PromptShell(shell, markup.json(locale, -1))
@@ -347,7 +379,7 @@ async def _queue_prompts(
             Person.telegram_user_id.is_(None) | own_locale.not_in(list(shells))
         )
     due_ids = list(
-        await (await session.connection()).scalars(due_query.where(is_due).order_by(CheckIn.id))
+        await (await session.connection()).scalars(due_query.where(is_due).order_by(row.id))
     )
     if not due_ids:
         return queued
@@ -358,18 +390,18 @@ async def _queue_prompts(
         due = (
             await connection.execute(
                 select(
-                    CheckIn.id,
-                    CheckIn.day_number,
+                    row.id,
+                    row.day_number,
                     Isolation.end_date,
                     Person.id,
                     Person.name,
                     Person.telegram_user_id,
                     Person.language,
                 )
-                .join(Isolation, Isolation.id == CheckIn.isolation_id)
+                .select_from(with_rows)
                 .join(Person, Person.id == Isolation.person_id)
-                .where(is_due, CheckIn.id.between(chunk[0], chunk[-1]))
-                .order_by(CheckIn.id)
+                .where(is_due, row.id.between(chunk[0], chunk[-1]))
+                .order_by(row.id)
             )
         ).all()
         to = await recipients(session, (r[3] for r in due if r[5] is None), community.locale)
@@ -536,18 +568,21 @@ async def send_reminders(
     today = now_local.date()
     slot_at = datetime.combine(today, slot, tzinfo=ZoneInfo(community.timezone))
     key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(f":reminder:{label}")
+    with_rows, row = _with_rows(
+        session,
+        CheckIn.day == today,
+        CheckIn.status == CheckInStatus.PENDING,
+        CheckIn.created_at < slot_at,
+        _no_delivery(key),
+    )
     due = (
         await session.execute(
-            select(CheckIn.id, Person.id, Person.name)
-            .join(Isolation, Isolation.id == CheckIn.isolation_id)
+            select(row.id, Person.id, Person.name)
+            .select_from(with_rows)
             .join(Person, Person.id == Isolation.person_id)
             .where(
                 Isolation.community_id == community.id,
                 Isolation.status == IsolationStatus.ACTIVE,
-                CheckIn.day == today,
-                CheckIn.status == CheckInStatus.PENDING,
-                CheckIn.created_at < slot_at,
-                _no_delivery(key),
                 _not_withdrawn(),
             )
         )
@@ -595,48 +630,63 @@ async def escalate_misses(
     streak: the dedup key names the streak's first day)."""
     today = local_now(clock, community.timezone).date()
     yesterday = today - timedelta(1)
-    candidates = (
-        await session.scalars(
-            select(CheckIn.isolation_id)
-            .join(Isolation, Isolation.id == CheckIn.isolation_id)
-            .where(
-                Isolation.community_id == community.id,
-                Isolation.status == IsolationStatus.ACTIVE,
-                CheckIn.day == yesterday,
-                CheckIn.status == CheckInStatus.MISSED,
-                _not_withdrawn(),
-            )
+    needed = max(1, community.misses_for_case)
+    # Set-based: per isolation missed yesterday, its streak (the rows after its last day
+    # not missed) in the same query: the count and the first day, both index lookups on
+    # (isolation_id, day).
+    ok = aliased(CheckIn)
+    last_ok = (
+        select(func.max(ok.day))
+        .where(
+            ok.isolation_id == Isolation.id,
+            ok.day < today,
+            ok.status != CheckInStatus.MISSED.value,
+        )
+        .correlate(Isolation)
+        .scalar_subquery()
+    )
+    in_streak = and_(
+        CheckIn.isolation_id == Isolation.id,
+        CheckIn.day < today,
+        or_(last_ok.is_(None), CheckIn.day > last_ok),
+    )
+    streak = select(func.count()).where(in_streak).correlate(Isolation).scalar_subquery()
+    since = select(func.min(CheckIn.day)).where(in_streak).correlate(Isolation).scalar_subquery()
+    with_rows, _ = _with_rows(
+        session, CheckIn.day == yesterday, CheckIn.status == CheckInStatus.MISSED
+    )
+    inner = (
+        select(
+            Isolation.id.label("iso_id"),
+            Person.id.label("person_id"),
+            Person.household_id.label("household_id"),
+            streak.label("streak"),
+            since.label("since"),
+        )
+        .select_from(with_rows)
+        .join(Person, Person.id == Isolation.person_id)
+        .where(
+            Isolation.community_id == community.id,
+            Isolation.status == IsolationStatus.ACTIVE,
+            _not_withdrawn(),
+        )
+        .subquery()
+    )
+    due = (
+        await session.execute(
+            select(inner).where(inner.c.streak >= needed).order_by(inner.c.iso_id)
         )
     ).all()
+    keys = {row.iso_id: f"missed:{row.iso_id}:{row.since.isoformat()}" for row in due}
+    opened_before = await _existing_cases(session, list(keys.values()))
     opened: list[int] = []
-    needed = max(1, community.misses_for_case)
-    for iso_id in candidates:
-        days = (
-            await session.execute(
-                select(CheckIn.day, CheckIn.status)
-                .where(CheckIn.isolation_id == iso_id, CheckIn.day < today)
-                .order_by(CheckIn.day.desc())
-                .limit(needed + 60)
-            )
-        ).all()
-        streak = 0
-        streak_start = yesterday
-        for day, status in days:
-            if status != CheckInStatus.MISSED:
-                break
-            streak, streak_start = streak + 1, day
-        if streak < needed:
-            continue
-        dedup = f"missed:{iso_id}:{streak_start.isoformat()}"
-        if await session.scalar(select(Case.id).where(Case.dedup_key == dedup)) is not None:
-            continue
-        isolation = await session.get(Isolation, iso_id)
-        person = await session.get(Person, isolation.person_id) if isolation else None
-        if isolation is None or person is None:
+    for iso_id, person_id, household_id, days, since_day in due:
+        dedup = keys[iso_id]
+        if dedup in opened_before:
             continue
         summary = case_text.summary_details(
             catalog, community.locale, "checkin.case_missed",
-            {"days": streak, "since": streak_start.isoformat()},
+            {"days": days, "since": since_day.isoformat()},
         )  # fmt: skip
         case = await open_case(
             session,
@@ -645,14 +695,24 @@ async def escalate_misses(
             community_id=community.id,
             kind=CaseKind.MISSED_CHECKIN,
             urgent=False,
-            household_id=person.household_id,
-            subject_id=person.id,
+            household_id=household_id,
+            subject_id=person_id,
             isolation_id=iso_id,
-            details={**summary, "missed": streak},
+            details={**summary, "missed": days},
             dedup_key=dedup,
         )
         opened.append(case.id)
     return opened
+
+
+async def _existing_cases(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these dedup keys name a case already (one query per 500 keys)."""
+    found: set[str] = set()
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        found.update(await session.scalars(select(Case.dedup_key).where(Case.dedup_key.in_(chunk))))
+    return found
 
 
 async def release_due(
@@ -716,23 +776,45 @@ async def escalate_unreachable(
     """A person in active isolation whom the bot cannot reach (403: they, or the family
     member who answers for them, blocked the bot) becomes a case for the grid worker."""
     reporter = aliased(Person)
+    blocked = or_(
+        Person.unreachable_since.is_not(None),
+        and_(
+            Person.telegram_user_id.is_(None),
+            exists().where(
+                reporter.id == Person.reported_by_id, reporter.unreachable_since.is_not(None)
+            ),
+        ),
+    )
+    if _postgres(session):
+        # The person of each isolation of the community by a LATERAL lookup (see
+        # _with_rows): never a scan of every person for "unreachable".
+        person = (
+            select(Person.id, Person.household_id)
+            .where(Person.id == Isolation.person_id, blocked)
+            .offset(literal_column("0"))
+            .lateral("person")
+        )
+        query = select(Isolation.id, person.c.id, person.c.household_id).select_from(
+            join(Isolation, person, true())
+        )
+    else:
+        query = select(Isolation.id, Person.id, Person.household_id).join(
+            Person, and_(Person.id == Isolation.person_id, blocked)
+        )
     rows = (
         await session.execute(
-            select(Isolation.id, Person.id, Person.household_id)
-            .join(Person, Person.id == Isolation.person_id)
-            .outerjoin(reporter, reporter.id == Person.reported_by_id)
-            .where(
+            query.where(
                 Isolation.community_id == community.id,
                 Isolation.status == IsolationStatus.ACTIVE,
-                (Person.unreachable_since.is_not(None))
-                | and_(Person.telegram_user_id.is_(None), reporter.unreachable_since.is_not(None)),
             )
         )
     ).all()
+    keys = [f"unreachable:{row[0]}" for row in rows]
+    opened_before = await _existing_cases(session, keys)
     opened: list[int] = []
     for iso_id, person_id, household_id in rows:
         dedup = f"unreachable:{iso_id}"
-        if await session.scalar(select(Case.id).where(Case.dedup_key == dedup)) is not None:
+        if dedup in opened_before:
             continue
         case = await open_case(
             session,

@@ -275,7 +275,7 @@ async def coverage(
         )
     result.households.sort(
         key=lambda h: (
-            h.compound,
+            natural_key(h.compound),
             natural_key(h.building),
             natural_key(h.unit),
             natural_key(h.room),
@@ -292,6 +292,8 @@ async def coverage(
             tally.people += h.people
             if h.status == "screened":
                 tally.people_screened += h.people
+    # Compounds and buildings come in the households' order; grids by name, naturally.
+    result.grids = dict(sorted(result.grids.items(), key=lambda g: natural_key(g[0])))
     return result
 
 
@@ -562,7 +564,9 @@ async def buildings_in_scope(
     )
     if grid_ids is not None:
         stmt = stmt.where(Building.grid_id.in_(set(grid_ids)))
-    rows = sorted((await session.execute(stmt)).all(), key=lambda r: (r[1], natural_key(r[2])))
+    rows = sorted(
+        (await session.execute(stmt)).all(), key=lambda r: (natural_key(r[1]), natural_key(r[2]))
+    )
     return [(bid, f"{compound} {name}") for bid, compound, name in rows]
 
 

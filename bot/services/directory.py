@@ -36,9 +36,36 @@ class RegisterFileError(ValueError):
     """The register CSV is unusable; the message names the line (operator-facing CLI text)."""
 
 
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}  # fmt: skip
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+#: A run of digits (ASCII or full-width) or of Chinese numerals ("十二", "一〇一").
+_NUMBER = re.compile(r"(\d+|[零〇一二两三四五六七八九十百千]+)")
+
+
+def _number(run: str) -> int:
+    """The value of a run `_NUMBER` matched: "12", "１２", "十二", "二十", "一百零五", "一〇一"."""
+    if run[0] not in _CN_DIGITS and run[0] not in _CN_UNITS:
+        return int(run)
+    if not any(c in _CN_UNITS for c in run):  # read digit by digit: 一〇一 = 101
+        return int("".join(str(_CN_DIGITS[c]) for c in run))
+    total, digit = 0, 0
+    for c in run:
+        if c in _CN_UNITS:
+            total += (digit or 1) * _CN_UNITS[c]  # 十二: a bare 十 is 10
+            digit = 0
+        else:
+            digit = _CN_DIGITS[c]
+    return total + digit
+
+
 def natural_key(text: str) -> tuple[Any, ...]:
-    """Sort "2" before "10" and "1-201" before "1-1001", as people expect of room numbers."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+    """Sort as people expect of places: "2栋" before "10栋", "1-201" before "1-1001",
+    "二单元" before "十单元" before "十一单元", "第二网格" before "第十网格". The parts
+    alternate text and number (so keys of any two names compare), then the text itself
+    breaks ties ("01" and "1")."""
+    parts = _NUMBER.split(text)
+    return (tuple(_number(p) if i % 2 else p for i, p in enumerate(parts)), text)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.models import (
+    Building,
     Community,
+    Compound,
     Household,
     Invitation,
     JoinRequest,
@@ -34,6 +36,7 @@ from bot.db.models import (
     Role,
     RoleGrant,
     ScopeType,
+    Unit,
 )
 from bot.services import audit, outbox, scope
 from bot.services.directory import HouseholdPath, household_members, household_path
@@ -248,11 +251,17 @@ async def escalate(
 
 
 async def escalate_due(session: AsyncSession, clock: Clock, catalog: Catalog) -> int:
-    """Pending requests the head has not answered within the community's time."""
+    """Pending requests the head has not answered within the community's time. Read
+    through the household up to its compound, so a district's bot (sessions scoped to
+    its communities, bot/db/session.py) reads only its own requests."""
     rows = await session.scalars(
-        select(JoinRequest).where(
-            JoinRequest.status == JoinRequestStatus.PENDING, JoinRequest.escalated_at.is_(None)
-        )
+        select(JoinRequest)
+        .join(Household, Household.id == JoinRequest.household_id)
+        .join(Unit, Unit.id == Household.unit_id)
+        .join(Building, Building.id == Unit.building_id)
+        .join(Compound, Compound.id == Building.compound_id)
+        .where(JoinRequest.status == JoinRequestStatus.PENDING, JoinRequest.escalated_at.is_(None))
+        .order_by(JoinRequest.id)
     )
     done = 0
     for request in rows.all():

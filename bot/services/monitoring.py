@@ -40,6 +40,7 @@ from bot.db.models import (
     Person,
     Unit,
 )
+from bot.parsing import id_or_none
 from bot.services import audit, case_text, outbox
 from bot.services.cases import open_case
 from bot.services.errors import DomainError, NotFound
@@ -193,7 +194,11 @@ async def people_of(
     )
     query = query.strip()
     if query.isdigit():
-        statement = statement.where(Person.id == int(query))
+        # A number is an id; one too large for any id (99999999999999999999) finds no one.
+        person_id = id_or_none(query)
+        if person_id is None:
+            return []
+        statement = statement.where(Person.id == person_id)
     elif query:
         statement = statement.where(Person.name.contains(query, autoescape=True))
     else:

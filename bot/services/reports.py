@@ -42,6 +42,7 @@ from bot.db.models import (
 )
 from bot.places import Gazetteer
 from bot.services import audit, case_text, cases, risk_areas
+from bot.services.checkin_common import can_answer_for
 from bot.services.directory import HouseholdPath, household_members, household_path
 from bot.services.errors import DomainError
 from bot.services.isolation import start_isolation
@@ -565,31 +566,69 @@ async def my_reports(session: AsyncSession, reporter: Person, limit: int = 10) -
 
 
 @dataclass
+class IsolationDays:
+    """One active isolation as /me shows it: whose, which day it is today (day 1 is the
+    start date, counted in the community's time zone; 0 before it starts), the days
+    left including today, and its check-ins so far."""
+
+    person: Person
+    isolation: Isolation
+    day_number: int
+    total_days: int
+    days_left: int
+    checkins: list[CheckIn]
+
+
+@dataclass
 class MyStatus:
-    """R-ME: own reports (latest first), active isolation and days left, check-ins."""
+    """R-ME: own reports (latest first), active isolation and days left, check-ins; and
+    the isolations of the family members this person answers the check-in for."""
 
     reports: list[Report]
     isolation: Isolation | None
     days_left: int | None
     checkins: list[CheckIn]
+    isolations: list[IsolationDays] = field(default_factory=list)
+
+
+async def _isolation_days(
+    session: AsyncSession, clock: Clock, person: Person, isolation: Isolation
+) -> IsolationDays:
+    community = await session.get(Community, isolation.community_id)
+    today = local_today(clock, community.timezone if community else "Asia/Shanghai")
+    total = (isolation.end_date - isolation.start_date).days + 1
+    day_number = (today - isolation.start_date).days + 1
+    if day_number < 1:
+        day_number, days_left = 0, total
+    else:
+        days_left = max(min((isolation.end_date - today).days + 1, total), 0)
+    checkins = list(
+        await session.scalars(
+            select(CheckIn).where(CheckIn.isolation_id == isolation.id).order_by(CheckIn.day)
+        )
+    )
+    return IsolationDays(person, isolation, day_number, total, days_left, checkins)
 
 
 async def my_status(session: AsyncSession, clock: Clock, person: Person) -> MyStatus:
     own = await my_reports(session, person)
-    isolation = await session.scalar(
-        select(Isolation).where(
-            Isolation.person_id == person.id, Isolation.status == IsolationStatus.ACTIVE
-        )
-    )
-    days_left = None
-    checkins: list[CheckIn] = []
-    if isolation is not None:
-        community = await session.get(Community, isolation.community_id)
-        today = local_today(clock, community.timezone if community else "Asia/Shanghai")
-        days_left = max((isolation.end_date - today).days + 1, 0)
-        checkins = list(
-            await session.scalars(
-                select(CheckIn).where(CheckIn.isolation_id == isolation.id).order_by(CheckIn.day)
+    people = [person]
+    if person.household_id is not None:
+        people += [
+            p
+            for p in await household_members(session, person.household_id)
+            if p.id != person.id and can_answer_for(person, p)
+        ]
+    found: list[IsolationDays] = []
+    for someone in people:
+        isolation = await session.scalar(
+            select(Isolation).where(
+                Isolation.person_id == someone.id, Isolation.status == IsolationStatus.ACTIVE
             )
         )
-    return MyStatus(own, isolation, days_left, checkins)
+        if isolation is not None:
+            found.append(await _isolation_days(session, clock, someone, isolation))
+    mine = found[0] if found and found[0].person.id == person.id else None
+    if mine is None:
+        return MyStatus(own, None, None, [], found)
+    return MyStatus(own, mine.isolation, mine.days_left, mine.checkins, found)

@@ -64,7 +64,9 @@ def parse_add_args(text: str, today: date) -> RiskAreaArgs:
     if len(places) > 1:
         gaz = Gazetteer.load()
         raise DomainError(
-            "risk.place_ambiguous", candidates=[gaz.full_name(p.code) for p in places[:8]]
+            "risk.place_ambiguous",
+            text=place_text,
+            candidates=[gaz.full_name(p.code) for p in places[:8]],
         )
     return RiskAreaArgs(places[0].code, level, valid_from, valid_to)
 
@@ -109,6 +111,24 @@ async def add_risk_area(
                  "to": args.valid_to.isoformat() if args.valid_to else None},
     )  # fmt: skip
     return area
+
+
+async def already_listed(
+    session: AsyncSession, *, community_id: int, args: RiskAreaArgs, today: date
+) -> RiskArea | None:
+    """An area of the same place still in force (not removed, not ended before today)
+    whose days meet the new one's: `/risk add` says it is listed instead of adding it
+    again (`/risk from` moves its start, `/risk remove` ends it)."""
+    for area in await list_risk_areas(session, community_id):
+        if area.place_code != args.place_code:
+            continue
+        if area.valid_to is not None and area.valid_to < today:
+            continue
+        starts_before_new_ends = args.valid_to is None or area.valid_from <= args.valid_to
+        ends_after_new_starts = area.valid_to is None or area.valid_to >= args.valid_from
+        if starts_before_new_ends and ends_after_new_starts:
+            return area
+    return None
 
 
 async def remove_risk_area(

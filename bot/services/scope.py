@@ -177,6 +177,12 @@ async def resolve(
     return ActingScope(community, capability, whole, frozenset(compounds), frozenset(grids))
 
 
+async def officers_chat_community(session: AsyncSession, chat_id: int) -> Community | None:
+    """The community whose officers' chat this is (`/officers_here`), or None: a command
+    typed in a group answers there only for that community, and only about its data."""
+    return await session.scalar(select(Community).where(Community.officer_chat_id == chat_id))
+
+
 async def choose_community(
     session: AsyncSession,
     clock: Clock,

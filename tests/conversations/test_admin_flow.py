@@ -171,7 +171,7 @@ async def test_me_shows_reports_isolation_and_checkins(
         "My reports\n"
         "No reports yet.\n"
         "\n"
-        "Home isolation: 2022-03-08 to 2022-03-21, 12 days left.\n"
+        "Home isolation: 2022-03-08 to 2022-03-21 (14 days), today is day 3, 12 days left.\n"
         "Check-ins\n"
         "Day 1 2022-03-08: ✅ 36.6 °C"
     )

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app import Application
 from bot.clock import FakeClock
 from bot.db.models import AuditEntry, CheckIn, CheckInStatus, InboxUpdate, Person
 from bot.double import BotApiDouble, SentMessage
 from bot.services import audit
 from bot.services.checkin_fast import FastAnswers
+from bot.webhook import InboxRequestHandler
 from messages import Catalog
 from tests.conversations.test_checkin_answers import isolated_and_prompted, prompts
-from tests.support.chat import ChatUser, RunningBot
+from tests.support.chat import ChatUser, RunningBot, settings_for
 from tests.support.community import SeededCommunity
 
 OTHER_ROOM = "阳光花园/1栋/1单元/102"
@@ -229,3 +233,136 @@ async def test_presses_the_fast_path_does_not_take_are_refused_as_before(
     assert answer.text == catalog.render("zh-CN", "checkin.already_answered", name="张三")
     assert await _written(sessionmaker, checkin_id, 0) == after
     assert fast.recorded == (1 if fast.enabled else 0)
+
+
+async def test_a_member_who_is_not_the_head_answers_for_the_relative_they_reported(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    """张三 reported 张奶奶 but is not the household's head (their father is): the fast
+    path takes the press (the "reported by" rule), with the general path's whole text;
+    a sibling with Telegram who neither heads the household nor reported her is refused
+    (general path), and nothing is written for them."""
+    iso = await isolated_and_prompted(
+        running_bot, resident, community, sessionmaker, clock, members=("张奶奶",)
+    )
+    sibling = ChatUser(double, double.user(5088, "小红", language_code="zh-hans"))
+    async with sessionmaker.begin() as session:
+        me = await session.get(Person, iso.person_id)
+        assert me is not None
+        me.is_head = False
+        for name, telegram_id, head in (("张父", None, True), ("张二", sibling.id, False)):
+            session.add(
+                Person(
+                    telegram_user_id=telegram_id,
+                    household_id=me.household_id,
+                    name=name,
+                    is_head=head,
+                    created_at=clock.now(),
+                )
+            )
+    await sibling.send("/start")
+    fast = _fast(running_bot)
+    checkin_id = await _checkin_id(sessionmaker, iso.member_isolation_ids[0])
+    prompt = next(m for m in prompts(double, resident.id) if "张奶奶" in (m.content or ""))
+    label = catalog.render("zh-CN", "checkin.button_normal")
+    # The sibling presses her button (as if the prompt had reached them): refused.
+    before = await _written(sessionmaker, checkin_id, 0)
+    await sibling.press_data(f"ci:normal:{checkin_id}", prompt, strict=False)
+    answer = double.callback_answer(sibling.last_press)
+    assert answer is not None and answer.show_alert
+    assert answer.text == catalog.render("zh-CN", "checkin.not_yours")
+    assert await _written(sessionmaker, checkin_id, 0) == before
+    assert fast.recorded == 0
+    # The one who reported her answers: the prompt becomes the thanks, the button's
+    # toast is empty.
+    calls, text, update_id = await _press(resident, double, prompt, label)
+    thanks = catalog.render("zh-CN", "checkin.thanks", name="张奶奶", member=True, temperature="")
+    assert text == thanks
+    assert [(method, params.get("text")) for method, params in calls] == [
+        ("editMessageText", thanks),
+        ("answerCallbackQuery", None),
+    ]
+    assert calls[1][1] == {}
+    assert fast.recorded == (1 if fast.enabled else 0)
+    written = await _written(sessionmaker, checkin_id, update_id)
+    assert written["checkin"][0] == CheckInStatus.ANSWERED
+    assert written["checkin"][3:] == (clock.now(), "actor")
+    assert written["audit"] == [
+        ("actor", True, "checkin.answer", {"temperature": None, "symptoms": []}, clock.now(),
+         community.community_id, True),
+    ]  # fmt: skip
+    assert written["inbox_done_at"] == clock.now()
+    async with sessionmaker() as session:
+        actor = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
+        answered = await session.get(CheckIn, checkin_id)
+        assert actor is not None and answered is not None
+        assert answered.answered_by_id == actor.id
+        assert (await audit.verify(session)).ok
+
+
+async def test_a_press_delivered_twice_to_the_webhook_is_applied_once(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+    database_url: str,
+) -> None:
+    """Telegram re-sends an update whose 200 it did not get: the webhook stores it
+    (`inbox.receive`: stored and "done already?" in one statement on PostgreSQL), finds
+    it done, answers 200 and handles nothing: one answer, one audit entry, one edit."""
+    iso = await isolated_and_prompted(running_bot, resident, community, sessionmaker, clock)
+    checkin_id = await _checkin_id(sessionmaker, iso.isolation_id)
+    prompt = prompts(double, resident.id)[-1]
+    data = resident.button_data(catalog.render("zh-CN", "checkin.button_normal"), prompt)[1]
+    await running_bot.stop()  # from here on, updates arrive by the webhook only
+    app = await Application.create(
+        settings_for(double, database_url), clock, migrate=False, catalog=catalog
+    )
+    handler = InboxRequestHandler(app, secret_token=None)
+    web_app = web.Application()
+    handler.register(web_app, path="/hook")
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fast = app.fast_answers
+    assert fast is not None
+    try:
+        double.press(resident.user, prompt, data)
+        body = double.updates[-1]
+        seen: list[Any] = []
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                mark = double.mark()
+                async with http.post(f"http://127.0.0.1:{port}/hook", json=body) as response:
+                    assert response.status == 200
+                await handler.drain(10)
+                seen.append((_calls(double, mark), await _written(sessionmaker, checkin_id, 0)))
+    finally:
+        await runner.cleanup()
+        await app.close()
+    thanks = catalog.render("zh-CN", "checkin.thanks", name="", member=False, temperature="")
+    (first_calls, first), (second_calls, second) = seen
+    assert [(m, p.get("text")) for m, p in first_calls] == [
+        ("editMessageText", thanks),
+        ("answerCallbackQuery", None),
+    ]
+    assert second_calls == []
+    assert first["checkin"][0] == CheckInStatus.ANSWERED and len(first["audit"]) == 1
+    assert second == first
+    assert fast.recorded == (1 if fast.enabled else 0)
+    async with sessionmaker() as session:
+        done = await session.scalar(
+            select(InboxUpdate.done_at).where(InboxUpdate.update_id == body["update_id"])
+        )
+        assert done == clock.now()

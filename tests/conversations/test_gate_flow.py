@@ -183,7 +183,7 @@ async def test_qr_poster_and_deep_link_self_record(
         "阳光花园 南门：⬅️ 进。请输入您的体温（例如 36.5），或点下面的按钮由门岗测温。"
     )
     replies = await resident.send("36.6")
-    assert texts(replies) == "✅ 已登记：阳光花园 南门 ⬅️ 进。谢谢！\n体温 36.6 °C。"
+    assert texts(replies) == "✅ 已登记：阳光花园 南门 ⬅️ 进。谢谢！\n体温 36.6℃。"
     async with sessionmaker() as session:
         entry = await session.scalar(select(GateEntry))
         assert entry is not None and entry.self_recorded and entry.subject_kind == "resident"

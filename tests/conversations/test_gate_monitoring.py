@@ -111,7 +111,7 @@ async def test_guard_is_warned_and_staff_alerted(
     replies = await resident.send("38.0")
     assert texts(replies) == (
         "✅ 已登记：阳光花园 南门 ➡️ 出。谢谢！\n"
-        "体温 38.0 °C。体温偏高，已通知社区工作人员，请配合门岗。"
+        "体温 38.0℃。体温偏高，已通知社区工作人员，请配合门岗。"
     )
 
 

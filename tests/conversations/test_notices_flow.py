@@ -306,7 +306,13 @@ async def test_compound_officer_writes_to_residents_without_a_group_post(
     me = ChatUser(double, double.user(9106, "钱干事", language_code="zh-hans"))
     await me.send("/notice")
     replies = await me.send("明早8点核酸检测")
-    assert texts(replies) == "发给谁？可多选（✅ 表示已选），然后点“下一步”。"
+    assert texts(replies) == (
+        "发给谁？可多选，✅ 表示已选。\n"
+        "• 第一行：发到业主群、居民私聊，还是两者都发；\n"
+        "• 小区：业主群只发所选小区的群；私聊也只发这些小区的人（不选小区则发给全社区）；\n"
+        "• “直接发给居民”“发给隔离人员”：私聊发给本人。\n"
+        "选好后点“下一步”，发送前会先给您预览。"
+    )
     assert [[label for label, _ in row] for row in double.inline_buttons(replies[-1])] == [
         ["业主群 + 私聊", "✅ 仅业主群", "仅私聊"], ["阳光花园业主群"], ["直接发给居民"],
         ["发给隔离人员"], ["在群里置顶"], ["下一步 ➡️"], ["取消"],

@@ -283,7 +283,7 @@ async def test_language_cancel_and_profile_edit(
     assert replies[0].content == (
         "My registration\n"
         "\n"
-        "Address: 阳光花园, building 1栋, unit 1单元, room 102\n"
+        "Address: 阳光花园, 1栋, 1单元, room 102\n"
         "Name: 王五\n"
         "Phone: +8613700137000\n"
         "Household:\n"

@@ -67,7 +67,7 @@ EXPECTED = {
         ),
         "edited": (
             "Room 101: who is there\n"
-            "· 张三: present 38.2°C 🌡fever\n"
+            "· 张三: present 38.2 °C 🌡fever\n"
             "· 李四: moved out\n"
             "· 王五: new occupant\n"
             'Tap a name to switch present / away / moved out, 🌡 to mark a fever; type "name '

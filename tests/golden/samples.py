@@ -197,20 +197,31 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "reports.me": [
-        {"reports": [], "isolation": None, "checkins": []},
+        {"reports": [], "isolated": False, "isolations": []},
         {
             "reports": [
                 {"id": 1, "date": "03-09", "kind": "返乡报备", "place": "广东省深圳市南山区",
                  "risk": "高风险地区"},
                 {"id": 11, "date": "03-10", "kind": "症状报告", "place": "", "risk": ""},
             ],
-            "isolation": {"start": "2022-03-09", "end": "2022-03-22", "days_left": 12},
-            "checkins": [
-                {"number": 1, "day": "2022-03-09", "status": "answered", "temperature": "36.6"},
-                {"number": 2, "day": "2022-03-10", "status": "missed", "temperature": ""},
-                {"number": 3, "day": "2022-03-11", "status": "pending", "temperature": ""},
+            "isolated": True,
+            "isolations": [
+                {"name": "", "start": "2022-03-09", "end": "2022-03-22", "day_number": 3,
+                 "days": 14, "days_left": 12, "checkins": [
+                    {"number": 1, "day": "2022-03-09", "status": "answered", "temperature": "36.6"},
+                    {"number": 2, "day": "2022-03-10", "status": "missed", "temperature": ""},
+                    {"number": 3, "day": "2022-03-11", "status": "pending", "temperature": ""},
+                ]},
+                {"name": "张奶奶", "start": "2022-03-12", "end": "2022-03-25", "day_number": 0,
+                 "days": 14, "days_left": 14, "checkins": []},
             ],
         },
+        {"reports": [], "isolated": False, "isolations": [
+            {"name": "张奶奶", "start": "2022-03-09", "end": "2022-03-22", "day_number": 14,
+             "days": 14, "days_left": 1, "checkins": [
+                {"number": 14, "day": "2022-03-22", "status": "answered", "temperature": "37.5"},
+            ]},
+        ]},
     ],
     "profile.card": [
         {

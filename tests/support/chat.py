@@ -24,6 +24,10 @@ from messages import Catalog
 from tests.support.database import REDIS_ENV
 
 TOKEN = "123456:TEST-TOKEN-community-guard"
+#: Waits are event-driven (they return as soon as the double sees the event); these
+#: bounds only say when to give up, generous because the suite runs on busy machines.
+STARTUP_TIMEOUT = 60.0
+REPLY_TIMEOUT = 60.0
 
 
 def settings_for(double: BotApiDouble, database_url: str, **overrides: Any) -> Settings:
@@ -64,11 +68,16 @@ class RunningBot:
             self.settings, self.clock, migrate=False, catalog=self.catalog
         )
         self.app = app
-        self._polling = asyncio.create_task(
+        polls = self.double.polls_started
+        polling = self._polling = asyncio.create_task(
             app.run_polling(handle_as_tasks=False, polling_timeout=1)
         )
-        # Ready once the bot has asked for updates (after getMe and setMyCommands).
-        await self.double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=10)
+        # Ready once the bot asks for updates (after getMe, setMyCommands and the inbox
+        # replay): the double counts a long poll as it arrives, not when it is answered.
+        await self.double.wait_polling(polls, timeout=STARTUP_TIMEOUT, gave_up=polling.done)
+        if polling.done():
+            polling.result()  # the bot failed to start: raise its error here
+            raise RuntimeError("the bot stopped polling as soon as it started")
         return app
 
     async def stop(self) -> None:
@@ -78,23 +87,12 @@ class RunningBot:
         app.request_stop()  # graceful: handlers in flight finish, polling returns
         if self._polling is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._polling, timeout=10)
+                await asyncio.wait_for(self._polling, timeout=REPLY_TIMEOUT)
         await app.close()
 
     async def restart(self) -> Application:
         await self.stop()
-        mark = self.double.mark()
-        app = await Application.create(
-            self.settings, self.clock, migrate=False, catalog=self.catalog
-        )
-        self.app = app
-        self._polling = asyncio.create_task(
-            app.run_polling(handle_as_tasks=False, polling_timeout=1)
-        )
-        await self.double.wait_for(
-            lambda c: c.method.lower() == "getupdates", since=mark, timeout=10
-        )
-        return app
+        return await self.start()
 
     @property
     def application(self) -> Application:
@@ -121,7 +119,7 @@ class ChatUser:
         mark = self.double.mark()
         updates = update if isinstance(update, list) else [update]
         for item in updates:
-            await self.double.wait_processed(item, timeout=10)
+            await self.double.wait_processed(item, timeout=REPLY_TIMEOUT)
         return self.replies_since(mark, chat_id)
 
     def replies_since(self, mark: int, chat_id: int) -> list[SentMessage]:
@@ -136,7 +134,7 @@ class ChatUser:
     async def send(self, text: str, chat: FakeChat | None = None) -> list[SentMessage]:
         mark = self.double.mark()
         update = self.double.send_text(self.user, text, chat)
-        await self.double.wait_processed(update, timeout=10)
+        await self.double.wait_processed(update, timeout=REPLY_TIMEOUT)
         return self.replies_since(mark, chat.id if chat else self.id)
 
     async def forward(
@@ -145,7 +143,7 @@ class ChatUser:
         """Forward a text message (someone else's, or a hidden sender's) to the bot."""
         mark = self.double.mark()
         update = self.double.send_forwarded(self.user, text, origin, chat)
-        await self.double.wait_processed(update, timeout=10)
+        await self.double.wait_processed(update, timeout=REPLY_TIMEOUT)
         return self.replies_since(mark, chat.id if chat else self.id)
 
     async def share_contact(self, phone: str, user_id: int | None = None) -> list[SentMessage]:
@@ -153,7 +151,7 @@ class ChatUser:
         update = self.double.send_contact(
             self.user, phone, user_id=self.id if user_id is None else user_id
         )
-        await self.double.wait_processed(update, timeout=10)
+        await self.double.wait_processed(update, timeout=REPLY_TIMEOUT)
         return self.replies_since(mark, self.id)
 
     def last(self, chat_id: int | None = None) -> SentMessage:
@@ -189,7 +187,7 @@ class ChatUser:
     ) -> list[SentMessage]:
         mark = self.double.mark()
         update = self.double.press(self.user, message, data, strict=strict)
-        await self.double.wait_processed(update, timeout=10)
+        await self.double.wait_processed(update, timeout=REPLY_TIMEOUT)
         self.last_press = update
         return self.replies_since(mark, message.chat_id if chat_id is None else chat_id)
 

@@ -2,7 +2,9 @@
 
 A template is migrated once per session: SQLite copies the file for each test,
 PostgreSQL gets a database of its own per session (so parallel runs never collide)
-and truncates every table between tests.
+and empties every table between tests with one script (one round trip: a DELETE per
+table, children first, and every sequence back to its start), which is much quicker
+than TRUNCATE on small tables.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -22,6 +25,15 @@ from bot.db.session import create_engine
 
 PG_ENV = "CG_TEST_DATABASE_URL"
 REDIS_ENV = "CG_TEST_REDIS_URL"
+
+
+#: Empties every table (children before parents) and restarts every sequence.
+RESET_SCRIPT = "".join(
+    f'DELETE FROM "{table.name}";' for table in reversed(Base.metadata.sorted_tables)
+) + (
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
+    " FROM pg_sequences WHERE schemaname = current_schema();"
+)
 
 
 def pg_base_url() -> str | None:
@@ -45,7 +57,10 @@ class TestDatabases:
 
     def setup(self) -> None:
         if self.pg_admin_url:
-            name = f"cg_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            # Named after the admin database when that is one's own (cg_<name>_*).
+            admin = make_url(self.pg_admin_url).database or ""
+            prefix = admin if admin.startswith("cg_") else "cg_test"
+            name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
             asyncio.run(self._pg_execute(f'CREATE DATABASE "{name}"'))
             self.pg_url = (
                 make_url(self.pg_admin_url).set(database=name).render_as_string(hide_password=False)
@@ -69,11 +84,15 @@ class TestDatabases:
 
     async def fresh(self, tmp_path: Path) -> str:
         if self.pg_url:
-            engine = create_engine(self.pg_url)
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            async with engine.begin() as conn:
-                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            await engine.dispose()
+            # asyncpg itself: a script of several statements goes as one simple query,
+            # in one implicit transaction.
+            conn = await asyncpg.connect(
+                make_url(self.pg_url).set(drivername="postgresql").render_as_string(False)
+            )
+            try:
+                await conn.execute(RESET_SCRIPT)
+            finally:
+                await conn.close()
             return self.pg_url
         assert self.template is not None
         target = tmp_path / "test.sqlite"
