@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db.models import Compound
 from bot.presentation.callbacks import BindCb
 from bot.presentation.keyboards import buttons, deep_link, url_button
 from bot.services import groups
@@ -77,6 +78,7 @@ async def _bind(
     t: Translator,
     compound_id: int,
 ) -> None:
+    before = await groups.bound_compound(session, message.chat.id)
     group = await groups.bind_group(
         session,
         clock,
@@ -87,7 +89,7 @@ async def _bind(
     )
     compound = await groups.bound_compound(session, group.chat_id)
     assert compound is not None
-    await message.answer(t("groups.bound", compound=compound.name))
+    await message.answer(_bound_text(t, before, compound))
 
 
 @router.callback_query(BindCb.filter(), F.message.chat.type.in_(GROUP_TYPES))
@@ -101,6 +103,7 @@ async def bind_pressed(
 ) -> None:
     """Any member of the group can press the button: the presser's role is checked."""
     assert query.message is not None
+    before = await groups.bound_compound(session, query.message.chat.id)
     await groups.bind_group(
         session,
         clock,
@@ -111,7 +114,14 @@ async def bind_pressed(
     )
     compound = await groups.bound_compound(session, query.message.chat.id)
     assert compound is not None
-    await edit_or_send(query, t("groups.bound", compound=compound.name))
+    await edit_or_send(query, _bound_text(t, before, compound))
+
+
+def _bound_text(t: Translator, before: Compound | None, compound: Compound) -> str:
+    """Bound; or moved from another compound, which is said (it was silent)."""
+    if before is not None and before.id != compound.id:
+        return t("groups.rebound", before=before.name, compound=compound.name)
+    return t("groups.bound", compound=compound.name)
 
 
 @router.message(Command("unbind"))

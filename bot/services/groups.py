@@ -45,6 +45,14 @@ async def bind_group(
     if group is None:
         group = GroupChat(chat_id=chat_id, compound_id=compound.id, bound_at=clock.now())
         session.add(group)
+    elif group.active and group.compound_id != compound.id:
+        # Moving a bound group to another compound takes it from the first one's
+        # residents: the first compound must be the actor's too, and the reply says so.
+        before = await session.get(Compound, group.compound_id)
+        if before is not None and not identity.allows(
+            OFFICER_ROLES, community_id=before.community_id, compound_id=before.id
+        ):
+            raise NotAllowed("groups.rebind_not_allowed", compound=before.name)
     group.compound_id = compound.id
     group.title = title
     group.active = True

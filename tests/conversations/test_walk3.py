@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import CheckInStatus, Person
+from bot.db.models import CheckInStatus, Person, Role, ScopeType
 from bot.double import BotApiDouble
+from bot.services.identity import ensure_staff_person, grant_role
 from tests.conversations.test_checkin_answers import (
     at,
     checkin_of,
@@ -325,3 +326,32 @@ async def test_a_phone_typed_after_a_word_is_understood(
     assert texts(replies) == "✅ 已更新。"
     replies = await resident.send("/profile")
     assert "手机：+8613900139000" in texts(replies)
+
+
+async def test_binding_a_bound_group_elsewhere_is_said_and_needs_both_compounds(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    group = double.group(-100991, "业主群")
+    me = ChatUser(double, double.user(9002, "王干事"))
+    replies = await me.send("/bind 阳光花园", chat=group)
+    assert "已绑定到小区：阳光花园" in texts(replies)
+    # An officer of 幸福里 only cannot take 阳光花园's group away.
+    async with sessionmaker.begin() as session:
+        person = await ensure_staff_person(session, clock, telegram_user_id=9107, name="孙干事")
+        await grant_role(
+            session, clock, person=person, role=Role.OFFICER, scope_type=ScopeType.COMPOUND,
+            scope_id=community.compound_ids["幸福里"], by=None,
+        )  # fmt: skip
+    other = ChatUser(double, double.user(9107, "孙干事"))
+    replies = await other.send("/bind 幸福里", chat=group)
+    assert texts(replies) == "本群已绑定到小区 阳光花园，只有负责该小区的工作人员可以改绑。"
+    # The community officer may, and the move is said.
+    replies = await me.send("/bind 幸福里", chat=group)
+    assert texts(replies) == (
+        "✅ 本群已从小区 阳光花园 改绑到小区：幸福里。"
+        "今后 阳光花园 的通知和每日匿名统计不再发到这里。"
+    )
