@@ -78,19 +78,25 @@ _LOCALE = """array_position(CAST(:locales AS VARCHAR[]),
 _KEY = "CAST(:key_head AS VARCHAR) || c.id || CAST(:key_tail AS VARCHAR)"
 
 # From the community's isolations, today's row of each by a LATERAL lookup (see the
-# tick's lookups at the end of this file).
+# tick's lookups at the end of this file). `c.day + 0` is no index condition: the row
+# is found by its isolation in (isolation_id, day). Today's rows were just inserted
+# (or lie past the statistics' last day), so the planner believes (day, status) finds
+# one row, and would walk the whole day's rows for every isolation (26 s a community).
+# The person too: joined plainly, a community of 2,000 was merged with 300,000 persons.
 _DUE_PROMPTS = f"""
 SELECT CAST(array_agg(c.id ORDER BY c.id) AS TEXT)
 FROM isolations i
 CROSS JOIN LATERAL (
     SELECT c.id FROM checkins c
-    WHERE c.isolation_id = i.id AND c.day = :today AND c.status = :checkin_pending
+    WHERE c.isolation_id = i.id AND c.day + 0 = :today AND c.status = :checkin_pending
       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.dedup_key = {_KEY})
     OFFSET 0
 ) AS c
-JOIN persons p ON p.id = i.person_id
-WHERE i.community_id = :cid AND i.status = :active AND p.telegram_user_id IS NOT NULL
-  AND {_LOCALE} IS NOT NULL
+CROSS JOIN LATERAL (
+    SELECT p.language, p.household_id FROM persons p
+    WHERE p.id = i.person_id AND p.telegram_user_id IS NOT NULL OFFSET 0
+) AS p
+WHERE i.community_id = :cid AND i.status = :active AND {_LOCALE} IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM data_requests r
       WHERE r.kind = 'withdrawal' AND r.status = 'open' AND r.household_id = p.household_id

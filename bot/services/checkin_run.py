@@ -330,30 +330,50 @@ def _no_delivery(key: Any) -> Any:
     return ~exists().where(Delivery.dedup_key == key)
 
 
-def _with_rows(session: AsyncSession, *conditions: Any) -> tuple[Any, Any]:
-    """Isolations joined to their check-in rows that meet `conditions`: the FROM, and
-    the rows' columns (id, day_number, isolation_id). On PostgreSQL the rows come from a
-    LATERAL subquery with OFFSET 0, which the planner cannot flatten: an index lookup on
-    (isolation_id, day) per isolation of the community, never a hash join over the whole
-    table, whatever its estimates after a day's rows were just inserted (issue 17)."""
+def _with_rows(session: AsyncSession, day: date, *conditions: Any) -> tuple[Any, Any, Any]:
+    """Isolations joined to their check-in rows of `day` that meet `conditions` and to
+    their person: the FROM, the rows' columns (id, day_number, isolation_id) and the
+    person's (id, name, telegram_user_id, language, household_id). On PostgreSQL the rows
+    come from a LATERAL subquery with OFFSET 0, which the planner cannot flatten: an index
+    lookup per isolation of the community, never a hash join over the whole table,
+    whatever its estimates after a day's rows were just inserted (issue 17). There the
+    day is compared as `day + 0`, no index condition, so the lookup is by isolation in
+    (isolation_id, day): the day's rows are new to the statistics, which make
+    (day, status) look like one row and walk the whole day per isolation. The person
+    the same way (joined plainly, 2,000 isolations were merged with 300,000 persons)."""
+    people: tuple[Any, ...] = (Person.id, Person.name, Person.telegram_user_id)
+    people += (Person.language, Person.household_id)
     if _postgres(session):
         rows = (
             select(CheckIn.id, CheckIn.day_number, CheckIn.isolation_id)
-            .where(CheckIn.isolation_id == Isolation.id, *conditions)
+            .where(
+                CheckIn.isolation_id == Isolation.id,
+                CheckIn.day + literal_column("0") == day,
+                *conditions,
+            )
             .offset(literal_column("0"))
             .lateral("day_rows")
         )
-        return join(Isolation, rows, true()), rows.c
-    on = and_(CheckIn.isolation_id == Isolation.id, *conditions)
-    return join(Isolation, CheckIn.__table__, on), CheckIn.__table__.c
+        person = (
+            select(*people)
+            .where(Person.id == Isolation.person_id)
+            .offset(literal_column("0"))
+            .lateral("person")
+        )
+        return join(Isolation, rows, true()).join(person, true()), rows.c, person.c
+    on = and_(CheckIn.isolation_id == Isolation.id, CheckIn.day == day, *conditions)
+    joined = join(Isolation, CheckIn.__table__, on).join(
+        Person.__table__, Person.id == Isolation.person_id
+    )
+    return joined, CheckIn.__table__.c, Person.__table__.c
 
 
 async def _queue_prompts(
     session: AsyncSession, clock: Clock, catalog: Catalog, community: Community, today: date
 ) -> int:
     key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(":prompt")
-    with_rows, row = _with_rows(
-        session, CheckIn.day == today, CheckIn.status == CheckInStatus.PENDING, _no_delivery(key)
+    with_rows, row, person = _with_rows(
+        session, today, CheckIn.status == CheckInStatus.PENDING, _no_delivery(key)
     )
     is_due = and_(
         Isolation.community_id == community.id,
@@ -374,9 +394,9 @@ async def _queue_prompts(
             session, community, shells, prompts.marks, today=today, now=clock.now()
         )
         # What is left: people without Telegram, languages outside the catalog's.
-        own_locale = func.coalesce(func.nullif(Person.language, ""), community.locale)
-        due_query = due_query.join(Person, Person.id == Isolation.person_id).where(
-            Person.telegram_user_id.is_(None) | own_locale.not_in(list(shells))
+        own_locale = func.coalesce(func.nullif(person.language, ""), community.locale)
+        due_query = due_query.where(
+            person.telegram_user_id.is_(None) | own_locale.not_in(list(shells))
         )
     due_ids = list(
         await (await session.connection()).scalars(due_query.where(is_due).order_by(row.id))
@@ -393,13 +413,12 @@ async def _queue_prompts(
                     row.id,
                     row.day_number,
                     Isolation.end_date,
-                    Person.id,
-                    Person.name,
-                    Person.telegram_user_id,
-                    Person.language,
+                    person.id,
+                    person.name,
+                    person.telegram_user_id,
+                    person.language,
                 )
                 .select_from(with_rows)
-                .join(Person, Person.id == Isolation.person_id)
                 .where(is_due, row.id.between(chunk[0], chunk[-1]))
                 .order_by(row.id)
             )
@@ -568,18 +587,17 @@ async def send_reminders(
     today = now_local.date()
     slot_at = datetime.combine(today, slot, tzinfo=ZoneInfo(community.timezone))
     key = literal("checkin:") + cast(CheckIn.id, String(20)) + literal(f":reminder:{label}")
-    with_rows, row = _with_rows(
+    with_rows, row, person = _with_rows(
         session,
-        CheckIn.day == today,
+        today,
         CheckIn.status == CheckInStatus.PENDING,
         CheckIn.created_at < slot_at,
         _no_delivery(key),
     )
     due = (
         await session.execute(
-            select(row.id, Person.id, Person.name)
+            select(row.id, person.id, person.name)
             .select_from(with_rows)
-            .join(Person, Person.id == Isolation.person_id)
             .where(
                 Isolation.community_id == community.id,
                 Isolation.status == IsolationStatus.ACTIVE,
@@ -652,19 +670,16 @@ async def escalate_misses(
     )
     streak = select(func.count()).where(in_streak).correlate(Isolation).scalar_subquery()
     since = select(func.min(CheckIn.day)).where(in_streak).correlate(Isolation).scalar_subquery()
-    with_rows, _ = _with_rows(
-        session, CheckIn.day == yesterday, CheckIn.status == CheckInStatus.MISSED
-    )
+    with_rows, _, person = _with_rows(session, yesterday, CheckIn.status == CheckInStatus.MISSED)
     inner = (
         select(
             Isolation.id.label("iso_id"),
-            Person.id.label("person_id"),
-            Person.household_id.label("household_id"),
+            person.id.label("person_id"),
+            person.household_id.label("household_id"),
             streak.label("streak"),
             since.label("since"),
         )
         .select_from(with_rows)
-        .join(Person, Person.id == Isolation.person_id)
         .where(
             Isolation.community_id == community.id,
             Isolation.status == IsolationStatus.ACTIVE,

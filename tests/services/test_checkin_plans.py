@@ -52,9 +52,9 @@ async def _fill(engine: AsyncEngine, community: SeededCommunity, clock: FakeCloc
         "CAST(:start AS DATE) + 13, 'active', 'home_isolation', :at "
         "FROM persons p WHERE p.telegram_user_id > 7000000000",
         "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
-        "reminders_sent, created_at) SELECT i.id, i.start_date + g, g + 1, CASE WHEN "
-        "i.start_date + g = :today THEN 'pending' ELSE 'missed' END, CAST('[]' AS JSON), 0, "
-        ":at FROM isolations i, generate_series(0, 3) g WHERE i.community_id <> :cid",
+        "reminders_sent, created_at) SELECT i.id, i.start_date + g, g + 1, 'missed', "
+        "CAST('[]' AS JSON), 0, :at FROM isolations i, generate_series(0, 2) g "
+        "WHERE i.community_id <> :cid",
         "INSERT INTO deliveries (kind, chat_id, is_group, method, payload, dedup_key, "
         "checkin_id, person_id, pin, status, attempts, not_before, created_at) "
         "SELECT 'checkin_prompt', p.telegram_user_id, false, 'sendMessage', "
@@ -68,6 +68,17 @@ async def _fill(engine: AsyncEngine, community: SeededCommunity, clock: FakeCloc
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("ANALYZE"))
+    # Today's rows of the others after the statistics, as in the tick: the planner
+    # knows of no row of today (the day lies past its histogram).
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO checkins (isolation_id, day, day_number, status, symptoms, "
+                "reminders_sent, created_at) SELECT i.id, :today, 4, 'pending', "
+                "CAST('[]' AS JSON), 0, :at FROM isolations i WHERE i.community_id <> :cid"
+            ),
+            params,
+        )
 
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -120,11 +131,21 @@ async def test_the_ticks_lookups_use_the_community_index_and_scan_no_big_table(
             plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
             plans[statement] = _nodes(plan)
 
+    def whole(node: dict[str, Any]) -> bool:
+        """A scan of a big table that is not a lookup: a sequential scan, an index
+        walked from end to end (for a merge join), or the day's rows per isolation."""
+        if node.get("Index Name") == "ix_checkins_day_status":
+            return True
+        if node.get("Relation Name") not in BIG:
+            return False
+        kind = node["Node Type"]
+        return kind == "Seq Scan" or (kind.startswith("Index") and "Index Cond" not in node)
+
     scans = {
-        statement.split("\n")[0][:100]: node["Relation Name"]
+        " ".join(statement.split())[:100]: node.get("Relation Name") or node.get("Index Name")
         for statement, nodes in plans.items()
         for node in nodes
-        if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in BIG
+        if whole(node)
     }
     assert not scans, f"whole-table scans: {scans}"
 
