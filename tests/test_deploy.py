@@ -186,8 +186,14 @@ async def test_entry_script_runs_the_bot_and_its_health_check_passes(
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            await double.wait_for(lambda c: c.method.lower() == "getupdates", since=0, timeout=60)
-            code, out, err = await run_entry(env, "check", "--timeout", "5")
+            # The first long poll's arrival (not its answer, 25 s later) says the bot is up;
+            # leadership may follow a moment after, so the check is asked until it says so.
+            await double.wait_polling(since=0, timeout=120)
+            for _ in range(60):
+                code, out, err = await run_entry(env, "check", "--timeout", "5")
+                if "leader" in out:
+                    break
+                await asyncio.sleep(1)
             assert (code, err) == (0, "")
             lines = out.splitlines()
             assert [line.split()[:2] for line in lines] == [
