@@ -235,7 +235,9 @@ async def pending_today(session: AsyncSession, clock: Clock, actor: Person) -> l
         people = [
             p
             for p in await session.scalars(
-                select(Person).where(Person.household_id == actor.household_id)
+                select(Person)
+                .where(Person.household_id == actor.household_id)
+                .order_by(Person.id)  # the buttons' order: the same on every database
             )
             if can_answer_for(actor, p)
         ]
