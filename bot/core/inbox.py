@@ -57,15 +57,20 @@ def _rows(bot_id: int, clock: Clock, updates: Sequence[Update]) -> list[dict[str
     ]
 
 
-async def _store(session: AsyncSession, clock: Clock, updates: Sequence[Update]) -> None:
-    rows = _rows(bot_of(session) or 0, clock, updates)
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def _insert(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    """INSERT of inbox rows that leaves an update already there as it is."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
+    return (
         insert(InboxUpdate)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
     )
+
+
+async def _store(session: AsyncSession, clock: Clock, updates: Sequence[Update]) -> None:
+    rows = _rows(bot_of(session) or 0, clock, updates)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    await session.execute(_insert(dialect, rows))
 
 
 async def receive(
@@ -83,12 +88,7 @@ async def receive(
             await _store(session, clock, [update])
             return not await is_done(session, update.update_id)
         bot_id = bot_of(session) or 0
-        stored = (
-            pg_insert(InboxUpdate)
-            .values(_rows(bot_id, clock, [update]))
-            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-            .cte("stored")
-        )
+        stored = _insert("postgresql", _rows(bot_id, clock, [update])).cte("stored")
         done = exists().where(
             InboxUpdate.bot_id == bot_id,
             InboxUpdate.update_id == update.update_id,
