@@ -65,6 +65,7 @@ async def test_lead_runs_workers_only_while_leading(
 ) -> None:
     needs_postgres(engine)
     running: dict[str, bool] = {"a": False, "b": False}
+    stops: list[str] = []  # whose workers were stopped, in order
 
     def factory(name: str):  # type: ignore[no-untyped-def]
         def workers(stop: asyncio.Event) -> list[object]:
@@ -74,6 +75,7 @@ async def test_lead_runs_workers_only_while_leading(
                     await stop.wait()
                 finally:
                     running[name] = False
+                    stops.append(name)
 
             return [work()]
 
@@ -94,8 +96,13 @@ async def test_lead_runs_workers_only_while_leading(
     # Kill the leader's session: it steps down and the follower takes over.
     assert a.connection is not None
     await a.connection.invalidate()
-    await wait_until(lambda: running["b"] and not running["a"])
+    # The leader stops its workers on its own. It may win the lock straight back (its
+    # retry races the follower's), so it is then stopped, and the follower takes over.
+    await wait_until(lambda: "a" in stops)
+    assert not running["b"] or not running["a"]
     stop_a.set()
+    await task_a
+    await wait_until(lambda: running["b"] and not running["a"])
     stop_b.set()
     await asyncio.gather(task_a, task_b)
     assert not running["a"] and not running["b"]
