@@ -25,6 +25,8 @@ _NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relation
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _SHEET_TITLE_BAD = re.compile(r"[\[\]:*?/\\]")
+#: Texts whose cell XML a sheet keeps (`Sheet.append_many`).
+_MEMO_SIZE = 20_000
 
 
 def column_letter(index: int) -> str:
@@ -69,6 +71,7 @@ class Sheet:
         self._out = out
         self.columns = columns
         self.rows = 0
+        self._memo: dict[str, str] = {}
 
     def header(self, values: Sequence[str]) -> None:
         self.rows += 1
@@ -78,9 +81,23 @@ class Sheet:
     def append_many(self, rows: Iterable[Sequence[Any]]) -> None:
         parts: list[str] = []
         n = self.rows
+        # Texts repeat (labels, dates, addresses): each is escaped once per sheet. The
+        # memo is emptied when it grows, so memory stays flat on unique texts.
+        memo = self._memo
         for values in rows:
             n += 1
-            parts.append(f'<row r="{n}">{"".join(map(cell, values))}</row>')
+            cells = []
+            for value in values:
+                if value.__class__ is str:
+                    xml = memo.get(value)
+                    if xml is None:
+                        if len(memo) >= _MEMO_SIZE:
+                            memo.clear()
+                        xml = memo[value] = _text(value) if value else "<c/>"
+                    cells.append(xml)
+                else:
+                    cells.append(cell(value))
+            parts.append(f'<row r="{n}">{"".join(cells)}</row>')
         self.rows = n
         self._out.write("".join(parts).encode())
 

@@ -50,7 +50,7 @@ from bot.db.models import (
 )
 from bot.places import Gazetteer
 from bot.services import audit
-from bot.services.export_safety import csv_value
+from bot.services.export_safety import csv_rows
 from bot.services.staffscope import utc_bounds
 from bot.xlsx import Sheet, Workbook
 
@@ -594,14 +594,23 @@ async def export_ledger(
                     # The XLSX writer stores every text as an inline string, never a
                     # formula; the CSV gets formula-like texts prefixed (export_safety).
                     ws.append_many(values)
-                    writer.writerows([csv_value(v) for v in row] for row in values)
+                    writer.writerows(csv_rows(values))
 
                 stmt = _query(sheet, req, start, end).execution_options(yield_per=CHUNK)
                 result = await session.stream(stmt)
-                async for partition in result.partitions(CHUNK):
-                    # CPU-bound: in a thread, so other updates are answered meanwhile.
-                    await asyncio.to_thread(write, partition)
-                    count += len(partition)
+                # CPU-bound: in a thread, so other updates are answered meanwhile; and
+                # one chunk behind the fetch, so the next chunk is read (the database
+                # driver and zlib release the GIL) while this one is written.
+                writing: asyncio.Future[None] | None = None
+                try:
+                    async for partition in result.partitions(CHUNK):
+                        if writing is not None:
+                            await writing
+                        writing = asyncio.ensure_future(asyncio.to_thread(write, partition))
+                        count += len(partition)
+                finally:
+                    if writing is not None:
+                        await writing
                 text_out.flush()
                 text_out.detach()
             workbook.close_sheet()

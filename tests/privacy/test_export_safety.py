@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import Community, GateEntry, Person
 from bot.services import ledger
-from bot.services.export_safety import csv_value, is_dangerous, xlsx_value
+from bot.services.export_safety import csv_rows, csv_value, is_dangerous, xlsx_value
 from messages import Catalog
 from tests.conftest import SHANGHAI
 from tests.support.community import SeededCommunity
@@ -34,6 +34,15 @@ def test_every_dangerous_start_is_caught() -> None:
     for safe in ("张三", "36.6", "", "a=b"):
         assert not is_dangerous(safe) and csv_value(safe) == safe
     assert csv_value(36.6) == 36.6 and csv_value(-3) == -3  # numbers are numbers
+
+
+def test_csv_rows_is_csv_value_over_every_cell() -> None:
+    rows = [["=1+1", "张三", 36.6, None, "", "-5"], ["@x", "\tkept", -3, "a=b", "+7", "\rr"]]
+    assert csv_rows(rows) == [[csv_value(v) for v in row] for row in rows]
+    assert csv_rows(rows) == [
+        ["'=1+1", "张三", 36.6, None, "", "'-5"],
+        ["'@x", "'\tkept", -3, "a=b", "'+7", "'\rr"],
+    ]
 
 
 async def test_ledger_writes_formula_like_names_as_text(

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -90,3 +94,20 @@ async def test_the_export_yields_to_the_event_loop_between_chunks(
     rows_between_ticks = [len(run) for run in runs if run]
     assert sum(rows_between_ticks) == ENTRIES
     assert max(rows_between_ticks) <= ledger.CHUNK
+    # Written one chunk behind the fetch: every row once, in the query's order, in both files.
+    with zipfile.ZipFile(files.csv_zip) as archive:
+        name = next(n for n in archive.namelist() if n.endswith("-gate_entries.csv"))
+        csv_ids = [r[0] for r in csv.reader(io.TextIOWrapper(archive.open(name), "utf-8-sig"))]
+    sheet = load_workbook(files.xlsx, read_only=True).worksheets[
+        ledger.SHEETS.index("gate_entries")
+    ]
+    xlsx_ids = [str(r[0]) for r in sheet.iter_rows(min_row=2, values_only=True)]
+    async with sessionmaker() as session:
+        ids = [
+            str(i)
+            for i in await session.scalars(
+                select(GateEntry.id).order_by(GateEntry.at, GateEntry.id)
+            )
+        ]
+    assert len(ids) == ENTRIES + 1
+    assert csv_ids[1:] == xlsx_ids == ids

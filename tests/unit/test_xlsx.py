@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
+import bot.xlsx
 from bot.xlsx import Workbook, column_letter
 
 
@@ -44,3 +46,23 @@ def test_cells_headers_widths_frozen_pane_and_filter(tmp_path: Path) -> None:
 
 def test_column_letters() -> None:
     assert [column_letter(i) for i in (1, 26, 27, 52, 703)] == ["A", "Z", "AA", "AZ", "AAA"]
+
+
+def test_repeated_texts_past_the_memo_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts are escaped once per sheet and kept in a bounded memo: past its size it is
+    emptied, and every cell is still the right one (escaped, blank, repeated)."""
+    monkeypatch.setattr(bot.xlsx, "_MEMO_SIZE", 3)
+    rows = [[f"t{i % 5}", "a&b", "", i] for i in range(12)]
+    path = tmp_path / "memo.xlsx"
+    with Workbook(path) as book:
+        sheet = book.sheet("S", [5, 5, 5, 5])
+        sheet.header(["a", "b", "c", "d"])
+        sheet.append_many(rows[:7])
+        sheet.append_many(rows[7:])
+        other = book.sheet("T", [5])
+        other.append_many([["a&b"], ["<x>"]])
+    wb = load_workbook(path)
+    assert [[c.value for c in row] for row in wb["S"].iter_rows(min_row=2)] == [
+        [f"t{i % 5}", "a&b", None, i] for i in range(12)
+    ]
+    assert [[c.value for c in row] for row in wb["T"].iter_rows()] == [["a&b"], ["<x>"]]
