@@ -4,6 +4,7 @@ deliveries in the outbox, a Bot pointed at the double, and the figures to print.
 from __future__ import annotations
 
 import collections
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,31 @@ from bot.db.session import create_engine
 from bot.double import BotApiDouble
 
 TOKEN = "123456:BENCH-TOKEN"
+
+
+def server_cpu(names: tuple[str, ...] = ("postgres", "postmaster")) -> float:
+    """CPU seconds used so far by the database server's processes on this machine (its
+    backends, and through the postmaster's children's times the backends that have
+    exited): the other side of a benchmark's statements, on the same two cores. 0.0
+    where /proc cannot tell (another system, or a server elsewhere)."""
+    ticks = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if not stat[stat.index("(") + 1 : stat.rindex(")")].startswith(names):
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 PRIVATE_BASE = 10_000_000
 GROUP_BASE = -1_000_000_000_000
 
