@@ -325,6 +325,7 @@ async def run(
         # The fast path's calls run on its own asyncpg pool (no SQLAlchemy event).
         statements += fast.statements if fast is not None else 0
         fast_share = (fast.recorded if fast is not None else 0) / (per_round * rounds)
+        batch = fast.presses_sent / fast.statements if fast is not None and fast.statements else 0.0
     finally:
         await app.close()
         await double.stop()
@@ -377,8 +378,8 @@ async def run(
         f"median {statistics.median(p99s) * 1000:.0f} ms"
     )
     print(
-        f"SQL statements per press {statements / (ours['presses'] + ours_tail['presses']):.1f} "
-        f"(fast path took {fast_share:.0%} of the presses); "
+        f"SQL statements per press {statements / (ours['presses'] + ours_tail['presses']):.2f} "
+        f"(fast path took {fast_share:.0%} of the presses, {batch:.1f} per call on average); "
         f"failures {int(ours['failures'] + ours_tail['failures'])}; "
         f"answerCallbackQuery calls {answered}; {lag.describe()}"
     )

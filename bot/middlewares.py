@@ -259,7 +259,8 @@ class ForwardedMessageMiddleware(BaseMiddleware):
 class FastCheckinAnswer(BaseMiddleware):
     """The resident's "I am well" press on a check-in prompt, without the general
     per-update machinery (no AsyncSession, no identity and roles query, no FSM, no
-    router walk): one statement records it (bot/services/checkin_fast.py), then the
+    router walk): one call records it with the other presses of the moment
+    (bot/services/checkin_fast.py), then the
     same two Bot API calls the general path makes — the prompt edited into the thanks
     text (the text rendered once per locale and kept), then the callback answered.
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.db.models import AuditEntry, CheckIn, CheckInStatus, Person
 from bot.db.session import create_engine
-from bot.services import audit
+from bot.services import audit, checkin_fast
 from bot.services.checkin_answers import answer_checkin
 from bot.services.checkin_fast import POOL_SIZE, FastAnswer, FastAnswers
 from messages import Catalog
@@ -207,3 +207,125 @@ async def test_answers_by_either_path_join_the_audit_chain(
 
 async def _audit_rows(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+
+async def _pending_checkins(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+    count: int,
+) -> list[tuple[int, int]]:
+    """`count` residents in isolation, each with a pending check-in today: (user, id)."""
+    people = []
+    for n, household in enumerate(sorted(community.households)[:count]):
+        iso = await seed_isolated(
+            sessionmaker, clock, community, telegram_id=USER + 100 + n, name=f"住户{n}",
+            household=household, start=date(2022, 3, 10), language="en" if n % 2 else None,
+        )  # fmt: skip
+        async with sessionmaker.begin() as session:
+            checkin = CheckIn(
+                isolation_id=iso.isolation_id, day=date(2022, 3, 10), day_number=1,
+                status=CheckInStatus.PENDING, created_at=clock.now(),
+            )  # fmt: skip
+            session.add(checkin)
+            await session.flush()
+            people.append((USER + 100 + n, checkin.id))
+    return people
+
+
+async def test_presses_arriving_together_share_one_call_and_each_gets_its_own_answer(
+    database_url: str,
+    fast: FastAnswers,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    """Presses handled in the same turn of the event loop go out in one call (one
+    transaction, one WAL flush): each is decided on its own — recorded, someone else's
+    check-in refused, the second of two presses on one check-in refused — and the
+    entries join the chain in the order the presses arrived, whole."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the fast path is PostgreSQL's")
+    clock.set(clock.now().replace(hour=9, minute=5))
+    people = await _pending_checkins(sessionmaker, clock, community, 5)
+    (u0, c0), (u1, c1), (u2, c2), (u3, c3), (u4, c4) = people
+    presses = [
+        (u3, c3), (u0, c0), (u1, c2),  # u1 presses u2's check-in: not theirs
+        (u4, c4), (u0, c0),  # u0 again, same check-in: the second is refused
+        (u1, c1),
+    ]  # fmt: skip
+    found = await asyncio.gather(
+        *(
+            fast.record(update_id=100 + n, user_id=user, checkin_id=checkin)
+            for n, (user, checkin) in enumerate(presses)
+        )
+    )
+    assert found == [
+        FastAnswer(locale="en", own=True, name="住户3"),
+        FastAnswer(locale=None, own=True, name="住户0"),
+        None,
+        FastAnswer(locale=None, own=True, name="住户4"),
+        None,
+        FastAnswer(locale="en", own=True, name="住户1"),
+    ]
+    assert fast.statements == 1 and fast.presses_sent == len(presses) and fast.recorded == 4
+    async with sessionmaker() as session:
+        entries = list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "checkin.answer")
+                .order_by(AuditEntry.id)
+            )
+        )
+        assert [e.entity_id for e in entries] == [c3, c0, c4, c1]
+        assert [e.actor_telegram_id for e in entries] == [u3, u0, u4, u1]
+        assert all(e.at == clock.now() for e in entries)
+        rows = await session.execute(
+            select(CheckIn.id, CheckIn.status).where(CheckIn.id.in_([c0, c1, c2, c3, c4]))
+        )
+        statuses = {row.id: row.status for row in rows}
+        assert statuses == {
+            c0: CheckInStatus.ANSWERED, c1: CheckInStatus.ANSWERED, c2: CheckInStatus.PENDING,
+            c3: CheckInStatus.ANSWERED, c4: CheckInStatus.ANSWERED,
+        }  # fmt: skip
+        assert await audit.verify(session) == audit.Verification(True, await _audit_rows(session))
+    # Alone again: a press on its own goes out at once, in a call of its own.
+    assert await fast.record(update_id=200, user_id=u2, checkin_id=c2) == FastAnswer(
+        locale=None, own=True, name="住户2"
+    )
+    assert fast.statements == 2 and fast.presses_sent == len(presses) + 1
+
+
+async def test_a_batch_the_server_refuses_goes_to_the_general_path_whole(
+    database_url: str,
+    fast: FastAnswers,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call the server rolls back (here: a function it does not know; in life a
+    deadlock or a timeout) writes nothing, and every press of it is left to the general
+    path; a closed FastAnswers leaves no press waiting."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the fast path is PostgreSQL's")
+    clock.set(clock.now().replace(hour=9, minute=5))
+    people = await _pending_checkins(sessionmaker, clock, community, 3)
+    monkeypatch.setattr(
+        checkin_fast, "ANSWER_SQL", "SELECT * FROM pg_temp.no_such($1, $2, $3, $4, $5)"
+    )
+    found = await asyncio.gather(
+        *(fast.record(update_id=n, user_id=u, checkin_id=c) for n, (u, c) in enumerate(people))
+    )
+    assert found == [None, None, None] and fast.statements == 1 and fast.recorded == 0
+    async with sessionmaker() as session:
+        assert not await session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.entity == "checkin")
+        )
+    monkeypatch.undo()
+    user, checkin_id = people[0]
+    waiting = asyncio.ensure_future(fast.record(update_id=9, user_id=user, checkin_id=checkin_id))
+    await asyncio.sleep(0)  # queued, the call not yet out
+    await fast.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
