@@ -221,13 +221,13 @@ async def queue_care_first(
 ) -> int:
     """When a place becomes controlled or sealed, each grid worker of its buildings gets
     the people who need care there, first, and how many other households there are."""
-    stmt = select(Building).where(Building.compound_id == place.compound.id).order_by(Building.name)
+    stmt = select(Building).where(Building.compound_id == place.compound.id)
     if place.building is not None:
         stmt = stmt.where(Building.id == place.building.id)
     community = await session.get(Community, status.community_id)
     assert community is not None
     sent = 0
-    for building in list(await session.scalars(stmt)):
+    for building in sorted(await session.scalars(stmt), key=lambda b: natural_key(b.name)):
         if building.grid_id is None:
             continue
         workers = list(

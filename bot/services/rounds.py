@@ -351,7 +351,7 @@ async def slots(session: AsyncSession, round_id: int) -> list[SlotView]:
                  s.ends.strftime("%H:%M"), s.site)
         for s, b, c in rows
     ]  # fmt: skip
-    return sorted(views, key=lambda v: (v.starts, v.compound, natural_key(v.building)))
+    return sorted(views, key=lambda v: (v.starts, natural_key(v.compound), natural_key(v.building)))
 
 
 def slot_rows(views: Sequence[SlotView]) -> list[dict[str, str]]:
