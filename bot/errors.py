@@ -34,6 +34,7 @@ from bot.core import forms
 from bot.core.context import current_update
 from bot.core.outage import database_unavailable, redis_error
 from bot.parsing import ParseError
+from bot.services import case_text
 from bot.services.errors import DomainError
 from messages import Catalog, Translator, locale_from_telegram
 
@@ -46,7 +47,9 @@ def install_error_handler(dp: Dispatcher, catalog: Catalog) -> None:
         assert isinstance(exc, DomainError)
         t = _translator(catalog, data)
         await forms.after_error(data, exc)
-        await _tell(event, t(exc.key, **exc.params), in_groups=True)
+        # Places and labels given as markers are named in the reader's language.
+        params = case_text.resolve(catalog, t.locale, exc.params)
+        await _tell(event, t(exc.key, **params), in_groups=True)
         return True
 
     async def on_parse_error(event: ErrorEvent, **data: Any) -> bool:

@@ -31,6 +31,7 @@ __all__ = [
     "chinese_to_int",
     "clean_name",
     "clean_text",
+    "is_month_day",
     "parse_date",
     "parse_id",
     "parse_int_in_range",
@@ -48,6 +49,7 @@ ERROR_CODES: Final = frozenset(
         "date.invalid",
         "date.future",
         "date.too_old",
+        "date.range_reversed",
         "number.invalid",
         "number.out_of_range",
         "text.empty",
@@ -370,6 +372,13 @@ def parse_date(text: str, today: date, *, ahead: bool = False) -> date:
     except ValueError as exc:  # 2月30日, month 13 ...
         raise ParseError("date.invalid") from exc
     raise ParseError("date.invalid")
+
+
+def is_month_day(text: str) -> bool:
+    """True for a date written without its year ("3/5", "3月5日", "三月五号"), which
+    :func:`parse_date` places in a year of its own choosing."""
+    s = _CN_NUMBER_RUN.sub(lambda m: str(chinese_to_int(m.group(0)) or m.group(0)), _fold(text))
+    return _SHORT_DATE.fullmatch(s) is not None
 
 
 def parse_past_date(text: str, today: date, max_days_back: int = 60) -> date:

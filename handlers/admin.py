@@ -16,7 +16,7 @@ from bot.parsing import ParseError, parse_date, parse_id
 from bot.places import Gazetteer
 from bot.services import admin, clinics, rematch, risk_areas, scope
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import OFFICER_ROLES, Identity, own_locales
 from messages import Catalog, Translator
 
 router = Router(name="admin")
@@ -167,10 +167,8 @@ async def grant_or_revoke(
         person = await admin.revoke(session, clock, args=args, by=identity.person)
     if message.bot is not None:
         # The person's menu follows their roles: shown when granted, gone when revoked.
-        await refresh_staff_commands(
-            message.bot, catalog, session, args.telegram_user_id,
-            person.language or community.locale,
-        )  # fmt: skip
+        locale = (await own_locales(session, [person], community.locale))[person.id]
+        await refresh_staff_commands(message.bot, catalog, session, args.telegram_user_id, locale)
     await message.answer(
         t("admin.role_granted" if command.command == "grant" else "admin.role_revoked",
           user=args.telegram_user_id,

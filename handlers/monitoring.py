@@ -25,7 +25,7 @@ from bot.db.models import Case, Community, ImportBatch, IsolationStatus, Person,
 from bot.parsing import ParseError, clean_text, parse_date
 from bot.presentation.callbacks import ImportCb, MonCaseCb, MonPickCb, MonTestCb
 from bot.presentation.keyboards import buttons
-from bot.services import assignments, monitoring, rematch
+from bot.services import assignments, case_text, monitoring, rematch
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import OFFICER_ROLES, Identity
 from handlers.replies import drop_buttons, edit_or_send
@@ -670,7 +670,11 @@ async def risk_import(
             "monitoring.risk_imported",
             added=len(result.added),
             errors=[
-                {"line": n, "text": raw, "why": t(key, **params)}
+                {
+                    "line": n,
+                    "text": raw,
+                    "why": t(key, **case_text.resolve(catalog, t.locale, params)),
+                }
                 for n, raw, key, params in result.errors
             ],
             r=result.rematched,

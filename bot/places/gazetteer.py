@@ -180,13 +180,16 @@ class Gazetteer:
     def full_name(self, code: str, locale: str = "zh-CN") -> str:
         """Human readable full location: "广东省深圳市南山区" / "Nanshan, Shenzhen, Guangdong".
 
-        A municipality is named once ("北京市朝阳区"), not as province and city.
+        A municipality is named once ("北京市朝阳区"), not as province and city. Other
+        places are all named even where English spells two alike: 朝阳县 of 朝阳市 is
+        "Chaoyang, Chaoyang, Liaoning", not the city's "Chaoyang, Liaoning".
         """
         names: list[str] = []
+        previous: Place | None = None
         for place in self.path(code):
-            label = place.display(locale)
-            if not names or names[-1] != label:
-                names.append(label)
+            if previous is None or place.name != previous.name:
+                names.append(place.display(locale))
+            previous = place
         if locale.lower().startswith("zh"):
             return "".join(names)
         return ", ".join(reversed(names))

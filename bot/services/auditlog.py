@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, Person
 from bot.parsing import ParseError, parse_id
-from bot.services.staffscope import parse_day_range, utc_bounds
+from bot.services.staffscope import RANGE_ERRORS, parse_day_range, utc_bounds
 
 PAGE_SIZE = 10
 
@@ -42,7 +42,7 @@ def parse_filter(args: str, today: date) -> AuditFilter:
                 first, last = parse_day_range(token, today)
                 continue
             except ParseError as exc:
-                if exc.code == "date.future":
+                if exc.code in RANGE_ERRORS:
                     raise
         if token.isdigit():
             parse_id(token)  # an id that cannot exist is said so, not sent to the database

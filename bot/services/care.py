@@ -35,7 +35,7 @@ from bot.presentation.keyboards import buttons
 from bot.services import audit, case_text, cases, outbox, sealing
 from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import OFFICER_ROLES, Identity, own_locales
 from messages import Catalog
 
 KINDS: tuple[str, ...] = (
@@ -221,13 +221,13 @@ async def queue_care_first(
 ) -> int:
     """When a place becomes controlled or sealed, each grid worker of its buildings gets
     the people who need care there, first, and how many other households there are."""
-    stmt = select(Building).where(Building.compound_id == place.compound.id).order_by(Building.name)
+    stmt = select(Building).where(Building.compound_id == place.compound.id)
     if place.building is not None:
         stmt = stmt.where(Building.id == place.building.id)
     community = await session.get(Community, status.community_id)
     assert community is not None
     sent = 0
-    for building in list(await session.scalars(stmt)):
+    for building in sorted(await session.scalars(stmt), key=lambda b: natural_key(b.name)):
         if building.grid_id is None:
             continue
         workers = list(
@@ -254,15 +254,19 @@ async def queue_care_first(
             hh = hh.where(Unit.id == place.unit.id)
         households = len(list(await session.scalars(hh)))
         flagged_households = len({p.person.household_id for p in people})
+        locales = await own_locales(session, workers, community.locale)
+        texts: dict[str, str] = {}  # one rendering per language
         for worker in workers:
             assert worker.telegram_user_id is not None
-            locale = worker.language or community.locale
-            text = catalog.render(
-                locale, "care.care_first", place=f"{place.compound.name} {building.name}"
-                + (f" {place.unit.name}" if place.unit else ""),
-                level=status.level, people=[person_view(p) for p in people],
-                others=households - flagged_households,
-            )  # fmt: skip
+            locale = locales[worker.id]
+            if locale not in texts:
+                texts[locale] = catalog.render(
+                    locale, "care.care_first", place=f"{place.compound.name} {building.name}"
+                    + (f" {place.unit.name}" if place.unit else ""),
+                    level=status.level, people=[person_view(p) for p in people],
+                    others=households - flagged_households,
+                )  # fmt: skip
+            text = texts[locale]
             await outbox.enqueue(
                 session, clock, kind="care_first", chat_id=worker.telegram_user_id,
                 dedup_key=f"care_first:{status.id}:{building.id}:{worker.id}",

@@ -34,7 +34,7 @@ from bot.presentation.cards import Markup, case_card_markup
 from bot.services import audit, case_text, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import OFFICER_ROLES, Identity, own_locales
 from messages import Catalog
 
 CASE_CARD = "case_card"
@@ -298,12 +298,18 @@ async def queue_private_cards(
     """Routing to the grid workers of the case's grid reaches them privately, with the
     full card (their role needs it)."""
     community = await session.get(Community, case.community_id)
+    workers = [w for w in routing.grid_workers if w.telegram_user_id is not None]
+    locales = await own_locales(session, workers, community.locale if community else "zh-CN")
+    cards: dict[str, tuple[str, Markup | None]] = {}  # one rendering per language
     queued = 0
-    for worker in routing.grid_workers:
-        if worker.telegram_user_id is None:
-            continue
-        locale = worker.language or (community.locale if community else "zh-CN")
-        text, markup = await render_card(session, clock, catalog, case, full=True, locale=locale)
+    for worker in workers:
+        assert worker.telegram_user_id is not None
+        locale = locales[worker.id]
+        if locale not in cards:
+            cards[locale] = await render_card(
+                session, clock, catalog, case, full=True, locale=locale
+            )
+        text, markup = cards[locale]
         if await outbox.enqueue(
             session,
             clock,
@@ -601,19 +607,26 @@ async def _escalate(
             .order_by(Person.id)
         )
     ).all()
+    locales = await own_locales(session, people, community.locale if community else "zh-CN")
+    cards: dict[str, tuple[str, Markup | None]] = {}  # one rendering per language
     queued = 0
     for person in people:
         assert person.telegram_user_id is not None
-        locale = person.language or (community.locale if community else "zh-CN")
-        text, markup = await render_card(session, clock, catalog, case, full=True, locale=locale)
-        header = catalog.render(locale, "cases.escalated", id=case.id, reminders=reminders)
+        locale = locales[person.id]
+        if locale not in cards:
+            text, markup = await render_card(
+                session, clock, catalog, case, full=True, locale=locale
+            )
+            header = catalog.render(locale, "cases.escalated", id=case.id, reminders=reminders)
+            cards[locale] = (header + "\n\n" + text, markup)
+        text, markup = cards[locale]
         if await outbox.enqueue(
             session,
             clock,
             kind="case_private",
             chat_id=person.telegram_user_id,
             dedup_key=f"case:{case.id}:escalated:{person.id}",
-            payload=outbox.message_payload(header + "\n\n" + text, reply_markup=markup),
+            payload=outbox.message_payload(text, reply_markup=markup),
             case_id=case.id,
             person_id=person.id,
         ):

@@ -31,6 +31,7 @@ from bot.services import audit
 from bot.services.checkin_common import (
     can_answer_for,
 )
+from bot.services.directory import address_key
 from bot.services.errors import DomainError, NotFound
 
 # --------------------------------------------------------------------------- officer views
@@ -67,12 +68,15 @@ async def isolations_of(
         .outerjoin(Compound, Compound.id == Building.compound_id)
         .outerjoin(CheckIn, and_(CheckIn.isolation_id == Isolation.id, CheckIn.day == today))
         .where(Isolation.community_id == community.id, Isolation.status == IsolationStatus.ACTIVE)
-        .order_by(Compound.name, Building.name, Unit.name, Household.room, Person.id)
     )
     if compound:
         statement = statement.where(Compound.name == compound)
+    rows = sorted(
+        await session.execute(statement),
+        key=lambda r: (address_key(r[2], r[3], r[4], r[5]), r[1].id),  # "2栋" before "10栋"
+    )
     lines = []
-    for isolation, person, comp, building, unit, room, status in await session.execute(statement):
+    for isolation, person, comp, building, unit, room, status in rows:
         address = " ".join(x for x in (comp, building, unit, room) if x)
         lines.append(IsolationLine(isolation, person, comp or "", address, status))
     return lines

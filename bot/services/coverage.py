@@ -56,6 +56,7 @@ from bot.db.models import (
 from bot.services import audit, case_text, outbox
 from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
+from bot.services.identity import own_locales
 from messages import Catalog
 
 
@@ -618,7 +619,9 @@ async def queue_daily_reminders(session: AsyncSession, clock: Clock, catalog: Ca
                 Person.telegram_user_id.is_not(None),
             )
         )
-        for _grant, person, grid in grants:
+        rows = list(grants)
+        locales = await own_locales(session, [p for _, p, _ in rows], community.locale)
+        for _grant, person, grid in rows:
             key = f"coverage:{day}:{grid.id}:{person.id}"
             if await outbox.find(session, key) is not None:
                 continue
@@ -627,7 +630,7 @@ async def queue_daily_reminders(session: AsyncSession, clock: Clock, catalog: Ca
             if not missing:
                 continue
             text = catalog.render(
-                person.language or community.locale,
+                locales[person.id],
                 "coverage.daily_missing",
                 grid=grid.name,
                 count=len(missing),

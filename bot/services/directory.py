@@ -68,6 +68,12 @@ def natural_key(text: str) -> tuple[Any, ...]:
     return (tuple(_number(p) if i % 2 else p for i, p in enumerate(parts)), text)
 
 
+def address_key(*parts: str | None) -> tuple[Any, ...]:
+    """`natural_key` of each part of an address (compound, building, unit, room; a
+    missing part sorts first): lists of places sort as people count them."""
+    return tuple(natural_key(part or "") for part in parts)
+
+
 @dataclass(frozen=True)
 class HouseholdPath:
     community: Community

@@ -27,6 +27,7 @@ from bot.db.models import (
 )
 from bot.places import Gazetteer
 from bot.services import audit, case_text, cases, monitoring, risk_areas, sealing
+from bot.services.directory import address_key
 from bot.services.errors import DomainError, NotAllowed, NotFound, RecordedRefusal
 from messages import Catalog
 
@@ -93,9 +94,9 @@ async def gates(session: AsyncSession, community_id: int) -> list[GateInfo]:
         select(Gate, Compound)
         .join(Compound, Gate.compound_id == Compound.id)
         .where(Compound.community_id == community_id)
-        .order_by(Compound.name, Gate.name)
     )
-    return [GateInfo(g, c) for g, c in rows]
+    found = [GateInfo(g, c) for g, c in rows]
+    return sorted(found, key=lambda i: (address_key(i.compound.name, i.gate.name), i.gate.id))
 
 
 async def gate_info(session: AsyncSession, gate_id: int, community_id: int) -> GateInfo:

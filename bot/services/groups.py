@@ -8,17 +8,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.models import Community, Compound, GroupChat
 from bot.services import audit
+from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
 
 
 async def compounds_officer_may_bind(session: AsyncSession, identity: Identity) -> list[Compound]:
-    compounds = await session.scalars(select(Compound).order_by(Compound.name))
-    return [
+    compounds = await session.scalars(select(Compound))
+    allowed = [
         c
         for c in compounds
         if identity.allows(OFFICER_ROLES, community_id=c.community_id, compound_id=c.id)
     ]
+    return sorted(allowed, key=lambda c: natural_key(c.name))  # "2期" before "10期"
 
 
 async def bind_group(

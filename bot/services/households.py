@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,7 @@ from bot.db.models import (
 from bot.services import audit, outbox, scope
 from bot.services.directory import HouseholdPath, household_members, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import Identity
+from bot.services.identity import Identity, own_locales
 from bot.services.isolation import active_isolation
 from messages import Catalog
 
@@ -209,26 +210,30 @@ async def _send_request(
 ) -> None:
     from bot.household_cards import request_markup
 
+    locales = await own_locales(session, people, path.community.locale)
+    payloads: dict[str, dict[str, Any]] = {}  # one rendering per language
     for person in people:
         assert person.telegram_user_id is not None
-        locale = person.language or path.community.locale
-        text = catalog.render(
-            locale,
-            "households.request_to_head" if to_head else "households.request_to_staff",
-            name=request.name,
-            phone=request.phone or "",
-            address=address_of(path),
-            id=request.id,
-        )
+        locale = locales[person.id]
+        if locale not in payloads:
+            text = catalog.render(
+                locale,
+                "households.request_to_head" if to_head else "households.request_to_staff",
+                name=request.name,
+                phone=request.phone or "",
+                address=address_of(path),
+                id=request.id,
+            )
+            payloads[locale] = outbox.message_payload(
+                text, reply_markup=request_markup(catalog.translator(locale), request.id)
+            )
         await outbox.enqueue(
             session,
             clock,
             kind="join_request",
             chat_id=person.telegram_user_id,
             dedup_key=f"join:{request.id}:{'head' if to_head else 'staff'}:{person.id}",
-            payload=outbox.message_payload(
-                text, reply_markup=request_markup(catalog.translator(locale), request.id)
-            ),
+            payload=payloads[locale],
             person_id=person.id,
         )
 

@@ -25,6 +25,7 @@ from bot.db.models import (
 )
 from bot.services import audit
 from bot.services.errors import DomainError
+from messages import normalise_locale
 
 OFFICER_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.OFFICER})
 STAFF_ROLES: frozenset[Role] = frozenset(Role)
@@ -254,6 +255,36 @@ def adopt_telegram_name(person: Person, telegram_name: str | None) -> bool:
         return False
     person.name = name
     return True
+
+
+async def own_locales(
+    session: AsyncSession, people: Iterable[Person], default: str
+) -> dict[int, str]:
+    """Each person's own language by person id, for messages the bot sends them on its
+    own (case cards, escalations, care alerts): the language on their record, else the
+    one they chose with /language before they had one (`user_preferences`), else
+    `default` (the community's). One query, for those with no language on record."""
+    found: dict[int, str] = {}
+    asked: dict[int, int] = {}  # telegram user id -> person id
+    for person in people:
+        if person.language:
+            found[person.id] = normalise_locale(person.language)
+        elif person.telegram_user_id is not None:
+            asked[person.telegram_user_id] = person.id
+        else:
+            found[person.id] = default
+    if asked:
+        rows = await session.execute(
+            select(UserPreference.telegram_user_id, UserPreference.language).where(
+                UserPreference.telegram_user_id.in_(list(asked))
+            )
+        )
+        for telegram_user_id, language in rows:
+            if language:
+                found[asked[telegram_user_id]] = normalise_locale(language)
+    for person_id in asked.values():
+        found.setdefault(person_id, default)
+    return found
 
 
 async def ensure_staff_person(

@@ -43,6 +43,7 @@ from bot.db.models import (
 from bot.parsing import id_or_none
 from bot.services import audit, case_text, outbox
 from bot.services.cases import open_case
+from bot.services.directory import address_key
 from bot.services.errors import DomainError, NotFound
 from messages import Catalog
 
@@ -232,13 +233,15 @@ async def monitored(
             Isolation.community_id == community_id,
             Isolation.status.in_((IsolationStatus.ACTIVE.value, HANDED_OFF)),
         )
-        .order_by(Isolation.category, Compound.name, Building.name, Unit.name, Household.room)
     )
     if category is not None:
         statement = statement.where(Isolation.category == category)
+    rows = sorted(
+        await session.execute(statement),
+        key=lambda r: (r[0].category, address_key(r[2], r[3], r[4], r[5]), r[0].id),
+    )
     return [
-        MonitoredLine(i, p, " ".join(x for x in (c, b, u, r) if x))
-        for i, p, c, b, u, r in await session.execute(statement)
+        MonitoredLine(i, p, " ".join(x for x in (c, b, u, r) if x)) for i, p, c, b, u, r in rows
     ]
 
 

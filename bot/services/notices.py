@@ -40,7 +40,7 @@ from bot.db.models import (
 from bot.parsing import ParseError, clean_text, parse_date
 from bot.services import audit, directory, outbox, scope
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import Identity
+from bot.services.identity import Identity, own_locales
 from messages import MESSAGES_DIR, Catalog, normalise_locale
 
 NOTICE_MAX_LEN = 3000  # leaves room for the header within Telegram's 4096
@@ -595,7 +595,7 @@ async def refresh_cards(session: AsyncSession, clock: Clock, catalog: Catalog) -
         if notice.status == NoticeStatus.SENDING.value and counts.pending == 0:
             notice.status = NoticeStatus.SENT.value
         community = await session.get(Community, notice.community_id)
-        locale = community.locale if community else "zh-CN"
+        locale = await _card_locale(session, notice, community)
         tz = community.timezone if community else "Asia/Shanghai"
         assert notice.card_chat_id is not None and notice.card_message_id is not None
         text = render_card(catalog, locale, notice, counts, tz)
@@ -620,6 +620,16 @@ async def refresh_cards(session: AsyncSession, clock: Clock, catalog: Catalog) -
             )
         )
     return queued
+
+
+async def _card_locale(session: AsyncSession, notice: Notice, community: Community | None) -> str:
+    """The card was sent to its author (their private chat) in their language: edits
+    keep it; a card in a group is in the community's language."""
+    default = community.locale if community else "zh-CN"
+    author = await session.get(Person, notice.author_id) if notice.author_id else None
+    if author is None or author.telegram_user_id != notice.card_chat_id:
+        return default
+    return (await own_locales(session, [author], default))[author.id]
 
 
 def local_now_for(clock: Clock, community: Community) -> datetime:

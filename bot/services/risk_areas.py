@@ -14,7 +14,7 @@ from bot.clock import Clock
 from bot.db.models import Person, RiskArea
 from bot.parsing import ParseError, parse_date
 from bot.places import Gazetteer
-from bot.services import audit
+from bot.services import audit, case_text
 from bot.services.errors import DomainError, NotFound
 
 LEVELS: tuple[str, ...] = ("high", "medium", "low")
@@ -62,11 +62,16 @@ def parse_add_args(text: str, today: date) -> RiskAreaArgs:
     if not places:
         raise DomainError("risk.place_unknown", text=place_text)
     if len(places) > 1:
+        # Named in the reader's language when the error is shown (case_text markers),
+        # with the Chinese name beside it: what bulletins use and what can be typed.
         gaz = Gazetteer.load()
         raise DomainError(
             "risk.place_ambiguous",
             text=place_text,
-            candidates=[gaz.full_name(p.code) for p in places[:8]],
+            candidates=[
+                {"name": case_text.place(p.code), "chinese": gaz.full_name(p.code, "zh-CN")}
+                for p in places[:8]
+            ],
         )
     return RiskAreaArgs(places[0].code, level, valid_from, valid_to)
 

@@ -23,7 +23,7 @@ from bot.presentation.callbacks import RosterCb
 from bot.presentation.keyboards import buttons
 from bot.services import audit, outbox
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import OFFICER_ROLES, Identity, own_locales
 from messages import Catalog
 
 KINDS: tuple[str, ...] = ("gate", "screening", "test_site", "delivery")
@@ -225,10 +225,13 @@ async def roster_tick(
             "start": _local(shift.starts_at, community.timezone),
             "end": _local(shift.ends_at, community.timezone)[-5:],
         }  # fmt: skip
+        locales = await own_locales(
+            session, [p for _, p in signups] + ([organiser] if organiser else []), community.locale
+        )
         for signup, person in signups:
             if person.telegram_user_id is None:
                 continue
-            t = catalog.translator(person.language or community.locale)
+            t = catalog.translator(locales[person.id])
             await outbox.enqueue(
                 session, clock, kind="shift_reminder", chat_id=person.telegram_user_id,
                 dedup_key=f"shift:{shift.id}:remind:{person.id}", person_id=person.id,
@@ -247,7 +250,7 @@ async def roster_tick(
                 )  # fmt: skip
         if organiser is None or organiser.telegram_user_id is None:
             continue
-        t = catalog.translator(organiser.language or community.locale)
+        t = catalog.translator(locales[organiser.id])
         if len(signups) < shift.slots:
             await outbox.enqueue(
                 session, clock, kind="shift_alert", chat_id=organiser.telegram_user_id,

@@ -62,7 +62,7 @@ from bot.services.cases import open_case
 from bot.services.coverage import resolve_scope
 from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import OFFICER_ROLES, Identity
+from bot.services.identity import OFFICER_ROLES, Identity, own_locales
 from bot.services.isolation import start_isolation
 from bot.services.monitoring import CATEGORIES, parse_category
 from messages import Catalog
@@ -351,7 +351,7 @@ async def slots(session: AsyncSession, round_id: int) -> list[SlotView]:
                  s.ends.strftime("%H:%M"), s.site)
         for s, b, c in rows
     ]  # fmt: skip
-    return sorted(views, key=lambda v: (v.starts, v.compound, natural_key(v.building)))
+    return sorted(views, key=lambda v: (v.starts, natural_key(v.compound), natural_key(v.building)))
 
 
 def slot_rows(views: Sequence[SlotView]) -> list[dict[str, str]]:
@@ -1156,9 +1156,12 @@ async def queue_grid_lists(
             Person.telegram_user_id.is_not(None),
         )
     )  # fmt: skip
+    workers_list = list(workers)
+    locales = await own_locales(session, workers_list, community.locale)
+    rendered: dict[str, tuple[str, Any]] = {}  # one rendering per language
     queued = 0
     people: list[Pending] | None = None
-    for worker in workers:
+    for worker in workers_list:
         key = f"round:{rnd.id}:todo:{grid_id}:{worker.id}"
         if await outbox.find(session, key) is not None:
             continue
@@ -1169,9 +1172,11 @@ async def queue_grid_lists(
             people = await not_tested(session, rnd.id, set(buildings))
         if not people:
             return queued
-        locale = worker.language or community.locale
-        t = catalog.translator(locale)
-        text, markup = render_todo(t, rnd, grid.name if grid else "", people, 0)
+        locale = locales[worker.id]
+        if locale not in rendered:
+            t = catalog.translator(locale)
+            rendered[locale] = render_todo(t, rnd, grid.name if grid else "", people, 0)
+        text, markup = rendered[locale]
         assert worker.telegram_user_id is not None
         if await outbox.enqueue(
             session, clock, kind="round_todo", chat_id=worker.telegram_user_id, dedup_key=key,

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, local_days_utc, local_today
 from bot.db.models import Community, Compound, Grid, Role, ScopeType
-from bot.parsing import ParseError, parse_date
+from bot.parsing import ParseError, is_month_day, parse_date
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.identity import Identity
 
 MAX_RANGE_DAYS = 92
+#: Errors of a text that is a day range, but a wrong one (anything else may be a name).
+RANGE_ERRORS = frozenset({"date.future", "date.range_reversed"})
 
 
 async def acting_community(
@@ -62,19 +64,30 @@ def grid_ids(identity: Identity, roles: Iterable[Role]) -> set[int]:
 
 
 def parse_day_range(text: str, today: date) -> tuple[date, date]:
-    """ "2022-03-05", "3/1..3/9", "今天" → (first, last) day, both inclusive.
+    """ "2022-03-05", "3/1..3/9", "12/20..1/5", "今天" → (first, last) day, both inclusive.
 
-    Raises ParseError date.invalid / date.future, or DomainError ledger.range_too_long.
+    The end is read as a single date is (a month/day without a year is the most recent
+    one, see `parse_date`); a start without a year is then read relative to the end, so
+    a range across the New Year ("12/20..1/5" in March: 2021-12-20..2022-01-05) is the
+    most recent such range. An end before the start is refused, never swapped.
+
+    Raises ParseError date.invalid / date.future / date.range_reversed, or DomainError
+    ledger.range_too_long (with the range understood).
     """
-    first_text, sep, last_text = text.partition("..")
-    first = parse_date(first_text.strip(), today)
-    last = parse_date(last_text.strip(), today) if sep else first
-    if first > last:
-        first, last = last, first
+    first_text, sep, last_text = (part.strip() for part in text.partition(".."))
+    last = parse_date(last_text if sep else first_text, today)
     if last > today:
         raise ParseError("date.future", date=last.isoformat(), today=today.isoformat())
+    first = parse_date(first_text, today)
+    if first > last and is_month_day(first_text):
+        first = parse_date(first_text, last)
+    if first > last:
+        raise ParseError("date.range_reversed", first=first.isoformat(), last=last.isoformat())
     if (last - first).days + 1 > MAX_RANGE_DAYS:
-        raise DomainError("ledger.range_too_long", days=MAX_RANGE_DAYS)
+        raise DomainError(
+            "ledger.range_too_long", days=MAX_RANGE_DAYS, first=first.isoformat(),
+            last=last.isoformat(), span=(last - first).days + 1,
+        )  # fmt: skip
     return first, last
 
 
@@ -89,7 +102,7 @@ def split_range_and_name(args: str, clock: Clock, tz: str) -> tuple[date, date, 
     try:
         first, last = parse_day_range(head, today)
     except ParseError as exc:
-        if exc.code == "date.future":
+        if exc.code in RANGE_ERRORS:
             raise
         return today, today, text
     return first, last, rest.strip()

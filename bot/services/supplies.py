@@ -36,6 +36,7 @@ from bot.db.models import (
 from bot.presentation.callbacks import SupplyCb
 from bot.presentation.keyboards import buttons
 from bot.services import audit, case_text, cases, outbox, sealing
+from bot.services.directory import address_key
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.identity import OFFICER_ROLES, Identity
 from messages import Catalog
@@ -178,12 +179,14 @@ async def open_for(session: AsyncSession, identity: Identity) -> list[Located]:
     buildings = await covered_buildings(session, identity)
     if not buildings:
         raise NotAllowed()
-    stmt = (
-        select(SupplyRequest)
-        .where(SupplyRequest.building_id.in_(buildings), SupplyRequest.status == OPEN)
-        .order_by(SupplyRequest.urgent.desc(), SupplyRequest.building_id, SupplyRequest.id)
+    stmt = select(SupplyRequest).where(
+        SupplyRequest.building_id.in_(buildings), SupplyRequest.status == OPEN
     )
-    return await _located(session, stmt)
+    found = await _located(session, stmt)
+    return sorted(
+        found,
+        key=lambda x: (not x.request.urgent, address_key(x.compound, x.building), x.request.id),
+    )
 
 
 async def located(session: AsyncSession, request_id: int) -> Located:
@@ -353,7 +356,6 @@ async def per_building(
         .join(Building, SupplyRequest.building_id == Building.id)
         .join(Compound, Building.compound_id == Compound.id)
         .where(SupplyRequest.building_id.in_(buildings))
-        .order_by(Compound.name, Building.name)
     )
     now = clock.now()
     out: dict[tuple[str, str], BuildingCounts] = {}
@@ -370,7 +372,7 @@ async def per_building(
             entry.counts["problem"] += 1
         if is_overdue(request, now, overdue_minutes):
             entry.counts["overdue"] += 1
-    return list(out.values())
+    return [out[k] for k in sorted(out, key=lambda k: address_key(*k))]
 
 
 async def raise_overdue(session: AsyncSession, clock: Clock, catalog: Catalog, minutes: int) -> int:
@@ -472,9 +474,7 @@ async def round_state(session: AsyncSession, round_id: int) -> RoundState:
             .where(Unit.building_id == building.id)
         )
     )
-    from bot.services.directory import natural_key
-
-    rows.sort(key=lambda r: (natural_key(r[1]), natural_key(r[2])))
+    rows.sort(key=lambda r: address_key(r[1], r[2]))
     pending = [(hid, f"{u} {room}") for hid, u, room in rows if hid not in ticked]
     return RoundState(rnd, f"{compound.name} {building.name}", pending, len(rows))
 

@@ -203,3 +203,44 @@ async def test_grid_csv_import_is_all_or_nothing_and_admin_only(
     async with sessionmaker() as session:
         building = await session.scalar(select(Building).where(Building.name == "A座"))
         assert building is not None and building.grid_id == community.grid_ids["第三网格"]
+
+
+async def test_an_ambiguous_place_is_named_in_the_officers_language(
+    running_bot: RunningBot, double: BotApiDouble, community: SeededCommunity
+) -> None:
+    """/risk add and /risk_import with a place name several places share: an English-
+    speaking officer reads the candidates' English names (each with its Chinese name,
+    which bulletins use and which can be typed), a Chinese-speaking one the Chinese."""
+    english = ChatUser(double, double.user(OFFICER_ID, "Officer Wang", language_code="en"))
+    assert texts(await english.send("/risk add 南山 medium 3-5")) == (
+        "Several places are called “南山”; please be more specific: "
+        "Nanshan, Hegang, Heilongjiang (黑龙江省鹤岗市南山区); "
+        "Nanshan, Shenzhen, Guangdong (广东省深圳市南山区)"
+    )
+    # a county named like its city is named in full, not as the city again
+    assert texts(await english.send("/risk add chaoyang high")) == (
+        "Several places are called “chaoyang”; please be more specific: "
+        "Chaoyang, Liaoning (辽宁省朝阳市); Chaoyang, Beijing (北京市朝阳区); "
+        "Chaoyang, Chaoyang, Liaoning (辽宁省朝阳市朝阳县); "
+        "Chaoyang, Changchun, Jilin (吉林省长春市朝阳区); "
+        "Chaoyang, Shantou, Guangdong (广东省汕头市潮阳区)"
+    )
+    assert texts(await english.send("/risk_import\n南山 high 2022-03-01")) == (
+        "✅ 0 risk areas imported.\n"
+        "🔁 Re-matched: 0 reports and 0 gate passages; 0 isolations started, 0 new cases.\n"
+        "⚠️ Line 1 “南山 high 2022-03-01”: Several places are called “南山”; please be more "
+        "specific: Nanshan, Hegang, Heilongjiang (黑龙江省鹤岗市南山区); "
+        "Nanshan, Shenzhen, Guangdong (广东省深圳市南山区)"
+    )
+    chinese = ChatUser(double, double.user(OFFICER_ID, "王干事"))
+    await chinese.send("/language")
+    await chinese.press("中文")
+    assert texts(await chinese.send("/risk add 南山 medium 3-5")) == (
+        "“南山”对应的地名有多个，请写得更具体：黑龙江省鹤岗市南山区、广东省深圳市南山区"
+    )
+    # once the place is precise, the area is added, named in the officer's language
+    await chinese.send("/language")
+    await chinese.press("English")
+    assert texts(await english.send("/risk add 深圳南山 medium 3-5")) == (
+        "✅ Risk area #1 added: Nanshan, Shenzhen, Guangdong, medium-risk area, from 2022-03-05."
+    )

@@ -274,3 +274,40 @@ async def test_tipoff_never_reveals_the_reporter(
             content = message.content or ""
             assert "Alice" not in content and "13800138000" not in content
             assert str(english_resident.id) not in content and "1栋" not in content
+
+
+async def test_a_case_reaches_each_grid_worker_in_their_own_language(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """QA: a grid worker who chose English with /language before being given the role
+    (so only user_preferences knew it) got case cards in the community's Chinese. Each
+    worker now reads the card in their own language; the others in the community's."""
+    newcomer = ChatUser(double, double.user(9010, "Tom", language_code="en"))
+    await newcomer.send("/language")
+    await newcomer.press("English")
+    admin = ChatUser(double, double.user(ADMIN_ID, "社区管理员"))
+    assert texts(await admin.send("/grant 9010 grid_worker grid 第一网格")) == (
+        "✅ 已授予用户 9010：网格员（第一网格）。"
+    )
+    grid = ChatUser(double, double.user(GRID_WORKER_ID, "李网格"))
+    await grid.send("/help")
+    await register(sessionmaker, clock, community, resident)
+    await _symptom(resident)
+    await running_bot.drain()
+    [english] = double.messages(9010)[-1:]
+    assert english.content == (
+        "🚨 URGENT #1 Symptoms\nStatus: Open\nTime: 2022-03-10 09:00\n"
+        "Address: 阳光花园, building 1栋, unit 1单元, room 101\nPerson: 张三 +8613800138000\n"
+        "Grid worker: 李网格, #9010\nDetails: 张三: Fever, temperature 38.5 °C, since 2022-03-10."
+    )
+    [chinese] = double.messages(GRID_WORKER_ID)[-1:]
+    assert chinese.content == (
+        "🚨 紧急 #1 症状报告\n状态：待处理\n时间：2022-03-10 09:00\n住址：阳光花园 1栋 1单元 101\n"
+        "人员：张三 +8613800138000\n网格员：李网格、#9010\n"
+        "情况：张三：发热，体温 38.5℃，自 2022-03-10 起。"
+    )

@@ -196,6 +196,15 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
             ]
         },
     ],
+    "risk.place_ambiguous": [
+        {
+            "text": "南山",
+            "candidates": [
+                {"name": "Nanshan, Hegang, Heilongjiang", "chinese": "黑龙江省鹤岗市南山区"},
+                {"name": "Nanshan, Shenzhen, Guangdong", "chinese": "广东省深圳市南山区"},
+            ],
+        },
+    ],
     "reports.me": [
         {"reports": [], "isolated": False, "isolations": []},
         {
