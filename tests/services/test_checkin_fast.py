@@ -147,6 +147,30 @@ async def test_someone_elses_or_another_days_checkin_is_left_to_the_general_path
         )
 
 
+async def _pending_checkins(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+    count: int,
+) -> list[tuple[int, int]]:
+    """`count` residents in isolation, each with a pending check-in today: (user, id)."""
+    people = []
+    for n, household in enumerate(sorted(community.households)[:count]):
+        iso = await seed_isolated(
+            sessionmaker, clock, community, telegram_id=USER + 100 + n, name=f"住户{n}",
+            household=household, start=date(2022, 3, 10), language="en" if n % 2 else None,
+        )  # fmt: skip
+        async with sessionmaker.begin() as session:
+            checkin = CheckIn(
+                isolation_id=iso.isolation_id, day=date(2022, 3, 10), day_number=1,
+                status=CheckInStatus.PENDING, created_at=clock.now(),
+            )  # fmt: skip
+            session.add(checkin)
+            await session.flush()
+            people.append((USER + 100 + n, checkin.id))
+    return people
+
+
 async def test_answers_by_either_path_join_the_audit_chain(
     database_url: str,
     fast: FastAnswers,
@@ -159,20 +183,7 @@ async def test_answers_by_either_path_join_the_audit_chain(
     and general-path answers running at the same time (PostgreSQL; SQLite: the general
     path, one after another). `audit verify` then finds the chain whole."""
     clock.set(clock.now().replace(hour=9, minute=5))
-    people = []
-    for n, household in enumerate(sorted(community.households)[:6]):
-        iso = await seed_isolated(
-            sessionmaker, clock, community, telegram_id=USER + 10 + n, name=f"住户{n}",
-            household=household, start=date(2022, 3, 10),
-        )  # fmt: skip
-        async with sessionmaker.begin() as session:
-            checkin = CheckIn(
-                isolation_id=iso.isolation_id, day=date(2022, 3, 10), day_number=1,
-                status=CheckInStatus.PENDING, created_at=clock.now(),
-            )  # fmt: skip
-            session.add(checkin)
-            await session.flush()
-            people.append((USER + 10 + n, checkin.id))
+    people = await _pending_checkins(sessionmaker, clock, community, 6)
     catalog = Catalog()
 
     async def general(user_id: int, checkin_id: int) -> None:
@@ -207,30 +218,6 @@ async def test_answers_by_either_path_join_the_audit_chain(
 
 async def _audit_rows(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
-
-
-async def _pending_checkins(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    clock: FakeClock,
-    community: SeededCommunity,
-    count: int,
-) -> list[tuple[int, int]]:
-    """`count` residents in isolation, each with a pending check-in today: (user, id)."""
-    people = []
-    for n, household in enumerate(sorted(community.households)[:count]):
-        iso = await seed_isolated(
-            sessionmaker, clock, community, telegram_id=USER + 100 + n, name=f"住户{n}",
-            household=household, start=date(2022, 3, 10), language="en" if n % 2 else None,
-        )  # fmt: skip
-        async with sessionmaker.begin() as session:
-            checkin = CheckIn(
-                isolation_id=iso.isolation_id, day=date(2022, 3, 10), day_number=1,
-                status=CheckInStatus.PENDING, created_at=clock.now(),
-            )  # fmt: skip
-            session.add(checkin)
-            await session.flush()
-            people.append((USER + 100 + n, checkin.id))
-    return people
 
 
 async def test_presses_arriving_together_share_one_call_and_each_gets_its_own_answer(
