@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.clock import local_now
 from bot.db.models import PurgeRun
+from bot.db.session import database_wide
 from bot.services import data_requests, retention
 from scheduler import JobContext
 
@@ -27,7 +28,11 @@ async def daily_purge(ctx: JobContext) -> retention.PurgeResult | None:
         return None
     # Done for today once a purge (this task's or the CLI's) finished after today's hour.
     since = now.replace(hour=ctx.settings.purge_hour, minute=0, second=0, microsecond=0)
-    async with ctx.sessionmaker() as session:
+    # The database's, not a district's: whichever district's leader comes first purges
+    # every community (a district bot's own sessions would see only its communities,
+    # then mark the day done for all).
+    whole = database_wide(ctx.sessionmaker)
+    async with whole() as session:
         finished = await session.scalar(
             select(PurgeRun.id).where(
                 PurgeRun.dry_run.is_(False), PurgeRun.finished_at >= since.astimezone(UTC)
@@ -35,9 +40,7 @@ async def daily_purge(ctx: JobContext) -> retention.PurgeResult | None:
         )
     if finished is not None:
         return None
-    return await retention.purge(
-        ctx.sessionmaker, ctx.clock, ctx.settings, max_batches=BATCHES_PER_TICK
-    )
+    return await retention.purge(whole, ctx.clock, ctx.settings, max_batches=BATCHES_PER_TICK)
 
 
 async def due_data_requests(ctx: JobContext) -> int:

@@ -113,6 +113,19 @@ def create_sessionmaker(
     )
 
 
+def database_wide(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of the same engine and bot without a district's COMMUNITIES filter, for
+    the work that belongs to the database rather than to a district: the retention
+    purge (its day is recorded once for the database, so it must purge every community)."""
+    return async_sessionmaker(
+        sessionmaker.kw["bind"],
+        expire_on_commit=False,
+        info=dict(sessionmaker.kw.get("info") or {}),
+    )
+
+
 def bot_of(session: AsyncSession) -> int | None:
     """The bot of this session (see BOT_ID), or None."""
     return session.info.get(BOT_ID) or None

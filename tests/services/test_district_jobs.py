@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,7 +30,10 @@ from bot.db.models import (
 from bot.db.session import create_sessionmaker
 from bot.services import care, households
 from bot.services.directory import import_register
+from bot.settings import Settings
 from messages import Catalog
+from scheduler import JobContext
+from scheduler.privacy import daily_purge
 from tests.support.community import register_rows
 
 
@@ -164,3 +168,40 @@ async def test_a_single_bot_serving_every_community_does_all(
     assert checks == {east.person_id: "missed", west.person_id: "missed"}
     assert escalated == {east.household_id, west.household_id}
     assert cases == {east.community_id: 1, west.community_id: 1}
+
+
+async def test_the_retention_purge_is_the_databases_whichever_district_runs_it(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    catalog: Catalog,
+) -> None:
+    """The purge's day is recorded once for the database, so the first district leader
+    to run it purges every community, and the other districts' leaders find the day
+    done. (Before, a district's sessions saw only its own cases, isolations and reports,
+    and the other districts' waited for a day that never came.)"""
+    east = await _district(engine, sessionmaker, clock, 1, "东湖社区")
+    west = await _district(engine, sessionmaker, clock, 2, "西湖社区")
+    settings = Settings(_env_file=None, bot_token=SecretStr("1:x"), purge_hour=3)  # type: ignore[call-arg]
+    long_ago = clock.now() - timedelta(days=settings.retention_days + 10)
+    async with sessionmaker.begin() as session:
+        for district in (east, west):
+            session.add(
+                Case(
+                    community_id=district.community_id, kind="symptom", status="resolved",
+                    household_id=district.household_id, details={}, created_at=long_ago,
+                    resolved_at=long_ago,
+                )
+            )  # fmt: skip
+    clock.set(clock.now().replace(hour=4))
+    context = JobContext(
+        sessionmaker=east.sessionmaker, clock=clock, settings=settings, catalog=catalog
+    )
+    result = await daily_purge(context)
+    assert result is not None and result.finished and result.counts["cases"] == 2
+    async with sessionmaker() as session:
+        assert list(await session.scalars(select(Case.id).where(Case.kind == "symptom"))) == []
+    west_context = JobContext(
+        sessionmaker=west.sessionmaker, clock=clock, settings=settings, catalog=catalog
+    )
+    assert await daily_purge(west_context) is None  # done for today, for every district
