@@ -3,9 +3,11 @@ from the community's register, name, phone, members; a summary to confirm."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -342,15 +344,95 @@ async def address_pick(
             query.message, state, session, t, level=next_level, parent=callback_data.id, edit=query
         )
         return
-    await state.update_data(household_id=callback_data.id)
-    found = await directory.household_path(session, callback_data.id)
+    await _household_chosen(query.message, state, session, t, callback_data.id, edit=query)
+
+
+async def _household_chosen(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    t: Translator,
+    household_id: int,
+    *,
+    edit: CallbackQuery | None = None,
+) -> None:
+    """The room is known: say the address, then the name (or, moving, the summary)."""
+    data = await state.get_data()
+    await state.update_data(household_id=household_id)
+    found = await directory.household_path(session, household_id)
     assert found is not None
-    await edit_or_send(query, t("registration.address_chosen", address=_address(found)))
+    chosen = t("registration.address_chosen", address=_address(found))
+    if edit is not None:
+        await edit_or_send(edit, chosen)
+    else:
+        await message.answer(chosen)
     if data.get("mode") == "move":
-        await show_summary(query.message, state, session, t)
+        await show_summary(message, state, session, t)
         return
     await state.set_state(Registration.name)
-    await query.message.answer(t("registration.ask_name"))
+    await message.answer(t("registration.ask_name"))
+
+
+@router.message(Registration.address, F.text, ~F.text.startswith("/"))
+async def address_typed(
+    message: Message, state: FSMContext, session: AsyncSession, t: Translator
+) -> None:
+    """The address typed instead of pressed ("阳光花园 2栋 1单元 301", "2号楼", "301"):
+    the register's names it names, in order from the current step, are taken as if
+    pressed; the next step's buttons follow (or the name, once the room is known).
+    Text that names nothing of the current list is answered with an example from it;
+    the step stays where it was."""
+    data = await state.get_data()
+    level, parent = str(data.get("level", "c")), int(data.get("parent", 0))
+    if level not in LEVELS:
+        raise SkipHandler
+    path = dict(data.get("path", {}))
+    rest = directory.fold_address(message.text or "")
+    moved = False
+    while rest:
+        item = _named(await _choices(session, level, parent), rest, exact=level == "r")
+        if item is None:
+            break
+        item_id, consumed = item
+        rest = rest[consumed:]
+        path[level] = item_id
+        moved = True
+        if level == "r":
+            await state.update_data(path=path)
+            await _household_chosen(message, state, session, t, item_id)
+            return
+        level, parent = LEVELS[LEVELS.index(level) + 1], item_id
+    if not moved:
+        items = await _choices(session, level, parent)
+        if not items:
+            raise SkipHandler  # an empty register: handlers/fallback.py answers
+        typed = " ".join((message.text or "").split())
+        await message.answer(
+            t("registration.address_not_found", typed=typed[:40], example=items[0][1])
+        )
+        return
+    await state.update_data(path=path)
+    await ask_address(message, state, session, t, level=level, parent=parent)
+
+
+def _named(items: list[tuple[int, str]], typed: str, *, exact: bool) -> tuple[int, int] | None:
+    """The item of `items` that the folded text `typed` starts with (the longest name;
+    for a room, the whole text), or whose number it is ("2" for 2栋) when it is only
+    digits and one item has that number: (its id, how much of `typed` it took)."""
+    best: tuple[int, int] | None = None
+    for item_id, name in items:
+        folded = directory.fold_address(name)
+        if not folded:
+            continue
+        if (typed == folded if exact else typed.startswith(folded)) and (
+            best is None or len(folded) > best[1]
+        ):
+            best = (item_id, len(folded))
+    if best is None and typed.isdigit():
+        numbered = [i for i, name in items if re.sub(r"\D", "", name) == typed]
+        if len(numbered) == 1:
+            best = (numbered[0], len(typed))
+    return best
 
 
 def _address(path: directory.HouseholdPath) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -34,6 +33,7 @@ from bot.db.models import (
 from bot.parsing import ParseError, parse_date
 from bot.services import audit, case_text, monitoring
 from bot.services.cases import open_case
+from bot.services.directory import fold_address
 from bot.services.errors import DomainError, NotFound
 from messages import Catalog
 
@@ -51,10 +51,7 @@ HEADERS = {
 MATCHED, AMBIGUOUS, NOT_FOUND, INVALID = "matched", "ambiguous", "not_found", "invalid"
 
 
-def _norm(text: str) -> str:
-    folded = unicodedata.normalize("NFKC", text or "").lower()
-    folded = folded.replace("号楼", "栋").replace("幢", "栋").replace("号房", "").replace("室", "")
-    return re.sub(r"[\s\-_,，、.。#/]+", "", folded)
+_norm = fold_address
 
 
 def _digits(text: str) -> str:

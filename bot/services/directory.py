@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,15 @@ def natural_key(text: str) -> tuple[Any, ...]:
     breaks ties ("01" and "1")."""
     parts = _NUMBER.split(text)
     return (tuple(_number(p) if i % 2 else p for i, p in enumerate(parts)), text)
+
+
+def fold_address(text: str) -> str:
+    """An address, or a part of one, as addresses are compared: full-width forms and
+    case folded, 号楼 and 幢 read as 栋, 号房 and 室 dropped, spaces and punctuation
+    removed ("阳光花园 2号楼 1单元 301室" and "阳光花园2栋1单元301" are the same)."""
+    folded = unicodedata.normalize("NFKC", text or "").lower()
+    folded = folded.replace("号楼", "栋").replace("幢", "栋").replace("号房", "").replace("室", "")
+    return re.sub(r"[\s\-_,，、.。#/]+", "", folded)
 
 
 def address_key(*parts: str | None) -> tuple[Any, ...]:

@@ -303,3 +303,59 @@ async def test_language_cancel_and_profile_edit(
     async with sessionmaker() as session:
         person = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
         assert person is not None and person.name == "王小五" and person.language == "en"
+
+
+def _buttons(message: object) -> list[str]:
+    markup = getattr(message, "reply_markup", None) or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_the_address_can_be_typed_instead_of_pressed(
+    running_bot: RunningBot,
+    resident: ChatUser,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """An elderly resident types the address where the buttons are: the register's names
+    it names are taken as if pressed ("号楼", "室" and spaces as people write them), a
+    building or room may be typed as its number, and text that names nothing in the list
+    is answered with an example from it, the step kept."""
+    await resident.send("/start")
+    await resident.press("同意")
+    replies = await resident.send("阳光花园 2号楼 1单元 301室")
+    assert [r.content for r in replies] == [
+        "住址：阳光花园 2栋 1单元 301",
+        "第 5 步：请输入您的姓名：",
+    ]
+    await resident.send("张三")
+    await resident.send("13800138000")
+    await resident.press("没有了")
+    await resident.press("确认提交")
+    async with sessionmaker() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_user_id == resident.id))
+        assert person is not None
+        assert person.household_id == community.household("阳光花园/2栋/1单元/301")
+
+    # Step by step in English, with a miss on the way.
+    user = english_resident
+    await user.send("/start")
+    await user.press("I agree")
+    replies = await user.send("阳光花园")
+    assert [r.content for r in replies] == ["Step 2: choose your building:"]
+    assert _buttons(replies[-1]) == ["1栋", "2栋"]
+    replies = await user.send("2")  # the building's number
+    assert [r.content for r in replies] == ["Step 3: choose your unit:"]
+    assert _buttons(replies[-1]) == ["1单元", "2单元"]
+    replies = await user.send("Unit 9")
+    assert [r.content for r in replies] == [
+        "“Unit 9” is not in this list. Please press a button above, or type a name from the"
+        " list, for example 1单元."
+    ]
+    replies = await user.send("2单元 302")
+    assert [r.content for r in replies] == [
+        "Address: 阳光花园, 2栋, 2单元, room 302",
+        "Step 5: type your name:",
+    ]
+    replies = await user.send("Alice")
+    assert "phone number" in texts(replies)
