@@ -623,8 +623,13 @@ async def refresh_cards(session: AsyncSession, clock: Clock, catalog: Catalog) -
 
 
 async def _card_locale(session: AsyncSession, notice: Notice, community: Community | None) -> str:
-    """The card was sent to its author (their private chat) in their language: edits
-    keep it; a card in a group is in the community's language."""
+    """Edits keep the language the card was sent in: the author's when the notice was
+    composed (recorded with it; their Telegram language when they never chose one).
+    Older notices: the author's own language in their private chat, else the
+    community's."""
+    composed_in = notice.audience.get("locale")
+    if composed_in:
+        return normalise_locale(str(composed_in))
     default = community.locale if community else "zh-CN"
     author = await session.get(Person, notice.author_id) if notice.author_id else None
     if author is None or author.telegram_user_id != notice.card_chat_id:

@@ -1,0 +1,47 @@
+"""Defects found by walking the sandbox as staff (QA round 2): each test shows a whole
+screen as the person reads it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.double import BotApiDouble
+from scheduler import tick
+from tests.conversations.test_notices_flow import GROUP, admin_en, setup_world
+from tests.support.chat import RunningBot
+from tests.support.community import SeededCommunity
+
+
+async def test_notice_card_keeps_the_authors_language_when_its_progress_is_updated(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    community: SeededCommunity,
+) -> None:
+    """An officer whose Telegram is in English (no /language chosen, so nothing on their
+    record) composes in English; the periodic edit of the card used to switch it to the
+    community's Chinese ("📢 通知 #1（已发送，立即发送）… 已送达 1")."""
+    await setup_world(double, sessionmaker, clock, community)
+    me = admin_en(double)
+    await me.send("/notice")
+    await me.send("Water off tonight <b>8pm</b>")
+    await me.press("阳光花园 owners' group")
+    await me.press("Next")
+    replies = await me.press("Send now")
+    assert replies[-1].text == (
+        "📢 Notice #1 (sending, sent now)\nWater off tonight <b>8pm</b>\n"
+        "Delivered 0 · failed 0 · pending 1"
+    )
+    await running_bot.drain()
+    assert double.messages(GROUP)[-1].text == (
+        "📢 Community notice\n\nWater off tonight <b>8pm</b>"
+    )
+
+    await tick(running_bot.application.job_context())
+    await running_bot.drain()
+    assert me.last().text == (
+        "📢 Notice #1 (sent, sent now)\nWater off tonight <b>8pm</b>\n"
+        "Delivered 1 · failed 0 · pending 0"
+    )
