@@ -225,6 +225,22 @@ async def _household_by_address(
     return found[0]
 
 
+async def _door_address(
+    session: AsyncSession, community_id: int, words: Sequence[str]
+) -> tuple[Household, str | None]:
+    """A door line's address ("阳光花园 1栋 1单元 101", the compound optional) and the
+    name after it, which may have several words ("Grandma Zhang")."""
+    for length in (4, 3):
+        if len(words) < length:
+            continue
+        try:
+            household = await _household_by_address(session, community_id, words[:length])
+        except DomainError:
+            continue
+        return household, " ".join(words[length:]) or None
+    raise DomainError("rounds.bad_door_line", line=" ".join(words))
+
+
 async def parse_spec(session: AsyncSession, community_id: int, text: str, today: date) -> RoundSpec:
     """Read a round from the officer's lines (see the module doc and docs/testing-rounds.md).
     Raises DomainError rounds.* or ParseError date.invalid."""
@@ -249,14 +265,7 @@ async def parse_spec(session: AsyncSession, community_id: int, text: str, today:
     for line in lines[1:]:
         words = line.split()
         if words[0].lower() in _DOOR_WORDS:
-            rest = words[1:]
-            name = None
-            # The last word is a name when the one before it names a room of the address.
-            try:
-                household = await _household_by_address(session, community_id, rest)
-            except DomainError:
-                household = await _household_by_address(session, community_id, rest[:-1])
-                name = rest[-1]
+            household, name = await _door_address(session, community_id, words[1:])
             spec.door.append({"household_id": household.id, "name": name})
             continue
         match = _TIME_RANGE.search(line)

@@ -9,8 +9,8 @@ from bot.clock import FakeClock
 from bot.double import BotApiDouble
 from scheduler import tick
 from tests.conversations.test_notices_flow import GROUP, admin_en, setup_world
-from tests.support.chat import RunningBot
-from tests.support.community import SeededCommunity
+from tests.support.chat import ChatUser, RunningBot
+from tests.support.community import OFFICER_ID, SeededCommunity
 
 
 async def test_notice_card_keeps_the_authors_language_when_its_progress_is_updated(
@@ -45,3 +45,24 @@ async def test_notice_card_keeps_the_authors_language_when_its_progress_is_updat
         "📢 Notice #1 (sent, sent now)\nWater off tonight <b>8pm</b>\n"
         "Delivered 1 · failed 0 · pending 0"
     )
+
+
+async def test_round_door_line_takes_a_name_of_several_words_as_in_the_usage_example(
+    running_bot: RunningBot, double: BotApiDouble, community: SeededCommunity
+) -> None:
+    """The English usage of /round_new ends with "door 阳光花园 1栋 1单元 101 Grandma
+    Zhang"; typed as shown, it was refused: 'No address "阳光花园 1栋 1单元 101 Grandma".'"""
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    replies = await officer.send(
+        "/round_new 2022-03-12 everyone\n"
+        "阳光花园 1栋 08:00-09:00 East gate site\n"
+        "door 阳光花园 1栋 1单元 101 Grandma Zhang\n"
+        "door 1栋 1单元 102 Grandpa Li"
+    )
+    assert [m.content for m in replies] == [
+        "📝 Testing round #1 (draft)\n"
+        "Date: 2022-03-12　Who: everyone\n"
+        "阳光花园 1栋: 08:00-09:00 East gate site\n"
+        "Tested at the door: 2 households\n"
+        'When it is right, press "Announce": the owners\' groups and every household are told.'
+    ]
