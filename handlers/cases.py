@@ -139,7 +139,12 @@ async def case_resolve_pressed(
     )
     await query_bot(query).send_message(
         query_chat_id(query),
-        t("cases.ask_note", id=case.id, name=query.from_user.full_name),
+        t(
+            "cases.ask_note",
+            id=case.id,
+            name=query.from_user.full_name,
+            resident_reads=cases.reporter_reads_note(case),
+        ),
     )
 
 

@@ -408,10 +408,18 @@ async def act(
     return case
 
 
+def reporter_reads_note(case: Case) -> bool:
+    """Whether resolving the case sends its note to the resident who reported it
+    (symptoms and help requests; never tip-offs)."""
+    return (
+        bool(case.details.get("notify"))
+        and case.reporter_id is not None
+        and case.kind in (CaseKind.SYMPTOM, CaseKind.SUPPLIES)
+    )
+
+
 async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, case: Case) -> None:
-    if not case.details.get("notify") or case.reporter_id is None:
-        return
-    if case.kind not in (CaseKind.SYMPTOM, CaseKind.SUPPLIES):
+    if not reporter_reads_note(case):
         return
     reporter = await session.get(Person, case.reporter_id)
     if reporter is None or reporter.telegram_user_id is None:

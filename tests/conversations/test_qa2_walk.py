@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.double import BotApiDouble
 from scheduler import tick
+from tests.conversations.test_cases_flow import OFFICER_GROUP, _card, _officer_chat, _symptom
 from tests.conversations.test_notices_flow import GROUP, admin_en, setup_world
+from tests.conversations.test_reports_flow import register
 from tests.support.chat import ChatUser, RunningBot
-from tests.support.community import OFFICER_ID, SeededCommunity
+from tests.support.community import ADMIN_ID, OFFICER_ID, SeededCommunity
 
 
 async def test_notice_card_keeps_the_authors_language_when_its_progress_is_updated(
@@ -65,4 +67,48 @@ async def test_round_door_line_takes_a_name_of_several_words_as_in_the_usage_exa
         "阳光花园 1栋: 08:00-09:00 East gate site\n"
         "Tested at the door: 2 households\n"
         'When it is right, press "Announce": the owners\' groups and every household are told.'
+    ]
+
+
+async def test_resolve_prompt_says_the_resident_reads_the_note_only_when_they_do(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """The note typed after ✅ is sent word for word to the resident who reported
+    symptoms or asked for help, but the prompt did not say so: an officer writing an
+    internal remark ("claims a fever, probably lying") would send it to the resident."""
+    await register(sessionmaker, clock, community, resident)
+    officer, _, _ = await _officer_chat(double)
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    await _symptom(resident)
+    await running_bot.drain()
+    card = _card(double, 1)
+    _, resolve_data = officer.button_data("办结", card)
+    replies = await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
+    assert [m.content for m in replies] == [
+        "王干事，请回复一句事件 #1 的办结说明（报告的住户会收到这句说明，请写给住户看）"
+        "（发送 /cancel 放弃）："
+    ]
+    await officer.send("已电话联系，明天陪同就诊", chat=double.chats[OFFICER_GROUP])
+    await running_bot.drain()
+    assert resident.last().content == "您报告的症状报告已由社区办结。说明：已电话联系，明天陪同就诊"
+
+    # A tip-off's reporter is never told: no such line.
+    await resident.send("/report")
+    await resident.press("线索举报")
+    await resident.press("返乡未报备")
+    await resident.send("2栋 1单元 302")
+    await resident.send("昨天从外地回来没有报备")
+    await resident.press("确认提交")
+    await running_bot.drain()
+    english = ChatUser(double, double.user(ADMIN_ID, "Admin", language_code="en"))
+    card = _card(double, 2)
+    _, resolve_data = english.button_data("办结", card)
+    replies = await english.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
+    assert [m.content for m in replies] == [
+        "Admin, please reply with a short resolution note for case #2 (/cancel to stop):"
     ]
