@@ -43,6 +43,12 @@ def local_today(clock: Clock, tz: str) -> date:
     return clock.now().astimezone(ZoneInfo(tz)).date()
 
 
+def local_day(at: datetime, tz: str) -> date:
+    """The local date in zone `tz` of a stored instant (a naive one is UTC, as stored)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(tz)).date()
+
+
 def local_now(clock: Clock, tz: str) -> datetime:
     return clock.now().astimezone(ZoneInfo(tz))
 

@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, local_today
+from bot.clock import Clock, local_day, local_today
 from bot.core.forms import ENDS_ON_REFUSAL, LEAVES_FORM
 from bot.db.models import Case, Community, ImportBatch, IsolationStatus, Person, Report
 from bot.parsing import ParseError, clean_text, parse_date
@@ -217,9 +217,13 @@ async def _monitor(
                 {
                     "id": i.id,
                     "status": t(f"monitoring.status_{i.status}"),
+                    # A monitoring started by a report has no events: its own dates say it.
+                    "category": t(f"monitoring.category_{i.category}"),
+                    "start": i.start_date.isoformat(),
+                    "end": i.end_date.isoformat(),
                     "events": [
                         {
-                            "at": e.at.astimezone(clock.now().tzinfo).date().isoformat(),
+                            "at": local_day(e.at, community.timezone).isoformat(),
                             "action": t(f"monitoring.action_{e.action}"),
                             "category": t(f"monitoring.category_{e.category_to}")
                             if e.category_to

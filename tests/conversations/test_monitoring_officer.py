@@ -88,7 +88,7 @@ async def test_officer_starts_changes_extends_ends_and_the_resident_is_told(
     replies = await officer.send(f"/monitor history {pid}")
     assert texts(replies) == (
         f"#{pid} 小明 的监测记录\n"
-        "监测 #1（已提前结束）\n"
+        "监测 #1：居家健康监测，2022-03-10 至 2022-03-16（已提前结束）\n"
         "• 2022-03-10 开始 居家隔离 至 2022-03-23：密接的密接\n"
         "• 2022-03-10 延长 居家隔离 至 2022-03-26：复查\n"
         "• 2022-03-10 调整类别 居家健康监测 至 2022-03-16：风险降低\n"
@@ -315,7 +315,8 @@ async def test_a_name_of_several_words_and_several_matches(
         "Telegram: the grid worker should tell them in person."
     )
     assert texts(await officer.send("/monitor history Li Ming")) == (
-        f"Monitoring record of #{ming} Li Ming\nMonitoring #1 (monitored)\n"
+        f"Monitoring record of #{ming} Li Ming\n"
+        "Monitoring #1: home isolation, 2022-03-10 to 2022-03-26 (monitored)\n"
         "• 2022-03-10 started home isolation until 2022-03-23: close contact\n"
         "• 2022-03-10 extended home isolation until 2022-03-26: second test"
     )

@@ -3,14 +3,19 @@ screen as the person reads it."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
+from bot.db.models import Person
 from bot.double import BotApiDouble
 from scheduler import tick
+from tests.conftest import SHANGHAI
 from tests.conversations.test_cases_flow import OFFICER_GROUP, _card, _officer_chat, _symptom
 from tests.conversations.test_notices_flow import GROUP, admin_en, setup_world
-from tests.conversations.test_reports_flow import register
+from tests.conversations.test_reports_flow import add_risk, register
 from tests.support.chat import ChatUser, RunningBot
 from tests.support.community import ADMIN_ID, OFFICER_ID, SeededCommunity
 
@@ -111,4 +116,45 @@ async def test_resolve_prompt_says_the_resident_reads_the_note_only_when_they_do
     replies = await english.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
     assert [m.content for m in replies] == [
         "Admin, please reply with a short resolution note for case #2 (/cancel to stop):"
+    ]
+
+
+async def test_monitoring_record_of_an_isolation_started_by_a_return_report(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """An isolation started by a return report has no monitoring events, so its record
+    said only "Monitoring #1 (monitored)": no category, no dates."""
+    user = english_resident
+    await register(sessionmaker, clock, community, user, name="Alice", member=None)
+    await add_risk(sessionmaker, clock, community, "深圳 high 3-1")
+    await user.send("/report")
+    await user.press("I came back")
+    await user.send("shenzhen nanshan")
+    await user.send("yesterday")
+    await user.press("Plane")
+    await user.press("Alice")
+    await user.press("Done")
+    await user.press("Submit")
+    async with sessionmaker() as session:
+        alice = await session.scalar(select(Person.id).where(Person.name == "Alice"))
+    officer = ChatUser(double, double.user(OFFICER_ID, "王干事", language_code="en"))
+    replies = await officer.send("/monitor history Alice")
+    assert [m.content for m in replies] == [
+        f"Monitoring record of #{alice} Alice\n"
+        "Monitoring #1: home isolation, 2022-03-09 to 2022-03-22 (monitored)"
+    ]
+    # Events are dated in the community's time zone (07:00 in Shanghai is still the
+    # previous day in UTC).
+    clock.set(datetime(2022, 3, 10, 7, 0, tzinfo=SHANGHAI))
+    officer_zh = ChatUser(double, double.user(ADMIN_ID, "社区管理员", language_code="zh-hans"))
+    await officer_zh.send("/monitor extend Alice 3 复查")
+    replies = await officer_zh.send("/monitor history Alice")
+    assert [m.content for m in replies] == [
+        f"#{alice} Alice 的监测记录\n监测 #1：居家隔离，2022-03-09 至 2022-03-25（监测中）\n"
+        "• 2022-03-10 延长 居家隔离 至 2022-03-25：复查"
     ]
