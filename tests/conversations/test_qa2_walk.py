@@ -158,3 +158,37 @@ async def test_monitoring_record_of_an_isolation_started_by_a_return_report(
         f"#{alice} Alice 的监测记录\n监测 #1：居家隔离，2022-03-09 至 2022-03-25（监测中）\n"
         "• 2022-03-10 延长 居家隔离 至 2022-03-25：复查"
     ]
+
+
+async def test_resident_told_of_a_resolved_help_request_in_plain_english(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """The resident read "The community has resolved your Symptoms." (the case kind's
+    label dropped into a sentence); the report is now named as such."""
+    user = english_resident
+    await register(sessionmaker, clock, community, user, name="Alice", member=None)
+    officer, _, _ = await _officer_chat(double)
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    await user.send("/report")
+    await user.press("Symptoms")
+    await user.press("Alice")
+    await user.press("Cough")
+    await user.press("Done")
+    await user.press("Skip")
+    await user.send("today")
+    await user.press("Submit")
+    await running_bot.drain()
+    card = _card(double, 1)
+    _, resolve_data = officer.button_data("办结", card)
+    await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
+    await officer.send("已电话联系 / we called you", chat=double.chats[OFFICER_GROUP])
+    await running_bot.drain()
+    assert user.last().content == (
+        "Your report “Symptoms” has been resolved by the community. "
+        "Note: 已电话联系 / we called you"
+    )
