@@ -330,6 +330,8 @@ _RELATIVE_DAYS: Final = {
     "昨天": 1, "昨日": 1, "yesterday": 1,
     "前天": 2, "大前天": 3,
 }  # fmt: skip
+#: Days ahead, for a planned date only (a round, a shift, a notice, a planned end).
+_AHEAD_DAYS: Final = {"明天": 1, "明日": 1, "tomorrow": 1, "后天": 2, "大后天": 3}
 _FULL_DATE: Final = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?")
 _COMPACT_DATE: Final = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _SHORT_DATE: Final = re.compile(r"(\d{1,2})[-/.月](\d{1,2})[日号]?")
@@ -339,7 +341,8 @@ _FUTURE_SLACK: Final = timedelta(days=30)
 
 def parse_date(text: str, today: date, *, ahead: bool = False) -> date:
     """Calendar date from "2022-03-05", "2022/3/5", "2022.3.5", "20220305", "3-5", "3/5",
-    "3月5日", "3月5号", "2022年3月5日", "三月五号", "今天", "昨天", "前天", "today", "yesterday".
+    "3月5日", "3月5号", "2022年3月5日", "三月五号", "今天", "昨天", "前天", "today", "yesterday";
+    with ``ahead``, also "明天", "后天", "tomorrow".
 
     Short dates are month first, as written in China. Without a year the date is taken in
     ``today``'s year, except across the turn of the year: a date that is usually past (an
@@ -352,6 +355,8 @@ def parse_date(text: str, today: date, *, ahead: bool = False) -> date:
     s = _fold(text)
     if s in _RELATIVE_DAYS:
         return today - timedelta(days=_RELATIVE_DAYS[s])
+    if ahead and s in _AHEAD_DAYS:
+        return today + timedelta(days=_AHEAD_DAYS[s])
 
     def to_digits(match: re.Match[str]) -> str:
         value = chinese_to_int(match.group(0))

@@ -424,7 +424,10 @@ async def _tell_reporter(session: AsyncSession, clock: Clock, catalog: Catalog, 
     reporter = await session.get(Person, case.reporter_id)
     if reporter is None or reporter.telegram_user_id is None:
         return
-    locale = reporter.language or "zh-CN"
+    # Their own language (on record, else chosen with /language), else the community's.
+    community = await session.get(Community, case.community_id)
+    default = community.locale if community else "zh-CN"
+    locale = (await own_locales(session, [reporter], default))[reporter.id]
     text = catalog.render(
         locale, "cases.resolved_for_resident",
         kind=catalog.render(locale, f"cases.kind_{case.kind}"), note=case.resolution_note or "",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db.models import Person
+from bot.db.models import Community, Person
 from bot.double import BotApiDouble
 from scheduler import tick
 from tests.conftest import SHANGHAI
@@ -191,4 +191,46 @@ async def test_resident_told_of_a_resolved_help_request_in_plain_english(
     assert user.last().content == (
         "Your report “Symptoms” has been resolved by the community. "
         "Note: 已电话联系 / we called you"
+    )
+
+
+async def test_resolved_note_reaches_a_resident_without_a_language_in_the_communitys(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """A reporter with no language on record (a record made before languages were kept)
+    was told in Chinese whatever their community spoke: the note now follows the rule of
+    every message the bot sends on its own (their record, else /language, else the
+    community's)."""
+    user = english_resident
+    await register(sessionmaker, clock, community, user, name="Alice", member=None)
+    officer, _, _ = await _officer_chat(double)
+    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
+    await user.send("/report")
+    await user.press("Symptoms")
+    await user.press("Alice")
+    await user.press("Cough")
+    await user.press("Done")
+    await user.press("Skip")
+    await user.send("today")
+    await user.press("Submit")
+    await running_bot.drain()
+    async with sessionmaker.begin() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
+        assert person is not None
+        person.language = None
+        found = await session.get(Community, community.community_id)
+        assert found is not None
+        found.locale = "en"
+    card = _card(double, 1)
+    _, resolve_data = officer.button_data("办结", card)
+    await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
+    await officer.send("We called you.", chat=double.chats[OFFICER_GROUP])
+    await running_bot.drain()
+    assert user.last().content == (
+        "Your report “Symptoms” has been resolved by the community. Note: We called you."
     )

@@ -268,6 +268,14 @@ def test_a_planned_date_without_a_year_rolls_into_next_year() -> None:
     assert parse_date("2026-01-05", date(2026, 12, 30), ahead=True) == date(2026, 1, 5)
 
 
+def test_tomorrow_is_a_planned_date_only() -> None:
+    today = date(2026, 12, 31)
+    for text, days in (("明天", 1), ("明日", 1), ("Tomorrow", 1), ("后天", 2), ("大后天", 3)):
+        assert parse_date(text, today, ahead=True) == today + timedelta(days=days), text
+        with pytest.raises(ParseError):  # an arrival or a report is never tomorrow
+            parse_date(text, today)
+
+
 @pytest.mark.parametrize(
     "text", ["", "abc", "2022-13-01", "2月30日", "2022-02-30", "13/1", "3", "2022", "明天x", "3月"]
 )
