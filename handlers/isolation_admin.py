@@ -335,15 +335,20 @@ async def isolation_action(
             reason="",
         )
         await query.answer()
-        await edit_or_send(
-            query,
-            t(
-                "isolation.extended",
-                id=isolation.id,
-                name=person.name,
-                end=isolation.end_date.isoformat(),
-            ),
-        )
+        done = t(
+            "isolation.extended", id=isolation.id, name=person.name,
+            end=isolation.end_date.isoformat(),
+        )  # fmt: skip
+        # The card again under the confirmation, with its buttons: ending early (or
+        # extending once more) needs no second /isolation.
+        community = await session.get(Community, isolation.community_id)
+        assert community is not None
+        lines = {
+            line.isolation.id: line.address
+            for line in await checkins.isolations_of(session, clock, community)
+        }
+        card, markup = _card(t, clock, community, isolation, person, lines.get(isolation.id, ""))
+        await edit_or_send(query, f"{done}\n\n{card}", markup)
     elif callback_data.action in ("early", "hospital"):
         await state.set_state(IsolationReason.reason)
         await state.update_data(isolation_id=isolation.id, action=callback_data.action)

@@ -161,7 +161,18 @@ async def test_lists_status_and_officer_actions(
     await resident.press_data(extend_data, resident_card, strict=False)
     assert "没有执行此操作的权限" in (resident.answer_of_last_press() or "")
     replies = await officer.press("延长 3 天", card)
-    assert "2022-03-26" in texts(replies)
+    # The card again under the confirmation, its buttons kept (no second /isolation).
+    assert replies[-1].content == (
+        "✅ 已将 #1 <b>张三</b> 的隔离延长至 2022-03-26。\n\n"
+        "居家隔离 #1\n"
+        f"人员：#{iso.person_id} <b>张三</b>\n"
+        "住址：阳光花园 1栋 1单元 101\n"
+        "第一天：2022-03-10，最后一天：2022-03-26（今天第 1 天）\n"
+        "状态：隔离中"
+    )
+    assert [b["text"] for row in replies[-1].reply_markup["inline_keyboard"] for b in row] == [
+        "➕ 延长 3 天", "➕ 延长 7 天", "⏹ 提前结束", "🏥 转送医院",
+    ]  # fmt: skip
     assert "多人" in texts(await officer.send("/isolation 张"))
     replies = await officer.send("/isolation 张奶奶")
     await officer.press("转送医院", replies[-1])
