@@ -460,8 +460,8 @@ async def from_case(
     identity: Identity,
     t: Translator,
 ) -> None:
-    """Pressed on a card in the officers' chat: the officer continues privately (no
-    personal data in the group)."""
+    """Pressed on a case card: the officer continues privately (no personal data in the
+    group); from the officers' chat a toast says where to go on."""
     case = await session.get(Case, callback_data.case_id)
     if (
         case is None
@@ -498,7 +498,9 @@ async def from_case(
         # The officer never opened a private chat with the bot.
         await query.answer(t("monitoring.case_start_private_first"), show_alert=True)
         return
-    await query.answer(t("monitoring.case_continue_private"))
+    in_private = query.message is not None and query.message.chat.id == query.from_user.id
+    # Pressed in the private chat already: the next step is right below, nothing to say.
+    await query.answer(None if in_private else t("monitoring.case_continue_private"))
 
 
 def _category_markup(t: Translator) -> InlineKeyboardMarkup:

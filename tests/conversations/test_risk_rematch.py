@@ -210,6 +210,8 @@ async def test_tipoff_case_asks_whom_and_expired_areas_leave_the_list(
         MonCaseCb(case_id=case_id).pack(), officer.last(), strict=False
     )
     assert texts(replies[-1:]) == f"事件 #{case_id}：要对谁开始监测？请输入登记册中的姓名或编号。"
+    # Pressed in the private chat already: no "please continue in your private chat" toast.
+    assert officer.answer_of_last_press() is None
     replies = await officer.send("张奶奶")
     assert texts(replies) == f"事件 #{case_id}：为 张奶奶 选择监测类别："
     await officer.press("居家健康监测")
