@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -412,6 +413,10 @@ async def screen_person(
         await query.message.answer(text)
 
 
+#: What a person's name never holds and a sentence does: clause punctuation, or a digit.
+_NOTE_LIKE = re.compile(r"[，。,;；!！?？:：\d]")
+
+
 @router.message(Screening.people, F.text)
 async def screen_people_text(
     message: Message, state: FSMContext, session: AsyncSession, identity: Identity,
@@ -443,6 +448,9 @@ async def screen_people_text(
             found = [p for p in people if p.name == name]
             if found:
                 target = found[0]
+            elif _NOTE_LIKE.search(name):
+                # "家中两人，体温正常": the visit's note typed before saving, not a person.
+                raise DomainError("coverage.looks_like_note", text=line.strip()[:40])
             elif len(people) >= MAX_SEEN:
                 raise DomainError("coverage.too_many_people", max=MAX_SEEN)
             else:

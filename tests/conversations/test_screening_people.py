@@ -54,6 +54,11 @@ EXPECTED = {
         "sheet": "入户排查",
         "outcome_done": "✅ 已排查",
         "people_cell": "张三 在家 38.2 发热; 李四 已搬走; 王五 新住户",
+        "early_note": "家中两人，体温正常",
+        "looks_like_note": (
+            "“家中两人，体温正常”像是一句备注，不是姓名。请先点“💾 保存”，保存后再输入备注；"
+            "要登记新住户，请只写姓名（可加体温，例如：张三 36.5）。"
+        ),
     },
     "en": {
         "done": "Screened",
@@ -89,6 +94,12 @@ EXPECTED = {
         "sheet": "Door screening",
         "outcome_done": "✅ Screened",
         "people_cell": "张三 present 38.2 fever; 李四 moved out; 王五 new occupant",
+        "early_note": "Two at home, both fine.",
+        "looks_like_note": (
+            "“Two at home, both fine.” looks like a note, not a name. Press “💾 Save” first, "
+            "then type the note; to add a new occupant, type only their name (a temperature "
+            "may follow, e.g. 张三 36.5)."
+        ),
     },
 }
 
@@ -135,6 +146,9 @@ async def test_door_visit_records_people_fever_and_escalations(
     await worker.press(x["li"])
     await worker.press(x["li_away"])
     await worker.send("张三 38.2")
+    # The visit's note typed too early is not taken for a new occupant; nothing is lost.
+    replies = await worker.send(x["early_note"])
+    assert [m.content for m in replies] == [x["looks_like_note"]]
     replies = await worker.send("王五")
     assert [m.content for m in replies] == [x["edited"]]
     replies = await worker.press(x["save"])
