@@ -3,6 +3,7 @@ screen as the person reads it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -160,17 +161,18 @@ async def test_monitoring_record_of_an_isolation_started_by_a_return_report(
     ]
 
 
-async def test_resident_told_of_a_resolved_help_request_in_plain_english(
+async def _report_then_resolve(
     running_bot: RunningBot,
     double: BotApiDouble,
-    english_resident: ChatUser,
+    user: ChatUser,
     community: SeededCommunity,
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: FakeClock,
+    note: str,
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """The resident read "The community has resolved your Symptoms." (the case kind's
-    label dropped into a sentence); the report is now named as such."""
-    user = english_resident
+    """Alice (English) reports symptoms; the officer resolves the case with `note` in the
+    officers' chat (after `between`, if given)."""
     await register(sessionmaker, clock, community, user, name="Alice", member=None)
     officer, _, _ = await _officer_chat(double)
     await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
@@ -183,12 +185,30 @@ async def test_resident_told_of_a_resolved_help_request_in_plain_english(
     await user.send("today")
     await user.press("Submit")
     await running_bot.drain()
+    if between is not None:
+        await between()
     card = _card(double, 1)
     _, resolve_data = officer.button_data("办结", card)
     await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
-    await officer.send("已电话联系 / we called you", chat=double.chats[OFFICER_GROUP])
+    await officer.send(note, chat=double.chats[OFFICER_GROUP])
     await running_bot.drain()
-    assert user.last().content == (
+
+
+async def test_resident_told_of_a_resolved_help_request_in_plain_english(
+    running_bot: RunningBot,
+    double: BotApiDouble,
+    english_resident: ChatUser,
+    community: SeededCommunity,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """The resident read "The community has resolved your Symptoms." (the case kind's
+    label dropped into a sentence); the report is now named as such."""
+    await _report_then_resolve(
+        running_bot, double, english_resident, community, sessionmaker, clock,
+        "已电话联系 / we called you",
+    )  # fmt: skip
+    assert english_resident.last().content == (
         "Your report “Symptoms” has been resolved by the community. "
         "Note: 已电话联系 / we called you"
     )
@@ -206,31 +226,22 @@ async def test_resolved_note_reaches_a_resident_without_a_language_in_the_commun
     was told in Chinese whatever their community spoke: the note now follows the rule of
     every message the bot sends on its own (their record, else /language, else the
     community's)."""
-    user = english_resident
-    await register(sessionmaker, clock, community, user, name="Alice", member=None)
-    officer, _, _ = await _officer_chat(double)
-    await officer.send("/officers_here", chat=double.chats[OFFICER_GROUP])
-    await user.send("/report")
-    await user.press("Symptoms")
-    await user.press("Alice")
-    await user.press("Cough")
-    await user.press("Done")
-    await user.press("Skip")
-    await user.send("today")
-    await user.press("Submit")
-    await running_bot.drain()
-    async with sessionmaker.begin() as session:
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
-        assert person is not None
-        person.language = None
-        found = await session.get(Community, community.community_id)
-        assert found is not None
-        found.locale = "en"
-    card = _card(double, 1)
-    _, resolve_data = officer.button_data("办结", card)
-    await officer.press_data(resolve_data, card, chat_id=OFFICER_GROUP)
-    await officer.send("We called you.", chat=double.chats[OFFICER_GROUP])
-    await running_bot.drain()
-    assert user.last().content == (
+
+    async def forget_language() -> None:
+        async with sessionmaker.begin() as session:
+            person = await session.scalar(
+                select(Person).where(Person.telegram_user_id == english_resident.id)
+            )
+            assert person is not None
+            person.language = None
+            found = await session.get(Community, community.community_id)
+            assert found is not None
+            found.locale = "en"
+
+    await _report_then_resolve(
+        running_bot, double, english_resident, community, sessionmaker, clock,
+        "We called you.", between=forget_language,
+    )  # fmt: skip
+    assert english_resident.last().content == (
         "Your report “Symptoms” has been resolved by the community. Note: We called you."
     )
