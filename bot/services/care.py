@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,7 +36,7 @@ from bot.presentation.keyboards import buttons
 from bot.services import audit, case_text, cases, outbox, sealing
 from bot.services.directory import natural_key
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.identity import OFFICER_ROLES, Identity, own_locales
+from bot.services.identity import OFFICER_ROLES, Identity, rendered_for
 from messages import Catalog
 
 KINDS: tuple[str, ...] = (
@@ -254,19 +255,22 @@ async def queue_care_first(
             hh = hh.where(Unit.id == place.unit.id)
         households = len(list(await session.scalars(hh)))
         flagged_households = len({p.person.household_id for p in people})
-        locales = await own_locales(session, workers, community.locale)
-        texts: dict[str, str] = {}  # one rendering per language
+
+        view = {
+            "place": f"{place.compound.name} {building.name}"
+            + (f" {place.unit.name}" if place.unit else ""),
+            "level": status.level,
+            "people": [person_view(p) for p in people],
+            "others": households - flagged_households,
+        }
+
+        async def care_first(locale: str, view: dict[str, Any] = view) -> str:
+            return catalog.render(locale, "care.care_first", **view)
+
+        texts = await rendered_for(session, workers, community.locale, care_first)
         for worker in workers:
             assert worker.telegram_user_id is not None
-            locale = locales[worker.id]
-            if locale not in texts:
-                texts[locale] = catalog.render(
-                    locale, "care.care_first", place=f"{place.compound.name} {building.name}"
-                    + (f" {place.unit.name}" if place.unit else ""),
-                    level=status.level, people=[person_view(p) for p in people],
-                    others=households - flagged_households,
-                )  # fmt: skip
-            text = texts[locale]
+            text = texts[worker.id]
             await outbox.enqueue(
                 session, clock, kind="care_first", chat_id=worker.telegram_user_id,
                 dedup_key=f"care_first:{status.id}:{building.id}:{worker.id}",

@@ -34,7 +34,7 @@ from bot.presentation.cards import Markup, case_card_markup
 from bot.services import audit, case_text, outbox
 from bot.services.directory import HouseholdPath, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import OFFICER_ROLES, Identity, own_locales
+from bot.services.identity import OFFICER_ROLES, Identity, own_locales, rendered_for
 from messages import Catalog
 
 CASE_CARD = "case_card"
@@ -299,17 +299,16 @@ async def queue_private_cards(
     full card (their role needs it)."""
     community = await session.get(Community, case.community_id)
     workers = [w for w in routing.grid_workers if w.telegram_user_id is not None]
-    locales = await own_locales(session, workers, community.locale if community else "zh-CN")
-    cards: dict[str, tuple[str, Markup | None]] = {}  # one rendering per language
+
+    async def full_card(locale: str) -> tuple[str, Markup | None]:
+        return await render_card(session, clock, catalog, case, full=True, locale=locale)
+
+    default = community.locale if community else "zh-CN"
+    cards = await rendered_for(session, workers, default, full_card)
     queued = 0
     for worker in workers:
         assert worker.telegram_user_id is not None
-        locale = locales[worker.id]
-        if locale not in cards:
-            cards[locale] = await render_card(
-                session, clock, catalog, case, full=True, locale=locale
-            )
-        text, markup = cards[locale]
+        text, markup = cards[worker.id]
         if await outbox.enqueue(
             session,
             clock,
@@ -618,19 +617,18 @@ async def _escalate(
             .order_by(Person.id)
         )
     ).all()
-    locales = await own_locales(session, people, community.locale if community else "zh-CN")
-    cards: dict[str, tuple[str, Markup | None]] = {}  # one rendering per language
+
+    async def escalated_card(locale: str) -> tuple[str, Markup | None]:
+        text, markup = await render_card(session, clock, catalog, case, full=True, locale=locale)
+        header = catalog.render(locale, "cases.escalated", id=case.id, reminders=reminders)
+        return header + "\n\n" + text, markup
+
+    default = community.locale if community else "zh-CN"
+    cards = await rendered_for(session, people, default, escalated_card)
     queued = 0
     for person in people:
         assert person.telegram_user_id is not None
-        locale = locales[person.id]
-        if locale not in cards:
-            text, markup = await render_card(
-                session, clock, catalog, case, full=True, locale=locale
-            )
-            header = catalog.render(locale, "cases.escalated", id=case.id, reminders=reminders)
-            cards[locale] = (header + "\n\n" + text, markup)
-        text, markup = cards[locale]
+        text, markup = cards[person.id]
         if await outbox.enqueue(
             session,
             clock,

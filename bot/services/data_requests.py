@@ -46,7 +46,7 @@ from bot.presentation.cards import privacy_request_markup
 from bot.services import audit, outbox
 from bot.services.directory import household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import OFFICER_ROLES, Identity, own_locales
+from bot.services.identity import OFFICER_ROLES, Identity, rendered_for
 from bot.services.registration import PURPOSES, consent_version
 from bot.settings import Settings
 from messages import Catalog
@@ -204,22 +204,23 @@ async def _tell_officers(
         else ""
     )
     officers = await _officers(session, req.community_id)
-    locales = await own_locales(session, officers, path.community.locale if path else "zh-CN")
-    payloads: dict[str, dict[str, Any]] = {}  # one rendering per language
+
+    async def request_card(locale: str) -> dict[str, Any]:
+        text = catalog.render(
+            locale, "privacy.officer_request", kind=req.kind, id=req.id, address=address,
+            blockers=blockers, days=max(0, (req.due_at - req.requested_at).days),
+        )  # fmt: skip
+        markup = privacy_request_markup(catalog.translator(locale), req.id)
+        return outbox.message_payload(text, reply_markup=markup)
+
+    default = path.community.locale if path else "zh-CN"
+    payloads = await rendered_for(session, officers, default, request_card)
     for officer in officers:
         assert officer.telegram_user_id is not None
-        locale = locales[officer.id]
-        if locale not in payloads:
-            text = catalog.render(
-                locale, "privacy.officer_request", kind=req.kind, id=req.id, address=address,
-                blockers=blockers, days=max(0, (req.due_at - req.requested_at).days),
-            )  # fmt: skip
-            markup = privacy_request_markup(catalog.translator(locale), req.id)
-            payloads[locale] = outbox.message_payload(text, reply_markup=markup)
         await outbox.enqueue(
             session, clock, kind="privacy_request", chat_id=officer.telegram_user_id,
             dedup_key=f"privacy:{req.id}:{req.kind}:{officer.id}",
-            payload=payloads[locale], person_id=officer.id,
+            payload=payloads[officer.id], person_id=officer.id,
         )  # fmt: skip
 
 

@@ -42,7 +42,7 @@ from bot.db.models import (
 from bot.services import audit, outbox, scope
 from bot.services.directory import HouseholdPath, household_members, household_path
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.identity import Identity, own_locales
+from bot.services.identity import Identity, rendered_for
 from bot.services.isolation import active_isolation
 from messages import Catalog
 
@@ -210,30 +210,29 @@ async def _send_request(
 ) -> None:
     from bot.household_cards import request_markup
 
-    locales = await own_locales(session, people, path.community.locale)
-    payloads: dict[str, dict[str, Any]] = {}  # one rendering per language
+    async def request_card(locale: str) -> dict[str, Any]:
+        text = catalog.render(
+            locale,
+            "households.request_to_head" if to_head else "households.request_to_staff",
+            name=request.name,
+            phone=request.phone or "",
+            address=address_of(path),
+            id=request.id,
+        )
+        return outbox.message_payload(
+            text, reply_markup=request_markup(catalog.translator(locale), request.id)
+        )
+
+    payloads = await rendered_for(session, people, path.community.locale, request_card)
     for person in people:
         assert person.telegram_user_id is not None
-        locale = locales[person.id]
-        if locale not in payloads:
-            text = catalog.render(
-                locale,
-                "households.request_to_head" if to_head else "households.request_to_staff",
-                name=request.name,
-                phone=request.phone or "",
-                address=address_of(path),
-                id=request.id,
-            )
-            payloads[locale] = outbox.message_payload(
-                text, reply_markup=request_markup(catalog.translator(locale), request.id)
-            )
         await outbox.enqueue(
             session,
             clock,
             kind="join_request",
             chat_id=person.telegram_user_id,
             dedup_key=f"join:{request.id}:{'head' if to_head else 'staff'}:{person.id}",
-            payload=payloads[locale],
+            payload=payloads[person.id],
             person_id=person.id,
         )
 

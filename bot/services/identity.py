@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -285,6 +285,22 @@ async def own_locales(
     for person_id in asked.values():
         found.setdefault(person_id, default)
     return found
+
+
+_Rendered = TypeVar("_Rendered")
+
+
+async def rendered_for(
+    session: AsyncSession,
+    people: Sequence[Person],
+    default: str,
+    render: Callable[[str], Awaitable[_Rendered]],
+) -> dict[int, _Rendered]:
+    """What each person gets, by person id: `render(locale)` in their own language
+    (`own_locales`), rendered once per language, however many people read it."""
+    locales = await own_locales(session, people, default)
+    once = {locale: await render(locale) for locale in sorted(set(locales.values()))}
+    return {person_id: once[locale] for person_id, locale in locales.items()}
 
 
 async def ensure_staff_person(
